@@ -1,0 +1,364 @@
+//! Typed configuration read once per process from the environment.
+//!
+//! Every variable is parsed and validated here; a missing or malformed one is a
+//! [`ConfigError`] whose one-line message names the variable. Secrets are wrapped in
+//! [`Secret`], whose `Debug` never prints the value.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// Environment variable names, in one place (the README's configuration table lists them).
+pub mod vars {
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+    pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
+    pub const STRIPE_API_BASE: &str = "STRIPE_API_BASE";
+    pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
+    pub const STRIPE_SECRETS_ARN: &str = "STRIPE_SECRETS_ARN";
+    pub const STRIPE_WEBHOOK_SECRETS: &str = "STRIPE_WEBHOOK_SECRETS";
+    pub const WEBHOOK_TOLERANCE_SECONDS: &str = "WEBHOOK_TOLERANCE_SECONDS";
+    pub const ALLOWED_REDIRECT_ORIGINS: &str = "ALLOWED_REDIRECT_ORIGINS";
+    pub const DEFAULT_RETURN_URL: &str = "DEFAULT_RETURN_URL";
+    pub const JWT_HS256_SECRET: &str = "JWT_HS256_SECRET";
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    pub const PLANS_PATH: &str = "PLANS_PATH";
+}
+
+/// A configuration problem, always about one variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn missing(var: &'static str) -> Self {
+        Self { var, problem: "is not set".into() }
+    }
+    fn invalid(var: &'static str, why: impl fmt::Display) -> Self {
+        Self { var, problem: format!("is invalid: {why}") }
+    }
+}
+
+/// A secret value. `Debug` and `Display` are redacted so it cannot leak into logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the Stripe secret key and webhook secrets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeSecrets {
+    /// Given directly in the environment (local runs, tests).
+    Inline { secret_key: Option<Secret>, webhook_secrets: Vec<Secret> },
+    /// A Secrets Manager secret (ARN or name) holding
+    /// `{"secret_key": "sk_…", "webhook_secrets": ["whsec_…"]}`, read once at startup.
+    SecretsManager { secret_id: String },
+}
+
+/// What a function needs beyond the common settings; checked at startup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub stripe: bool,
+    pub webhook_secrets: bool,
+    pub redirects: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// HS256 secret for verifying `Authorization: Bearer` tokens when no API Gateway authorizer
+    /// context is present (local runs, Function URLs). `None` disables that path.
+    pub hs256_secret: Option<Secret>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectConfig {
+    /// Origins (`scheme://host[:port]`) that success, cancel and return URLs may point to.
+    pub allowed_origins: Vec<url::Origin>,
+    /// Where users go back to when the client gives no URL.
+    pub default_return_url: Option<Url>,
+}
+
+impl RedirectConfig {
+    pub fn allows(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        origin.is_tuple() && self.allowed_origins.contains(&origin)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub dynamodb_endpoint: Option<Url>,
+    /// Stripe API base, always ending in `/` (async-stripe appends `v1/...`).
+    pub stripe_api_base: Option<Url>,
+    pub stripe_secrets: StripeSecrets,
+    pub webhook_tolerance: Duration,
+    pub redirects: RedirectConfig,
+    pub jwt: JwtConfig,
+    pub plans_path: Option<PathBuf>,
+}
+
+pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(needs: Needs) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), needs)
+    }
+
+    /// Reads configuration through `lookup` (tests pass a map instead of touching the process
+    /// environment). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, needs: Needs) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let table_name = get(vars::TABLE_NAME).ok_or(ConfigError::missing(vars::TABLE_NAME))?;
+        if !valid_table_name(&table_name) {
+            return Err(ConfigError::invalid(vars::TABLE_NAME, "3-255 characters of [A-Za-z0-9_.-]"));
+        }
+        let dynamodb_endpoint = get(vars::DYNAMODB_ENDPOINT).map(|v| parse_http_url(vars::DYNAMODB_ENDPOINT, &v)).transpose()?;
+        let stripe_api_base = get(vars::STRIPE_API_BASE)
+            .map(|v| {
+                let mut url = parse_http_url(vars::STRIPE_API_BASE, &v)?;
+                if !url.path().ends_with('/') {
+                    let path = format!("{}/", url.path());
+                    url.set_path(&path);
+                }
+                Ok(url)
+            })
+            .transpose()?;
+
+        let stripe_secrets = match get(vars::STRIPE_SECRETS_ARN) {
+            Some(secret_id) => StripeSecrets::SecretsManager { secret_id },
+            None => {
+                let secret_key = get(vars::STRIPE_SECRET_KEY)
+                    .map(|key| validate_secret_key(&key).map(|()| Secret::new(key)))
+                    .transpose()?;
+                let webhook_secrets = get(vars::STRIPE_WEBHOOK_SECRETS)
+                    .map(|v| parse_webhook_secrets(&v))
+                    .transpose()?
+                    .unwrap_or_default();
+                if needs.stripe && secret_key.is_none() {
+                    return Err(ConfigError { var: vars::STRIPE_SECRET_KEY, problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN) });
+                }
+                if needs.webhook_secrets && webhook_secrets.is_empty() {
+                    return Err(ConfigError { var: vars::STRIPE_WEBHOOK_SECRETS, problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN) });
+                }
+                StripeSecrets::Inline { secret_key, webhook_secrets }
+            }
+        };
+
+        let webhook_tolerance = match get(vars::WEBHOOK_TOLERANCE_SECONDS) {
+            None => DEFAULT_WEBHOOK_TOLERANCE,
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
+                _ => return Err(ConfigError::invalid(vars::WEBHOOK_TOLERANCE_SECONDS, "expected whole seconds between 1 and 3600")),
+            },
+        };
+
+        let allowed_origins = get(vars::ALLOWED_REDIRECT_ORIGINS)
+            .map(|v| parse_origins(&v))
+            .transpose()?
+            .unwrap_or_default();
+        let default_return_url = get(vars::DEFAULT_RETURN_URL).map(|v| parse_http_url(vars::DEFAULT_RETURN_URL, &v)).transpose()?;
+        let redirects = RedirectConfig { allowed_origins, default_return_url };
+        if needs.redirects {
+            if redirects.allowed_origins.is_empty() {
+                return Err(ConfigError::missing(vars::ALLOWED_REDIRECT_ORIGINS));
+            }
+            match &redirects.default_return_url {
+                None => return Err(ConfigError::missing(vars::DEFAULT_RETURN_URL)),
+                Some(url) if !redirects.allows(url) => {
+                    return Err(ConfigError::invalid(vars::DEFAULT_RETURN_URL, format!("origin is not in {}", vars::ALLOWED_REDIRECT_ORIGINS)));
+                }
+                Some(_) => {}
+            }
+        }
+
+        let jwt = JwtConfig {
+            hs256_secret: get(vars::JWT_HS256_SECRET)
+                .map(|v| {
+                    if v.len() < 32 {
+                        Err(ConfigError::invalid(vars::JWT_HS256_SECRET, "must be at least 32 bytes"))
+                    } else {
+                        Ok(Secret::new(v))
+                    }
+                })
+                .transpose()?,
+            issuer: get(vars::JWT_ISSUER),
+            audience: get(vars::JWT_AUDIENCE),
+        };
+        if jwt.hs256_secret.is_some() && jwt.issuer.is_none() {
+            return Err(ConfigError { var: vars::JWT_ISSUER, problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET) });
+        }
+        if jwt.hs256_secret.is_some() && jwt.audience.is_none() {
+            return Err(ConfigError { var: vars::JWT_AUDIENCE, problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET) });
+        }
+
+        let plans_path = get(vars::PLANS_PATH).map(PathBuf::from);
+
+        Ok(Self { table_name, dynamodb_endpoint, stripe_api_base, stripe_secrets, webhook_tolerance, redirects, jwt, plans_path })
+    }
+}
+
+fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::invalid(var, e))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::invalid(var, "expected an http(s) URL"));
+    }
+    Ok(url)
+}
+
+fn validate_secret_key(key: &str) -> Result<(), ConfigError> {
+    let known = ["sk_test_", "sk_live_", "rk_test_", "rk_live_"];
+    if known.iter().any(|p| key.starts_with(p)) && key.len() > 8 && key.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(vars::STRIPE_SECRET_KEY, "expected a Stripe secret or restricted key (sk_… / rk_…)"))
+    }
+}
+
+/// Comma-separated `whsec_…` secrets; several are allowed while a secret is rolled.
+pub fn parse_webhook_secrets(value: &str) -> Result<Vec<Secret>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.starts_with("whsec_") && s.len() > 6 {
+                Ok(Secret::new(s))
+            } else {
+                Err(ConfigError::invalid(vars::STRIPE_WEBHOOK_SECRETS, "expected comma-separated whsec_… values"))
+            }
+        })
+        .collect()
+}
+
+fn parse_origins(value: &str) -> Result<Vec<url::Origin>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let url = parse_http_url(vars::ALLOWED_REDIRECT_ORIGINS, s)?;
+            if url.path() != "/" || url.query().is_some() {
+                return Err(ConfigError::invalid(vars::ALLOWED_REDIRECT_ORIGINS, format!("`{s}` is not a bare origin (scheme://host[:port])")));
+            }
+            Ok(url.origin())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)], needs: Needs) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned(), needs)
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("TABLE_NAME", "billing"),
+        ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+        ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ("STRIPE_SECRET_KEY", "sk_test_local"),
+        ("STRIPE_WEBHOOK_SECRETS", "whsec_one, whsec_two"),
+        ("ALLOWED_REDIRECT_ORIGINS", "http://localhost:3000,https://app.example.com"),
+        ("DEFAULT_RETURN_URL", "http://localhost:3000/billing"),
+        ("JWT_HS256_SECRET", "local-dev-secret-local-dev-secret!"),
+        ("JWT_ISSUER", "stripe-lambda-local"),
+        ("JWT_AUDIENCE", "stripe-lambda"),
+    ];
+
+    #[test]
+    fn full_config_parses() {
+        let all = Needs { stripe: true, webhook_secrets: true, redirects: true };
+        let config = load(FULL, all).unwrap();
+        assert_eq!(config.table_name, "billing");
+        assert_eq!(config.stripe_api_base.unwrap().as_str(), "http://127.0.0.1:12111/");
+        let StripeSecrets::Inline { webhook_secrets, secret_key } = config.stripe_secrets else { panic!("inline") };
+        assert_eq!(webhook_secrets.len(), 2);
+        assert_eq!(secret_key.unwrap().expose(), "sk_test_local");
+        assert_eq!(config.webhook_tolerance, Duration::from_secs(300));
+        assert!(config.redirects.allows(&Url::parse("https://app.example.com/x?y=1").unwrap()));
+        assert!(!config.redirects.allows(&Url::parse("https://evil.example.com/").unwrap()));
+        assert!(!config.redirects.allows(&Url::parse("http://app.example.com/").unwrap()), "scheme is part of the origin");
+    }
+
+    #[test]
+    fn each_problem_names_its_variable() {
+        let needs = Needs { stripe: true, webhook_secrets: true, redirects: true };
+        let cases: &[(&str, Option<&str>)] = &[
+            ("TABLE_NAME", None),
+            ("TABLE_NAME", Some("a b")),
+            ("DYNAMODB_ENDPOINT", Some("not a url")),
+            ("STRIPE_API_BASE", Some("ftp://x")),
+            ("STRIPE_SECRET_KEY", None),
+            ("STRIPE_SECRET_KEY", Some("pk_test_publishable")),
+            ("STRIPE_WEBHOOK_SECRETS", Some("whsec_ok,nope")),
+            ("STRIPE_WEBHOOK_SECRETS", None),
+            ("WEBHOOK_TOLERANCE_SECONDS", Some("-1")),
+            ("ALLOWED_REDIRECT_ORIGINS", Some("https://app.example.com/path")),
+            ("ALLOWED_REDIRECT_ORIGINS", None),
+            ("DEFAULT_RETURN_URL", Some("https://elsewhere.example.com/")),
+            ("JWT_HS256_SECRET", Some("short")),
+            ("JWT_ISSUER", None),
+        ];
+        for (var, value) in cases {
+            let pairs: Vec<(&str, &str)> = FULL
+                .iter()
+                .copied()
+                .filter(|(k, _)| k != var)
+                .chain(value.map(|v| (*var, v)))
+                .collect();
+            let err = load(&pairs, needs).expect_err(var);
+            assert_eq!(err.var, *var, "{err}");
+            assert!(err.to_string().starts_with(var), "one line naming the variable: {err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn needs_decide_what_is_required() {
+        let config = load(&[("TABLE_NAME", "billing")], Needs::default()).unwrap();
+        assert_eq!(config.stripe_secrets, StripeSecrets::Inline { secret_key: None, webhook_secrets: vec![] });
+        assert!(config.jwt.hs256_secret.is_none());
+    }
+
+    #[test]
+    fn secrets_manager_replaces_inline_secrets() {
+        let config = load(&[("TABLE_NAME", "billing"), ("STRIPE_SECRETS_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:s")], Needs { stripe: true, webhook_secrets: true, redirects: false }).unwrap();
+        assert!(matches!(config.stripe_secrets, StripeSecrets::SecretsManager { .. }));
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Secret::new("sk_test_123")), "Secret(***)");
+    }
+}

@@ -1,0 +1,437 @@
+//! The plans catalog: which plans exist, their Stripe prices per interval, trial days, features
+//! and limits. One JSON document: the embedded default (`shared/plans/default.json`) or the file
+//! named by `PLANS_PATH`. It is validated as a whole at load; an error names the entry.
+//!
+//! The catalog is the fallback feature source when Stripe Entitlements are not configured and
+//! the seed for the local Stripe emulator's products, prices and features.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The catalog compiled into every binary.
+pub const EMBEDDED_CATALOG: &str = include_str!("../plans/default.json");
+
+/// Billing interval of a price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Month,
+    Year,
+    /// A one-time payment (Checkout in `payment` mode).
+    OneTime,
+}
+
+impl Interval {
+    pub const ALL: [Interval; 3] = [Interval::Month, Interval::Year, Interval::OneTime];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Month => "month",
+            Interval::Year => "year",
+            Interval::OneTime => "one_time",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.as_str() == value)
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a plan is bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanMode {
+    #[default]
+    Subscription,
+    OneTime,
+}
+
+/// A plan's price at one interval. At least one of `price` (a Stripe price id) and
+/// `lookup_key` identifies it in Stripe; `amount`/`currency` are for display and for seeding
+/// the emulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_key: Option<String>,
+    /// Amount in the currency's minor unit (cents).
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub mode: PlanMode,
+    /// The plan users without a subscription get; it has no prices.
+    pub free: bool,
+    pub prices: BTreeMap<Interval, PriceRef>,
+    pub trial_days: u32,
+    pub max_quantity: u32,
+    pub features: BTreeSet<String>,
+    pub limits: BTreeMap<String, u64>,
+}
+
+impl Plan {
+    pub fn price(&self, interval: Interval) -> Option<&PriceRef> {
+        self.prices.get(&interval)
+    }
+}
+
+/// Errors name the plan (by id, or by position when the id itself is the problem).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("plans catalog {source_name}: not valid JSON for a catalog: {message}")]
+    Syntax { source_name: String, message: String },
+    #[error("plans catalog {source_name}: cannot read: {message}")]
+    Read { source_name: String, message: String },
+    #[error("plans catalog: {entry}: {problem}")]
+    Invalid { entry: String, problem: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    plans: Vec<RawPlan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    id: String,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    mode: PlanMode,
+    #[serde(default)]
+    free: bool,
+    #[serde(default)]
+    prices: BTreeMap<String, PriceRef>,
+    #[serde(default)]
+    trial_days: i64,
+    #[serde(default)]
+    max_quantity: Option<i64>,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default)]
+    limits: BTreeMap<String, i64>,
+}
+
+/// Longest trial Stripe accepts.
+pub const MAX_TRIAL_DAYS: i64 = 730;
+/// Longest feature key (matches the entitlement check's input rule).
+pub const MAX_FEATURE_KEY_LEN: usize = 100;
+
+/// `[a-z0-9_.:-]{1,100}`: the alphabet of feature lookup keys, limit names and plan ids.
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_FEATURE_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    plans: Vec<Plan>,
+}
+
+impl Catalog {
+    /// The embedded default catalog. It is validated by a unit test, so this cannot fail in a
+    /// released build; the `Result` keeps the one code path.
+    pub fn embedded() -> Result<Self, CatalogError> {
+        Self::from_json("(embedded)", EMBEDDED_CATALOG)
+    }
+
+    /// The file at `path` when given, else the embedded default.
+    pub fn load(path: Option<&Path>) -> Result<Self, CatalogError> {
+        match path {
+            None => Self::embedded(),
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read { source_name: name.clone(), message: e.to_string() })?;
+                Self::from_json(&name, &text)
+            }
+        }
+    }
+
+    pub fn from_json(source_name: &str, text: &str) -> Result<Self, CatalogError> {
+        let raw: RawCatalog = serde_json::from_str(text).map_err(|e| CatalogError::Syntax { source_name: source_name.into(), message: e.to_string() })?;
+        let mut plans = Vec::with_capacity(raw.plans.len());
+        let mut ids = BTreeSet::new();
+        let mut price_keys = BTreeSet::new();
+        for (index, raw) in raw.plans.into_iter().enumerate() {
+            let plan = validate_plan(index, raw)?;
+            if !ids.insert(plan.id.clone()) {
+                return Err(invalid(&format!("plans[{index}] `{}`", plan.id), "duplicate plan id"));
+            }
+            for (interval, price) in &plan.prices {
+                for key in price.price.iter().chain(price.lookup_key.iter()) {
+                    if !price_keys.insert(key.clone()) {
+                        return Err(invalid(&format!("plan `{}` price `{interval}`", plan.id), format!("price `{key}` is used by another plan or interval")));
+                    }
+                }
+            }
+            plans.push(plan);
+        }
+        if plans.iter().filter(|p| p.free).count() > 1 {
+            return Err(invalid("plans", "more than one plan is marked `free`"));
+        }
+        if plans.is_empty() {
+            return Err(invalid("plans", "the catalog has no plans"));
+        }
+        Ok(Self { plans })
+    }
+
+    pub fn plans(&self) -> &[Plan] {
+        &self.plans
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.id == id)
+    }
+
+    /// The plan users without a subscription get, if the catalog has one.
+    pub fn free_plan(&self) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.free)
+    }
+
+    /// The plan and interval a Stripe price belongs to, by price id or lookup key.
+    pub fn find_price(&self, price_id: Option<&str>, lookup_key: Option<&str>) -> Option<(&Plan, Interval)> {
+        self.plans.iter().find_map(|plan| {
+            plan.prices.iter().find_map(|(interval, price)| {
+                let by_id = price_id.is_some() && price.price.as_deref() == price_id;
+                let by_key = lookup_key.is_some() && price.lookup_key.as_deref() == lookup_key;
+                (by_id || by_key).then_some((plan, *interval))
+            })
+        })
+    }
+
+    /// What `GET /plans` shows: public fields only.
+    pub fn public_view(&self) -> PublicCatalog<'_> {
+        PublicCatalog {
+            plans: self
+                .plans
+                .iter()
+                .map(|p| PublicPlan {
+                    id: &p.id,
+                    name: &p.name,
+                    description: p.description.as_deref(),
+                    mode: p.mode,
+                    free: p.free,
+                    prices: p.prices.iter().map(|(i, price)| (*i, PublicPrice { amount: price.amount, currency: &price.currency })).collect(),
+                    trial_days: p.trial_days,
+                    max_quantity: p.max_quantity,
+                    features: &p.features,
+                    limits: &p.limits,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicCatalog<'a> {
+    pub plans: Vec<PublicPlan<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicPlan<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    pub mode: PlanMode,
+    pub free: bool,
+    pub prices: BTreeMap<Interval, PublicPrice<'a>>,
+    pub trial_days: u32,
+    pub max_quantity: u32,
+    pub features: &'a BTreeSet<String>,
+    pub limits: &'a BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicPrice<'a> {
+    pub amount: i64,
+    pub currency: &'a str,
+}
+
+fn invalid(entry: &str, problem: impl Into<String>) -> CatalogError {
+    CatalogError::Invalid { entry: entry.into(), problem: problem.into() }
+}
+
+fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
+    if !is_valid_key(&raw.id) {
+        return Err(invalid(&format!("plans[{index}]"), format!("plan id `{}` must match [a-z0-9_.:-]{{1,100}}", raw.id)));
+    }
+    let entry = format!("plan `{}`", raw.id);
+    if raw.name.trim().is_empty() {
+        return Err(invalid(&entry, "name is empty"));
+    }
+    let mut prices = BTreeMap::new();
+    for (key, price) in raw.prices {
+        let interval = Interval::parse(&key).ok_or_else(|| invalid(&entry, format!("unknown interval `{key}` (expected month, year or one_time)")))?;
+        let allowed = match raw.mode {
+            PlanMode::Subscription => interval != Interval::OneTime,
+            PlanMode::OneTime => interval == Interval::OneTime,
+        };
+        if !allowed {
+            return Err(invalid(&entry, format!("interval `{key}` does not fit mode `{:?}`", raw.mode)));
+        }
+        if price.price.is_none() && price.lookup_key.is_none() {
+            return Err(invalid(&entry, format!("price `{key}` needs `price` (a Stripe price id) or `lookup_key`")));
+        }
+        if let Some(id) = &price.price
+            && !id.starts_with("price_")
+        {
+            return Err(invalid(&entry, format!("price `{key}`: `{id}` is not a Stripe price id (price_…)")));
+        }
+        if price.amount < 0 {
+            return Err(invalid(&entry, format!("price `{key}`: negative amount")));
+        }
+        if price.currency.len() != 3 || !price.currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(invalid(&entry, format!("price `{key}`: currency must be a lowercase ISO code such as `usd`")));
+        }
+        prices.insert(interval, price);
+    }
+    if raw.free && !prices.is_empty() {
+        return Err(invalid(&entry, "a free plan has no prices"));
+    }
+    if !raw.free && prices.is_empty() {
+        return Err(invalid(&entry, "a paid plan needs at least one price"));
+    }
+    if !(0..=MAX_TRIAL_DAYS).contains(&raw.trial_days) {
+        return Err(invalid(&entry, format!("trial_days must be between 0 and {MAX_TRIAL_DAYS}")));
+    }
+    if raw.trial_days > 0 && raw.mode == PlanMode::OneTime {
+        return Err(invalid(&entry, "a one-time plan cannot have a trial"));
+    }
+    let max_quantity = match raw.max_quantity {
+        None => 1,
+        Some(q) if (1..=10_000).contains(&q) => q as u32,
+        Some(_) => return Err(invalid(&entry, "max_quantity must be between 1 and 10000")),
+    };
+    let mut features = BTreeSet::new();
+    for feature in raw.features {
+        if !is_valid_key(&feature) {
+            return Err(invalid(&entry, format!("feature `{feature}` must match [a-z0-9_.:-]{{1,100}}")));
+        }
+        if !features.insert(feature.clone()) {
+            return Err(invalid(&entry, format!("feature `{feature}` is listed twice")));
+        }
+    }
+    let mut limits = BTreeMap::new();
+    for (name, value) in raw.limits {
+        if !is_valid_key(&name) {
+            return Err(invalid(&entry, format!("limit `{name}` must match [a-z0-9_.:-]{{1,100}}")));
+        }
+        let value = u64::try_from(value).map_err(|_| invalid(&entry, format!("limit `{name}` is negative")))?;
+        limits.insert(name, value);
+    }
+    Ok(Plan {
+        id: raw.id,
+        name: raw.name,
+        description: raw.description,
+        mode: raw.mode,
+        free: raw.free,
+        prices,
+        trial_days: raw.trial_days as u32,
+        max_quantity,
+        features,
+        limits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalog_is_valid() {
+        let catalog = Catalog::embedded().unwrap();
+        assert_eq!(catalog.free_plan().map(|p| p.id.as_str()), Some("free"));
+        let pro = catalog.get("pro").unwrap();
+        assert!(pro.price(Interval::Month).is_some() && pro.price(Interval::Year).is_some());
+        assert_eq!(catalog.find_price(None, Some("starter_year")).map(|(p, i)| (p.id.as_str(), i)), Some(("starter", Interval::Year)));
+        assert_eq!(catalog.get("lifetime").unwrap().mode, PlanMode::OneTime);
+    }
+
+    fn err(json: &str) -> String {
+        Catalog::from_json("test", json).unwrap_err().to_string()
+    }
+
+    const PRICE: &str = r#"{"lookup_key": "k_m", "amount": 100, "currency": "usd"}"#;
+
+    #[test]
+    fn duplicate_ids_name_the_entry() {
+        let json = format!(r#"{{"plans": [{{"id": "a", "name": "A", "free": true}}, {{"id": "a", "name": "B", "prices": {{"month": {PRICE}}}}}]}}"#);
+        let e = err(&json);
+        assert!(e.contains("plans[1] `a`") && e.contains("duplicate plan id"), "{e}");
+    }
+
+    #[test]
+    fn unknown_interval_names_the_plan() {
+        let json = format!(r#"{{"plans": [{{"id": "pro", "name": "Pro", "prices": {{"week": {PRICE}}}}}]}}"#);
+        let e = err(&json);
+        assert!(e.contains("plan `pro`") && e.contains("unknown interval `week`"), "{e}");
+    }
+
+    #[test]
+    fn negative_limits_name_the_plan_and_limit() {
+        let json = format!(r#"{{"plans": [{{"id": "pro", "name": "Pro", "prices": {{"month": {PRICE}}}, "limits": {{"seats": -1}}}}]}}"#);
+        let e = err(&json);
+        assert!(e.contains("plan `pro`") && e.contains("limit `seats` is negative"), "{e}");
+    }
+
+    #[test]
+    fn other_rules() {
+        let cases = [
+            (r#"{"plans": [{"id": "Pro!", "name": "x", "free": true}]}"#, "plans[0]"),
+            (r#"{"plans": [{"id": "p", "name": "x"}]}"#, "needs at least one price"),
+            (r#"{"plans": [{"id": "p", "name": "x", "free": true, "features": ["A B"]}]}"#, "feature `A B`"),
+            (r#"{"plans": [{"id": "p", "name": "x", "prices": {"month": {"amount": 1, "currency": "usd"}}}]}"#, "needs `price`"),
+            (r#"{"plans": [{"id": "p", "name": "x", "prices": {"month": {"price": "prod_1", "amount": 1, "currency": "usd"}}}]}"#, "not a Stripe price id"),
+            (r#"{"plans": [{"id": "p", "name": "x", "mode": "one_time", "prices": {"month": {"lookup_key": "a", "amount": 1, "currency": "usd"}}}]}"#, "does not fit mode"),
+            (r#"{"plans": [{"id": "p", "name": "x", "free": true, "trial_days": 900}]}"#, "trial_days"),
+            (r#"{"plans": [{"id": "p", "name": "x", "free": true, "surprise": 1}]}"#, "unknown field"),
+            (r#"{"plans": []}"#, "no plans"),
+        ];
+        for (json, needle) in cases {
+            let e = err(json);
+            assert!(e.contains(needle), "{json} → {e}");
+        }
+    }
+
+    #[test]
+    fn public_view_hides_stripe_identifiers() {
+        let catalog = Catalog::embedded().unwrap();
+        let json = serde_json::to_string(&catalog.public_view()).unwrap();
+        assert!(!json.contains("lookup_key") && !json.contains("price_"), "{json}");
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["plans"][2]["prices"]["month"]["amount"], 2900);
+    }
+
+    #[test]
+    fn load_reads_an_override_file() {
+        let dir = std::env::temp_dir().join(format!("plans-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plans.json");
+        std::fs::write(&path, r#"{"plans": [{"id": "only", "name": "Only", "free": true}]}"#).unwrap();
+        let catalog = Catalog::load(Some(&path)).unwrap();
+        assert_eq!(catalog.plans().len(), 1);
+        let missing = Catalog::load(Some(&dir.join("missing.json"))).unwrap_err();
+        assert!(matches!(missing, CatalogError::Read { .. }));
+    }
+}

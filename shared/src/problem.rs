@@ -1,0 +1,195 @@
+//! RFC 9457 `application/problem+json` bodies and the one place that turns errors into HTTP
+//! responses.
+//!
+//! Every function defines its own error enum and implements [`ApiError`] for it: that impl is
+//! the single mapping from failure to status code. [`respond`] then renders either the success
+//! response or the problem, and logs internal failures with their whole cause chain while the
+//! client only sees a generic body.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// Content type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem+json document. `type` is a stable, relative URI-ish code such as
+/// `/errors/unknown-plan` that clients can match on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Name of the offending request field, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seconds after which a retry makes sense (also sent as `Retry-After`).
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { kind, title, status: status.as_u16(), detail: detail.into(), field: None, retry_after: None }
+    }
+
+    /// Adds the name of the request field the problem is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "/errors/not-found", "Not found", detail)
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "/errors/method-not-allowed",
+            "Method not allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+    }
+
+    pub fn bad_request(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind, "Bad request", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "/errors/unauthorized", "Unauthorized", detail)
+    }
+
+    /// The generic body for our own faults: no internals, ever.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "/errors/internal",
+            "Internal error",
+            "The request could not be completed. It is safe to retry.",
+        )
+    }
+
+    pub fn unavailable(retry_after: u32) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "/errors/unavailable",
+            "Service unavailable",
+            "A backing service is unavailable. Retry later.",
+        )
+        .with_retry_after(retry_after)
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::to_string(&self).unwrap_or_else(|_| String::from("{}"));
+        let mut response = Response::new(Body::Text(body));
+        *response.status_mut() = self.status_code();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// How a function's error enum maps to HTTP: implement this once per function.
+pub trait ApiError: StdError + Send + Sync + 'static {
+    /// The problem the client sees.
+    fn problem(&self) -> Problem;
+}
+
+/// Renders the outcome of a handler. Client errors are logged at `info` with their detail;
+/// server errors at `error` with the full cause chain, while the client gets the generic body
+/// the error's [`ApiError::problem`] chose.
+pub fn respond<E: ApiError>(result: Result<Response<Body>, E>) -> Response<Body> {
+    match result {
+        Ok(response) => response,
+        Err(err) => {
+            let problem = err.problem();
+            if problem.status >= 500 {
+                tracing::error!(status = problem.status, kind = problem.kind, error = %cause_chain(&err), "request failed");
+            } else {
+                tracing::info!(status = problem.status, kind = problem.kind, detail = %problem.detail, "request rejected");
+            }
+            problem.into_response()
+        }
+    }
+}
+
+/// `outer: inner: innermost` for logs.
+pub fn cause_chain(err: &dyn StdError) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = write!(out, ": {cause}");
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner secret-ish detail")]
+    struct Inner;
+
+    impl ApiError for Outer {
+        fn problem(&self) -> Problem {
+            Problem::internal()
+        }
+    }
+
+    fn body_json(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).expect("json body")
+    }
+
+    #[test]
+    fn problem_renders_rfc9457_fields_and_content_type() {
+        let response = Problem::bad_request("/errors/unknown-plan", "no plan `gold`").with_field("plan").into_response();
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = body_json(&response);
+        assert_eq!(body["type"], "/errors/unknown-plan");
+        assert_eq!(body["title"], "Bad request");
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["detail"], "no plan `gold`");
+        assert_eq!(body["field"], "plan");
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_out_of_the_body() {
+        let response = respond(Err::<Response<Body>, _>(Outer(Inner)));
+        assert_eq!(response.status(), 500);
+        let text = std::str::from_utf8(response.body().as_ref()).unwrap().to_owned();
+        assert!(!text.contains("secret-ish"), "{text}");
+        assert_eq!(cause_chain(&Outer(Inner)), "outer: inner secret-ish detail");
+    }
+
+    #[test]
+    fn unavailable_sets_retry_after() {
+        let response = Problem::unavailable(2).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+}
