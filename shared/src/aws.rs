@@ -11,8 +11,16 @@ use crate::config::Config;
 /// Loads the shared AWS configuration (region, credentials) with timeouts that fit a Lambda.
 pub async fn sdk_config() -> SdkConfig {
     let region = RegionProviderChain::default_provider().or_else("us-east-1");
-    let timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_attempt_timeout(Duration::from_secs(3)).operation_timeout(Duration::from_secs(8)).build();
-    aws_config::defaults(BehaviorVersion::latest()).region(region).timeout_config(timeouts).load().await
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 /// The DynamoDB client, pointed at `DYNAMODB_ENDPOINT` when set (moto locally).

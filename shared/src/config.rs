@@ -37,10 +37,16 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn missing(var: &'static str) -> Self {
-        Self { var, problem: "is not set".into() }
+        Self {
+            var,
+            problem: "is not set".into(),
+        }
     }
     fn invalid(var: &'static str, why: impl fmt::Display) -> Self {
-        Self { var, problem: format!("is invalid: {why}") }
+        Self {
+            var,
+            problem: format!("is invalid: {why}"),
+        }
     }
 }
 
@@ -67,7 +73,10 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StripeSecrets {
     /// Given directly in the environment (local runs, tests).
-    Inline { secret_key: Option<Secret>, webhook_secrets: Vec<Secret> },
+    Inline {
+        secret_key: Option<Secret>,
+        webhook_secrets: Vec<Secret>,
+    },
     /// A Secrets Manager secret (ARN or name) holding
     /// `{"secret_key": "sk_…", "webhook_secrets": ["whsec_…"]}`, read once at startup.
     SecretsManager { secret_id: String },
@@ -135,7 +144,9 @@ impl Config {
         if !valid_table_name(&table_name) {
             return Err(ConfigError::invalid(vars::TABLE_NAME, "3-255 characters of [A-Za-z0-9_.-]"));
         }
-        let dynamodb_endpoint = get(vars::DYNAMODB_ENDPOINT).map(|v| parse_http_url(vars::DYNAMODB_ENDPOINT, &v)).transpose()?;
+        let dynamodb_endpoint = get(vars::DYNAMODB_ENDPOINT)
+            .map(|v| parse_http_url(vars::DYNAMODB_ENDPOINT, &v))
+            .transpose()?;
         let stripe_api_base = get(vars::STRIPE_API_BASE)
             .map(|v| {
                 let mut url = parse_http_url(vars::STRIPE_API_BASE, &v)?;
@@ -158,12 +169,21 @@ impl Config {
                     .transpose()?
                     .unwrap_or_default();
                 if needs.stripe && secret_key.is_none() {
-                    return Err(ConfigError { var: vars::STRIPE_SECRET_KEY, problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN) });
+                    return Err(ConfigError {
+                        var: vars::STRIPE_SECRET_KEY,
+                        problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN),
+                    });
                 }
                 if needs.webhook_secrets && webhook_secrets.is_empty() {
-                    return Err(ConfigError { var: vars::STRIPE_WEBHOOK_SECRETS, problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN) });
+                    return Err(ConfigError {
+                        var: vars::STRIPE_WEBHOOK_SECRETS,
+                        problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN),
+                    });
                 }
-                StripeSecrets::Inline { secret_key, webhook_secrets }
+                StripeSecrets::Inline {
+                    secret_key,
+                    webhook_secrets,
+                }
             }
         };
 
@@ -171,7 +191,12 @@ impl Config {
             None => DEFAULT_WEBHOOK_TOLERANCE,
             Some(v) => match v.parse::<u64>() {
                 Ok(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
-                _ => return Err(ConfigError::invalid(vars::WEBHOOK_TOLERANCE_SECONDS, "expected whole seconds between 1 and 3600")),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        vars::WEBHOOK_TOLERANCE_SECONDS,
+                        "expected whole seconds between 1 and 3600",
+                    ));
+                }
             },
         };
 
@@ -179,8 +204,13 @@ impl Config {
             .map(|v| parse_origins(&v))
             .transpose()?
             .unwrap_or_default();
-        let default_return_url = get(vars::DEFAULT_RETURN_URL).map(|v| parse_http_url(vars::DEFAULT_RETURN_URL, &v)).transpose()?;
-        let redirects = RedirectConfig { allowed_origins, default_return_url };
+        let default_return_url = get(vars::DEFAULT_RETURN_URL)
+            .map(|v| parse_http_url(vars::DEFAULT_RETURN_URL, &v))
+            .transpose()?;
+        let redirects = RedirectConfig {
+            allowed_origins,
+            default_return_url,
+        };
         if needs.redirects {
             if redirects.allowed_origins.is_empty() {
                 return Err(ConfigError::missing(vars::ALLOWED_REDIRECT_ORIGINS));
@@ -188,7 +218,10 @@ impl Config {
             match &redirects.default_return_url {
                 None => return Err(ConfigError::missing(vars::DEFAULT_RETURN_URL)),
                 Some(url) if !redirects.allows(url) => {
-                    return Err(ConfigError::invalid(vars::DEFAULT_RETURN_URL, format!("origin is not in {}", vars::ALLOWED_REDIRECT_ORIGINS)));
+                    return Err(ConfigError::invalid(
+                        vars::DEFAULT_RETURN_URL,
+                        format!("origin is not in {}", vars::ALLOWED_REDIRECT_ORIGINS),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -208,15 +241,30 @@ impl Config {
             audience: get(vars::JWT_AUDIENCE),
         };
         if jwt.hs256_secret.is_some() && jwt.issuer.is_none() {
-            return Err(ConfigError { var: vars::JWT_ISSUER, problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET) });
+            return Err(ConfigError {
+                var: vars::JWT_ISSUER,
+                problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET),
+            });
         }
         if jwt.hs256_secret.is_some() && jwt.audience.is_none() {
-            return Err(ConfigError { var: vars::JWT_AUDIENCE, problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET) });
+            return Err(ConfigError {
+                var: vars::JWT_AUDIENCE,
+                problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET),
+            });
         }
 
         let plans_path = get(vars::PLANS_PATH).map(PathBuf::from);
 
-        Ok(Self { table_name, dynamodb_endpoint, stripe_api_base, stripe_secrets, webhook_tolerance, redirects, jwt, plans_path })
+        Ok(Self {
+            table_name,
+            dynamodb_endpoint,
+            stripe_api_base,
+            stripe_secrets,
+            webhook_tolerance,
+            redirects,
+            jwt,
+            plans_path,
+        })
     }
 }
 
@@ -237,7 +285,10 @@ fn validate_secret_key(key: &str) -> Result<(), ConfigError> {
     if known.iter().any(|p| key.starts_with(p)) && key.len() > 8 && key.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(ConfigError::invalid(vars::STRIPE_SECRET_KEY, "expected a Stripe secret or restricted key (sk_… / rk_…)"))
+        Err(ConfigError::invalid(
+            vars::STRIPE_SECRET_KEY,
+            "expected a Stripe secret or restricted key (sk_… / rk_…)",
+        ))
     }
 }
 
@@ -251,7 +302,10 @@ pub fn parse_webhook_secrets(value: &str) -> Result<Vec<Secret>, ConfigError> {
             if s.starts_with("whsec_") && s.len() > 6 {
                 Ok(Secret::new(s))
             } else {
-                Err(ConfigError::invalid(vars::STRIPE_WEBHOOK_SECRETS, "expected comma-separated whsec_… values"))
+                Err(ConfigError::invalid(
+                    vars::STRIPE_WEBHOOK_SECRETS,
+                    "expected comma-separated whsec_… values",
+                ))
             }
         })
         .collect()
@@ -265,7 +319,10 @@ fn parse_origins(value: &str) -> Result<Vec<url::Origin>, ConfigError> {
         .map(|s| {
             let url = parse_http_url(vars::ALLOWED_REDIRECT_ORIGINS, s)?;
             if url.path() != "/" || url.query().is_some() {
-                return Err(ConfigError::invalid(vars::ALLOWED_REDIRECT_ORIGINS, format!("`{s}` is not a bare origin (scheme://host[:port])")));
+                return Err(ConfigError::invalid(
+                    vars::ALLOWED_REDIRECT_ORIGINS,
+                    format!("`{s}` is not a bare origin (scheme://host[:port])"),
+                ));
             }
             Ok(url.origin())
         })
@@ -298,22 +355,39 @@ mod tests {
 
     #[test]
     fn full_config_parses() {
-        let all = Needs { stripe: true, webhook_secrets: true, redirects: true };
+        let all = Needs {
+            stripe: true,
+            webhook_secrets: true,
+            redirects: true,
+        };
         let config = load(FULL, all).unwrap();
         assert_eq!(config.table_name, "billing");
         assert_eq!(config.stripe_api_base.unwrap().as_str(), "http://127.0.0.1:12111/");
-        let StripeSecrets::Inline { webhook_secrets, secret_key } = config.stripe_secrets else { panic!("inline") };
+        let StripeSecrets::Inline {
+            webhook_secrets,
+            secret_key,
+        } = config.stripe_secrets
+        else {
+            panic!("inline")
+        };
         assert_eq!(webhook_secrets.len(), 2);
         assert_eq!(secret_key.unwrap().expose(), "sk_test_local");
         assert_eq!(config.webhook_tolerance, Duration::from_secs(300));
         assert!(config.redirects.allows(&Url::parse("https://app.example.com/x?y=1").unwrap()));
         assert!(!config.redirects.allows(&Url::parse("https://evil.example.com/").unwrap()));
-        assert!(!config.redirects.allows(&Url::parse("http://app.example.com/").unwrap()), "scheme is part of the origin");
+        assert!(
+            !config.redirects.allows(&Url::parse("http://app.example.com/").unwrap()),
+            "scheme is part of the origin"
+        );
     }
 
     #[test]
     fn each_problem_names_its_variable() {
-        let needs = Needs { stripe: true, webhook_secrets: true, redirects: true };
+        let needs = Needs {
+            stripe: true,
+            webhook_secrets: true,
+            redirects: true,
+        };
         let cases: &[(&str, Option<&str>)] = &[
             ("TABLE_NAME", None),
             ("TABLE_NAME", Some("a b")),
@@ -347,13 +421,30 @@ mod tests {
     #[test]
     fn needs_decide_what_is_required() {
         let config = load(&[("TABLE_NAME", "billing")], Needs::default()).unwrap();
-        assert_eq!(config.stripe_secrets, StripeSecrets::Inline { secret_key: None, webhook_secrets: vec![] });
+        assert_eq!(
+            config.stripe_secrets,
+            StripeSecrets::Inline {
+                secret_key: None,
+                webhook_secrets: vec![]
+            }
+        );
         assert!(config.jwt.hs256_secret.is_none());
     }
 
     #[test]
     fn secrets_manager_replaces_inline_secrets() {
-        let config = load(&[("TABLE_NAME", "billing"), ("STRIPE_SECRETS_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:s")], Needs { stripe: true, webhook_secrets: true, redirects: false }).unwrap();
+        let config = load(
+            &[
+                ("TABLE_NAME", "billing"),
+                ("STRIPE_SECRETS_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:s"),
+            ],
+            Needs {
+                stripe: true,
+                webhook_secrets: true,
+                redirects: false,
+            },
+        )
+        .unwrap();
         assert!(matches!(config.stripe_secrets, StripeSecrets::SecretsManager { .. }));
     }
 

@@ -21,7 +21,9 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
         Ok(body) => {
             let mut response = Response::new(Body::Text(body));
             *response.status_mut() = status;
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
         Err(err) => {
@@ -52,13 +54,20 @@ mod tests {
 
     #[test]
     fn segments_ignore_empty_parts() {
-        let req = lambda_http::http::Request::builder().uri("https://x.test//checkout/cs_1/").body(Body::Empty).unwrap();
+        let req = lambda_http::http::Request::builder()
+            .uri("https://x.test//checkout/cs_1/")
+            .body(Body::Empty)
+            .unwrap();
         assert_eq!(path_segments(&req), vec!["checkout", "cs_1"]);
     }
 
     #[test]
     fn method_not_allowed_lists_allowed_methods() {
-        let req = lambda_http::http::Request::builder().method("DELETE").uri("/plans").body(Body::Empty).unwrap();
+        let req = lambda_http::http::Request::builder()
+            .method("DELETE")
+            .uri("/plans")
+            .body(Body::Empty)
+            .unwrap();
         let response = method_not_allowed(&req, &[Method::GET]);
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()[header::ALLOW], "GET");

@@ -70,7 +70,9 @@ pub struct IdentityVerifier {
 
 impl std::fmt::Debug for IdentityVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityVerifier").field("bearer_enabled", &self.key.is_some()).finish()
+        f.debug_struct("IdentityVerifier")
+            .field("bearer_enabled", &self.key.is_some())
+            .finish()
     }
 }
 
@@ -85,7 +87,10 @@ impl IdentityVerifier {
         if let Some(audience) = &config.audience {
             validation.set_audience(&[audience]);
         }
-        let key = config.hs256_secret.as_ref().map(|s| DecodingKey::from_secret(s.expose().as_bytes()));
+        let key = config
+            .hs256_secret
+            .as_ref()
+            .map(|s| DecodingKey::from_secret(s.expose().as_bytes()));
         Self { key, validation }
     }
 
@@ -103,7 +108,8 @@ impl IdentityVerifier {
             .filter(|t| !t.is_empty())
             .ok_or(IdentityError::NotBearer)?;
         let key = self.key.as_ref().ok_or(IdentityError::BearerDisabled)?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
         identity_from_claims(Some(data.claims.sub), data.claims.email)
     }
 }
@@ -131,12 +137,18 @@ fn authorizer_claims(req: &Request) -> Option<ContextClaims> {
     match req.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => {
             let jwt = ctx.authorizer.as_ref()?.jwt.as_ref()?;
-            Some(ContextClaims { sub: jwt.claims.get("sub").cloned(), email: jwt.claims.get("email").cloned() })
+            Some(ContextClaims {
+                sub: jwt.claims.get("sub").cloned(),
+                email: jwt.claims.get("email").cloned(),
+            })
         }
         RequestContext::ApiGatewayV1(ctx) => {
             let claims = ctx.authorizer.fields.get("claims")?.as_object()?;
             let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-            Some(ContextClaims { sub: text("sub"), email: text("email") })
+            Some(ContextClaims {
+                sub: text("sub"),
+                email: text("email"),
+            })
         }
         _ => None,
     }
@@ -158,8 +170,19 @@ pub fn issue_token(config: &JwtConfig, user_id: &str, email: Option<&str>, ttl_s
         return Err(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into());
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let claims = Claims { sub: user_id.into(), email: email.map(Into::into), iss: iss.clone(), aud: aud.clone(), exp: now + ttl_secs, iat: now };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.expose().as_bytes()))
+    let claims = Claims {
+        sub: user_id.into(),
+        email: email.map(Into::into),
+        iss: iss.clone(),
+        aud: aud.clone(),
+        exp: now + ttl_secs,
+        iat: now,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.expose().as_bytes()),
+    )
 }
 
 #[cfg(test)]
@@ -170,18 +193,32 @@ mod tests {
     use crate::config::Secret;
 
     fn config() -> JwtConfig {
-        JwtConfig { hs256_secret: Some(Secret::new("unit-test-secret-unit-test-secret!!")), issuer: Some("iss-a".into()), audience: Some("aud-a".into()) }
+        JwtConfig {
+            hs256_secret: Some(Secret::new("unit-test-secret-unit-test-secret!!")),
+            issuer: Some("iss-a".into()),
+            audience: Some("aud-a".into()),
+        }
     }
 
     fn bearer(token: &str) -> Request {
-        lambda_http::http::Request::builder().uri("/entitlements").header("authorization", format!("Bearer {token}")).body(Body::Empty).unwrap()
+        lambda_http::http::Request::builder()
+            .uri("/entitlements")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::Empty)
+            .unwrap()
     }
 
     #[test]
     fn valid_bearer_token_identifies_user() {
         let token = issue_token(&config(), "user_1", Some("a@example.com"), 60).unwrap();
         let id = IdentityVerifier::new(&config()).identify(&bearer(&token)).unwrap();
-        assert_eq!(id, Identity { user_id: "user_1".into(), email: Some("a@example.com".into()) });
+        assert_eq!(
+            id,
+            Identity {
+                user_id: "user_1".into(),
+                email: Some("a@example.com".into())
+            }
+        );
     }
 
     #[test]
@@ -195,27 +232,52 @@ mod tests {
         let mut other = config();
         other.audience = Some("aud-b".into());
         let token = issue_token(&other, "u", None, 60).unwrap();
-        assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::InvalidToken("wrong audience")));
+        assert_eq!(
+            verifier.identify(&bearer(&token)),
+            Err(IdentityError::InvalidToken("wrong audience"))
+        );
 
         let mut other = config();
         other.hs256_secret = Some(Secret::new("another-secret-another-secret-xx"));
         let token = issue_token(&other, "u", None, 60).unwrap();
-        assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::InvalidToken("bad signature")));
+        assert_eq!(
+            verifier.identify(&bearer(&token)),
+            Err(IdentityError::InvalidToken("bad signature"))
+        );
 
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let claims = Claims { sub: "u".into(), email: None, iss: "iss-a".into(), aud: "aud-a".into(), exp: now - 120, iat: now - 200 };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"unit-test-secret-unit-test-secret!!")).unwrap();
+        let claims = Claims {
+            sub: "u".into(),
+            email: None,
+            iss: "iss-a".into(),
+            aud: "aud-a".into(),
+            exp: now - 120,
+            iat: now - 200,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"unit-test-secret-unit-test-secret!!"),
+        )
+        .unwrap();
         assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::InvalidToken("expired")));
     }
 
     #[test]
     fn malformed_and_missing_credentials_are_rejected() {
         let verifier = IdentityVerifier::new(&config());
-        assert_eq!(verifier.identify(&bearer("not.a.jwt")), Err(IdentityError::InvalidToken("malformed")));
+        assert_eq!(
+            verifier.identify(&bearer("not.a.jwt")),
+            Err(IdentityError::InvalidToken("malformed"))
+        );
         assert_eq!(verifier.identify(&bearer("")), Err(IdentityError::NotBearer));
         let none = lambda_http::http::Request::builder().uri("/").body(Body::Empty).unwrap();
         assert_eq!(verifier.identify(&none), Err(IdentityError::Missing));
-        let basic = lambda_http::http::Request::builder().uri("/").header("authorization", "Basic dTpw").body(Body::Empty).unwrap();
+        let basic = lambda_http::http::Request::builder()
+            .uri("/")
+            .header("authorization", "Basic dTpw")
+            .body(Body::Empty)
+            .unwrap();
         assert_eq!(verifier.identify(&basic), Err(IdentityError::NotBearer));
     }
 
@@ -223,13 +285,20 @@ mod tests {
     fn none_algorithm_is_rejected() {
         // {"alg":"none"} header, valid-looking claims, empty signature.
         let token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1IiwiaXNzIjoiaXNzLWEiLCJhdWQiOiJhdWQtYSIsImV4cCI6OTk5OTk5OTk5OX0.";
-        assert!(matches!(IdentityVerifier::new(&config()).identify(&bearer(token)), Err(IdentityError::InvalidToken(_))));
+        assert!(matches!(
+            IdentityVerifier::new(&config()).identify(&bearer(token)),
+            Err(IdentityError::InvalidToken(_))
+        ));
     }
 
     #[test]
     fn bearer_path_is_off_without_a_secret() {
         let token = issue_token(&config(), "u", None, 60).unwrap();
-        let verifier = IdentityVerifier::new(&JwtConfig { hs256_secret: None, issuer: None, audience: None });
+        let verifier = IdentityVerifier::new(&JwtConfig {
+            hs256_secret: None,
+            issuer: None,
+            audience: None,
+        });
         assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::BearerDisabled));
     }
 
@@ -248,6 +317,12 @@ mod tests {
             "requestContext":{"accountId":"1","resourceId":"r","stage":"prod","requestId":"r","identity":{"sourceIp":"1.1.1.1"},"resourcePath":"/entitlements","httpMethod":"GET","apiId":"a",
             "authorizer":{"claims":{"sub":"user_v1","email":"v1@example.com"}}},"body":null,"isBase64Encoded":false}"#;
         let req = lambda_http::request::from_str(v1).unwrap();
-        assert_eq!(verifier.identify(&req).unwrap(), Identity { user_id: "user_v1".into(), email: Some("v1@example.com".into()) });
+        assert_eq!(
+            verifier.identify(&req).unwrap(),
+            Identity {
+                user_id: "user_v1".into(),
+                email: Some("v1@example.com".into())
+            }
+        );
     }
 }

@@ -18,6 +18,8 @@ pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod stripe_client;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use config::{Config, Needs};
 pub use identity::{Identity, IdentityError};
@@ -32,5 +34,8 @@ pub fn init_tracing() {
 
 /// Seconds since the Unix epoch.
 pub fn now_epoch() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

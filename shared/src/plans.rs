@@ -140,7 +140,9 @@ pub const MAX_FEATURE_KEY_LEN: usize = 100;
 pub fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= MAX_FEATURE_KEY_LEN
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,14 +163,20 @@ impl Catalog {
             None => Self::embedded(),
             Some(path) => {
                 let name = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read { source_name: name.clone(), message: e.to_string() })?;
+                let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read {
+                    source_name: name.clone(),
+                    message: e.to_string(),
+                })?;
                 Self::from_json(&name, &text)
             }
         }
     }
 
     pub fn from_json(source_name: &str, text: &str) -> Result<Self, CatalogError> {
-        let raw: RawCatalog = serde_json::from_str(text).map_err(|e| CatalogError::Syntax { source_name: source_name.into(), message: e.to_string() })?;
+        let raw: RawCatalog = serde_json::from_str(text).map_err(|e| CatalogError::Syntax {
+            source_name: source_name.into(),
+            message: e.to_string(),
+        })?;
         let mut plans = Vec::with_capacity(raw.plans.len());
         let mut ids = BTreeSet::new();
         let mut price_keys = BTreeSet::new();
@@ -180,7 +188,10 @@ impl Catalog {
             for (interval, price) in &plan.prices {
                 for key in price.price.iter().chain(price.lookup_key.iter()) {
                     if !price_keys.insert(key.clone()) {
-                        return Err(invalid(&format!("plan `{}` price `{interval}`", plan.id), format!("price `{key}` is used by another plan or interval")));
+                        return Err(invalid(
+                            &format!("plan `{}` price `{interval}`", plan.id),
+                            format!("price `{key}` is used by another plan or interval"),
+                        ));
                     }
                 }
             }
@@ -231,7 +242,19 @@ impl Catalog {
                     description: p.description.as_deref(),
                     mode: p.mode,
                     free: p.free,
-                    prices: p.prices.iter().map(|(i, price)| (*i, PublicPrice { amount: price.amount, currency: &price.currency })).collect(),
+                    prices: p
+                        .prices
+                        .iter()
+                        .map(|(i, price)| {
+                            (
+                                *i,
+                                PublicPrice {
+                                    amount: price.amount,
+                                    currency: &price.currency,
+                                },
+                            )
+                        })
+                        .collect(),
                     trial_days: p.trial_days,
                     max_quantity: p.max_quantity,
                     features: &p.features,
@@ -269,12 +292,18 @@ pub struct PublicPrice<'a> {
 }
 
 fn invalid(entry: &str, problem: impl Into<String>) -> CatalogError {
-    CatalogError::Invalid { entry: entry.into(), problem: problem.into() }
+    CatalogError::Invalid {
+        entry: entry.into(),
+        problem: problem.into(),
+    }
 }
 
 fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
     if !is_valid_key(&raw.id) {
-        return Err(invalid(&format!("plans[{index}]"), format!("plan id `{}` must match [a-z0-9_.:-]{{1,100}}", raw.id)));
+        return Err(invalid(
+            &format!("plans[{index}]"),
+            format!("plan id `{}` must match [a-z0-9_.:-]{{1,100}}", raw.id),
+        ));
     }
     let entry = format!("plan `{}`", raw.id);
     if raw.name.trim().is_empty() {
@@ -282,7 +311,8 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
     }
     let mut prices = BTreeMap::new();
     for (key, price) in raw.prices {
-        let interval = Interval::parse(&key).ok_or_else(|| invalid(&entry, format!("unknown interval `{key}` (expected month, year or one_time)")))?;
+        let interval =
+            Interval::parse(&key).ok_or_else(|| invalid(&entry, format!("unknown interval `{key}` (expected month, year or one_time)")))?;
         let allowed = match raw.mode {
             PlanMode::Subscription => interval != Interval::OneTime,
             PlanMode::OneTime => interval == Interval::OneTime,
@@ -291,7 +321,10 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
             return Err(invalid(&entry, format!("interval `{key}` does not fit mode `{:?}`", raw.mode)));
         }
         if price.price.is_none() && price.lookup_key.is_none() {
-            return Err(invalid(&entry, format!("price `{key}` needs `price` (a Stripe price id) or `lookup_key`")));
+            return Err(invalid(
+                &entry,
+                format!("price `{key}` needs `price` (a Stripe price id) or `lookup_key`"),
+            ));
         }
         if let Some(id) = &price.price
             && !id.starts_with("price_")
@@ -302,7 +335,10 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
             return Err(invalid(&entry, format!("price `{key}`: negative amount")));
         }
         if price.currency.len() != 3 || !price.currency.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(invalid(&entry, format!("price `{key}`: currency must be a lowercase ISO code such as `usd`")));
+            return Err(invalid(
+                &entry,
+                format!("price `{key}`: currency must be a lowercase ISO code such as `usd`"),
+            ));
         }
         prices.insert(interval, price);
     }
@@ -364,7 +400,10 @@ mod tests {
         assert_eq!(catalog.free_plan().map(|p| p.id.as_str()), Some("free"));
         let pro = catalog.get("pro").unwrap();
         assert!(pro.price(Interval::Month).is_some() && pro.price(Interval::Year).is_some());
-        assert_eq!(catalog.find_price(None, Some("starter_year")).map(|(p, i)| (p.id.as_str(), i)), Some(("starter", Interval::Year)));
+        assert_eq!(
+            catalog.find_price(None, Some("starter_year")).map(|(p, i)| (p.id.as_str(), i)),
+            Some(("starter", Interval::Year))
+        );
         assert_eq!(catalog.get("lifetime").unwrap().mode, PlanMode::OneTime);
     }
 
@@ -376,7 +415,9 @@ mod tests {
 
     #[test]
     fn duplicate_ids_name_the_entry() {
-        let json = format!(r#"{{"plans": [{{"id": "a", "name": "A", "free": true}}, {{"id": "a", "name": "B", "prices": {{"month": {PRICE}}}}}]}}"#);
+        let json = format!(
+            r#"{{"plans": [{{"id": "a", "name": "A", "free": true}}, {{"id": "a", "name": "B", "prices": {{"month": {PRICE}}}}}]}}"#
+        );
         let e = err(&json);
         assert!(e.contains("plans[1] `a`") && e.contains("duplicate plan id"), "{e}");
     }
@@ -400,12 +441,30 @@ mod tests {
         let cases = [
             (r#"{"plans": [{"id": "Pro!", "name": "x", "free": true}]}"#, "plans[0]"),
             (r#"{"plans": [{"id": "p", "name": "x"}]}"#, "needs at least one price"),
-            (r#"{"plans": [{"id": "p", "name": "x", "free": true, "features": ["A B"]}]}"#, "feature `A B`"),
-            (r#"{"plans": [{"id": "p", "name": "x", "prices": {"month": {"amount": 1, "currency": "usd"}}}]}"#, "needs `price`"),
-            (r#"{"plans": [{"id": "p", "name": "x", "prices": {"month": {"price": "prod_1", "amount": 1, "currency": "usd"}}}]}"#, "not a Stripe price id"),
-            (r#"{"plans": [{"id": "p", "name": "x", "mode": "one_time", "prices": {"month": {"lookup_key": "a", "amount": 1, "currency": "usd"}}}]}"#, "does not fit mode"),
-            (r#"{"plans": [{"id": "p", "name": "x", "free": true, "trial_days": 900}]}"#, "trial_days"),
-            (r#"{"plans": [{"id": "p", "name": "x", "free": true, "surprise": 1}]}"#, "unknown field"),
+            (
+                r#"{"plans": [{"id": "p", "name": "x", "free": true, "features": ["A B"]}]}"#,
+                "feature `A B`",
+            ),
+            (
+                r#"{"plans": [{"id": "p", "name": "x", "prices": {"month": {"amount": 1, "currency": "usd"}}}]}"#,
+                "needs `price`",
+            ),
+            (
+                r#"{"plans": [{"id": "p", "name": "x", "prices": {"month": {"price": "prod_1", "amount": 1, "currency": "usd"}}}]}"#,
+                "not a Stripe price id",
+            ),
+            (
+                r#"{"plans": [{"id": "p", "name": "x", "mode": "one_time", "prices": {"month": {"lookup_key": "a", "amount": 1, "currency": "usd"}}}]}"#,
+                "does not fit mode",
+            ),
+            (
+                r#"{"plans": [{"id": "p", "name": "x", "free": true, "trial_days": 900}]}"#,
+                "trial_days",
+            ),
+            (
+                r#"{"plans": [{"id": "p", "name": "x", "free": true, "surprise": 1}]}"#,
+                "unknown field",
+            ),
             (r#"{"plans": []}"#, "no plans"),
         ];
         for (json, needle) in cases {

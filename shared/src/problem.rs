@@ -35,7 +35,14 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { kind, title, status: status.as_u16(), detail: detail.into(), field: None, retry_after: None }
+        Self {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     /// Adds the name of the request field the problem is about.
@@ -166,7 +173,9 @@ mod tests {
 
     #[test]
     fn problem_renders_rfc9457_fields_and_content_type() {
-        let response = Problem::bad_request("/errors/unknown-plan", "no plan `gold`").with_field("plan").into_response();
+        let response = Problem::bad_request("/errors/unknown-plan", "no plan `gold`")
+            .with_field("plan")
+            .into_response();
         assert_eq!(response.status(), 400);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         let body = body_json(&response);

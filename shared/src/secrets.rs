@@ -16,7 +16,10 @@ pub struct ResolvedSecrets {
 pub enum SecretsError {
     #[error("{} could not be read from Secrets Manager", vars::STRIPE_SECRETS_ARN)]
     Fetch(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("{} secret is not JSON of the form {{\"secret_key\": \"sk_…\", \"webhook_secrets\": [\"whsec_…\"]}}", vars::STRIPE_SECRETS_ARN)]
+    #[error(
+        "{} secret is not JSON of the form {{\"secret_key\": \"sk_…\", \"webhook_secrets\": [\"whsec_…\"]}}",
+        vars::STRIPE_SECRETS_ARN
+    )]
     Shape,
     #[error(transparent)]
     Invalid(#[from] ConfigError),
@@ -35,15 +38,29 @@ pub fn parse_secret_document(text: &str) -> Result<ResolvedSecrets, SecretsError
     let doc: SecretDocument = serde_json::from_str(text).map_err(|_| SecretsError::Shape)?;
     let webhook_secrets = parse_webhook_secrets(&doc.webhook_secrets.join(","))?;
     let secret_key = doc.secret_key.filter(|k| !k.is_empty()).map(Secret::new);
-    Ok(ResolvedSecrets { secret_key, webhook_secrets })
+    Ok(ResolvedSecrets {
+        secret_key,
+        webhook_secrets,
+    })
 }
 
 pub async fn resolve(config: &Config, sdk: &aws_config::SdkConfig) -> Result<ResolvedSecrets, SecretsError> {
     match &config.stripe_secrets {
-        StripeSecrets::Inline { secret_key, webhook_secrets } => Ok(ResolvedSecrets { secret_key: secret_key.clone(), webhook_secrets: webhook_secrets.clone() }),
+        StripeSecrets::Inline {
+            secret_key,
+            webhook_secrets,
+        } => Ok(ResolvedSecrets {
+            secret_key: secret_key.clone(),
+            webhook_secrets: webhook_secrets.clone(),
+        }),
         StripeSecrets::SecretsManager { secret_id } => {
             let client = aws_sdk_secretsmanager::Client::new(sdk);
-            let out = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| SecretsError::Fetch(Box::new(e)))?;
+            let out = client
+                .get_secret_value()
+                .secret_id(secret_id)
+                .send()
+                .await
+                .map_err(|e| SecretsError::Fetch(Box::new(e)))?;
             parse_secret_document(out.secret_string().ok_or(SecretsError::Shape)?)
         }
     }
@@ -58,6 +75,9 @@ mod tests {
         let ok = parse_secret_document(r#"{"secret_key": "sk_test_x", "webhook_secrets": ["whsec_a", "whsec_b"]}"#).unwrap();
         assert_eq!(ok.webhook_secrets.len(), 2);
         assert!(matches!(parse_secret_document("sk_test_plain"), Err(SecretsError::Shape)));
-        assert!(matches!(parse_secret_document(r#"{"webhook_secrets": ["nope"]}"#), Err(SecretsError::Invalid(_))));
+        assert!(matches!(
+            parse_secret_document(r#"{"webhook_secrets": ["nope"]}"#),
+            Err(SecretsError::Invalid(_))
+        ));
     }
 }

@@ -33,7 +33,10 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("table", &self.store.table()).field("stripe", &self.stripe.is_some()).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("table", &self.store.table())
+            .field("stripe", &self.stripe.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,15 +51,30 @@ impl AppState {
     }
 
     /// Assembles the state from parts (tests pass a DynamoDB client for moto).
-    pub fn build(config: Config, needs: Needs, dynamodb: aws_sdk_dynamodb::Client, secrets: secrets::ResolvedSecrets) -> Result<Self, StartupError> {
+    pub fn build(
+        config: Config,
+        needs: Needs,
+        dynamodb: aws_sdk_dynamodb::Client,
+        secrets: secrets::ResolvedSecrets,
+    ) -> Result<Self, StartupError> {
         let catalog = Catalog::load(config.plans_path.as_deref())?;
         let stripe = match (&secrets.secret_key, needs.stripe) {
             (Some(key), true) => Some(crate::stripe_client::client(&config, key)?),
-            (None, true) => return Err(ConfigError { var: vars::STRIPE_SECRET_KEY, problem: "is not set".into() }.into()),
+            (None, true) => {
+                return Err(ConfigError {
+                    var: vars::STRIPE_SECRET_KEY,
+                    problem: "is not set".into(),
+                }
+                .into());
+            }
             (_, false) => None,
         };
         if needs.webhook_secrets && secrets.webhook_secrets.is_empty() {
-            return Err(ConfigError { var: vars::STRIPE_WEBHOOK_SECRETS, problem: "is empty".into() }.into());
+            return Err(ConfigError {
+                var: vars::STRIPE_WEBHOOK_SECRETS,
+                problem: "is empty".into(),
+            }
+            .into());
         }
         Ok(Self {
             store: Store::new(dynamodb, config.table_name.clone()),

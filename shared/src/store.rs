@@ -75,7 +75,11 @@ pub struct TableSchema {
     pub ttl_attribute: &'static str,
 }
 
-pub const TABLE_SCHEMA: TableSchema = TableSchema { hash_key: keys::PK, range_key: keys::SK, ttl_attribute: keys::TTL };
+pub const TABLE_SCHEMA: TableSchema = TableSchema {
+    hash_key: keys::PK,
+    range_key: keys::SK,
+    ttl_attribute: keys::TTL,
+};
 
 /// `USER#<sub>` / `CUSTOMER`: which Stripe customer belongs to a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +94,13 @@ pub struct CustomerLink {
 
 impl CustomerLink {
     pub fn new(user_id: &str, customer_id: &str, email: Option<&str>, now: i64) -> Self {
-        Self { pk: keys::user(user_id), sk: keys::SK_CUSTOMER.into(), customer_id: customer_id.into(), email: email.map(Into::into), created_at: now }
+        Self {
+            pk: keys::user(user_id),
+            sk: keys::SK_CUSTOMER.into(),
+            customer_id: customer_id.into(),
+            email: email.map(Into::into),
+            created_at: now,
+        }
     }
 }
 
@@ -104,7 +114,11 @@ pub struct CustomerOwner {
 
 impl CustomerOwner {
     pub fn new(customer_id: &str, user_id: &str) -> Self {
-        Self { pk: keys::customer(customer_id), sk: keys::SK_USER.into(), user_id: user_id.into() }
+        Self {
+            pk: keys::customer(customer_id),
+            sk: keys::SK_USER.into(),
+            user_id: user_id.into(),
+        }
     }
 }
 
@@ -187,7 +201,10 @@ pub enum StoreError {
 }
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
-    move |source| StoreError::Backend { operation, source: Box::new(source) }
+    move |source| StoreError::Backend {
+        operation,
+        source: Box::new(source),
+    }
 }
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -214,7 +231,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -228,7 +248,12 @@ impl Store {
     /// Creates the table with [`TABLE_SCHEMA`] (on-demand) and enables TTL. Used by the local
     /// stack and the tests; in AWS, template.yaml creates it. An existing table is left as is.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
-        let attr = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
         let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
         let result = self
             .client
@@ -246,15 +271,32 @@ impl Store {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(false),
             Err(err) => return Err(backend("create_table")(err)),
         }
-        let ttl = TimeToLiveSpecification::builder().attribute_name(TABLE_SCHEMA.ttl_attribute).enabled(true).build().map_err(backend("update_time_to_live"))?;
-        self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(ttl).send().await.map_err(backend("update_time_to_live"))?;
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TABLE_SCHEMA.ttl_attribute)
+            .enabled(true)
+            .build()
+            .map_err(backend("update_time_to_live"))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(backend("update_time_to_live"))?;
         Ok(true)
     }
 
     /// Writes `item` only if no item with its key exists. `Ok(false)`: it existed, nothing
     /// was written.
     pub async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool, StoreError> {
-        let result = self.client.put_item().table_name(&self.table).set_item(Some(to_item(item)?)).condition_expression(IF_ABSENT).send().await;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression(IF_ABSENT)
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
@@ -300,7 +342,10 @@ impl Store {
             .expression_attribute_values(":user", AttributeValue::S(user_id.into()))
             .build()
             .map_err(backend("transact_write_items"))?;
-        let items = vec![TransactWriteItem::builder().put(link).build(), TransactWriteItem::builder().put(owner).build()];
+        let items = vec![
+            TransactWriteItem::builder().put(link).build(),
+            TransactWriteItem::builder().put(owner).build(),
+        ];
         match self.transact(items).await? {
             TransactOutcome::Committed => Ok(LinkOutcome::Linked),
             TransactOutcome::ConditionFailed { .. } => Ok(LinkOutcome::Conflict),
@@ -400,7 +445,9 @@ impl Store {
 pub enum TransactOutcome {
     Committed,
     /// Nothing was written; these items' conditions failed.
-    ConditionFailed { failed: Vec<usize> },
+    ConditionFailed {
+        failed: Vec<usize>,
+    },
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@ pub const STRIPE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds the process's Stripe client.
 pub fn client(config: &Config, secret_key: &Secret) -> Result<stripe::Client, stripe::StripeError> {
-    let mut builder = stripe::ClientBuilder::new(secret_key.expose())
-        .timeout(STRIPE_TIMEOUT)
-        .app_info("stripe-lambda", Some(env!("CARGO_PKG_VERSION").to_owned()), None);
+    let mut builder = stripe::ClientBuilder::new(secret_key.expose()).timeout(STRIPE_TIMEOUT).app_info(
+        "stripe-lambda",
+        Some(env!("CARGO_PKG_VERSION").to_owned()),
+        None,
+    );
     if let Some(base) = &config.stripe_api_base {
         builder = builder.url(base.as_str());
     }

@@ -1,1 +1,10 @@
-fn main(){}
+//! Lambda entry point: wiring only. The handler lives in `handler.rs`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    billing::init_tracing();
+    let state = billing::AppState::from_env(entitlements::NEEDS)
+        .await
+        .unwrap_or_else(|e| billing::state::exit_on_startup_error(e));
+    lambda_http::run(lambda_http::service_fn(|req| entitlements::handler::handle(&state, req))).await
+}

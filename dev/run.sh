@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, and
+# `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$root"
+activate_venv
+load_local_env
+
+state_dir="$root/.dev"
+mkdir -p "$state_dir"
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping: ${pids[*]:-nothing}"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+dynamo_host=127.0.0.1
+dynamo_port="${DYNAMODB_ENDPOINT##*:}"
+if port_in_use "$dynamo_host" "$dynamo_port"; then
+  echo "DynamoDB: something already listens on $dynamo_host:$dynamo_port; using it"
+else
+  moto_server -H "$dynamo_host" -p "$dynamo_port" > "$state_dir/moto.log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$dynamo_host" "$dynamo_port" 30 "moto server"
+fi
+
+cargo run --quiet -p devtool -- create-table
+
+cat <<INFO
+
+stripe-lambda local stack
+  API (cargo lambda watch)  http://127.0.0.1:9000   e.g. curl http://127.0.0.1:9000/plans
+  DynamoDB (moto server)    $DYNAMODB_ENDPOINT  table $TABLE_NAME   log: .dev/moto.log
+  bearer token for a user   ./dev/token.sh user_123
+Ctrl-C stops everything started here.
+
+INFO
+
+cargo lambda watch -A 127.0.0.1 -P 9000 --env-file "$root/dev/local.env" &
+pids+=($!)
+wait "${pids[@]}"

@@ -1,0 +1,95 @@
+//! Helpers for tests of the functions (feature `testkit`): the local configuration, clients
+//! pointed at loopback endpoints, and the `events/*.json` files that `cargo lambda invoke`
+//! uses too.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use lambda_http::Request;
+
+use crate::config::{Config, Needs};
+use crate::secrets::ResolvedSecrets;
+use crate::state::{AppState, StartupError};
+
+/// Local-only values (the same as `dev/local.env`); never valid anywhere else.
+pub const LOCAL_JWT_SECRET: &str = "local-dev-jwt-secret-not-for-production-use";
+pub const LOCAL_JWT_ISSUER: &str = "stripe-lambda-local";
+pub const LOCAL_JWT_AUDIENCE: &str = "stripe-lambda";
+pub const LOCAL_STRIPE_KEY: &str = "sk_test_local_emulator_key";
+pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_emulator_secret";
+
+/// The repository's `events/` folder.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events"))
+}
+
+/// Reads `events/<name>` as text.
+pub fn event_text(name: &str) -> String {
+    let path = events_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Parses `events/<name>` the way the Lambda runtime does.
+pub fn event(name: &str) -> Request {
+    lambda_http::request::from_str(&event_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+/// Configuration for tests: the local defaults with the given table and endpoints.
+pub fn config(table: &str, dynamodb_endpoint: &str, stripe_api_base: Option<&str>) -> Config {
+    let mut env: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", table.to_owned()),
+        ("DYNAMODB_ENDPOINT", dynamodb_endpoint.to_owned()),
+        ("STRIPE_SECRET_KEY", LOCAL_STRIPE_KEY.to_owned()),
+        ("STRIPE_WEBHOOK_SECRETS", LOCAL_WEBHOOK_SECRET.to_owned()),
+        ("ALLOWED_REDIRECT_ORIGINS", "http://localhost:3000".to_owned()),
+        ("DEFAULT_RETURN_URL", "http://localhost:3000/billing".to_owned()),
+        ("JWT_HS256_SECRET", LOCAL_JWT_SECRET.to_owned()),
+        ("JWT_ISSUER", LOCAL_JWT_ISSUER.to_owned()),
+        ("JWT_AUDIENCE", LOCAL_JWT_AUDIENCE.to_owned()),
+    ]);
+    if let Some(base) = stripe_api_base {
+        env.insert("STRIPE_API_BASE", base.to_owned());
+    }
+    let all = Needs {
+        stripe: true,
+        webhook_secrets: true,
+        redirects: true,
+    };
+    Config::from_lookup(|k| env.get(k).cloned(), all).expect("test config is valid")
+}
+
+/// A DynamoDB client for a local endpoint with static test credentials.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "testkit"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// Full application state against local endpoints.
+pub fn state(config: Config, needs: Needs) -> Result<AppState, StartupError> {
+    let endpoint = config
+        .dynamodb_endpoint
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "http://127.0.0.1:9".into());
+    let secrets = match &config.stripe_secrets {
+        crate::config::StripeSecrets::Inline {
+            secret_key,
+            webhook_secrets,
+        } => ResolvedSecrets {
+            secret_key: secret_key.clone(),
+            webhook_secrets: webhook_secrets.clone(),
+        },
+        crate::config::StripeSecrets::SecretsManager { .. } => ResolvedSecrets::default(),
+    };
+    AppState::build(config, needs, dynamodb_client(&endpoint), secrets)
+}
+
+/// A bearer token the local configuration accepts.
+pub fn token(config: &Config, user_id: &str, email: Option<&str>) -> String {
+    crate::identity::issue_token(&config.jwt, user_id, email, 3600).expect("local jwt config")
+}

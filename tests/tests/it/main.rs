@@ -1,0 +1,5 @@
+//! All integration tests compile into one binary; `helpers` starts what they need.
+
+mod helpers;
+mod store;
+mod template;
