@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod stripe_client;
+pub mod webhook;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
