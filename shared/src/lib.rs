@@ -8,6 +8,7 @@
 //! - [`problem`]: problem+json errors and the error → HTTP mapping
 //! - [`state`]: per-process state built once in `main`
 
+pub mod access;
 pub mod aws;
 pub mod config;
 pub mod http;
@@ -18,9 +19,9 @@ pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod stripe_client;
-pub mod webhook;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod webhook;
 
 pub use config::{Config, Needs};
 pub use identity::{Identity, IdentityError};

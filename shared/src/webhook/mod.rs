@@ -1,3 +1,4 @@
 //! Stripe webhook primitives: signatures (`Stripe-Signature`) and tolerant event envelopes.
 
+pub mod envelope;
 pub mod signature;
