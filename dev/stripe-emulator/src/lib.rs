@@ -1,0 +1,16 @@
+#![recursion_limit = "256"]
+//! A stateful Stripe emulator for local runs and tests. See the README's "Stripe emulator"
+//! section for the endpoints, test cards and controls.
+
+pub mod error;
+pub mod form;
+pub mod ids;
+pub mod model;
+pub mod pages;
+pub mod params;
+pub mod server;
+pub mod webhooks;
+pub mod world;
+
+pub use server::{Emulator, start};
+pub use world::{Settings, World};

@@ -1,0 +1,420 @@
+//! The emulator's objects and their Stripe JSON shapes (API version
+//! [`API_VERSION`], the one async-stripe pins). Every shape is checked by tests that
+//! deserialize it with async-stripe's own types.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// The API version async-stripe 1.0.0-rc.10 pins and sends.
+pub const API_VERSION: &str = "2026-09-30.endive";
+
+/// Entitlements embedded in a summary event before `has_more`.
+pub const SUMMARY_EMBED_LIMIT: usize = 10;
+
+pub type Metadata = BTreeMap<String, String>;
+
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub metadata: Metadata,
+    pub created: i64,
+    pub deleted: bool,
+}
+
+impl Customer {
+    pub fn render(&self) -> Value {
+        if self.deleted {
+            return json!({"id": self.id, "object": "customer", "deleted": true});
+        }
+        json!({
+            "id": self.id, "object": "customer", "address": null, "balance": 0, "created": self.created,
+            "currency": "usd", "default_source": null, "delinquent": false, "description": null, "discount": null,
+            "email": self.email, "invoice_prefix": self.id[4..12].to_uppercase(),
+            "invoice_settings": {"custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null},
+            "livemode": false, "metadata": self.metadata, "name": self.name, "next_invoice_sequence": 1, "phone": null,
+            "preferred_locales": [], "shipping": null, "tax_exempt": "none", "test_clock": null
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub id: String,
+    pub lookup_key: String,
+    pub name: String,
+}
+
+impl Feature {
+    pub fn render(&self) -> Value {
+        json!({"id": self.id, "object": "entitlements.feature", "active": true, "livemode": false, "lookup_key": self.lookup_key, "metadata": {}, "name": self.name})
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub feature_ids: Vec<String>,
+    pub metadata: Metadata,
+    pub created: i64,
+}
+
+impl Product {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "product", "active": true, "created": self.created, "default_price": null,
+            "description": self.description, "images": [], "livemode": false, "marketing_features": [], "metadata": self.metadata,
+            "name": self.name, "package_dimensions": null, "shippable": null, "statement_descriptor": null, "tax_code": null,
+            "type": "service", "unit_label": null, "updated": self.created, "url": null
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Price {
+    pub id: String,
+    pub product: String,
+    pub lookup_key: Option<String>,
+    pub unit_amount: i64,
+    pub currency: String,
+    /// `month` / `year`; `None` for one-time prices.
+    pub interval: Option<&'static str>,
+    pub metadata: Metadata,
+    pub created: i64,
+}
+
+impl Price {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "price", "active": true, "billing_scheme": "per_unit", "created": self.created,
+            "currency": self.currency, "custom_unit_amount": null, "livemode": false, "lookup_key": self.lookup_key,
+            "metadata": self.metadata, "nickname": null, "product": self.product,
+            "recurring": self.interval.map(|i| json!({"interval": i, "interval_count": 1, "meter": null, "trial_period_days": null, "usage_type": "licensed"})),
+            "tax_behavior": "unspecified", "tiers_mode": null, "transform_quantity": null,
+            "type": if self.interval.is_some() { "recurring" } else { "one_time" },
+            "unit_amount": self.unit_amount, "unit_amount_decimal": self.unit_amount.to_string()
+        })
+    }
+
+    /// The legacy `plan` object Stripe still embeds in subscription items.
+    pub fn render_plan(&self) -> Value {
+        json!({
+            "id": self.id, "object": "plan", "active": true, "amount": self.unit_amount, "amount_decimal": self.unit_amount.to_string(),
+            "billing_scheme": "per_unit", "created": self.created, "currency": self.currency, "interval": self.interval.unwrap_or("month"),
+            "interval_count": 1, "livemode": false, "metadata": {}, "meter": null, "nickname": null, "product": self.product,
+            "tiers_mode": null, "transform_usage": null, "trial_period_days": null, "usage_type": "licensed"
+        })
+    }
+
+    /// Seconds in one billing period.
+    pub fn period_seconds(&self) -> i64 {
+        match self.interval {
+            Some("year") => 365 * DAY,
+            _ => 30 * DAY,
+        }
+    }
+}
+
+pub const DAY: i64 = 86_400;
+
+/// Which test card paid, deciding future renewals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Card {
+    /// 4242 4242 4242 4242: every payment succeeds.
+    Succeeds,
+    /// 4000 0000 0000 0341: attaches and pays now, fails every later charge.
+    FailsLater,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardOutcome {
+    Card(Card),
+    Declined(&'static str),
+    Unknown,
+}
+
+/// Stripe's test card numbers this emulator understands (spaces and dashes ignored).
+pub fn classify_card(number: &str) -> CardOutcome {
+    let digits: String = number.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    match digits.as_str() {
+        "4242424242424242" | "5555555555554444" => CardOutcome::Card(Card::Succeeds),
+        "4000000000000341" => CardOutcome::Card(Card::FailsLater),
+        "4000000000009995" => CardOutcome::Declined("insufficient_funds"),
+        "4000000000000002" => CardOutcome::Declined("generic_decline"),
+        "4000000000009987" => CardOutcome::Declined("lost_card"),
+        _ => CardOutcome::Unknown,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LineItem {
+    pub price: String,
+    pub quantity: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckoutSession {
+    pub id: String,
+    pub mode: String,
+    pub status: String,
+    pub payment_status: String,
+    pub customer: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_creation: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub metadata: Metadata,
+    pub line_items: Vec<LineItem>,
+    pub trial_period_days: Option<u32>,
+    pub subscription_metadata: Metadata,
+    pub allow_promotion_codes: bool,
+    pub success_url: String,
+    pub cancel_url: Option<String>,
+    pub subscription: Option<String>,
+    pub invoice: Option<String>,
+    pub payment_intent: Option<String>,
+    pub amount_total: i64,
+    pub currency: String,
+    pub url: String,
+    pub created: i64,
+    pub expires_at: i64,
+}
+
+impl CheckoutSession {
+    pub fn render(&self, customer_email: Option<&str>) -> Value {
+        let complete = self.status == "complete";
+        json!({
+            "id": self.id, "object": "checkout.session", "adaptive_pricing": null, "after_expiration": null,
+            "allow_promotion_codes": self.allow_promotion_codes, "amount_subtotal": self.amount_total, "amount_total": self.amount_total,
+            "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
+            "billing_address_collection": null, "cancel_url": self.cancel_url, "client_reference_id": self.client_reference_id,
+            "client_secret": null, "consent": null, "consent_collection": null, "created": self.created, "currency": self.currency,
+            "custom_fields": [], "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
+            "customer": self.customer, "customer_creation": self.customer_creation,
+            "customer_details": if complete { json!({"address": null, "email": customer_email, "name": null, "phone": null, "tax_exempt": "none", "tax_ids": []}) } else { Value::Null },
+            "customer_email": self.customer_email, "expires_at": self.expires_at, "invoice": self.invoice, "invoice_creation": null,
+            "livemode": false, "locale": null, "metadata": self.metadata, "mode": self.mode, "payment_intent": self.payment_intent,
+            "payment_link": null, "payment_method_collection": "always", "payment_method_types": ["card"],
+            "payment_status": self.payment_status, "phone_number_collection": {"enabled": false}, "recovered_from": null,
+            "setup_intent": null, "shipping_address_collection": null, "shipping_cost": null, "shipping_options": [],
+            "status": self.status, "submit_type": null, "subscription": self.subscription, "success_url": self.success_url,
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted",
+            "url": if self.status == "open" { Value::String(self.url.clone()) } else { Value::Null }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    pub id: String,
+    pub customer: String,
+    pub return_url: Option<String>,
+    pub flow: Option<String>,
+    pub url: String,
+    pub created: i64,
+}
+
+impl PortalSession {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "billing_portal.session", "configuration": "bpc_emulator_default", "created": self.created,
+            "customer": self.customer, "flow": self.flow.as_ref().map(|f| json!({"type": f, "after_completion": {"type": "portal_homepage", "hosted_confirmation": null, "redirect": null}})),
+            "livemode": false, "locale": null, "on_behalf_of": null, "return_url": self.return_url, "url": self.url
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriptionItem {
+    pub id: String,
+    pub price: String,
+    pub quantity: u64,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: String,
+    pub status: String,
+    pub items: Vec<SubscriptionItem>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
+    pub metadata: Metadata,
+    pub created: i64,
+    pub latest_invoice: Option<String>,
+    pub card: Card,
+    /// When the first failed renewal happened (dunning start).
+    pub failing_since: Option<i64>,
+    /// Next payment retry while past_due.
+    pub next_retry: Option<i64>,
+    pub trial_will_end_sent: bool,
+    pub cancellation_reason: Option<&'static str>,
+}
+
+impl Subscription {
+    pub fn render(&self, prices: &BTreeMap<String, Price>) -> Value {
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .map(|item| {
+                let price = prices.get(&item.price);
+                json!({
+                    "id": item.id, "object": "subscription_item", "billing_thresholds": null, "created": item.created,
+                    "current_period_end": self.period_end, "current_period_start": self.period_start, "discounts": [], "metadata": {},
+                    "plan": price.map(Price::render_plan), "price": price.map(Price::render), "quantity": item.quantity,
+                    "subscription": self.id, "tax_rates": []
+                })
+            })
+            .collect();
+        let currency = self
+            .items
+            .first()
+            .and_then(|i| prices.get(&i.price))
+            .map(|p| p.currency.clone())
+            .unwrap_or_else(|| "usd".into());
+        json!({
+            "id": self.id, "object": "subscription", "application": null, "application_fee_percent": null,
+            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+            "billing_cycle_anchor": self.trial_end.unwrap_or(self.created), "billing_cycle_anchor_config": null,
+            "billing_mode": {"flexible": null, "type": "classic", "updated_at": null}, "billing_schedules": [], "billing_thresholds": null,
+            "cancel_at": if self.cancel_at_period_end { Some(self.period_end) } else { None }, "cancel_at_period_end": self.cancel_at_period_end,
+            "canceled_at": self.canceled_at,
+            "cancellation_details": {"comment": null, "feedback": null, "reason": self.cancellation_reason},
+            "collection_method": "charge_automatically", "created": self.created, "currency": currency,
+            "current_period_end": self.period_end, "current_period_start": self.period_start,
+            "customer": self.customer, "days_until_due": null, "default_payment_method": null, "default_source": null,
+            "description": null, "discounts": [], "ended_at": self.ended_at,
+            "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+            "items": {"object": "list", "data": items, "has_more": false, "url": format!("/v1/subscription_items?subscription={}", self.id)},
+            "latest_invoice": self.latest_invoice, "livemode": false, "metadata": self.metadata, "next_pending_invoice_item_invoice": null,
+            "on_behalf_of": null, "pause_collection": null, "pending_invoice_item_interval": null, "pending_setup_intent": null,
+            "pending_update": null, "schedule": null, "start_date": self.created, "status": self.status, "test_clock": null,
+            "transfer_data": null, "trial_end": self.trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+            "trial_start": self.trial_start
+        })
+    }
+
+    /// Stripe keeps entitlements while a subscription is in one of these states.
+    pub fn provisions_entitlements(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "trialing" | "past_due")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InvoiceLine {
+    pub id: String,
+    pub price: String,
+    pub quantity: u64,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Invoice {
+    pub id: String,
+    pub customer: String,
+    pub subscription: Option<String>,
+    pub status: String,
+    pub billing_reason: &'static str,
+    pub currency: String,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub attempt_count: u64,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub created: i64,
+    pub paid_at: Option<i64>,
+    pub next_payment_attempt: Option<i64>,
+    pub lines: Vec<InvoiceLine>,
+    pub subscription_metadata: Metadata,
+}
+
+impl Invoice {
+    pub fn render(&self, prices: &BTreeMap<String, Price>) -> Value {
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .map(|line| {
+                let product = prices.get(&line.price).map(|p| p.product.clone());
+                json!({
+                    "id": line.id, "object": "line_item", "amount": line.amount, "currency": self.currency, "description": null,
+                    "discount_amounts": [], "discountable": true, "discounts": [], "invoice": self.id, "livemode": false, "metadata": {},
+                    "parent": null, "period": {"end": self.period_end, "start": self.period_start}, "pretax_credit_amounts": [],
+                    "pricing": {"price_details": {"price": line.price, "product": product}, "type": "price_details", "unit_amount_decimal": null},
+                    "quantity": line.quantity, "subtotal": line.amount, "taxes": []
+                })
+            })
+            .collect();
+        let paid = self.status == "paid";
+        json!({
+            "id": self.id, "object": "invoice", "account_country": "US", "account_name": "Stripe Emulator",
+            "amount_due": self.amount_due, "amount_overpaid": 0, "amount_paid": self.amount_paid,
+            "amount_remaining": self.amount_due - self.amount_paid, "amount_shipping": 0, "application": null,
+            "attempt_count": self.attempt_count, "attempted": self.attempt_count > 0, "auto_advance": !paid,
+            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
+            "billing_reason": self.billing_reason, "collection_method": "charge_automatically", "created": self.created,
+            "currency": self.currency, "customer": self.customer, "default_tax_rates": [], "description": null, "discounts": [],
+            "due_date": null, "effective_at": self.created, "ending_balance": 0, "hosted_invoice_url": null,
+            "issuer": {"type": "self"},
+            "lines": {"object": "list", "data": lines, "has_more": false, "url": format!("/v1/invoices/{}/lines", self.id)},
+            "livemode": false, "metadata": {}, "next_payment_attempt": self.next_payment_attempt, "number": null,
+            "parent": self.subscription.as_ref().map(|sub| json!({
+                "quote_details": null, "type": "subscription_details",
+                "subscription_details": {"metadata": self.subscription_metadata, "subscription": sub}
+            })),
+            "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
+            "period_end": self.period_end, "period_start": self.period_start, "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0, "receipt_number": null, "starting_balance": 0, "status": self.status,
+            "status_transitions": {"finalized_at": self.created, "marked_uncollectible_at": null, "paid_at": self.paid_at, "voided_at": null},
+            "subtotal": self.amount_due, "total": self.amount_due
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ActiveEntitlement {
+    pub id: String,
+    pub feature: String,
+    pub lookup_key: String,
+}
+
+impl ActiveEntitlement {
+    pub fn render(&self) -> Value {
+        json!({"id": self.id, "object": "entitlements.active_entitlement", "feature": self.feature, "livemode": false, "lookup_key": self.lookup_key})
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub created: i64,
+    pub object: Value,
+    pub previous_attributes: Option<Value>,
+}
+
+impl Event {
+    pub fn render(&self) -> Value {
+        let mut data = json!({"object": self.object});
+        if let Some(previous) = &self.previous_attributes {
+            data["previous_attributes"] = previous.clone();
+        }
+        json!({
+            "id": self.id, "object": "event", "api_version": API_VERSION, "context": null, "created": self.created, "data": data,
+            "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": self.event_type
+        })
+    }
+}
+
+/// A list envelope as Stripe renders it.
+pub fn list(url: &str, data: Vec<Value>, has_more: bool) -> Value {
+    json!({"object": "list", "data": data, "has_more": has_more, "url": url})
+}
