@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, and
+# Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, the Stripe
+# emulator on 127.0.0.1:12111 (delivering signed webhooks to the local webhook function), and
 # `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
@@ -30,13 +31,25 @@ else
   wait_for_port "$dynamo_host" "$dynamo_port" 30 "moto server"
 fi
 
+cargo build --quiet -p devtool -p stripe-emulator
 cargo run --quiet -p devtool -- create-table
+
+emulator_host="${STRIPE_EMULATOR_ADDR%:*}"
+emulator_port="${STRIPE_EMULATOR_ADDR##*:}"
+if port_in_use "$emulator_host" "$emulator_port"; then
+  echo "Stripe emulator: something already listens on $STRIPE_EMULATOR_ADDR; not starting another" >&2
+  exit 1
+fi
+cargo run --quiet -p stripe-emulator > "$state_dir/stripe-emulator.log" 2>&1 &
+pids+=($!)
+wait_for_port "$emulator_host" "$emulator_port" 60 "Stripe emulator"
 
 cat <<INFO
 
 stripe-lambda local stack
   API (cargo lambda watch)  http://127.0.0.1:9000   e.g. curl http://127.0.0.1:9000/plans
   DynamoDB (moto server)    $DYNAMODB_ENDPOINT  table $TABLE_NAME   log: .dev/moto.log
+  Stripe emulator           http://$STRIPE_EMULATOR_ADDR  webhooks → $STRIPE_EMULATOR_WEBHOOK_URLS   log: .dev/stripe-emulator.log
   bearer token for a user   ./dev/token.sh user_123
 Ctrl-C stops everything started here.
 
