@@ -759,7 +759,11 @@ async fn hosted_portal_page_cancels_resumes_and_switches() {
     let emulator = start_emulator(vec![]).await;
     let client = client(&emulator);
     let sub = paid_subscription(&emulator, &client, "starter_month", "4242424242424242", None).await;
-    let portal = CreateBillingPortalSession::new().customer(sub.customer.id().to_string()).send(&client).await.unwrap();
+    let portal = CreateBillingPortalSession::new()
+        .customer(sub.customer.id().to_string())
+        .send(&client)
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let page = http.get(&portal.url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Cancel at period end") && page.contains("Switch plan"), "{page}");
@@ -769,16 +773,43 @@ async fn hosted_portal_page_cancels_resumes_and_switches() {
         fields.extend(price.map(|p| ("price", p)));
         fields
     };
-    let page = http.post(&action).form(&form("cancel", None)).send().await.unwrap().text().await.unwrap();
+    let page = http
+        .post(&action)
+        .form(&form("cancel", None))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("cancels at period end"), "{page}");
-    assert!(RetrieveSubscription::new(sub.id.clone()).send(&client).await.unwrap().cancel_at_period_end);
+    assert!(
+        RetrieveSubscription::new(sub.id.clone())
+            .send(&client)
+            .await
+            .unwrap()
+            .cancel_at_period_end
+    );
     http.post(&action).form(&form("resume", None)).send().await.unwrap();
-    assert!(!RetrieveSubscription::new(sub.id.clone()).send(&client).await.unwrap().cancel_at_period_end);
+    assert!(
+        !RetrieveSubscription::new(sub.id.clone())
+            .send(&client)
+            .await
+            .unwrap()
+            .cancel_at_period_end
+    );
     let pro = price_id(&client, "pro_year").await;
     http.post(&action).form(&form("switch", Some(pro.clone()))).send().await.unwrap();
     let switched = RetrieveSubscription::new(sub.id.clone()).send(&client).await.unwrap();
     assert_eq!(switched.items.data[0].price.id.as_str(), pro);
     let customer = sub.customer.id().to_string();
-    let keys: Vec<String> = ListEntitlementsActiveEntitlement::new(customer).send(&client).await.unwrap().data.into_iter().map(|e| e.lookup_key).collect();
+    let keys: Vec<String> = ListEntitlementsActiveEntitlement::new(customer)
+        .send(&client)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|e| e.lookup_key)
+        .collect();
     assert!(keys.contains(&"api_access".to_owned()), "pro features after the switch: {keys:?}");
 }
