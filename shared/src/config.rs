@@ -25,6 +25,8 @@ pub mod vars {
     pub const JWT_ISSUER: &str = "JWT_ISSUER";
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
     pub const PLANS_PATH: &str = "PLANS_PATH";
+    pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
+    pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
 }
 
 /// A configuration problem, always about one variable.
@@ -114,6 +116,25 @@ impl RedirectConfig {
     }
 }
 
+/// Which existing subscriptions stop a new Checkout (409 with a pointer to the portal).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DuplicatePolicy {
+    /// A live subscription to the same plan blocks a new one (default).
+    #[default]
+    SamePlan,
+    /// Any live subscription blocks a new one: plan changes go through the portal.
+    Any,
+    /// Never block (several subscriptions per user are intended).
+    Allow,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckoutConfig {
+    /// Lets customers enter promotion codes on the Checkout page.
+    pub allow_promotion_codes: bool,
+    pub duplicate_policy: DuplicatePolicy,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
@@ -125,6 +146,7 @@ pub struct Config {
     pub redirects: RedirectConfig,
     pub jwt: JwtConfig,
     pub plans_path: Option<PathBuf>,
+    pub checkout: CheckoutConfig,
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
@@ -255,6 +277,27 @@ impl Config {
 
         let plans_path = get(vars::PLANS_PATH).map(PathBuf::from);
 
+        let allow_promotion_codes = match get(vars::ALLOW_PROMOTION_CODES).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ConfigError::invalid(vars::ALLOW_PROMOTION_CODES, "expected true or false")),
+        };
+        let duplicate_policy = match get(vars::CHECKOUT_DUPLICATE_POLICY).as_deref() {
+            None | Some("same_plan") => DuplicatePolicy::SamePlan,
+            Some("any") => DuplicatePolicy::Any,
+            Some("allow") => DuplicatePolicy::Allow,
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    vars::CHECKOUT_DUPLICATE_POLICY,
+                    "expected same_plan, any or allow",
+                ));
+            }
+        };
+        let checkout = CheckoutConfig {
+            allow_promotion_codes,
+            duplicate_policy,
+        };
+
         Ok(Self {
             table_name,
             dynamodb_endpoint,
@@ -264,6 +307,7 @@ impl Config {
             redirects,
             jwt,
             plans_path,
+            checkout,
         })
     }
 }
@@ -403,6 +447,8 @@ mod tests {
             ("DEFAULT_RETURN_URL", Some("https://elsewhere.example.com/")),
             ("JWT_HS256_SECRET", Some("short")),
             ("JWT_ISSUER", None),
+            ("ALLOW_PROMOTION_CODES", Some("yes")),
+            ("CHECKOUT_DUPLICATE_POLICY", Some("never")),
         ];
         for (var, value) in cases {
             let pairs: Vec<(&str, &str)> = FULL

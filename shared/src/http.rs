@@ -48,6 +48,105 @@ pub fn method_not_allowed(req: &Request, allow: &[Method]) -> Response<Body> {
     response
 }
 
+/// Largest JSON request body the functions accept.
+pub const MAX_JSON_BODY: usize = 16 * 1024;
+
+/// The request body as a JSON object: `application/json`, at most `max` bytes, an object at the
+/// top level. Anything else is a 4xx problem; nothing about the body is echoed back.
+pub fn json_object(req: &Request, max: usize) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => return Err(Problem::bad_request("/errors/malformed-body", "the request body could not be read")),
+    };
+    if bytes.len() > max {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "/errors/body-too-large",
+            "Payload too large",
+            format!("the body may be at most {max} bytes"),
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    let json_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if json_type != Some(true) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "/errors/unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        ));
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Problem::bad_request("/errors/malformed-body", "the body must be a JSON object")),
+        Err(err) => Err(Problem::bad_request(
+            "/errors/malformed-body",
+            format!("the body is not valid JSON (line {}, column {})", err.line(), err.column()),
+        )),
+    }
+}
+
+/// Rejects members of `body` outside `known`, naming the first unknown one.
+pub fn only_fields(body: &serde_json::Map<String, serde_json::Value>, known: &[&str]) -> Result<(), Problem> {
+    match body.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(
+            Problem::bad_request("/errors/unknown-field", format!("unknown field `{}`", truncate(unknown, 64)))
+                .with_field(truncate(unknown, 64)),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// An optional string member; any other JSON type is a 400 naming the field.
+pub fn optional_str<'a>(body: &'a serde_json::Map<String, serde_json::Value>, field: &str) -> Result<Option<&'a str>, Problem> {
+    match body.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Problem::bad_request("/errors/invalid-field", format!("`{field}` must be a string")).with_field(field)),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// A redirect URL the caller supplied (or the configured default): absolute http(s) and on an
+/// allowed origin, else a 400 naming `field`.
+pub fn redirect_url(redirects: &crate::config::RedirectConfig, field: &str, value: Option<&str>) -> Result<url::Url, Problem> {
+    let url = match value {
+        Some(value) => url::Url::parse(value)
+            .map_err(|_| Problem::bad_request("/errors/invalid-redirect", format!("`{field}` is not an absolute URL")).with_field(field))?,
+        None => redirects.default_return_url.clone().ok_or_else(|| {
+            Problem::bad_request(
+                "/errors/invalid-redirect",
+                format!("`{field}` is required (no default is configured)"),
+            )
+            .with_field(field)
+        })?,
+    };
+    if value.is_some() && value.is_some_and(|v| v.len() > 2048) {
+        return Err(
+            Problem::bad_request("/errors/invalid-redirect", format!("`{field}` is longer than 2048 characters")).with_field(field),
+        );
+    }
+    if !redirects.allows(&url) || !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            Problem::bad_request("/errors/invalid-redirect", format!("`{field}` must point to an allowed origin")).with_field(field),
+        );
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod aws;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod plans;
@@ -19,6 +20,7 @@ pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod stripe_client;
+pub mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod webhook;

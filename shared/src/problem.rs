@@ -18,7 +18,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem+json document. `type` is a stable, relative URI-ish code such as
 /// `/errors/unknown-plan` that clients can match on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -31,6 +31,9 @@ pub struct Problem {
     /// Seconds after which a retry makes sense (also sent as `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// Extension members (RFC 9457 §3.2), e.g. a link to the portal.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -42,12 +45,18 @@ impl Problem {
             detail: detail.into(),
             field: None,
             retry_after: None,
+            extensions: serde_json::Map::new(),
         }
     }
 
     /// Adds the name of the request field the problem is about.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(name.to_owned(), value.into());
         self
     }
 

@@ -29,6 +29,8 @@ pub struct AppState {
     pub stripe: Option<stripe::Client>,
     /// Present (non-empty) when the function declared [`Needs::webhook_secrets`].
     pub webhook_secrets: Vec<Secret>,
+    /// Stripe price ids by lookup key, resolved on first use.
+    pub prices: crate::gateway::PriceCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -82,6 +84,7 @@ impl AppState {
             catalog,
             stripe,
             webhook_secrets: secrets.webhook_secrets,
+            prices: Default::default(),
             config,
         })
     }

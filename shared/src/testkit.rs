@@ -34,6 +34,13 @@ pub fn event(name: &str) -> Request {
     lambda_http::request::from_str(&event_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
 }
 
+/// Parses `events/<name>` after `edit` changed its JSON (another body, user or path).
+pub fn event_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Request {
+    let mut value: serde_json::Value = serde_json::from_str(&event_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+    edit(&mut value);
+    lambda_http::request::from_str(&value.to_string()).unwrap_or_else(|e| panic!("events/{name} (edited): {e}"))
+}
+
 /// Configuration for tests: the local defaults with the given table and endpoints.
 pub fn config(table: &str, dynamodb_endpoint: &str, stripe_api_base: Option<&str>) -> Config {
     let mut env: HashMap<&str, String> = HashMap::from([

@@ -120,6 +120,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
             Some(expected) => &key == expected,
             None => key.starts_with("sk_test_") || key.starts_with("rk_test_"),
         };
+        world.api_requests += 1;
         if !accepted {
             let shown: String = key.chars().take(8).collect();
             return StripeError::unauthorized(format!("Invalid API Key provided: {shown}***")).into_response();
@@ -149,7 +150,10 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
         Ok(bytes) => bytes,
         Err(_) => return StripeError::state("Request body too large.").into_response(),
     };
-    let fingerprint = format!("{} {} {}", parts.method, parts.uri.path(), String::from_utf8_lossy(&bytes));
+    // Parameters compared as a set: clients encode maps in any order.
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+    pairs.sort();
+    let fingerprint = format!("{} {} {pairs:?}", parts.method, parts.uri.path());
     let store_key = format!("{key}\u{0}{idempotency_key}");
     if let Some(stored) = shared.world.lock().await.idempotency.get(&store_key).cloned() {
         if stored.fingerprint != fingerprint {
@@ -393,7 +397,7 @@ fn config_view(world: &World) -> Value {
     json!({
         "webhook_urls": s.webhook_urls, "webhook_secrets": s.webhook_secrets.len(), "chaos": world.chaos,
         "delivery_retries": s.delivery_retries, "delivery_backoff_ms": s.delivery_backoff_ms, "dunning_days": s.dunning_days,
-        "now": world.now()
+        "api_requests": world.api_requests, "now": world.now()
     })
 }
 

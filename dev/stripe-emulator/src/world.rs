@@ -119,6 +119,8 @@ pub struct World {
     pub pending: Vec<Event>,
     pub deliveries: Vec<Delivery>,
     pub idempotency: HashMap<String, StoredResponse>,
+    /// Stripe API requests received (after authentication), for tests that assert "no call".
+    pub api_requests: u64,
     /// Creation order, for newest-first lists.
     seq: u64,
     order: HashMap<String, u64>,
@@ -150,6 +152,7 @@ impl World {
             pending: Vec::new(),
             deliveries: Vec::new(),
             idempotency: HashMap::new(),
+            api_requests: 0,
             seq: 0,
             order: HashMap::new(),
         };

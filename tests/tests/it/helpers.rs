@@ -94,3 +94,53 @@ pub async fn fresh_store(prefix: &str) -> Store {
     assert!(store.create_table().await.expect("create table"), "table is new");
     store
 }
+
+/// One test's world: a Stripe emulator (in process, on a free port), a fresh table on the shared
+/// moto server, and application state wired to both (the state every function builds in `main`).
+pub struct Stack {
+    pub emulator: stripe_emulator::Emulator,
+    pub state: billing::AppState,
+}
+
+impl Stack {
+    pub async fn new(prefix: &str, webhook_urls: Vec<String>) -> Self {
+        let emulator = crate::emulator::start_emulator(webhook_urls).await;
+        let store = fresh_store(prefix).await;
+        let config = billing::testkit::config(store.table(), moto_endpoint(), Some(&emulator.base_url()));
+        let all = billing::Needs {
+            stripe: true,
+            webhook_secrets: true,
+            redirects: true,
+        };
+        let state = billing::testkit::state(config, all).expect("state");
+        Stack { emulator, state }
+    }
+
+    pub fn stripe(&self) -> &stripe::Client {
+        self.state.stripe.as_ref().expect("stripe client")
+    }
+
+    /// Stripe API requests the emulator has received so far.
+    pub async fn stripe_requests(&self) -> u64 {
+        self.emulator.shared.world.lock().await.api_requests
+    }
+
+    /// Every item in the table (moto never expires TTL items; nothing here uses TTL yet).
+    pub async fn item_count(&self) -> usize {
+        let out = self
+            .state
+            .store
+            .client()
+            .scan()
+            .table_name(self.state.store.table())
+            .send()
+            .await
+            .expect("scan");
+        out.items.unwrap_or_default().len()
+    }
+}
+
+/// The parsed JSON body of a handler response.
+pub fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or(serde_json::Value::Null)
+}
