@@ -119,6 +119,38 @@ impl SubscriptionSnapshot {
     }
 }
 
+/// A paid one-time purchase (Checkout in `payment` mode) of a one-time plan, stored as a
+/// subscription record that never ends: `sk = SUB#<checkout session id>`, status `active`,
+/// interval `one_time`. The entitlement rules then treat it like any active subscription.
+/// `None` when `plan_id` is not a one-time plan of the catalog.
+pub fn purchase_record(
+    user_id: &str,
+    session_id: &str,
+    customer_id: &str,
+    plan_id: &str,
+    catalog: &Catalog,
+    version: u64,
+) -> Option<SubscriptionRecord> {
+    let plan = catalog.get(plan_id).filter(|p| p.mode == crate::plans::PlanMode::OneTime)?;
+    Some(SubscriptionRecord {
+        pk: keys::user(user_id),
+        sk: keys::subscription(session_id),
+        subscription_id: session_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        status: "active".into(),
+        plan: Some(plan.id.clone()),
+        price_id: plan.price(Interval::OneTime).and_then(|p| p.price.clone()),
+        interval: Some(Interval::OneTime),
+        quantity: 1,
+        current_period_end: None,
+        cancel_at_period_end: false,
+        trial_end: None,
+        past_due_since: None,
+        version,
+        updated_at: crate::now_epoch(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -167,6 +199,19 @@ mod tests {
         let object =
             json!({"id": "sub_3", "customer": "cus", "status": "active", "cancel_at": 10, "items": {"data": [{"current_period_end": 10}]}});
         assert!(parse_subscription(&object).unwrap().cancel_at_period_end);
+    }
+
+    #[test]
+    fn one_time_purchases_become_never_ending_records() {
+        let record = purchase_record("u", "cs_1", "cus_1", "lifetime", &catalog(), 3).unwrap();
+        assert_eq!(
+            (record.status.as_str(), record.interval, record.current_period_end),
+            ("active", Some(Interval::OneTime), None)
+        );
+        assert!(
+            purchase_record("u", "cs_1", "cus_1", "pro", &catalog(), 3).is_none(),
+            "not a one-time plan"
+        );
     }
 
     #[test]

@@ -416,6 +416,16 @@ async fn sync(state: &AppState, req: &Request, session_id: &str) -> Result<Respo
         }
         if let Some(subscription_id) = &subscription_id {
             sync_subscription(state, stripe, &identity.user_id, subscription_id).await?;
+        } else if session.mode == CheckoutSessionMode::Payment
+            && session.payment_status == stripe_shared::CheckoutSessionPaymentStatus::Paid
+        {
+            let plan = session.metadata.as_ref().and_then(|m| m.get("plan"));
+            let version = billing::now_epoch().max(0) as u64;
+            if let Some(record) = plan.and_then(|plan| {
+                billing::sync::purchase_record(&identity.user_id, session.id.as_str(), &customer, plan, &state.catalog, version)
+            }) {
+                state.store.put_if_newer(&record, version).await?;
+            }
         }
     }
     let items = state.store.user_items(&identity.user_id).await?;

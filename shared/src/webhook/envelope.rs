@@ -27,9 +27,9 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// `data.object.id` (checked by [`parse`] to be a string).
-    pub fn object_id(&self) -> &str {
-        self.object.get("id").and_then(Value::as_str).unwrap_or_default()
+    /// `data.object.id`. Some objects have none (the entitlement summary, balances).
+    pub fn object_id(&self) -> Option<&str> {
+        self.object.get("id").and_then(Value::as_str)
     }
 
     /// `data.object.object`, the object's type (`subscription`, `customer`, …), when present.
@@ -130,9 +130,10 @@ pub fn parse(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
         return Err(EnvelopeError::InvalidField("data"));
     };
     let object = required(&mut data, "object", "data.object")?;
+    // `id` is optional: some objects (e.g. `entitlements.active_entitlement_summary`) have none.
     match object.as_object().map(|o| o.get("id")) {
         None => return Err(EnvelopeError::InvalidField("data.object")),
-        Some(None | Some(Value::Null)) => return Err(EnvelopeError::MissingField("data.object.id")),
+        Some(None | Some(Value::Null)) => {}
         Some(Some(Value::String(id))) if !id.is_empty() => {}
         Some(Some(_)) => return Err(EnvelopeError::InvalidField("data.object.id")),
     }
@@ -285,7 +286,7 @@ mod tests {
         assert_eq!(env.created, 1_743_465_600);
         assert!(!env.livemode);
         assert_eq!(env.api_version.as_deref(), Some("2025-03-31.basil"));
-        assert_eq!(env.object_id(), "sub_1QzXwYB7WZ01zgkWNy0Cn5nw");
+        assert_eq!(env.object_id(), Some("sub_1QzXwYB7WZ01zgkWNy0Cn5nw"));
         assert_eq!(env.object_type(), Some("subscription"));
         assert_eq!(env.object["customer"], "cus_QXg1o8vcGmoR32");
         let prev = env.previous_attributes.as_ref().unwrap();
@@ -300,7 +301,7 @@ mod tests {
         assert_eq!(env.event_type, "customer.subscription.created");
         assert_eq!(env.api_version.as_deref(), Some("2019-12-03"));
         assert!(env.livemode);
-        assert_eq!(env.object_id(), "sub_HPDR5HdB8Wp0WB");
+        assert_eq!(env.object_id(), Some("sub_HPDR5HdB8Wp0WB"));
         assert_eq!(env.object["plan"]["id"], "plan_pro");
         assert_eq!(env.previous_attributes, None);
         assert_eq!(env.account.as_deref(), Some("acct_1PgafTB7WZ01zgkW"));
@@ -430,11 +431,11 @@ mod tests {
     }
 
     #[test]
-    fn data_object_needs_a_string_id() {
+    fn data_object_id_is_optional_but_a_string_when_present() {
         let payload = event(|e| {
             data_object(e).remove("id");
         });
-        assert_eq!(parse(&payload), Err(EnvelopeError::MissingField("data.object.id")));
+        assert_eq!(parse(&payload).map(|e| e.object_id().map(str::to_owned)), Ok(None));
         let payload = event(|e| {
             data_object(e).insert("id".into(), Value::from(5));
         });

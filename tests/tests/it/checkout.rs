@@ -308,6 +308,13 @@ async fn one_time_plans_use_payment_mode() {
     let world = stack.emulator.shared.world.lock().await;
     assert_eq!(world.sessions[id].mode, "payment");
     assert_eq!(world.sessions[id].customer_creation.as_deref(), Some("always"));
+    drop(world);
+    pay(&stack, id, "4242424242424242").await;
+    let response = checkout::handler::handle(&stack.state, get_checkout(id)).await.unwrap();
+    let synced = body(&response);
+    assert_eq!(synced["subscription"]["plan"], "lifetime", "{synced}");
+    assert_eq!(synced["subscription"]["interval"], "one_time");
+    assert_eq!(synced["subscription"]["status"], "active");
 }
 
 #[tokio::test]
