@@ -147,6 +147,40 @@ pub fn redirect_url(redirects: &crate::config::RedirectConfig, field: &str, valu
     Ok(url)
 }
 
+/// Header the base64 guard sets when API Gateway's body was flagged base64 but did not decode.
+/// Any incoming header of this name is removed first, so only the guard can set it.
+pub const INVALID_BASE64_HEADER: &str = "x-stripe-lambda-invalid-base64";
+
+/// lambda_http panics on an undecodable base64 body before a handler runs. This guard, applied
+/// to the raw event first, empties such a body and marks the request, so the handler can answer
+/// 400 instead.
+pub fn guard_base64(event: &mut lambda_http::request::LambdaRequest) {
+    use base64::Engine;
+    use lambda_http::request::LambdaRequest;
+    let (body, encoded, headers) = match event {
+        LambdaRequest::ApiGatewayV2(e) => (&mut e.body, &mut e.is_base64_encoded, &mut e.headers),
+        LambdaRequest::ApiGatewayV1(e) => (&mut e.body, &mut e.is_base64_encoded, &mut e.headers),
+        _ => return,
+    };
+    headers.remove(INVALID_BASE64_HEADER);
+    if *encoded
+        && body
+            .as_deref()
+            .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_err())
+    {
+        *body = None;
+        *encoded = false;
+        headers.insert(INVALID_BASE64_HEADER, HeaderValue::from_static("1"));
+    }
+}
+
+/// Parses an API Gateway event the way the runtime does, with [`guard_base64`] applied.
+pub fn request_from_json(text: &str) -> Result<Request, serde_json::Error> {
+    let mut event: lambda_http::request::LambdaRequest = serde_json::from_str(text)?;
+    guard_base64(&mut event);
+    Ok(event.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub stripe: Option<stripe::Client>,
     /// Present (non-empty) when the function declared [`Needs::webhook_secrets`].
     pub webhook_secrets: Vec<Secret>,
+    /// Whether the configured Stripe key is a live-mode key (`sk_live_…`/`rk_live_…`).
+    pub livemode: bool,
     /// Stripe price ids by lookup key, resolved on first use.
     pub prices: crate::gateway::PriceCache,
 }
@@ -85,6 +87,10 @@ impl AppState {
             stripe,
             webhook_secrets: secrets.webhook_secrets,
             prices: Default::default(),
+            livemode: secrets
+                .secret_key
+                .as_ref()
+                .is_some_and(|k| k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_")),
             config,
         })
     }

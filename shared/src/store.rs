@@ -163,6 +163,68 @@ pub struct EntitlementsRecord {
     pub updated_at: i64,
 }
 
+/// `EVENT#<evt>` / `EVENT`: a processed webhook event (dedupe), kept for [`EVENT_TTL_SECS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub pk: String,
+    pub sk: String,
+    pub event_type: String,
+    /// `applied`, `stale`, `ignored`, `unmatched`, `conflict`.
+    pub outcome: String,
+    pub created: i64,
+    pub processed_at: i64,
+    pub expires_at: i64,
+}
+
+/// Stripe retries for up to 3 days; dedupe records outlive that.
+pub const EVENT_TTL_SECS: i64 = 30 * 86_400;
+/// How long audit rows are kept.
+pub const AUDIT_TTL_SECS: i64 = 90 * 86_400;
+
+impl EventRecord {
+    pub fn new(event_id: &str, event_type: &str, outcome: &str, created: i64, now: i64) -> Self {
+        Self {
+            pk: keys::event(event_id),
+            sk: keys::SK_EVENT.into(),
+            event_type: event_type.into(),
+            outcome: outcome.into(),
+            created,
+            processed_at: now,
+            expires_at: now + EVENT_TTL_SECS,
+        }
+    }
+}
+
+/// `AUDIT#<sub>` / `<created>#<evt>`: what one event changed for a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub pk: String,
+    pub sk: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub outcome: String,
+    pub before: String,
+    pub after: String,
+    pub expires_at: i64,
+}
+
+impl AuditRecord {
+    /// `change` is the (before, after) summary.
+    pub fn new(user_id: &str, event_id: &str, event_type: &str, created: i64, outcome: &str, change: (String, String), now: i64) -> Self {
+        let (before, after) = change;
+        Self {
+            pk: keys::audit(user_id),
+            sk: format!("{created:012}#{event_id}"),
+            event_id: event_id.into(),
+            event_type: event_type.into(),
+            outcome: outcome.into(),
+            before,
+            after,
+            expires_at: now + AUDIT_TTL_SECS,
+        }
+    }
+}
+
 /// Everything stored under one user's partition, read with one Query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserItems {
@@ -198,6 +260,21 @@ pub enum StoreError {
     },
     #[error("item does not serialize to a DynamoDB map")]
     Serialize(#[source] serde_dynamo::Error),
+    /// A concurrent transaction touched the same items; retrying may succeed.
+    #[error("dynamodb transaction conflicted with a concurrent one")]
+    Conflict,
+}
+
+/// The condition of a write inside a transaction.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    None,
+    /// The item must not exist yet.
+    Absent,
+    /// The stored item must not exist or have a lower `version`.
+    OlderVersion(u64),
+    /// Any expression with its `:values`.
+    Expr(&'static str, Vec<(&'static str, AttributeValue)>),
 }
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
@@ -369,6 +446,15 @@ impl Store {
                         .collect(),
                     _ => Vec::new(),
                 };
+                let conflicted = match e.err() {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
+                    }
+                    _ => false,
+                };
+                if conflicted && failed.is_empty() {
+                    return Err(StoreError::Conflict);
+                }
                 if failed.is_empty() {
                     // Cancelled for another reason (conflicting transaction, throttling): transient.
                     Err(backend("transact_write_items")(SdkError::ServiceError(e)))
@@ -378,6 +464,48 @@ impl Store {
             }
             Err(err) => Err(backend("transact_write_items")(err)),
         }
+    }
+
+    /// A Put for [`Store::transact`].
+    pub fn tx_put<T: Serialize>(&self, item: &T, condition: Condition) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(to_item(item)?));
+        put = match condition {
+            Condition::None => put,
+            Condition::Absent => put.condition_expression(IF_ABSENT),
+            Condition::OlderVersion(version) => put
+                .condition_expression("attribute_not_exists(pk) OR #version < :version")
+                .expression_attribute_names("#version", keys::VERSION)
+                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+            Condition::Expr(expr, values) => values
+                .into_iter()
+                .fold(put.condition_expression(expr), |p, (k, v)| p.expression_attribute_values(k, v)),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(backend("transact_write_items"))?)
+            .build())
+    }
+
+    /// A Delete for [`Store::transact`].
+    pub fn tx_delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<TransactWriteItem, StoreError> {
+        use aws_sdk_dynamodb::types::Delete;
+        let mut delete = Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(pk.into()))
+            .key(keys::SK, AttributeValue::S(sk.into()));
+        delete = match condition {
+            Condition::None => delete,
+            Condition::Absent => delete.condition_expression(IF_ABSENT),
+            Condition::OlderVersion(version) => delete
+                .condition_expression("attribute_not_exists(pk) OR #version < :version")
+                .expression_attribute_names("#version", keys::VERSION)
+                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+            Condition::Expr(expr, values) => values
+                .into_iter()
+                .fold(delete.condition_expression(expr), |d, (k, v)| d.expression_attribute_values(k, v)),
+        };
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(backend("transact_write_items"))?)
+            .build())
     }
 
     /// Everything under `USER#<sub>` with ONE Query (paginated only past 1 MB, which a user's
@@ -433,6 +561,57 @@ impl Store {
             .await
             .map_err(backend("get_item"))?;
         Ok(out.item)
+    }
+
+    /// Several items by key in ONE round trip (BatchGetItem, strongly consistent). The result
+    /// has one entry per requested key, in order.
+    pub async fn get_many(&self, wanted: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let key = |pk: &str, sk: &str| {
+            Item::from([
+                (keys::PK.to_owned(), AttributeValue::S(pk.into())),
+                (keys::SK.to_owned(), AttributeValue::S(sk.into())),
+            ])
+        };
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in wanted {
+            request = request.keys(key(pk, sk));
+        }
+        let request = request.build().map_err(backend("batch_get_item"))?;
+        let mut found: Vec<Item> = Vec::new();
+        let mut pending = Some(HashMap::from([(self.table.clone(), request)]));
+        for _ in 0..5 {
+            let Some(items) = pending.take().filter(|m| !m.is_empty()) else {
+                break;
+            };
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(items))
+                .send()
+                .await
+                .map_err(backend("batch_get_item"))?;
+            found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            pending = out.unprocessed_keys;
+        }
+        if pending.is_some_and(|m| !m.is_empty()) {
+            return Err(backend("batch_get_item")(std::io::Error::other("unprocessed keys after retries")));
+        }
+        let text = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        Ok(wanted
+            .iter()
+            .map(|(pk, sk)| {
+                found
+                    .iter()
+                    .find(|item| text(item, keys::PK).as_ref() == Some(pk) && text(item, keys::SK).as_ref() == Some(sk))
+                    .cloned()
+            })
+            .collect())
+    }
+
+    /// Decodes a raw item.
+    pub fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+        from_item(item)
     }
 
     /// One typed item by key.

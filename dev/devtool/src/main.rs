@@ -3,6 +3,9 @@
 //! ```text
 //! devtool create-table            create the table (TABLE_NAME at DYNAMODB_ENDPOINT) if missing
 //! devtool token <user-id> [email] print a bearer token the local functions accept (1 h)
+//! devtool sign-webhook <stripe-event.json>
+//!                                 print the API Gateway event POSTing that Stripe event to
+//!                                 /webhook, signed now with STRIPE_WEBHOOK_SECRETS
 //! ```
 //!
 //! Reads the same environment as the functions (see `dev/local.env`).
@@ -12,7 +15,7 @@ use std::process::ExitCode;
 use billing::config::{Config, Needs};
 use billing::store::Store;
 
-const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email]";
+const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json>";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -50,6 +53,28 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        ["sign-webhook", path] => {
+            let payload = match std::fs::read_to_string(path) {
+                Ok(payload) => payload,
+                Err(err) => {
+                    eprintln!("devtool: {path}: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let secrets = match &config.stripe_secrets {
+                billing::config::StripeSecrets::Inline { webhook_secrets, .. } if !webhook_secrets.is_empty() => webhook_secrets.clone(),
+                _ => {
+                    eprintln!("devtool: set STRIPE_WEBHOOK_SECRETS (see dev/local.env)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+            println!(
+                "{}",
+                billing::webhook::local::signed_event(&payload, &secrets, billing::now_epoch())
+            );
+            ExitCode::SUCCESS
         }
         _ => {
             eprintln!("{USAGE}");

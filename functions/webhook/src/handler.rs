@@ -1,15 +1,112 @@
-//! Routes of the webhook function. It serves no route yet: every request is answered with a
-//! problem+json 404 until its issue lands.
+//! `POST /webhook`: verify, parse, apply.
+//!
+//! | outcome | status |
+//! |---|---|
+//! | applied, duplicate, stale, ignored type | 200 |
+//! | bad/missing signature, stale timestamp, malformed body, > 1 MiB, livemode mismatch | 400, nothing written |
+//! | DynamoDB or Stripe failure, user not resolvable yet | 500 (Stripe retries), nothing half-written |
 
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::http::not_found;
+use billing::gateway::GatewayError;
+use billing::http::{json, method_not_allowed, not_found, path_segments};
+use billing::problem::{ApiError, Problem, respond};
+use billing::store::StoreError;
+use billing::webhook::envelope::{self, EnvelopeError};
+use billing::webhook::signature::{self, SignatureError};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
+use crate::events::{self, Outcome};
+
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
-pub async fn handle(_state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
-    Ok(not_found(&req))
+pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
+    let response = match path_segments(&req).as_slice() {
+        ["webhook"] if req.method() == Method::POST => respond(receive(state, &req).await),
+        ["webhook"] => method_not_allowed(&req, &[Method::POST]),
+        _ => not_found(&req),
+    };
+    Ok(response)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("signature rejected: {}", .0.reason())]
+    Signature(#[from] SignatureError),
+    #[error("malformed event: {}", .0.reason())]
+    Envelope(#[from] EnvelopeError),
+    #[error("the body is flagged base64 but does not decode")]
+    Encoding,
+    #[error("event livemode {event} does not match the configured key (livemode {configured})")]
+    Livemode { event: bool, configured: bool },
+    #[error("event {event_type} carries an unreadable {what}")]
+    Shape { event_type: String, what: &'static str },
+    #[error("no user for stripe customer {customer} yet")]
+    Unresolved { customer: String },
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("a stripe call failed")]
+    Stripe(#[from] GatewayError),
+}
+
+impl ApiError for WebhookError {
+    fn problem(&self) -> Problem {
+        let bad = |kind, detail: &str| Problem::bad_request(kind, detail.to_owned());
+        match self {
+            WebhookError::Signature(SignatureError::NoSecrets) => Problem::internal(),
+            WebhookError::Signature(err) => bad("/errors/invalid-signature", err.reason()),
+            WebhookError::Envelope(err) => bad("/errors/malformed-event", err.reason()),
+            WebhookError::Encoding => bad("/errors/malformed-event", "invalid_base64"),
+            WebhookError::Livemode { .. } => bad(
+                "/errors/livemode-mismatch",
+                "the event's livemode does not match this endpoint's key",
+            ),
+            WebhookError::Shape { .. } => bad("/errors/malformed-event", "the event's object cannot be read"),
+            WebhookError::Unresolved { .. } | WebhookError::Store(_) | WebhookError::Stripe(_) => Problem::internal(),
+        }
+    }
+}
+
+async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, WebhookError> {
+    if req.headers().contains_key(billing::http::INVALID_BASE64_HEADER) {
+        return Err(WebhookError::Encoding);
+    }
+    let payload = signature::payload_bytes(req.body())?;
+    let header = signature::header_value(req.headers())?;
+    signature::verify(
+        header,
+        payload,
+        &state.webhook_secrets,
+        state.config.webhook_tolerance,
+        billing::now_epoch(),
+    )?;
+    let event = envelope::parse(payload)?;
+    if event.livemode != state.livemode {
+        return Err(WebhookError::Livemode {
+            event: event.livemode,
+            configured: state.livemode,
+        });
+    }
+    let outcome = events::process(state, &event).await?;
+    tracing::info!(event = %event.id, event_type = %event.event_type, outcome = outcome.as_str(), "webhook processed");
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "received": true, "outcome": outcome.as_str() }),
+    ))
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Conflict => "conflict",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -18,11 +115,39 @@ mod tests {
 
     use super::*;
 
+    fn state() -> AppState {
+        // The DynamoDB endpoint is unreachable: any store access would be a 500, not a 400.
+        testkit::state(testkit::config("billing-test", "http://127.0.0.1:9", None), crate::NEEDS).unwrap()
+    }
+
     #[tokio::test]
-    async fn unknown_routes_are_problem_404s() {
-        let state = testkit::state(testkit::config("billing-test", "http://127.0.0.1:9", None), crate::NEEDS).unwrap();
-        let response = handle(&state, testkit::event("unknown-route.json")).await.unwrap();
-        assert_eq!(response.status(), 404);
-        assert_eq!(response.headers()["content-type"], billing::problem::PROBLEM_JSON);
+    async fn signature_problems_are_400_before_any_io() {
+        let state = state();
+        let payload = testkit::event_text("stripe/customer.subscription.created.json");
+        let now = billing::now_epoch();
+        for header in [
+            None,
+            Some("t=1,v1=00".to_owned()),
+            Some(signature::sign_header(&["whsec_wrong"], now, payload.as_bytes())),
+        ] {
+            let mut event = billing::webhook::local::api_gateway_event(&payload, header.as_deref().unwrap_or(""));
+            if header.is_none() {
+                event["headers"].as_object_mut().unwrap().remove("stripe-signature");
+            }
+            let req = billing::http::request_from_json(&event.to_string()).unwrap();
+            let response = handle(&state, req).await.unwrap();
+            assert_eq!(response.status(), 400, "{header:?}");
+            assert_eq!(response.headers()["content-type"], billing::problem::PROBLEM_JSON);
+        }
+    }
+
+    #[tokio::test]
+    async fn other_routes_and_methods() {
+        let state = state();
+        assert_eq!(handle(&state, testkit::event("unknown-route.json")).await.unwrap().status(), 404);
+        let get = testkit::event_with("webhook-customer.subscription.updated.json", |e| {
+            e["requestContext"]["http"]["method"] = "GET".into()
+        });
+        assert_eq!(handle(&state, get).await.unwrap().status(), 405);
     }
 }

@@ -5,3 +5,4 @@ mod emulator;
 mod helpers;
 mod store;
 mod template;
+mod webhook;
