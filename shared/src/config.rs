@@ -27,6 +27,7 @@ pub mod vars {
     pub const PLANS_PATH: &str = "PLANS_PATH";
     pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
     pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
+    pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
 }
 
 /// A configuration problem, always about one variable.
@@ -147,6 +148,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub plans_path: Option<PathBuf>,
     pub checkout: CheckoutConfig,
+    /// How long a `past_due` subscription keeps access after the failed payment.
+    pub past_due_grace: Duration,
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
@@ -297,6 +300,18 @@ impl Config {
             allow_promotion_codes,
             duplicate_policy,
         };
+        let past_due_grace = match get(vars::PAST_DUE_GRACE_DAYS) {
+            None => crate::access::DEFAULT_PAST_DUE_GRACE,
+            Some(v) => match v.parse::<u64>() {
+                Ok(days) if days <= 60 => Duration::from_secs(days * 86_400),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        vars::PAST_DUE_GRACE_DAYS,
+                        "expected whole days between 0 and 60",
+                    ));
+                }
+            },
+        };
 
         Ok(Self {
             table_name,
@@ -308,6 +323,7 @@ impl Config {
             jwt,
             plans_path,
             checkout,
+            past_due_grace,
         })
     }
 }
@@ -449,6 +465,7 @@ mod tests {
             ("JWT_ISSUER", None),
             ("ALLOW_PROMOTION_CODES", Some("yes")),
             ("CHECKOUT_DUPLICATE_POLICY", Some("never")),
+            ("PAST_DUE_GRACE_DAYS", Some("-3")),
         ];
         for (var, value) in cases {
             let pairs: Vec<(&str, &str)> = FULL

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod aws;
 pub mod config;
+pub mod gate;
 pub mod gateway;
 pub mod http;
 pub mod identity;

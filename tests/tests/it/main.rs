@@ -2,6 +2,7 @@
 
 mod checkout;
 mod emulator;
+mod entitlements;
 mod helpers;
 mod store;
 mod template;
