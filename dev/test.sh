@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, handler tests driven by events/*.json, and the integration
-# tests in tests/ (which start their own moto server on a free loopback port).
+# Runs every test: unit tests, handler tests driven by events/*.json, the integration tests in
+# tests/ (which start their own moto server and Stripe emulators on free loopback ports), and
+# the end-to-end tests through `cargo lambda watch` (dev/e2e.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 activate_venv
 cargo test --workspace --all-targets "$@"
+if [ "$#" -eq 0 ]; then
+  ./dev/e2e.sh
+fi

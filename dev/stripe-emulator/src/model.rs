@@ -201,7 +201,7 @@ impl CheckoutSession {
             "payment_status": self.payment_status, "phone_number_collection": {"enabled": false}, "recovered_from": null,
             "setup_intent": null, "shipping_address_collection": null, "shipping_cost": null, "shipping_options": [],
             "status": self.status, "submit_type": null, "subscription": self.subscription, "success_url": self.success_url,
-            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted",
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted_page",
             "url": if self.status == "open" { Value::String(self.url.clone()) } else { Value::Null }
         })
     }

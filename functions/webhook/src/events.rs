@@ -8,10 +8,12 @@
 //!
 //! **Order-safe.** Stored subscription and entitlement items carry a `version`; a write only
 //! lands when its version is higher (condition in the same transaction). The version is the
-//! event's `created` second shifted left by 20 bits. Two events of the same second cannot be
-//! ordered from their payloads: on such a tie the current object is fetched from Stripe and
-//! written with the top version of that second (`| 0xFFFFF`), so the truth wins. Invoice events
-//! carry no subscription state: they fetch the subscription the same way.
+//! event's `created` second shifted left by 20 bits; the low bits count writes of fetched state
+//! within that second. An event from an older second than the stored state is stale. Two writes
+//! of the same second cannot be ordered from payloads: on such a tie the current object is
+//! fetched from Stripe and written one version above the stored one, so the truth wins. Invoice
+//! events carry no subscription state: they fetch the subscription the same way, versioned at
+//! the later of the event's second and now.
 //!
 //! **Store round trips** on the common path: one read (BatchGetItem of the customer mapping and
 //! the stored subscription, or GetItem of the mapping) and one TransactWriteItems.
@@ -63,8 +65,8 @@ pub const SUBSCRIPTION_EVENTS: &[&str] = &[
 /// mapping may still be on its way); older ones are marked `unmatched`.
 const RESOLVE_GRACE_SECS: i64 = 3600;
 
-/// The low bits of a version: a payload write uses 0, a fetched object the maximum.
-const FETCHED: u64 = (1 << 20) - 1;
+/// The low bits of a version: writes of fetched state within one second.
+const SAME_SECOND: u64 = (1 << 20) - 1;
 
 fn payload_version(created: i64) -> u64 {
     (created.max(0) as u64) << 20
@@ -72,7 +74,12 @@ fn payload_version(created: i64) -> u64 {
 
 /// Fetched state is the truth at fetch time: never older than the event, nor than now.
 fn fetched_version(created: i64) -> u64 {
-    payload_version(created.max(billing::now_epoch())) | FETCHED
+    payload_version(created.max(billing::now_epoch())) | 1
+}
+
+/// The version for fetched state that must land above `stored` (same second), if any is left.
+fn above(stored: u64) -> Option<u64> {
+    (stored & SAME_SECOND < SAME_SECOND).then_some(stored + 1)
 }
 
 pub async fn process(state: &AppState, event: &Envelope) -> Result<Outcome, WebhookError> {
@@ -275,32 +282,24 @@ async fn apply_subscription(
             payload_version(event.created)
         };
         if let Some(prev) = previous.as_ref().filter(|p| p.version >= version) {
-            if prev.version == version && !fetched {
-                // Same second as the stored state: the payloads cannot say which is newer.
-                match fetch_subscription(state, event, &snapshot.subscription_id).await? {
-                    Some(current) => snapshot = current,
-                    None => {
-                        return mark(
-                            state,
-                            event,
-                            Some(&user),
-                            Outcome::Stale,
-                            (describe(previous.as_ref()), "not found in stripe".into()),
-                        )
-                        .await;
+            let same_second = prev.version >> 20 == version >> 20;
+            match above(prev.version).filter(|_| same_second) {
+                Some(next) => {
+                    // Same second as the stored state: the payloads cannot say which is newer.
+                    match fetch_subscription(state, event, &snapshot.subscription_id).await? {
+                        Some(current) => snapshot = current,
+                        None => {
+                            let audit = (describe(previous.as_ref()), "not found in stripe".into());
+                            return mark(state, event, Some(&user), Outcome::Stale, audit).await;
+                        }
                     }
+                    fetched = true;
+                    version = next;
                 }
-                fetched = true;
-                version = fetched_version(event.created);
-            } else {
-                return mark(
-                    state,
-                    event,
-                    Some(&user),
-                    Outcome::Stale,
-                    (describe(previous.as_ref()), describe(previous.as_ref())),
-                )
-                .await;
+                None => {
+                    let audit = (describe(previous.as_ref()), describe(previous.as_ref()));
+                    return mark(state, event, Some(&user), Outcome::Stale, audit).await;
+                }
             }
         }
         let record = snapshot.to_record(&user, &state.catalog, version, event.created, previous.as_ref());
@@ -442,9 +441,14 @@ async fn entitlements_event(state: &AppState, event: &Envelope) -> Result<Outcom
                     .store
                     .get_as::<EntitlementsRecord>(&keys::user(&user), keys::SK_ENTITLEMENTS)
                     .await?;
-                if stored.as_ref().is_some_and(|s| s.version == version) && version & FETCHED == 0 {
+                if let Some(next) = stored
+                    .as_ref()
+                    .filter(|s| s.version >> 20 == version >> 20)
+                    .and_then(|s| above(s.version))
+                {
+                    // Same second: the payload cannot be ordered; the current list is the truth.
                     features = list_entitlements(state, event, &customer).await?;
-                    version = fetched_version(event.created);
+                    version = next;
                     continue;
                 }
                 let before = stored.map(|s| s.features.join(",")).unwrap_or_default();
@@ -523,8 +527,10 @@ mod tests {
     #[test]
     fn versions_order_seconds_and_fetches() {
         assert!(payload_version(100) < payload_version(101));
-        assert!(payload_version(100) < payload_version(100) | FETCHED);
-        assert!((payload_version(100) | FETCHED) < payload_version(101));
+        assert!(payload_version(100) < payload_version(100) | 1);
+        assert!((payload_version(100) | SAME_SECOND) < payload_version(101));
+        assert_eq!(above(payload_version(100)), Some(payload_version(100) + 1));
+        assert_eq!(above(payload_version(100) | SAME_SECOND), None);
         assert!(
             fetched_version(0) > payload_version(billing::now_epoch() - 1),
             "a fetch is never older than now"

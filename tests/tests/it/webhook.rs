@@ -402,7 +402,7 @@ async fn bad_deliveries_are_400_and_write_nothing() {
         ("one byte changed", changed, good.clone()),
         ("wrong secret", payload.clone(), sign(now, &payload, "whsec_someone_else")),
         ("301 s old", payload.clone(), sign(now - 301, &payload, secret)),
-        ("301 s in the future", payload.clone(), sign(now + 301, &payload, secret)),
+        ("far in the future", payload.clone(), sign(now + 400, &payload, secret)),
         ("non-JSON", "not json".into(), sign(now, "not json", secret)),
         (
             "JSON without id/type",

@@ -1,0 +1,290 @@
+//! End to end, offline: the API served by `cargo lambda watch`, the Stripe emulator delivering
+//! signed webhooks to it, moto as DynamoDB. `dev/e2e.sh` starts that stack and runs this binary
+//! with its addresses (`E2E_API`, `E2E_STRIPE`, `E2E_DYNAMODB`, `E2E_TABLE`); `./dev/test.sh`
+//! runs it after the other tests. Without the stack these tests fail: they never skip.
+
+use std::time::{Duration, Instant};
+
+use billing::store::{Store, UserItems};
+use billing::testkit;
+use serde_json::{Value, json};
+
+struct Env {
+    api: String,
+    stripe: String,
+    store: Store,
+    http: reqwest::Client,
+}
+
+fn env() -> Env {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run ./dev/e2e.sh (or ./dev/test.sh), which starts the stack"))
+    };
+    Env {
+        api: var("E2E_API"),
+        stripe: var("E2E_STRIPE"),
+        store: Store::new(testkit::dynamodb_client(&var("E2E_DYNAMODB")), var("E2E_TABLE")),
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    fn token(&self, user: &str) -> String {
+        let config = testkit::config("unused", "http://127.0.0.1:9", None);
+        testkit::token(&config, user, Some(&format!("{user}@example.com")))
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(self.token(user));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api reachable");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn emulator(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.stripe))
+            .json(&body)
+            .send()
+            .await
+            .expect("emulator reachable");
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    async fn stripe_form(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.stripe))
+            .bearer_auth(testkit::LOCAL_STRIPE_KEY)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Checkout through the API, paid in the emulator. Returns (session id, subscription id).
+    async fn subscribe(&self, user: &str, plan: &str, card: &str) -> (String, String) {
+        let (status, created) = self
+            .api(
+                reqwest::Method::POST,
+                "/checkout",
+                user,
+                Some(json!({"plan": plan, "interval": "month"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let paid = self
+            .emulator(&format!("/_emulator/checkout/sessions/{id}/pay"), json!({"card": card}))
+            .await;
+        (id, paid["session"]["subscription"].as_str().unwrap().to_owned())
+    }
+
+    async fn feature(&self, user: &str, feature: &str) -> Value {
+        let (status, body) = self
+            .api(reqwest::Method::GET, &format!("/entitlements/{feature}"), user, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+/// Polls `probe` until it returns `Some` or `within` passes.
+async fn eventually<T>(within: Duration, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(start.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn synced(items: &UserItems, subscription: &str, status: &str) -> bool {
+    items.customer.is_some()
+        && items.entitlements.as_ref().is_some_and(|e| !e.features.is_empty())
+        && items
+            .subscriptions
+            .iter()
+            .any(|s| s.subscription_id == subscription && s.status == status)
+}
+
+/// The parts of the stored state that must not depend on delivery order or duplicates.
+fn shape(items: &UserItems) -> Value {
+    json!({
+        "customer": items.customer.is_some(),
+        "subscriptions": items.subscriptions.iter().map(|s| json!([s.plan, s.status, s.quantity, s.cancel_at_period_end])).collect::<Vec<_>>(),
+        "features": items.entitlements.as_ref().map(|e| e.features.clone()),
+    })
+}
+
+#[tokio::test]
+async fn paying_a_checkout_syncs_through_signed_webhooks_and_chaos_changes_nothing() {
+    let env = env();
+    env.emulator(
+        "/_emulator/config",
+        json!({"chaos": {"duplicates": false, "shuffle": false, "delay_ms": 0}}),
+    )
+    .await;
+    let (_, sub) = env.subscribe("e2e_plain", "pro", "4242424242424242").await;
+    let plain = eventually(
+        Duration::from_secs(2),
+        "subscription, customer mapping and entitlements stored",
+        async || {
+            let items = env.store.user_items("e2e_plain").await.ok()?;
+            synced(&items, &sub, "active").then_some(items)
+        },
+    )
+    .await;
+    assert_eq!(env.feature("e2e_plain", "api_access").await["allowed"], true);
+
+    env.emulator(
+        "/_emulator/config",
+        json!({"chaos": {"duplicates": true, "shuffle": true, "delay_ms": 0}}),
+    )
+    .await;
+    let (_, sub) = env.subscribe("e2e_chaos", "pro", "4242424242424242").await;
+    let chaos = eventually(
+        Duration::from_secs(20),
+        "the same state under duplicates and shuffling",
+        async || {
+            let items = env.store.user_items("e2e_chaos").await.ok()?;
+            synced(&items, &sub, "active").then_some(items)
+        },
+    )
+    .await;
+    env.emulator(
+        "/_emulator/config",
+        json!({"chaos": {"duplicates": false, "shuffle": false, "delay_ms": 0}}),
+    )
+    .await;
+    assert_eq!(shape(&chaos), shape(&plain));
+
+    // Every delivery was eventually acknowledged with a 2xx.
+    let deliveries: Value = env
+        .http
+        .get(format!("{}/_emulator/deliveries", env.stripe))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), "all deliveries acknowledged", async || {
+        let deliveries: Value = env
+            .http
+            .get(format!("{}/_emulator/deliveries", env.stripe))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        deliveries["deliveries"]
+            .as_array()?
+            .iter()
+            .all(|d| d["delivered"] == true)
+            .then_some(())
+    })
+    .await;
+    assert!(!deliveries["deliveries"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failing_renewal_goes_through_grace_to_denied_and_cancel_at_period_end_holds_until_the_end() {
+    let env = env();
+    // The 0341 card pays now and fails at renewal.
+    let (_, sub) = env.subscribe("e2e_dunning", "starter", "4000000000000341").await;
+    eventually(Duration::from_secs(10), "subscription trialing", async || {
+        env.store
+            .user_items("e2e_dunning")
+            .await
+            .ok()
+            .filter(|i| synced(i, &sub, "trialing"))
+    })
+    .await;
+    // starter has a 14-day trial for first-time subscribers: trial end is the first charge.
+    let before = env.feature("e2e_dunning", "exports").await;
+    assert_eq!(
+        (before["allowed"].as_bool(), before["reason"].as_str()),
+        (Some(true), Some("trialing")),
+        "{before}"
+    );
+
+    env.emulator("/_emulator/clock/advance", json!({"days": 15})).await;
+    eventually(Duration::from_secs(10), "past_due stored", async || {
+        env.store
+            .user_items("e2e_dunning")
+            .await
+            .ok()
+            .filter(|i| i.subscriptions.iter().any(|s| s.status == "past_due"))
+    })
+    .await;
+    let grace = env.feature("e2e_dunning", "exports").await;
+    assert_eq!(
+        (grace["allowed"].as_bool(), grace["reason"].as_str()),
+        (Some(true), Some("grace_past_due")),
+        "{grace}"
+    );
+
+    env.emulator("/_emulator/clock/advance", json!({"days": 8})).await;
+    eventually(Duration::from_secs(10), "canceled by the dunning rule", async || {
+        env.store
+            .user_items("e2e_dunning")
+            .await
+            .ok()
+            .filter(|i| i.subscriptions.iter().any(|s| s.status == "canceled"))
+    })
+    .await;
+    let denied = env.feature("e2e_dunning", "exports").await;
+    assert_eq!(
+        (denied["allowed"].as_bool(), denied["reason"].as_str()),
+        (Some(false), Some("canceled")),
+        "{denied}"
+    );
+
+    // Cancel at period end: allowed until the clock passes the period end.
+    let (_, sub) = env.subscribe("e2e_leaving", "pro", "4242424242424242").await;
+    eventually(Duration::from_secs(10), "subscription active", async || {
+        env.store.user_items("e2e_leaving").await.ok().filter(|i| synced(i, &sub, "active"))
+    })
+    .await;
+    env.stripe_form(
+        reqwest::Method::POST,
+        &format!("/v1/subscriptions/{sub}"),
+        &[("cancel_at_period_end", "true")],
+    )
+    .await;
+    eventually(Duration::from_secs(10), "cancel_at_period_end stored", async || {
+        env.store
+            .user_items("e2e_leaving")
+            .await
+            .ok()
+            .filter(|i| i.subscriptions.iter().any(|s| s.cancel_at_period_end))
+    })
+    .await;
+    assert_eq!(env.feature("e2e_leaving", "api_access").await["allowed"], true);
+    env.emulator("/_emulator/clock/advance", json!({"days": 29})).await;
+    assert_eq!(
+        env.feature("e2e_leaving", "api_access").await["allowed"],
+        true,
+        "still inside the period"
+    );
+    env.emulator("/_emulator/clock/advance", json!({"days": 2})).await;
+    eventually(Duration::from_secs(10), "ended at period end", async || {
+        let body = env.feature("e2e_leaving", "api_access").await;
+        (body["allowed"] == false).then_some(body)
+    })
+    .await;
+}
