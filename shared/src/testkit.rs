@@ -100,3 +100,103 @@ pub fn state(config: Config, needs: Needs) -> Result<AppState, StartupError> {
 pub fn token(config: &Config, user_id: &str, email: Option<&str>) -> String {
     crate::identity::issue_token(&config.jwt, user_id, email, 3600).expect("local jwt config")
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free loopback port")
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// A tool installed by `dev/bootstrap.sh` into the venv (`STRIPE_LAMBDA_VENV`, else `.venv/`).
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let venv = std::env::var_os("STRIPE_LAMBDA_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
+    let path = venv.join("bin").join(tool);
+    assert!(path.exists(), "{} not found: run ./dev/test.sh, which installs the test tools (dev/bootstrap.sh)", path.display());
+    path
+}
+
+/// Starts `program args…` in the background under a watchdog that stops it when this process
+/// exits. Output goes to a log file in the temp dir.
+pub fn spawn_with_watchdog(program: &std::path::Path, args: &[String], log_name: &str) {
+    let log_dir = std::env::temp_dir().join("stripe-lambda-tests");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let log = std::fs::File::create(log_dir.join(format!("{log_name}-{}.log", std::process::id()))).expect("log file");
+    let script = r#"prog="$1"; shift; "$prog" "$@" & child=$!; trap 'kill $child 2>/dev/null' EXIT; while kill -0 "$PARENT" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done"#;
+    let child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg("watchdog")
+        .arg(program)
+        .args(args)
+        .env("PARENT", std::process::id().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn watchdog");
+    // The watchdog outlives this handle on purpose: it ends with this process.
+    std::mem::forget(child);
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub fn wait_for_port(addr: std::net::SocketAddr, what: &str, timeout: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_err() {
+        assert!(start.elapsed() < timeout, "{what} did not listen on {addr} within {timeout:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// One moto server (DynamoDB wire protocol) per process, on a free loopback port; or the one at
+/// `MOTO_ENDPOINT` when set.
+pub fn moto_endpoint() -> &'static str {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
+            return endpoint;
+        }
+        let port = free_port();
+        spawn_with_watchdog(&venv_bin("moto_server"), &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()], "moto");
+        wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "moto server", std::time::Duration::from_secs(30));
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// Counts the HTTP requests a DynamoDB client sends (every attempt).
+#[derive(Debug, Default)]
+pub struct RequestCounter(std::sync::atomic::AtomicUsize);
+
+impl RequestCounter {
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug)]
+struct Counting(std::sync::Arc<RequestCounter>);
+
+impl aws_sdk_dynamodb::config::Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "request-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// [`dynamodb_client`] that counts every request it sends.
+pub fn counting_dynamodb_client(endpoint: &str) -> (aws_sdk_dynamodb::Client, std::sync::Arc<RequestCounter>) {
+    let counter = std::sync::Arc::new(RequestCounter::default());
+    let conf = dynamodb_client(endpoint).config().to_builder().interceptor(Counting(counter.clone())).build();
+    (aws_sdk_dynamodb::Client::from_conf(conf), counter)
+}
