@@ -103,7 +103,10 @@ pub fn token(config: &Config, user_id: &str, email: Option<&str>) -> String {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free loopback port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free loopback port")
 }
 
 fn workspace_root() -> PathBuf {
@@ -112,9 +115,15 @@ fn workspace_root() -> PathBuf {
 
 /// A tool installed by `dev/bootstrap.sh` into the venv (`STRIPE_LAMBDA_VENV`, else `.venv/`).
 pub fn venv_bin(tool: &str) -> PathBuf {
-    let venv = std::env::var_os("STRIPE_LAMBDA_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
+    let venv = std::env::var_os("STRIPE_LAMBDA_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"));
     let path = venv.join("bin").join(tool);
-    assert!(path.exists(), "{} not found: run ./dev/test.sh, which installs the test tools (dev/bootstrap.sh)", path.display());
+    assert!(
+        path.exists(),
+        "{} not found: run ./dev/test.sh, which installs the test tools (dev/bootstrap.sh)",
+        path.display()
+    );
     path
 }
 
@@ -159,8 +168,16 @@ pub fn moto_endpoint() -> &'static str {
             return endpoint;
         }
         let port = free_port();
-        spawn_with_watchdog(&venv_bin("moto_server"), &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()], "moto");
-        wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "moto server", std::time::Duration::from_secs(30));
+        spawn_with_watchdog(
+            &venv_bin("moto_server"),
+            &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+            "moto",
+        );
+        wait_for_port(
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            "moto server",
+            std::time::Duration::from_secs(30),
+        );
         format!("http://127.0.0.1:{port}")
     })
 }
@@ -197,6 +214,10 @@ impl aws_sdk_dynamodb::config::Intercept for Counting {
 /// [`dynamodb_client`] that counts every request it sends.
 pub fn counting_dynamodb_client(endpoint: &str) -> (aws_sdk_dynamodb::Client, std::sync::Arc<RequestCounter>) {
     let counter = std::sync::Arc::new(RequestCounter::default());
-    let conf = dynamodb_client(endpoint).config().to_builder().interceptor(Counting(counter.clone())).build();
+    let conf = dynamodb_client(endpoint)
+        .config()
+        .to_builder()
+        .interceptor(Counting(counter.clone()))
+        .build();
     (aws_sdk_dynamodb::Client::from_conf(conf), counter)
 }
