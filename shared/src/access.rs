@@ -51,6 +51,9 @@
 //!   The subscription quantity does not scale limits.
 //! - A stored entitlements summary never grants on its own: when no subscription grants (all
 //!   canceled, say) it is ignored, so a stale summary cannot keep access alive.
+//! - One-time purchases (records with interval `one_time`) always contribute their catalog
+//!   plan's features: Stripe Entitlements cover subscriptions only, so a summary must not hide
+//!   what was bought once.
 //! - The free plan applies only when no subscription grants; paid plans are expected to include
 //!   what the free plan offers.
 //! - A subscription's catalog plan is its `plan` id, else the plan whose price id is its
@@ -362,14 +365,25 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
         .copied()
         .max_by_key(|j| (grant_rank(j.reason), j.sub.current_period_end, j.sub.subscription_id.as_str()));
     if let Some(best) = best {
-        let features = match &items.entitlements {
-            Some(entitlements) => entitlements.features.iter().cloned().collect(),
-            None => granting
-                .iter()
+        // Stripe Entitlements come from subscriptions only: one-time purchases always bring
+        // their catalog plan's features, whatever the stored summary says.
+        let (once, recurring): (Vec<&Judged<'_>>, Vec<&Judged<'_>>) = granting
+            .iter()
+            .copied()
+            .partition(|j| j.sub.interval == Some(crate::plans::Interval::OneTime));
+        let catalog_features = |js: &[&Judged<'_>]| {
+            js.iter()
                 .filter_map(|j| j.plan)
                 .flat_map(|p| p.features.iter().cloned())
-                .collect(),
+                .collect::<BTreeSet<String>>()
         };
+        let mut features = catalog_features(&once);
+        if !recurring.is_empty() {
+            match &items.entitlements {
+                Some(entitlements) => features.extend(entitlements.features.iter().cloned()),
+                None => features.extend(catalog_features(&recurring)),
+            }
+        }
         let mut limits: BTreeMap<String, u64> = BTreeMap::new();
         for (name, value) in granting.iter().filter_map(|j| j.plan).flat_map(|p| p.limits.iter()) {
             let slot = limits.entry(name.clone()).or_insert(*value);
@@ -726,5 +740,34 @@ mod tests {
             decision,
             serde_json::json!({"allowed": true, "reason": "grace_past_due", "limit": 10})
         );
+    }
+
+    #[test]
+    fn one_time_purchases_keep_their_features_beside_a_stripe_summary() {
+        let catalog = Catalog::embedded().unwrap();
+        let lifetime = sub("cs_1", "active", "lifetime").edit(|s| {
+            s.interval = Some(crate::plans::Interval::OneTime);
+            s.current_period_end = None;
+        });
+        let pro = sub("sub_1", "active", "pro");
+        // A summary that lists only the subscription's features (Stripe's behaviour).
+        let both = decide(
+            &catalog,
+            &items(vec![lifetime.clone(), pro], Some(vec!["api_access"])),
+            NOW,
+            &AccessPolicy::default(),
+        );
+        assert!(both.check("api_access").allowed);
+        assert!(both.check("exports").allowed, "from the one-time purchase");
+        // A canceled subscription left an empty summary behind: the purchase still counts.
+        let canceled = sub("sub_2", "canceled", "pro");
+        let alone = decide(
+            &catalog,
+            &items(vec![lifetime, canceled], Some(vec![])),
+            NOW,
+            &AccessPolicy::default(),
+        );
+        assert!(alone.check("exports").allowed);
+        assert!(!alone.check("api_access").allowed);
     }
 }

@@ -54,6 +54,12 @@ pub const MAX_JSON_BODY: usize = 16 * 1024;
 /// The request body as a JSON object: `application/json`, at most `max` bytes, an object at the
 /// top level. Anything else is a 4xx problem; nothing about the body is echoed back.
 pub fn json_object(req: &Request, max: usize) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    if req.headers().contains_key(INVALID_BASE64_HEADER) {
+        return Err(Problem::bad_request(
+            "/errors/malformed-body",
+            "the body is flagged base64 but does not decode",
+        ));
+    }
     let bytes: &[u8] = match req.body() {
         Body::Empty => b"",
         Body::Text(text) => text.as_bytes(),
@@ -172,6 +178,23 @@ pub fn guard_base64(event: &mut lambda_http::request::LambdaRequest) {
         *encoded = false;
         headers.insert(INVALID_BASE64_HEADER, HeaderValue::from_static("1"));
     }
+}
+
+/// Runs a Lambda HTTP handler like `lambda_http::run`, with [`guard_base64`] applied to every
+/// raw event first: an undecodable base64 body reaches the handler as a marked, empty request
+/// instead of panicking inside lambda_http.
+pub async fn run<'a, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: FnMut(Request) -> Fut + 'a,
+    Fut: std::future::Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send + 'a,
+{
+    use lambda_http::tower::ServiceExt;
+    let adapter = lambda_http::Adapter::from(lambda_http::service_fn(handler));
+    let service = adapter.map_request(|mut event: lambda_http::LambdaEvent<lambda_http::request::LambdaRequest>| {
+        guard_base64(&mut event.payload);
+        event
+    });
+    lambda_http::lambda_runtime::run(service).await
 }
 
 /// Parses an API Gateway event the way the runtime does, with [`guard_base64`] applied.

@@ -10,6 +10,27 @@ use serde_json::Value;
 use crate::plans::{Catalog, Interval};
 use crate::store::{SubscriptionRecord, keys};
 
+/// Low bits of a version: writes of fetched state within one second.
+pub const SAME_SECOND: u64 = (1 << 20) - 1;
+
+/// Version of state read from an event payload: its `created` second, shifted left by 20 bits.
+/// Every writer of subscription and entitlement items (webhook, eager sync) uses this scale.
+pub fn payload_version(created: i64) -> u64 {
+    (created.max(0) as u64) << 20
+}
+
+/// Version of state fetched from Stripe: the truth at fetch time, never older than the event
+/// that prompted the fetch nor than now, and above any payload of that second.
+pub fn fetched_version(created: i64) -> u64 {
+    payload_version(created.max(crate::now_epoch())) | 1
+}
+
+/// The version for fetched state that must land above `stored` within the same second, if any
+/// is left.
+pub fn above(stored: u64) -> Option<u64> {
+    (stored & SAME_SECOND < SAME_SECOND).then_some(stored + 1)
+}
+
 /// What the store keeps of a Stripe subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionSnapshot {
@@ -95,6 +116,7 @@ impl SubscriptionSnapshot {
             Some("year") => Some(Interval::Year),
             _ => None,
         });
+        let since = since.min(crate::now_epoch());
         let past_due_since = (self.status == "past_due").then(|| match previous {
             Some(prev) if prev.status == "past_due" => prev.past_due_since.unwrap_or(since),
             _ => since,
@@ -211,6 +233,19 @@ mod tests {
         assert!(
             purchase_record("u", "cs_1", "cus_1", "pro", &catalog(), 3).is_none(),
             "not a one-time plan"
+        );
+    }
+
+    #[test]
+    fn versions_order_seconds_and_fetches() {
+        assert!(payload_version(100) < payload_version(101));
+        assert!(payload_version(100) < payload_version(100) | 1);
+        assert!((payload_version(100) | SAME_SECOND) < payload_version(101));
+        assert_eq!(above(payload_version(100)), Some(payload_version(100) + 1));
+        assert_eq!(above(payload_version(100) | SAME_SECOND), None);
+        assert!(
+            fetched_version(0) > payload_version(crate::now_epoch() - 1),
+            "a fetch is never older than now"
         );
     }
 

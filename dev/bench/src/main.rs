@@ -93,14 +93,16 @@ async fn main() {
     }
     if let Some(dir) = &args.zips {
         for f in ["checkout", "portal", "webhook", "entitlements"] {
+            // The issue sets a size target for the entitlements function only.
+            let target = if f == "entitlements" { "≤ 8 MB" } else { "—" };
             let path = format!("{dir}/{f}/bootstrap.zip");
             match std::fs::metadata(&path) {
                 Ok(meta) => report(
                     &format!("arm64 release zip, {f}"),
                     format!("{:.1} MB", meta.len() as f64 / 1e6),
-                    "≤ 8 MB",
+                    target,
                 ),
-                Err(err) => report(&format!("arm64 release zip, {f}"), format!("missing ({err})"), "≤ 8 MB"),
+                Err(err) => report(&format!("arm64 release zip, {f}"), format!("missing ({err})"), target),
             }
         }
     }

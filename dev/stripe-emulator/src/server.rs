@@ -114,6 +114,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
                 .into_response();
         }
     };
+    let mut fail_after = None;
     {
         let mut world = shared.world.lock().await;
         let accepted = match &world.settings.api_key {
@@ -133,10 +134,23 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
         }) {
             fault.count -= 1;
             let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let after = fault.after;
             world.faults.retain(|f| f.count > 0);
-            return StripeError::injected(status).into_response();
+            if !after {
+                return StripeError::injected(status).into_response();
+            }
+            fail_after = Some(status);
         }
     }
+    let response = handle_idempotently(shared, request, next, key).await;
+    match fail_after {
+        Some(status) => StripeError::injected(status).into_response(),
+        None => response,
+    }
+}
+
+/// Replays or refuses a repeated `Idempotency-Key`, else runs the request and stores its answer.
+async fn handle_idempotently(shared: Arc<Shared>, request: Request, next: Next, key: String) -> Response {
     let idempotency_key = request
         .headers()
         .get("idempotency-key")

@@ -69,6 +69,10 @@ pub struct Fault {
     pub status: u16,
     #[serde(default = "one")]
     pub count: u32,
+    /// Fail after the request took effect (a lost response): the change is made, and its
+    /// response is stored for the idempotency key, but the client sees the error.
+    #[serde(default)]
+    pub after: bool,
 }
 
 fn one() -> u32 {

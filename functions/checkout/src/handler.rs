@@ -420,7 +420,7 @@ async fn sync(state: &AppState, req: &Request, session_id: &str) -> Result<Respo
             && session.payment_status == stripe_shared::CheckoutSessionPaymentStatus::Paid
         {
             let plan = session.metadata.as_ref().and_then(|m| m.get("plan"));
-            let version = billing::now_epoch().max(0) as u64;
+            let version = billing::sync::fetched_version(billing::now_epoch());
             if let Some(record) = plan.and_then(|plan| {
                 billing::sync::purchase_record(&identity.user_id, session.id.as_str(), &customer, plan, &state.catalog, version)
             }) {
@@ -445,14 +445,14 @@ async fn sync(state: &AppState, req: &Request, session_id: &str) -> Result<Respo
     Ok(json(StatusCode::OK, &view))
 }
 
+/// Only `metadata.user_id` proves ownership: this service sets it, while a buyer can choose
+/// `client_reference_id` (Payment Links, pricing tables).
 fn owned_by(session: &stripe_shared::CheckoutSession, identity: &Identity) -> bool {
-    let by_metadata = session
+    session
         .metadata
         .as_ref()
         .and_then(|m| m.get("user_id"))
-        .is_some_and(|u| *u == identity.user_id);
-    let by_reference = session.client_reference_id.as_deref() == Some(identity.user_id.as_str());
-    by_metadata || by_reference
+        .is_some_and(|u| *u == identity.user_id)
 }
 
 /// Fetches the subscription and stores it unless the store already holds a newer version.
@@ -474,7 +474,7 @@ async fn sync_subscription(state: &AppState, stripe: &stripe::Client, user_id: &
             &billing::store::keys::subscription(subscription_id),
         )
         .await?;
-    let version = now.max(0) as u64;
+    let version = billing::sync::fetched_version(now);
     let record = snapshot.to_record(user_id, &state.catalog, version, now, previous.as_ref());
     let written = state.store.put_if_newer(&record, version).await?;
     tracing::info!(user = %user_id, subscription = %subscription_id, status = %record.status, written, "eager sync");

@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = billing::AppState::from_env(portal::NEEDS)
         .await
         .unwrap_or_else(|e| billing::state::exit_on_startup_error(e));
-    lambda_http::run(lambda_http::service_fn(|req| portal::handler::handle(&state, req))).await
+    billing::http::run(|req| portal::handler::handle(&state, req)).await
 }

@@ -25,7 +25,7 @@ use billing::store::{
     AuditRecord, Condition, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, StoreError, SubscriptionRecord, TransactOutcome,
     keys,
 };
-use billing::sync::{SubscriptionSnapshot, parse_subscription, purchase_record};
+use billing::sync::{SubscriptionSnapshot, above, fetched_version, parse_subscription, payload_version, purchase_record};
 use billing::webhook::envelope::Envelope;
 use serde_json::Value;
 use stripe_client_core::StripeRequest;
@@ -61,33 +61,28 @@ pub const SUBSCRIPTION_EVENTS: &[&str] = &[
     "customer.subscription.pending_update_expired",
 ];
 
-/// Events this young whose user cannot be resolved yet get a 500 (Stripe retries; the
-/// mapping may still be on its way); older ones are marked `unmatched`.
-const RESOLVE_GRACE_SECS: i64 = 3600;
-
-/// The low bits of a version: writes of fetched state within one second.
-const SAME_SECOND: u64 = (1 << 20) - 1;
-
-fn payload_version(created: i64) -> u64 {
-    (created.max(0) as u64) << 20
-}
-
-/// Fetched state is the truth at fetch time: never older than the event, nor than now.
-fn fetched_version(created: i64) -> u64 {
-    payload_version(created.max(billing::now_epoch())) | 1
-}
-
-/// The version for fetched state that must land above `stored` (same second), if any is left.
-fn above(stored: u64) -> Option<u64> {
-    (stored & SAME_SECOND < SAME_SECOND).then_some(stored + 1)
-}
+/// Events this young whose user cannot be resolved yet get a 500: Stripe retries for up to three
+/// days, and the mapping may still be on its way (shuffled deliveries, or a backlog after an
+/// outage). Older ones are marked `unmatched`.
+const RESOLVE_GRACE_SECS: i64 = 3 * 86_400;
 
 pub async fn process(state: &AppState, event: &Envelope) -> Result<Outcome, WebhookError> {
     match event.event_type.as_str() {
-        t if SUBSCRIPTION_EVENTS.contains(&t) => {
-            let snapshot = parse_subscription(&event.object).ok_or_else(|| shape(event, "subscription"))?;
-            apply_subscription(state, event, snapshot, false).await
-        }
+        t if SUBSCRIPTION_EVENTS.contains(&t) => match parse_subscription(&event.object) {
+            Some(snapshot) => apply_subscription(state, event, snapshot, false).await,
+            // A shape this version cannot read (another API version): the current object is.
+            None => {
+                let id = event
+                    .object_id()
+                    .filter(|id| id.starts_with("sub_"))
+                    .ok_or_else(|| shape(event, "subscription"))?
+                    .to_owned();
+                match fetch_subscription(state, event, &id).await? {
+                    Some(snapshot) => apply_subscription(state, event, snapshot, true).await,
+                    None => Ok(Outcome::Ignored),
+                }
+            }
+        },
         "invoice.paid" | "invoice.payment_failed" | "invoice.payment_action_required" => invoice_event(state, event).await,
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => checkout_completed(state, event).await,
         "entitlements.active_entitlement_summary.updated" => entitlements_event(state, event).await,
@@ -241,10 +236,7 @@ async fn fetch_subscription(
     event: &Envelope,
     subscription_id: &str,
 ) -> Result<Option<SubscriptionSnapshot>, WebhookError> {
-    let stripe = state
-        .stripe
-        .as_ref()
-        .ok_or_else(|| shape(event, "configuration (no Stripe client)"))?;
+    let stripe = state.stripe.as_ref().ok_or(WebhookError::NoStripeClient)?;
     let fetched = with_retries("retrieve_subscription", "subscription", None, |strategy| {
         stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
             .customize()
@@ -328,14 +320,24 @@ async fn invoice_event(state: &AppState, event: &Envelope) -> Result<Outcome, We
     }
 }
 
-/// `checkout.session.completed`: links the user and the customer (both directions); a paid
-/// one-time purchase also stores its never-ending record.
+/// `checkout.session.completed`: links the user and the customer (both directions) and stores
+/// the session's subscription (fetched from Stripe: the session carries only its id), or, for a
+/// paid one-time purchase, its never-ending record. One transaction.
 async fn checkout_completed(state: &AppState, event: &Envelope) -> Result<Outcome, WebhookError> {
     let object = &event.object;
+    // `metadata.user_id` is set by this service. `client_reference_id` is accepted only for
+    // sessions not made from a Payment Link, where the buyer could choose it.
+    let from_payment_link = object.get("payment_link").is_some_and(|v| !v.is_null());
     let user = object
         .pointer("/metadata/user_id")
         .and_then(Value::as_str)
-        .or_else(|| object.get("client_reference_id").and_then(Value::as_str))
+        .or_else(|| {
+            if from_payment_link {
+                None
+            } else {
+                object.get("client_reference_id").and_then(Value::as_str)
+            }
+        })
         .filter(|u| !u.is_empty())
         .map(str::to_owned);
     let (Some(user), Some(customer)) = (user, id_of(object.get("customer"))) else {
@@ -345,7 +347,7 @@ async fn checkout_completed(state: &AppState, event: &Envelope) -> Result<Outcom
     let email = object.pointer("/customer_details/email").and_then(Value::as_str);
     let now = billing::now_epoch();
     let store = &state.store;
-    let mut writes = vec![
+    let link = vec![
         store.tx_put(
             &CustomerLink::new(&user, &customer, email, now),
             Condition::Expr(
@@ -361,33 +363,62 @@ async fn checkout_completed(state: &AppState, event: &Envelope) -> Result<Outcom
             ),
         )?,
     ];
-    let paid_once = object.get("mode").and_then(Value::as_str) == Some("payment")
-        && object.get("payment_status").and_then(Value::as_str) == Some("paid");
-    let plan = object.pointer("/metadata/plan").and_then(Value::as_str);
-    let session_id = object.get("id").and_then(Value::as_str).unwrap_or_default();
-    let version = payload_version(event.created);
-    let purchase = if paid_once {
-        plan.and_then(|plan| purchase_record(&user, session_id, &customer, plan, &state.catalog, version))
-    } else {
-        None
-    };
-    if let Some(record) = &purchase {
-        writes.push(store.tx_put(record, Condition::OlderVersion(version))?);
-    }
-    let after = format!(
-        "customer={customer}{}",
-        purchase
-            .as_ref()
-            .map_or(String::new(), |p| format!(" purchase={}", p.plan.as_deref().unwrap_or("?")))
-    );
-    match commit(state, event, Some(&user), Outcome::Applied, (String::new(), after.clone()), writes).await? {
-        Committed::Yes => Ok(Outcome::Applied),
-        Committed::Duplicate => Ok(Outcome::Duplicate),
-        Committed::Refused => {
-            tracing::error!(event = %event.id, user = %user, customer = %customer, "customer already linked to another user, or user to another customer");
-            mark(state, event, Some(&user), Outcome::Conflict, (String::new(), after)).await
+    let mut state_write = None;
+    let mut after = format!("customer={customer}");
+    if let Some(subscription) = id_of(object.get("subscription")) {
+        if let Some(snapshot) = fetch_subscription(state, event, &subscription).await? {
+            let previous = store
+                .get_as::<SubscriptionRecord>(&keys::user(&user), &keys::subscription(&subscription))
+                .await?;
+            let mut version = fetched_version(event.created);
+            if let Some(prev) = previous.as_ref().filter(|p| p.version >= version) {
+                version = above(prev.version).filter(|_| prev.version >> 20 == version >> 20).unwrap_or(0);
+            }
+            if version > 0 {
+                let record = snapshot.to_record(&user, &state.catalog, version, event.created, previous.as_ref());
+                after.push_str(&format!(" {}", describe(Some(&record))));
+                state_write = Some(store.tx_put(&record, Condition::OlderVersion(version))?);
+            }
+        }
+    } else if object.get("mode").and_then(Value::as_str) == Some("payment")
+        && object.get("payment_status").and_then(Value::as_str) == Some("paid")
+    {
+        let plan = object.pointer("/metadata/plan").and_then(Value::as_str);
+        let session_id = object.get("id").and_then(Value::as_str).unwrap_or_default();
+        let version = payload_version(event.created);
+        if let Some(record) = plan.and_then(|plan| purchase_record(&user, session_id, &customer, plan, &state.catalog, version)) {
+            after.push_str(&format!(" purchase={}", record.plan.as_deref().unwrap_or("?")));
+            state_write = Some(store.tx_put(&record, Condition::OlderVersion(version))?);
         }
     }
+    let mut writes = link.clone();
+    writes.extend(state_write.clone());
+    match commit(state, event, Some(&user), Outcome::Applied, (String::new(), after.clone()), writes).await? {
+        Committed::Yes => return Ok(Outcome::Applied),
+        Committed::Duplicate => return Ok(Outcome::Duplicate),
+        Committed::Refused if state_write.is_some() => {}
+        Committed::Refused => return link_conflict(state, event, &user, &customer, after).await,
+    }
+    // Refused with a state write: newer state may be stored already; try the link alone.
+    match commit(
+        state,
+        event,
+        Some(&user),
+        Outcome::Applied,
+        (String::new(), format!("customer={customer}")),
+        link,
+    )
+    .await?
+    {
+        Committed::Yes => Ok(Outcome::Applied),
+        Committed::Duplicate => Ok(Outcome::Duplicate),
+        Committed::Refused => link_conflict(state, event, &user, &customer, after).await,
+    }
+}
+
+async fn link_conflict(state: &AppState, event: &Envelope, user: &str, customer: &str, after: String) -> Result<Outcome, WebhookError> {
+    tracing::error!(event = %event.id, %user, %customer, "customer already linked to another user, or user to another customer");
+    mark(state, event, Some(user), Outcome::Conflict, (String::new(), after)).await
 }
 
 /// `entitlements.active_entitlement_summary.updated`: the customer's feature lookup keys,
@@ -404,7 +435,7 @@ async fn entitlements_event(state: &AppState, event: &Envelope) -> Result<Outcom
         .ok_or_else(|| shape(event, "entitlement summary"))?;
     let has_more = object.pointer("/entitlements/has_more").and_then(Value::as_bool).unwrap_or(false);
     let (mut features, mut version) = if has_more {
-        (list_entitlements(state, event, &customer).await?, fetched_version(event.created))
+        (list_entitlements(state, &customer).await?, fetched_version(event.created))
     } else {
         let keys = embedded
             .iter()
@@ -447,7 +478,7 @@ async fn entitlements_event(state: &AppState, event: &Envelope) -> Result<Outcom
                     .and_then(|s| above(s.version))
                 {
                     // Same second: the payload cannot be ordered; the current list is the truth.
-                    features = list_entitlements(state, event, &customer).await?;
+                    features = list_entitlements(state, &customer).await?;
                     version = next;
                     continue;
                 }
@@ -459,11 +490,8 @@ async fn entitlements_event(state: &AppState, event: &Envelope) -> Result<Outcom
     mark(state, event, Some(&user), Outcome::Stale, (String::new(), String::new())).await
 }
 
-async fn list_entitlements(state: &AppState, event: &Envelope, customer: &str) -> Result<Vec<String>, WebhookError> {
-    let stripe = state
-        .stripe
-        .as_ref()
-        .ok_or_else(|| shape(event, "configuration (no Stripe client)"))?;
+async fn list_entitlements(state: &AppState, customer: &str) -> Result<Vec<String>, WebhookError> {
+    let stripe = state.stripe.as_ref().ok_or(WebhookError::NoStripeClient)?;
     let mut features = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..100 {
@@ -517,23 +545,5 @@ async fn customer_deleted(state: &AppState, event: &Envelope) -> Result<Outcome,
         Committed::Yes => Ok(Outcome::Applied),
         Committed::Duplicate => Ok(Outcome::Duplicate),
         Committed::Refused => mark(state, event, Some(&user), Outcome::Stale, (String::new(), String::new())).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_order_seconds_and_fetches() {
-        assert!(payload_version(100) < payload_version(101));
-        assert!(payload_version(100) < payload_version(100) | 1);
-        assert!((payload_version(100) | SAME_SECOND) < payload_version(101));
-        assert_eq!(above(payload_version(100)), Some(payload_version(100) + 1));
-        assert_eq!(above(payload_version(100) | SAME_SECOND), None);
-        assert!(
-            fetched_version(0) > payload_version(billing::now_epoch() - 1),
-            "a fetch is never older than now"
-        );
     }
 }

@@ -42,6 +42,8 @@ pub enum WebhookError {
     Livemode { event: bool, configured: bool },
     #[error("event {event_type} carries an unreadable {what}")]
     Shape { event_type: String, what: &'static str },
+    #[error("no stripe client is configured")]
+    NoStripeClient,
     #[error("no user for stripe customer {customer} yet")]
     Unresolved { customer: String },
     #[error("the store failed")]
@@ -63,7 +65,9 @@ impl ApiError for WebhookError {
                 "the event's livemode does not match this endpoint's key",
             ),
             WebhookError::Shape { .. } => bad("/errors/malformed-event", "the event's object cannot be read"),
-            WebhookError::Unresolved { .. } | WebhookError::Store(_) | WebhookError::Stripe(_) => Problem::internal(),
+            WebhookError::NoStripeClient | WebhookError::Unresolved { .. } | WebhookError::Store(_) | WebhookError::Stripe(_) => {
+                Problem::internal()
+            }
         }
     }
 }

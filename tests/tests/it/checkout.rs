@@ -145,15 +145,26 @@ async fn a_retried_request_creates_one_session() {
 #[tokio::test]
 async fn a_stripe_500_is_retried_with_the_same_key() {
     let stack = Stack::new("co-retry", vec![]).await;
+    // The first attempt creates the session but its response is lost (500 after the fact): the
+    // retry must carry the same idempotency key, or a second session would appear.
+    let fault = json!({"path_prefix": "/v1/checkout/sessions", "status": 500, "count": 1, "method": "POST", "after": true});
+    control(&stack.emulator, "/_emulator/faults", fault).await;
+    let (status, created) = create(&stack, testkit::event("checkout-create.json")).await;
+    assert_eq!(status, 201, "{created}");
+    let world = stack.emulator.shared.world.lock().await;
+    assert_eq!(world.sessions.len(), 1, "the retry replayed the first attempt");
+    assert!(world.sessions.contains_key(created["id"].as_str().unwrap()));
+    drop(world);
+
+    // A 500 before anything happened is retried too.
     control(
         &stack.emulator,
         "/_emulator/faults",
         json!({"path_prefix": "/v1/checkout/sessions", "status": 500, "count": 1, "method": "POST"}),
     )
     .await;
-    let (status, created) = create(&stack, testkit::event("checkout-create.json")).await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(stack.emulator.shared.world.lock().await.sessions.len(), 1);
+    let (status, _) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "year"}))).await;
+    assert_eq!(status, 201);
 
     control(
         &stack.emulator,
@@ -161,7 +172,7 @@ async fn a_stripe_500_is_retried_with_the_same_key() {
         json!({"path_prefix": "/v1/checkout/sessions", "status": 503, "count": 10, "method": "POST"}),
     )
     .await;
-    let (status, problem) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "year"}))).await;
+    let (status, problem) = create(&stack, post_checkout(json!({"plan": "starter", "interval": "year"}))).await;
     assert_eq!(status, 503, "{problem}");
     assert_eq!(problem["type"], "/errors/unavailable");
 }

@@ -8,7 +8,7 @@ use billing::testkit;
 use serde_json::Value;
 
 use crate::helpers::{Stack, body, moto_endpoint};
-use crate::webhook::{deliver, stripe_event};
+use crate::webhook::{deliver, stripe_event, with_created};
 
 /// A loopback HTTP proxy in front of moto that counts requests and records their
 /// `X-Amz-Target` (the DynamoDB operation).
@@ -135,12 +135,29 @@ async fn a_user_without_subscription_gets_the_free_plan() {
 }
 
 #[tokio::test]
-async fn past_due_within_grace_then_canceled() {
+async fn past_due_within_grace_then_expired_then_canceled() {
     let stack = Stack::new("ent-grace", vec![]).await;
+    let now = billing::now_epoch();
     deliver(&stack, &stripe_event("checkout.session.completed")).await;
-    deliver(&stack, &stripe_event("customer.subscription.updated-past_due")).await;
+    // The renewal failed a day ago.
+    let (status, _) = deliver(
+        &stack,
+        &with_created(&stripe_event("customer.subscription.updated-past_due"), now - 86_400),
+    )
+    .await;
+    assert_eq!(status, 200);
     assert_eq!(check(&stack.state, "api_access").await["reason"], "grace_past_due");
-    deliver(&stack, &stripe_event("customer.subscription.deleted")).await;
+
+    // The same stored state under a 12-hour grace: expired.
+    let mut config = stack.state.config.clone();
+    config.past_due_grace = std::time::Duration::from_secs(12 * 3600);
+    let short = testkit::state(config, entitlements::NEEDS).unwrap();
+    assert_eq!(
+        check(&short, "api_access").await,
+        serde_json::json!({"feature": "api_access", "allowed": false, "reason": "past_due_grace_expired"})
+    );
+
+    deliver(&stack, &with_created(&stripe_event("customer.subscription.deleted"), now)).await;
     assert_eq!(
         check(&stack.state, "api_access").await,
         serde_json::json!({"feature": "api_access", "allowed": false, "reason": "canceled"})

@@ -77,6 +77,12 @@ async fn audit_rows(stack: &Stack, user: &str) -> usize {
     out.items.unwrap_or_default().len()
 }
 
+pub fn with_created(payload: &str, created: i64) -> String {
+    let mut value: Value = serde_json::from_str(payload).unwrap();
+    value["created"] = created.into();
+    value.to_string()
+}
+
 fn sub_id(payload: &str) -> String {
     let value: Value = serde_json::from_str(payload).unwrap();
     value.pointer("/data/object/id").and_then(Value::as_str).unwrap().to_owned()
@@ -251,8 +257,9 @@ fn of_type<'a>(events: &'a [Value], event_type: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == event_type).collect()
 }
 
-#[tokio::test]
-async fn same_second_events_are_ordered_by_fetching_the_subscription() {
+/// Two events of one subscription in the same second, delivered in `newer_first` order: the
+/// stored state must be Stripe's current one (cancel_at_period_end set by the later change).
+async fn same_second(newer_first: bool) {
     let stack = Stack::new("wh-tie", vec![]).await;
     let events = emulator_events(&stack, async |stack: &Stack, sub: &str| {
         let params = stripe_emulator::params::Params::parse(b"cancel_at_period_end=true").unwrap();
@@ -262,14 +269,28 @@ async fn same_second_events_are_ordered_by_fetching_the_subscription() {
     let created = of_type(&events, "customer.subscription.created")[0].clone();
     let mut updated = of_type(&events, "customer.subscription.updated")[0].clone();
     updated["created"] = created["created"].clone();
-    // Newest first, then the older one of the same second: the payloads cannot be ordered.
-    assert_eq!(deliver(&stack, &updated.to_string()).await.1["outcome"], "applied");
-    let (status, body) = deliver(&stack, &created.to_string()).await;
-    assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    let order = if newer_first { [&updated, &created] } else { [&created, &updated] };
+    for event in order {
+        let (status, body) = deliver(&stack, &event.to_string()).await;
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    }
     let record = subscription(&stack, "user_123", created.pointer("/data/object/id").unwrap().as_str().unwrap())
         .await
         .unwrap();
-    assert!(record.cancel_at_period_end, "the fetched current state wins, not the older payload");
+    assert!(
+        record.cancel_at_period_end,
+        "the current state wins, whatever the order (newer first: {newer_first})"
+    );
+}
+
+#[tokio::test]
+async fn same_second_events_older_first_are_ordered_by_fetching_the_subscription() {
+    same_second(false).await;
+}
+
+#[tokio::test]
+async fn same_second_events_newer_first_are_ordered_by_fetching_the_subscription() {
+    same_second(true).await;
 }
 
 #[tokio::test]
