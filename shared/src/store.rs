@@ -277,6 +277,38 @@ pub enum Condition {
     Expr(&'static str, Vec<(&'static str, AttributeValue)>),
 }
 
+/// A [`Condition`] as the request parameters DynamoDB takes.
+struct RenderedCondition {
+    expression: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+impl Condition {
+    fn render(self) -> RenderedCondition {
+        type Names = Vec<(&'static str, &'static str)>;
+        type Values = Vec<(&'static str, AttributeValue)>;
+        let (expression, names, values): (Option<&str>, Names, Values) = match self {
+            Condition::None => (None, vec![], vec![]),
+            Condition::Absent => (Some(IF_ABSENT), vec![], vec![]),
+            Condition::OlderVersion(version) => (
+                Some("attribute_not_exists(pk) OR #version < :version"),
+                vec![("#version", keys::VERSION)],
+                vec![(":version", AttributeValue::N(version.to_string()))],
+            ),
+            Condition::Expr(expression, values) => (Some(expression), vec![], values),
+        };
+        fn map<V>(pairs: Vec<(&str, V)>) -> Option<HashMap<String, V>> {
+            (!pairs.is_empty()).then(|| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        }
+        RenderedCondition {
+            expression: expression.map(str::to_owned),
+            names: map(names.into_iter().map(|(k, v)| (k, v.to_owned())).collect()),
+            values: map(values),
+        }
+    }
+}
+
 fn backend<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |source| StoreError::Backend {
         operation,
@@ -384,14 +416,15 @@ impl Store {
     /// Writes a versioned item unless the stored one has the same or a higher `version`.
     /// `Ok(false)`: the stored item is newer; nothing was written.
     pub async fn put_if_newer<T: Serialize>(&self, item: &T, version: u64) -> Result<bool, StoreError> {
+        let c = Condition::OlderVersion(version).render();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(item)?))
-            .condition_expression("attribute_not_exists(pk) OR #version < :version")
-            .expression_attribute_names("#version", keys::VERSION)
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+            .set_condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values)
             .send()
             .await;
         match result {
@@ -405,28 +438,37 @@ impl Store {
     /// link again is fine; a different existing link on either side is a [`LinkOutcome::Conflict`]
     /// and nothing is written.
     pub async fn link_customer(&self, user_id: &str, customer_id: &str, email: Option<&str>, now: i64) -> Result<LinkOutcome, StoreError> {
-        let link = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&CustomerLink::new(user_id, customer_id, email, now))?))
-            .condition_expression("attribute_not_exists(pk) OR customer_id = :customer")
-            .expression_attribute_values(":customer", AttributeValue::S(customer_id.into()))
-            .build()
-            .map_err(backend("transact_write_items"))?;
-        let owner = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&CustomerOwner::new(customer_id, user_id))?))
-            .condition_expression("attribute_not_exists(pk) OR user_id = :user")
-            .expression_attribute_values(":user", AttributeValue::S(user_id.into()))
-            .build()
-            .map_err(backend("transact_write_items"))?;
-        let items = vec![
-            TransactWriteItem::builder().put(link).build(),
-            TransactWriteItem::builder().put(owner).build(),
-        ];
-        match self.transact(items).await? {
+        match self.transact(self.link_writes(user_id, customer_id, email, now)?).await? {
             TransactOutcome::Committed => Ok(LinkOutcome::Linked),
             TransactOutcome::ConditionFailed { .. } => Ok(LinkOutcome::Conflict),
         }
+    }
+
+    /// The two conditional Puts of a user ↔ customer link, for a transaction: each succeeds when
+    /// its item is absent or already says the same.
+    pub fn link_writes(
+        &self,
+        user_id: &str,
+        customer_id: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        Ok(vec![
+            self.tx_put(
+                &CustomerLink::new(user_id, customer_id, email, now),
+                Condition::Expr(
+                    "attribute_not_exists(pk) OR customer_id = :customer",
+                    vec![(":customer", AttributeValue::S(customer_id.into()))],
+                ),
+            )?,
+            self.tx_put(
+                &CustomerOwner::new(customer_id, user_id),
+                Condition::Expr(
+                    "attribute_not_exists(pk) OR user_id = :user",
+                    vec![(":user", AttributeValue::S(user_id.into()))],
+                ),
+            )?,
+        ])
     }
 
     /// Runs a transaction. A failed condition is an outcome (with the indexes of the items
@@ -468,18 +510,13 @@ impl Store {
 
     /// A Put for [`Store::transact`].
     pub fn tx_put<T: Serialize>(&self, item: &T, condition: Condition) -> Result<TransactWriteItem, StoreError> {
-        let mut put = Put::builder().table_name(&self.table).set_item(Some(to_item(item)?));
-        put = match condition {
-            Condition::None => put,
-            Condition::Absent => put.condition_expression(IF_ABSENT),
-            Condition::OlderVersion(version) => put
-                .condition_expression("attribute_not_exists(pk) OR #version < :version")
-                .expression_attribute_names("#version", keys::VERSION)
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
-            Condition::Expr(expr, values) => values
-                .into_iter()
-                .fold(put.condition_expression(expr), |p, (k, v)| p.expression_attribute_values(k, v)),
-        };
+        let c = condition.render();
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .set_condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values);
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(backend("transact_write_items"))?)
             .build())
@@ -488,21 +525,14 @@ impl Store {
     /// A Delete for [`Store::transact`].
     pub fn tx_delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<TransactWriteItem, StoreError> {
         use aws_sdk_dynamodb::types::Delete;
-        let mut delete = Delete::builder()
+        let c = condition.render();
+        let delete = Delete::builder()
             .table_name(&self.table)
             .key(keys::PK, AttributeValue::S(pk.into()))
-            .key(keys::SK, AttributeValue::S(sk.into()));
-        delete = match condition {
-            Condition::None => delete,
-            Condition::Absent => delete.condition_expression(IF_ABSENT),
-            Condition::OlderVersion(version) => delete
-                .condition_expression("attribute_not_exists(pk) OR #version < :version")
-                .expression_attribute_names("#version", keys::VERSION)
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
-            Condition::Expr(expr, values) => values
-                .into_iter()
-                .fold(delete.condition_expression(expr), |d, (k, v)| d.expression_attribute_values(k, v)),
-        };
+            .key(keys::SK, AttributeValue::S(sk.into()))
+            .set_condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values);
         Ok(TransactWriteItem::builder()
             .delete(delete.build().map_err(backend("transact_write_items"))?)
             .build())

@@ -22,8 +22,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use billing::AppState;
 use billing::gateway::{GatewayError, with_retries};
 use billing::store::{
-    AuditRecord, Condition, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, StoreError, SubscriptionRecord, TransactOutcome,
-    keys,
+    AuditRecord, Condition, CustomerOwner, EntitlementsRecord, EventRecord, StoreError, SubscriptionRecord, TransactOutcome, keys,
 };
 use billing::sync::{SubscriptionSnapshot, above, fetched_version, parse_subscription, payload_version, purchase_record};
 use billing::webhook::envelope::Envelope;
@@ -347,22 +346,7 @@ async fn checkout_completed(state: &AppState, event: &Envelope) -> Result<Outcom
     let email = object.pointer("/customer_details/email").and_then(Value::as_str);
     let now = billing::now_epoch();
     let store = &state.store;
-    let link = vec![
-        store.tx_put(
-            &CustomerLink::new(&user, &customer, email, now),
-            Condition::Expr(
-                "attribute_not_exists(pk) OR customer_id = :customer",
-                vec![(":customer", AttributeValue::S(customer.clone()))],
-            ),
-        )?,
-        store.tx_put(
-            &CustomerOwner::new(&customer, &user),
-            Condition::Expr(
-                "attribute_not_exists(pk) OR user_id = :user",
-                vec![(":user", AttributeValue::S(user.clone()))],
-            ),
-        )?,
-    ];
+    let link = store.link_writes(&user, &customer, email, now)?;
     let mut state_write = None;
     let mut after = format!("customer={customer}");
     if let Some(subscription) = id_of(object.get("subscription")) {
