@@ -1,5 +1,5 @@
-//! The checkout function: the plans catalog (`GET /plans`) and, in later issues, Checkout
-//! Sessions.
+//! The checkout function: the plans catalog (`GET /plans`), Stripe Checkout Sessions
+//! (`POST /checkout`) and the eager sync after Checkout (`GET /checkout/{session_id}`).
 
 pub mod handler;
 
