@@ -52,10 +52,7 @@ pub enum GatewayError {
 impl GatewayError {
     fn classify(operation: &'static str, what: &'static str, err: StripeError) -> Self {
         match err {
-            StripeError::Stripe(api, 404) => {
-                let _ = api;
-                GatewayError::NotFound { what }
-            }
+            StripeError::Stripe(_, 404) => GatewayError::NotFound { what },
             StripeError::Stripe(api, 402) => GatewayError::Card {
                 decline_code: api.decline_code.clone(),
             },

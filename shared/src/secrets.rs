@@ -44,26 +44,32 @@ pub fn parse_secret_document(text: &str) -> Result<ResolvedSecrets, SecretsError
     })
 }
 
-pub async fn resolve(config: &Config, sdk: &aws_config::SdkConfig) -> Result<ResolvedSecrets, SecretsError> {
+/// The secrets given directly in the environment; `None` when they live in Secrets Manager.
+pub fn inline(config: &Config) -> Option<ResolvedSecrets> {
     match &config.stripe_secrets {
         StripeSecrets::Inline {
             secret_key,
             webhook_secrets,
-        } => Ok(ResolvedSecrets {
+        } => Some(ResolvedSecrets {
             secret_key: secret_key.clone(),
             webhook_secrets: webhook_secrets.clone(),
         }),
-        StripeSecrets::SecretsManager { secret_id } => {
-            let client = aws_sdk_secretsmanager::Client::new(sdk);
-            let out = client
-                .get_secret_value()
-                .secret_id(secret_id)
-                .send()
-                .await
-                .map_err(|e| SecretsError::Fetch(Box::new(e)))?;
-            parse_secret_document(out.secret_string().ok_or(SecretsError::Shape)?)
-        }
+        StripeSecrets::SecretsManager { .. } => None,
     }
+}
+
+pub async fn resolve(config: &Config, sdk: &aws_config::SdkConfig) -> Result<ResolvedSecrets, SecretsError> {
+    let StripeSecrets::SecretsManager { secret_id } = &config.stripe_secrets else {
+        return Ok(inline(config).unwrap_or_default());
+    };
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| SecretsError::Fetch(Box::new(e)))?;
+    parse_secret_document(out.secret_string().ok_or(SecretsError::Shape)?)
 }
 
 #[cfg(test)]

@@ -398,25 +398,18 @@ impl Store {
     /// Writes `item` only if no item with its key exists. `Ok(false)`: it existed, nothing
     /// was written.
     pub async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item)?))
-            .condition_expression(IF_ABSENT)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(err) => Err(backend("put_item")(err)),
-        }
+        self.put_when(item, Condition::Absent).await
     }
 
     /// Writes a versioned item unless the stored one has the same or a higher `version`.
     /// `Ok(false)`: the stored item is newer; nothing was written.
     pub async fn put_if_newer<T: Serialize>(&self, item: &T, version: u64) -> Result<bool, StoreError> {
-        let c = Condition::OlderVersion(version).render();
+        self.put_when(item, Condition::OlderVersion(version)).await
+    }
+
+    /// A single conditional PutItem; a failed condition is `Ok(false)`.
+    async fn put_when<T: Serialize>(&self, item: &T, condition: Condition) -> Result<bool, StoreError> {
+        let c = condition.render();
         let result = self
             .client
             .put_item()

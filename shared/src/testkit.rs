@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use lambda_http::Request;
 
 use crate::config::{Config, Needs};
-use crate::secrets::ResolvedSecrets;
 use crate::state::{AppState, StartupError};
 
 /// Local-only values (the same as `dev/local.env`); never valid anywhere else.
@@ -83,16 +82,7 @@ pub fn state(config: Config, needs: Needs) -> Result<AppState, StartupError> {
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| "http://127.0.0.1:9".into());
-    let secrets = match &config.stripe_secrets {
-        crate::config::StripeSecrets::Inline {
-            secret_key,
-            webhook_secrets,
-        } => ResolvedSecrets {
-            secret_key: secret_key.clone(),
-            webhook_secrets: webhook_secrets.clone(),
-        },
-        crate::config::StripeSecrets::SecretsManager { .. } => ResolvedSecrets::default(),
-    };
+    let secrets = crate::secrets::inline(&config).unwrap_or_default();
     AppState::build(config, needs, dynamodb_client(&endpoint), secrets)
 }
 

@@ -65,23 +65,20 @@ impl Params {
     }
 
     pub fn u64(&self, path: &str) -> Result<Option<u64>, StripeError> {
-        match self.str(path)? {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| StripeError::invalid(display(path), format!("Invalid integer: {s}"))),
-        }
+        self.integer(path)
     }
 
     pub fn i64(&self, path: &str) -> Result<Option<i64>, StripeError> {
-        match self.str(path)? {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| StripeError::invalid(display(path), format!("Invalid integer: {s}"))),
-        }
+        self.integer(path)
+    }
+
+    fn integer<T: std::str::FromStr>(&self, path: &str) -> Result<Option<T>, StripeError> {
+        self.str(path)?
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| StripeError::invalid(display(path), format!("Invalid integer: {s}")))
+            })
+            .transpose()
     }
 
     /// `limit` between 1 and 100, default 10.

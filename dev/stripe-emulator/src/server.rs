@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, MutexGuard, mpsc};
 
 use crate::error::StripeError;
-use crate::model::{Card, CardOutcome, Event, classify_card};
+use crate::model::{CardOutcome, Event, classify_card};
 use crate::params::Params;
 use crate::world::{Chaos, Fault, World};
 
@@ -28,10 +28,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Hands the events of the operation that just committed to webhook delivery.
-    fn flush(&self, world: &mut MutexGuard<'_, World>) {
+    /// Ends an operation: its events go to webhook delivery when it succeeded and are dropped
+    /// when it failed (a failed operation changed nothing).
+    fn settle(&self, world: &mut MutexGuard<'_, World>, succeeded: bool) {
         let events = std::mem::take(&mut world.pending);
-        if !events.is_empty() {
+        if succeeded && !events.is_empty() {
             let _ = self.deliveries.send(events);
         }
     }
@@ -235,16 +236,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["events", id]) => world.event(id),
         _ => Err(StripeError::unknown_route(method.as_str(), &format!("/v1/{path}"))),
     };
-    match result {
-        Ok(value) => {
-            shared.flush(&mut world);
-            axum::Json(value).into_response()
-        }
-        Err(err) => {
-            world.pending.clear();
-            err.into_response()
-        }
-    }
+    json_result(&shared, &mut world, result)
 }
 
 // ------------------------------------------------------------------ hosted pages
@@ -264,18 +256,14 @@ struct CardForm {
 
 async fn checkout_page_pay(State(shared): State<Arc<Shared>>, Path(id): Path<String>, axum::Form(form): axum::Form<CardForm>) -> Response {
     let mut world = shared.world.lock().await;
-    match world.pay_session(&id, &form.card) {
-        Ok(redirect) => {
-            shared.flush(&mut world);
-            Redirect::to(&redirect).into_response()
-        }
-        Err(err) => {
-            world.pending.clear();
-            match world.sessions.get(&id) {
-                Some(session) => (err.status, Html(crate::pages::checkout(&world, session, Some(&err.message)))).into_response(),
-                None => err.into_response(),
-            }
-        }
+    let result = world.pay_session(&id, &form.card);
+    shared.settle(&mut world, result.is_ok());
+    match result {
+        Ok(redirect) => Redirect::to(&redirect).into_response(),
+        Err(err) => match world.sessions.get(&id) {
+            Some(session) => (err.status, Html(crate::pages::checkout(&world, session, Some(&err.message)))).into_response(),
+            None => err.into_response(),
+        },
     }
 }
 
@@ -332,26 +320,17 @@ async fn portal_page_action(
         Ok(_) => "Saved.".to_owned(),
         Err(err) => err.message.clone(),
     };
-    if result.is_ok() {
-        shared.flush(&mut world);
-    } else {
-        world.pending.clear();
-    }
+    shared.settle(&mut world, result.is_ok());
     Html(crate::pages::portal(&world, &session, Some(&notice))).into_response()
 }
 
 // ------------------------------------------------------------------ emulator controls
 
 fn json_result(shared: &Shared, world: &mut MutexGuard<'_, World>, result: Result<Value, StripeError>) -> Response {
+    shared.settle(world, result.is_ok());
     match result {
-        Ok(value) => {
-            shared.flush(world);
-            axum::Json(value).into_response()
-        }
-        Err(err) => {
-            world.pending.clear();
-            err.into_response()
-        }
+        Ok(value) => axum::Json(value).into_response(),
+        Err(err) => err.into_response(),
     }
 }
 
@@ -484,7 +463,6 @@ async fn emulator_card(State(shared): State<Arc<Shared>>, Path(id): Path<String>
     };
     let mut world = shared.world.lock().await;
     let result = world.set_card(&id, card).and_then(|()| world.subscription(&id));
-    let _: Card = card;
     json_result(&shared, &mut world, result)
 }
 
