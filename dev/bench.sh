@@ -3,6 +3,8 @@
 #   - webhook: own CPU per event (verify + parse + decide) and DynamoDB round trips per event
 #   - entitlements: own CPU per check, round trips per check, release binary start → ready for
 #     the first invoke, max RSS, and the arm64 release zip sizes of all four functions
+#   - Stripe connections a warm process opens per 100 calls (pooled client vs async-stripe's own)
+#   - checkout and webhook release binaries: fresh process start → first response (local stack)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
@@ -14,6 +16,6 @@ echo "bench: building arm64 release zips (cargo lambda build --release --arm64)"
 for f in checkout portal webhook entitlements; do
   cargo lambda build --quiet --release --arm64 --output-format zip --bin "$f"
 done
-echo "bench: building the native release binary and the bench harness" >&2
-cargo build --quiet --release -p entitlements -p bench
-"$target/release/bench" --release-bin "$target/release/entitlements" --zips "$target/lambda" "$@"
+echo "bench: building the native release binaries and the bench harness" >&2
+cargo build --quiet --release -p entitlements -p checkout -p webhook -p bench
+"$target/release/bench" --release-dir "$target/release" --zips "$target/lambda" "$@"

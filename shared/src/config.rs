@@ -3,12 +3,17 @@
 //! Every variable is parsed and validated here; a missing or malformed one is a
 //! [`ConfigError`] whose one-line message names the variable. Secrets are wrapped in
 //! [`Secret`], whose `Debug` never prints the value.
+//!
+//! Configuration sits between the domain (whose defaults it applies, e.g. the access policy)
+//! and the adapters that read it.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
+
+use crate::domain::access::AccessPolicy;
 
 /// Environment variable names, in one place (the README's configuration table lists them).
 pub mod vars {
@@ -148,8 +153,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub plans_path: Option<PathBuf>,
     pub checkout: CheckoutConfig,
-    /// How long a `past_due` subscription keeps access after the failed payment.
-    pub past_due_grace: Duration,
+    /// The tunable access rules (`PAST_DUE_GRACE_DAYS`).
+    pub access: AccessPolicy,
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
@@ -300,10 +305,12 @@ impl Config {
             allow_promotion_codes,
             duplicate_policy,
         };
-        let past_due_grace = match get(vars::PAST_DUE_GRACE_DAYS) {
-            None => crate::access::DEFAULT_PAST_DUE_GRACE,
+        let access = match get(vars::PAST_DUE_GRACE_DAYS) {
+            None => AccessPolicy::default(),
             Some(v) => match v.parse::<u64>() {
-                Ok(days) if days <= 60 => Duration::from_secs(days * 86_400),
+                Ok(days) if days <= 60 => AccessPolicy {
+                    past_due_grace: Duration::from_secs(days * 86_400),
+                },
                 _ => {
                     return Err(ConfigError::invalid(
                         vars::PAST_DUE_GRACE_DAYS,
@@ -323,7 +330,7 @@ impl Config {
             jwt,
             plans_path,
             checkout,
-            past_due_grace,
+            access,
         })
     }
 }

@@ -1,46 +1,40 @@
-//! `billing`: the library shared by the stripe-lambda functions.
+//! `billing`: the library shared by the stripe-lambda functions, in layers whose dependencies
+//! point one way (down):
 //!
-//! - [`config`]: typed configuration from the environment
-//! - [`plans`]: the plans catalog
-//! - [`identity`]: the caller, from API Gateway claims or a verified bearer token
-//! - [`store`]: the DynamoDB adapter and the table's key schema
-//! - [`stripe_client`]: the Stripe client factory
-//! - [`problem`]: problem+json errors and the error → HTTP mapping
-//! - [`state`]: per-process state built once in `main`
+//! ```text
+//! app        AppState: the composition root every main.rs builds
+//!  │
+//! edge       http (routing, typed bodies), identity (JWT), problem+json, webhook signatures
+//!  │
+//! services   sync (the engine every writer of Stripe state goes through), gate
+//!  │
+//! adapters   store (DynamoDB), stripe (the Stripe port, pooled), secrets, aws
+//!  │
+//! config     typed settings read once from the environment
+//!  │
+//! domain     plans, records, versions, access rules, Stripe objects, events, clock: pure
+//! ```
+//!
+//! Function crates depend on this crate only: none of them names aws-sdk-dynamodb or an
+//! async-stripe crate.
 
-pub mod access;
-pub mod aws;
+pub mod adapters;
+pub mod app;
 pub mod config;
-pub mod gate;
-pub mod gateway;
-pub mod http;
-pub mod identity;
-pub mod plans;
-pub mod problem;
-pub mod secrets;
-pub mod state;
-pub mod store;
-pub mod stripe_client;
-pub mod sync;
+pub mod domain;
+pub mod edge;
+pub mod services;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod webhook;
 
+pub use app::AppState;
 pub use config::{Config, Needs};
-pub use identity::{Identity, IdentityError};
-pub use problem::{ApiError, Problem};
-pub use state::AppState;
+pub use domain::clock::now_epoch;
+pub use edge::identity::{Identity, IdentityError};
+pub use edge::problem::{ApiError, Problem};
 
 /// Installs the tracing subscriber: JSON under Lambda's JSON log format, level from
 /// `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
 pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

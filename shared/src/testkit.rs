@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use lambda_http::Request;
 
+use crate::app::{AppState, StartupError};
 use crate::config::{Config, Needs};
-use crate::state::{AppState, StartupError};
 
 /// Local-only values (the same as `dev/local.env`); never valid anywhere else.
 pub const LOCAL_JWT_SECRET: &str = "local-dev-jwt-secret-not-for-production-use";
@@ -82,13 +82,13 @@ pub fn state(config: Config, needs: Needs) -> Result<AppState, StartupError> {
         .as_ref()
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| "http://127.0.0.1:9".into());
-    let secrets = crate::secrets::inline(&config).unwrap_or_default();
+    let secrets = crate::adapters::secrets::inline(&config).unwrap_or_default();
     AppState::build(config, needs, dynamodb_client(&endpoint), secrets)
 }
 
 /// A bearer token the local configuration accepts.
 pub fn token(config: &Config, user_id: &str, email: Option<&str>) -> String {
-    crate::identity::issue_token(&config.jwt, user_id, email, 3600).expect("local jwt config")
+    crate::edge::identity::issue_token(&config.jwt, user_id, email, 3600).expect("local jwt config")
 }
 
 /// A free TCP port on 127.0.0.1.

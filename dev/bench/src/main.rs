@@ -2,23 +2,26 @@
 //! which builds the release binaries first. Not a test: it reports, it does not assert.
 //!
 //! ```text
-//! bench [--events N] [--checks N] [--release-bin PATH] [--zips DIR]
+//! bench [--events N] [--checks N] [--release-dir DIR] [--zips DIR]
 //! ```
+//!
+//! `--release-dir` holds the release binaries of `entitlements`, `checkout` and `webhook`.
 
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use billing::adapters::secrets::ResolvedSecrets;
 use billing::config::{Needs, Secret};
-use billing::secrets::ResolvedSecrets;
+use billing::domain::version::Version;
 use billing::testkit;
 use serde_json::{Value, json};
 
 struct Args {
     events: usize,
     checks: usize,
-    release_bin: Option<String>,
+    release_dir: Option<String>,
     zips: Option<String>,
 }
 
@@ -26,7 +29,7 @@ fn args() -> Args {
     let mut args = Args {
         events: 300,
         checks: 2000,
-        release_bin: None,
+        release_dir: None,
         zips: None,
     };
     let mut it = std::env::args().skip(1);
@@ -35,7 +38,7 @@ fn args() -> Args {
         match flag.as_str() {
             "--events" => args.events = value.parse().expect("--events N"),
             "--checks" => args.checks = value.parse().expect("--checks N"),
-            "--release-bin" => args.release_bin = Some(value),
+            "--release-dir" => args.release_dir = Some(value),
             "--zips" => args.zips = Some(value),
             other => panic!("unknown flag {other}"),
         }
@@ -51,7 +54,7 @@ fn report(name: &str, value: String, target: &str) {
 async fn main() {
     let args = args();
     let moto = testkit::moto_endpoint();
-    let catalog = billing::plans::Catalog::embedded().unwrap();
+    let catalog = billing::domain::plans::Catalog::embedded().unwrap();
     let emulator = stripe_emulator::start(
         stripe_emulator::World::new(
             stripe_emulator::Settings {
@@ -88,8 +91,10 @@ async fn main() {
     println!("|---|---|---|");
     webhook_bench(&state, &requests, args.events).await;
     entitlements_bench(&state, &requests, args.checks).await;
-    if let Some(bin) = &args.release_bin {
-        release_bench(bin, &config).await;
+    connections_bench(&config, &emulator).await;
+    if let Some(dir) = &args.release_dir {
+        release_bench(&format!("{dir}/entitlements"), &config).await;
+        first_response_bench(dir, &config).await;
     }
     if let Some(dir) = &args.zips {
         for f in ["checkout", "portal", "webhook", "entitlements"] {
@@ -109,12 +114,12 @@ async fn main() {
 }
 
 fn sign(payload: &str) -> Value {
-    let header = billing::webhook::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
-    billing::webhook::local::api_gateway_event(payload, &header)
+    let header = billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
+    billing::edge::local_events::api_gateway_event(payload, &header)
 }
 
 async fn deliver(state: &billing::AppState, event: &Value) -> u16 {
-    let req = billing::http::request_from_json(&event.to_string()).unwrap();
+    let req = billing::edge::http::request_from_json(&event.to_string()).unwrap();
     webhook::handler::handle(state, req).await.unwrap().status().as_u16()
 }
 
@@ -147,7 +152,7 @@ async fn webhook_bench(state: &billing::AppState, requests: &testkit::RequestCou
         .map(|p| {
             (
                 p.clone(),
-                billing::webhook::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), p.as_bytes()),
+                billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), p.as_bytes()),
             )
         })
         .collect();
@@ -157,11 +162,13 @@ async fn webhook_bench(state: &billing::AppState, requests: &testkit::RequestCou
     for _ in 0..rounds {
         for (payload, header) in &signed {
             let now = billing::now_epoch();
-            billing::webhook::signature::verify(Some(header), payload.as_bytes(), &secrets, Duration::from_secs(300), now).unwrap();
-            let event = billing::webhook::envelope::parse(payload.as_bytes()).unwrap();
-            let snapshot = billing::sync::parse_subscription(&event.object).unwrap();
-            let record = snapshot.to_record("user_123", &state.catalog, (event.created as u64) << 20, event.created, None);
-            std::hint::black_box(billing::store::to_item(&record).unwrap());
+            billing::edge::signature::verify(Some(header), payload.as_bytes(), &secrets, Duration::from_secs(300), now).unwrap();
+            let event = billing::domain::event::parse(payload.as_bytes()).unwrap();
+            let snapshot = billing::domain::objects::parse_subscription(&event.object).unwrap();
+            let version = Version::of_payload(event.created);
+            let record = snapshot.to_record("user_123", &state.catalog, version, event.created, None, now);
+            let item: serde_dynamo::Item = serde_dynamo::to_item(&record).unwrap();
+            std::hint::black_box(item);
         }
     }
     let per_event = start.elapsed() / (rounds * n) as u32;
@@ -202,16 +209,14 @@ async fn entitlements_bench(state: &billing::AppState, requests: &testkit::Reque
     );
     let event = testkit::event_text("entitlements-feature.json");
     let items = state.store.user_items("user_123").await.unwrap();
-    let policy = billing::access::AccessPolicy {
-        past_due_grace: state.config.past_due_grace,
-    };
+    let policy = state.config.access;
 
     // Own CPU: parse the API Gateway event, identify, decide, render the answer.
     let start = Instant::now();
     for _ in 0..n {
         let req = lambda_http::request::from_str(&event).unwrap();
         let identity = state.identity.identify(&req).unwrap();
-        let access = billing::access::decide(&state.catalog, &items, billing::now_epoch(), &policy);
+        let access = billing::domain::access::decide(&state.catalog, &items, billing::now_epoch(), &policy);
         let decision = access.check("api_access");
         std::hint::black_box(
             serde_json::to_string(&json!({"user": identity.user_id, "allowed": decision.allowed, "reason": decision.reason.as_str()}))
@@ -240,10 +245,45 @@ async fn entitlements_bench(state: &billing::AppState, requests: &testkit::Reque
     );
 }
 
+/// Stripe connections a warm process opens for 100 checkouts: the project's pooled client
+/// against async-stripe's own (which disables pooling).
+async fn connections_bench(config: &billing::Config, emulator: &stripe_emulator::Emulator) {
+    let state = testkit::state(config.clone(), checkout::NEEDS).unwrap();
+    let calls = 100;
+    let before = emulator.shared.connections();
+    for i in 0..calls {
+        let req = testkit::event_with("checkout-create.json", |e| {
+            e["headers"]["idempotency-key"] = format!("bench-{}-{i}", std::process::id()).into();
+        });
+        let response = checkout::handler::handle(&state, req).await.unwrap();
+        assert_eq!(response.status(), 201, "{:?}", response.body());
+    }
+    report(
+        "checkout: Stripe connections opened per 100 warm calls (pooled client)",
+        format!("{}", emulator.shared.connections() - before),
+        "1",
+    );
+
+    let client = stripe::ClientBuilder::new(testkit::LOCAL_STRIPE_KEY)
+        .url(emulator.base_url())
+        .build()
+        .unwrap();
+    let before = emulator.shared.connections();
+    for _ in 0..calls {
+        stripe_product::price::ListPrice::new().limit(1).send(&client).await.unwrap();
+    }
+    report(
+        "  the same 100 calls through async-stripe's own hyper client (the old path)",
+        format!("{}", emulator.shared.connections() - before),
+        "—",
+    );
+}
+
 /// A fake Lambda Runtime API: records when `next` is first called and serves `invocations`
 /// API Gateway events, then holds `next` open.
 struct Runtime {
     first_next: Mutex<Option<Instant>>,
+    first_response: Mutex<Option<Instant>>,
     served: Mutex<usize>,
     responses: Mutex<Vec<Value>>,
     invocations: usize,
@@ -256,6 +296,7 @@ async fn fake_runtime(event: String, invocations: usize) -> (Arc<Runtime>, Strin
     use axum::routing::{get, post};
     let runtime = Arc::new(Runtime {
         first_next: Mutex::new(None),
+        first_response: Mutex::new(None),
         served: Mutex::new(0),
         responses: Mutex::new(Vec::new()),
         invocations,
@@ -297,6 +338,7 @@ async fn fake_runtime(event: String, invocations: usize) -> (Arc<Runtime>, Strin
         .route(
             "/2018-06-01/runtime/invocation/{id}/response",
             post(|State(rt): State<Arc<Runtime>>, body: axum::body::Bytes| async move {
+                rt.first_response.lock().unwrap().get_or_insert_with(Instant::now);
                 rt.responses
                     .lock()
                     .unwrap()
@@ -318,10 +360,10 @@ async fn fake_runtime(event: String, invocations: usize) -> (Arc<Runtime>, Strin
     (runtime, addr)
 }
 
-fn env_for(config: &billing::Config, runtime_api: &str) -> HashMap<String, String> {
+fn env_for(config: &billing::Config, runtime_api: &str, function: &str) -> HashMap<String, String> {
     HashMap::from([
         ("AWS_LAMBDA_RUNTIME_API".into(), runtime_api.into()),
-        ("AWS_LAMBDA_FUNCTION_NAME".into(), "entitlements".into()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), function.into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "bench".into()),
@@ -357,7 +399,7 @@ async fn release_bench(bin: &str, config: &billing::Config) {
         let spawned = Instant::now();
         let mut child = tokio::process::Command::new(bin)
             .env_clear()
-            .envs(env_for(config, &addr))
+            .envs(env_for(config, &addr, "entitlements"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -395,4 +437,55 @@ async fn release_bench(bin: &str, config: &billing::Config) {
         format!("{:.1} MB", rss as f64 / 1024.0),
         "≤ 30 MB",
     );
+}
+
+/// A fresh process of the checkout and webhook release binaries, against moto and the emulator:
+/// spawn → the first response posted to the Runtime API (init, including the warm-up of the
+/// DynamoDB and Stripe connections, then one request). Median of 5.
+async fn first_response_bench(dir: &str, config: &billing::Config) {
+    let stripe_env = |mut env: HashMap<String, String>| {
+        env.extend([
+            ("STRIPE_API_BASE".to_owned(), config.stripe_api_base.as_ref().unwrap().to_string()),
+            ("STRIPE_SECRET_KEY".to_owned(), testkit::LOCAL_STRIPE_KEY.to_owned()),
+            ("STRIPE_WEBHOOK_SECRETS".to_owned(), testkit::LOCAL_WEBHOOK_SECRET.to_owned()),
+            ("ALLOWED_REDIRECT_ORIGINS".to_owned(), "http://localhost:3000".to_owned()),
+            ("DEFAULT_RETURN_URL".to_owned(), "http://localhost:3000/billing".to_owned()),
+        ]);
+        env
+    };
+    for function in ["checkout", "webhook"] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let event = match function {
+                "checkout" => testkit::event_text("checkout-create.json"),
+                _ => sign(&testkit::event_text("stripe/customer.subscription.updated.json")).to_string(),
+            };
+            let (runtime, addr) = fake_runtime(event, 1).await;
+            let spawned = Instant::now();
+            let mut child = tokio::process::Command::new(format!("{dir}/{function}"))
+                .env_clear()
+                .envs(stripe_env(env_for(config, &addr, function)))
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("release binary");
+            let answered = loop {
+                if let Some(at) = *runtime.first_response.lock().unwrap() {
+                    break at;
+                }
+                assert!(spawned.elapsed() < Duration::from_secs(20), "{function} never answered");
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            };
+            let first = runtime.responses.lock().unwrap()[0].clone();
+            assert!(first["statusCode"].as_u64().is_some_and(|s| s < 300), "{function}: {first}");
+            times.push(answered - spawned);
+            let _ = child.kill().await;
+        }
+        times.sort();
+        report(
+            &format!("{function} release binary: fresh process start → first response (local stack, median of 5)"),
+            format!("{:.1} ms", times[2].as_secs_f64() * 1e3),
+            "—",
+        );
+    }
 }

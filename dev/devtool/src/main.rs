@@ -12,8 +12,8 @@
 
 use std::process::ExitCode;
 
+use billing::adapters::store::Store;
 use billing::config::{Config, Needs};
-use billing::store::Store;
 
 const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json>";
 
@@ -29,21 +29,21 @@ async fn main() -> ExitCode {
     };
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["create-table"] => {
-            let sdk = billing::aws::sdk_config().await;
-            let store = Store::new(billing::aws::dynamodb_client(&sdk, &config), config.table_name.clone());
+            let sdk = billing::adapters::aws::sdk_config().await;
+            let store = Store::new(billing::adapters::aws::dynamodb_client(&sdk, &config), config.table_name.clone());
             match store.create_table().await {
                 Ok(created) => {
                     println!("table {} {}", config.table_name, if created { "created" } else { "already exists" });
                     ExitCode::SUCCESS
                 }
                 Err(err) => {
-                    eprintln!("devtool: {}", billing::problem::cause_chain(&err));
+                    eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
                     ExitCode::FAILURE
                 }
             }
         }
         ["token", user, rest @ ..] if rest.len() <= 1 => {
-            match billing::identity::issue_token(&config.jwt, user, rest.first().copied(), 3600) {
+            match billing::edge::identity::issue_token(&config.jwt, user, rest.first().copied(), 3600) {
                 Ok(token) => {
                     println!("{token}");
                     ExitCode::SUCCESS
@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
             let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
             println!(
                 "{}",
-                billing::webhook::local::signed_event(&payload, &secrets, billing::now_epoch())
+                billing::edge::local_events::signed_event(&payload, &secrets, billing::now_epoch())
             );
             ExitCode::SUCCESS
         }

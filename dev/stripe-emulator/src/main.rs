@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use billing::plans::Catalog;
+use billing::domain::plans::Catalog;
 use stripe_emulator::{Settings, World};
 
 fn list(var: &str) -> Vec<String> {

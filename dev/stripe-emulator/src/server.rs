@@ -12,31 +12,16 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, MutexGuard, mpsc};
+use tokio::sync::MutexGuard;
 
 use crate::error::StripeError;
-use crate::model::{CardOutcome, Event, classify_card};
+use crate::model::{CardOutcome, classify_card};
 use crate::params::Params;
+pub use crate::shared::Shared;
 use crate::world::{Chaos, Fault, World};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 256 * 1024;
-
-pub struct Shared {
-    pub world: Mutex<World>,
-    deliveries: mpsc::UnboundedSender<Vec<Event>>,
-}
-
-impl Shared {
-    /// Ends an operation: its events go to webhook delivery when it succeeded and are dropped
-    /// when it failed (a failed operation changed nothing).
-    fn settle(&self, world: &mut MutexGuard<'_, World>, succeeded: bool) {
-        let events = std::mem::take(&mut world.pending);
-        if succeeded && !events.is_empty() {
-            let _ = self.deliveries.send(events);
-        }
-    }
-}
 
 /// A running emulator.
 pub struct Emulator {
@@ -59,13 +44,12 @@ pub async fn start(mut world: World, addr: SocketAddr) -> std::io::Result<Emulat
     if world.settings.public_url.is_empty() {
         world.settings.public_url = format!("http://{addr}");
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        world: Mutex::new(world),
-        deliveries: tx,
-    });
+    let (shared, rx) = Shared::new(world);
+    let shared = Arc::new(shared);
     tokio::spawn(crate::webhooks::run(shared.clone(), rx));
     let app = router(shared.clone());
+    let counter = shared.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| counter.count_connection());
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::error!(error = %err, "emulator server stopped");
@@ -90,6 +74,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/config", get(emulator_config).post(emulator_set_config))
         .route("/_emulator/faults", post(emulator_fault))
         .route("/_emulator/deliveries", get(emulator_deliveries))
+        .route("/_emulator/stats", get(emulator_stats))
         .route("/_emulator/subscriptions/{id}/pause", post(emulator_pause))
         .route("/_emulator/subscriptions/{id}/card", post(emulator_card))
         .route("/_emulator/products/{id}/features", post(emulator_features))
@@ -122,7 +107,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
             Some(expected) => &key == expected,
             None => key.starts_with("sk_test_") || key.starts_with("rk_test_"),
         };
-        world.api_requests += 1;
+        shared.count_api_request();
         if !accepted {
             let shown: String = key.chars().take(8).collect();
             return StripeError::unauthorized(format!("Invalid API Key provided: {shown}***")).into_response();
@@ -385,17 +370,17 @@ struct ConfigRequest {
     dunning_days: Option<i64>,
 }
 
-fn config_view(world: &World) -> Value {
+fn config_view(shared: &Shared, world: &World) -> Value {
     let s = &world.settings;
     json!({
         "webhook_urls": s.webhook_urls, "webhook_secrets": s.webhook_secrets.len(), "chaos": world.chaos,
         "delivery_retries": s.delivery_retries, "delivery_backoff_ms": s.delivery_backoff_ms, "dunning_days": s.dunning_days,
-        "api_requests": world.api_requests, "now": world.now()
+        "api_requests": shared.api_requests(), "now": world.now()
     })
 }
 
 async fn emulator_config(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(config_view(&*shared.world.lock().await)).into_response()
+    axum::Json(config_view(&shared, &*shared.world.lock().await)).into_response()
 }
 
 async fn emulator_set_config(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -427,7 +412,7 @@ async fn emulator_set_config(State(shared): State<Arc<Shared>>, body: Bytes) -> 
     if let Some(days) = request.dunning_days {
         world.settings.dunning_days = days.clamp(1, 60);
     }
-    axum::Json(config_view(&world)).into_response()
+    axum::Json(config_view(&shared, &world)).into_response()
 }
 
 async fn emulator_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -446,6 +431,11 @@ async fn emulator_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Respo
 
 async fn emulator_deliveries(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(json!({"deliveries": shared.world.lock().await.deliveries})).into_response()
+}
+
+/// Counters for clients' behaviour: TCP connections accepted and Stripe API requests served.
+async fn emulator_stats(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({"connections": shared.connections(), "api_requests": shared.api_requests()})).into_response()
 }
 
 async fn emulator_pause(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::ids::random_u64;
 use crate::model::Event;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::world::{Attempt, Delivery};
 
 /// Runs until the sender side closes.
@@ -94,7 +94,7 @@ impl Job {
         // after the emulator clock was advanced.
         let now = billing::now_epoch();
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        let signature = billing::webhook::signature::sign_header(&secrets, now, &self.payload);
+        let signature = billing::edge::signature::sign_header(&secrets, now, &self.payload);
         let result = self
             .client
             .post(&self.url)

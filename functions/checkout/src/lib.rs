@@ -2,6 +2,8 @@
 //! (`POST /checkout`) and the eager sync after Checkout (`GET /checkout/{session_id}`).
 
 pub mod handler;
+pub mod input;
+pub mod session;
 
 /// What this function needs configured at startup.
 pub const NEEDS: billing::Needs = billing::Needs {

@@ -8,10 +8,10 @@
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::gate::{Gate, GateError};
-use billing::http::{json, method_not_allowed, not_found, path_segments};
-use billing::identity::IdentityError;
-use billing::problem::{ApiError, Problem, respond};
+use billing::edge::http::{json, method_not_allowed, not_found, path_segments};
+use billing::edge::identity::IdentityError;
+use billing::edge::problem::{ApiError, Problem, respond};
+use billing::services::gate::GateError;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -39,13 +39,9 @@ impl ApiError for EntitlementsError {
     fn problem(&self) -> Problem {
         match self {
             EntitlementsError::Identity(err) => err.problem(),
-            EntitlementsError::Gate(err) => err.problem(),
+            EntitlementsError::Gate(err) => err.into(),
         }
     }
-}
-
-fn gate(state: &AppState) -> Gate<'_> {
-    Gate::new(&state.store, &state.catalog, state.config.past_due_grace)
 }
 
 fn private(mut response: Response<Body>) -> Response<Body> {
@@ -59,14 +55,14 @@ fn private(mut response: Response<Body>) -> Response<Body> {
 struct Summary<'a> {
     user: &'a str,
     #[serde(flatten)]
-    access: &'a billing::access::Access,
+    access: &'a billing::domain::access::Access,
     as_of: i64,
 }
 
 /// `GET /entitlements`.
 async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, EntitlementsError> {
     let identity = state.identity.identify(req)?;
-    let access = gate(state).access(&identity.user_id).await.map_err(GateError::Unavailable)?;
+    let access = state.gate().access(&identity.user_id).await.map_err(GateError::Unavailable)?;
     Ok(private(json(
         StatusCode::OK,
         &Summary {
@@ -89,7 +85,7 @@ struct FeatureView<'a> {
 /// `GET /entitlements/{feature}`: 200 whether allowed or not (the answer is the body).
 async fn feature_check(state: &AppState, req: &Request, feature: &str) -> Result<Response<Body>, EntitlementsError> {
     let identity = state.identity.identify(req)?;
-    let decision = gate(state).check(&identity.user_id, feature).await?;
+    let decision = state.gate().check(&identity.user_id, feature).await?;
     let view = FeatureView {
         feature,
         allowed: decision.allowed,

@@ -7,18 +7,14 @@
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::gateway::{self, GatewayError, with_retries};
-use billing::http::{self, json, method_not_allowed, not_found, path_segments};
-use billing::identity::IdentityError;
-use billing::problem::{ApiError, Problem, respond};
-use billing::store::StoreError;
+use billing::adapters::store::StoreError;
+use billing::adapters::stripe::{GatewayError, NewPortalSession, PortalFlow, idempotency_key};
+use billing::edge::http::{self, json, method_not_allowed, not_found, path_segments};
+use billing::edge::identity::IdentityError;
+use billing::edge::problem::{ApiError, Problem, respond};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use stripe_billing::billing_portal_session::{
-    CreateBillingPortalSession, CreateBillingPortalSessionFlowData, CreateBillingPortalSessionFlowDataSubscriptionCancel,
-    CreateBillingPortalSessionFlowDataSubscriptionUpdate, CreateBillingPortalSessionFlowDataType,
-};
-use stripe_client_core::StripeRequest;
+use serde::Deserialize;
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
@@ -44,8 +40,6 @@ pub enum PortalError {
     Stripe(#[from] GatewayError),
     #[error("the store failed")]
     Store(#[from] StoreError),
-    #[error("stripe client missing")]
-    NoClient,
 }
 
 impl From<Problem> for PortalError {
@@ -72,21 +66,15 @@ impl ApiError for PortalError {
                 "No subscription",
                 format!("the `{flow}` flow needs a live subscription; subscribe first (POST /checkout)"),
             ),
-            PortalError::Stripe(GatewayError::Unavailable { .. }) => Problem::unavailable(5),
-            PortalError::Stripe(_) | PortalError::NoClient => Problem::new(
-                StatusCode::BAD_GATEWAY,
-                "/errors/payment-provider",
-                "Payment provider error",
-                "the payment provider refused the request; it has been logged",
-            ),
-            PortalError::Store(StoreError::Backend { .. }) => Problem::unavailable(2),
-            PortalError::Store(_) => Problem::internal(),
+            PortalError::Stripe(err) => err.into(),
+            PortalError::Store(err) => err.into(),
         }
     }
 }
 
 /// The portal flows a client may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Flow {
     PaymentMethodUpdate,
     SubscriptionCancel,
@@ -94,15 +82,6 @@ enum Flow {
 }
 
 impl Flow {
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "payment_method_update" => Some(Flow::PaymentMethodUpdate),
-            "subscription_cancel" => Some(Flow::SubscriptionCancel),
-            "subscription_update" => Some(Flow::SubscriptionUpdate),
-            _ => None,
-        }
-    }
-
     fn as_str(self) -> &'static str {
         match self {
             Flow::PaymentMethodUpdate => "payment_method_update",
@@ -112,23 +91,20 @@ impl Flow {
     }
 }
 
+/// `POST /portal` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortalBody {
+    return_url: Option<String>,
+    flow: Option<Flow>,
+}
+
 /// `POST /portal` `{return_url?, flow?}` → `{url}`.
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, PortalError> {
     let identity = state.identity.identify(req)?;
-    let body = http::json_object(req, http::MAX_JSON_BODY)?;
-    http::only_fields(&body, &["return_url", "flow"])?;
-    let return_url = http::redirect_url(&state.config.redirects, "return_url", http::optional_str(&body, "return_url")?)?.to_string();
-    let flow = match http::optional_str(&body, "flow")? {
-        None => None,
-        Some(value) => Some(Flow::parse(value).ok_or_else(|| {
-            Problem::bad_request(
-                "/errors/invalid-field",
-                "`flow` must be payment_method_update, subscription_cancel or subscription_update",
-            )
-            .with_field("flow")
-        })?),
-    };
-    let stripe = state.stripe.as_ref().ok_or(PortalError::NoClient)?;
+    let body: PortalBody = http::json_body(req, http::MAX_JSON_BODY)?;
+    let return_url = http::redirect_url(&state.config.redirects, "return_url", body.return_url.as_deref())?.to_string();
+    let stripe = state.stripe()?;
 
     let items = state.store.user_items(&identity.user_id).await?;
     let customer = items
@@ -136,49 +112,42 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
         .as_ref()
         .map(|c| c.customer_id.clone())
         .ok_or(PortalError::NoCustomer)?;
-    let mut request = CreateBillingPortalSession::new()
-        .customer(customer.clone())
-        .return_url(return_url.clone());
-    if let Some(flow) = flow {
-        let mut data = CreateBillingPortalSessionFlowData::new(match flow {
-            Flow::PaymentMethodUpdate => CreateBillingPortalSessionFlowDataType::PaymentMethodUpdate,
-            Flow::SubscriptionCancel => CreateBillingPortalSessionFlowDataType::SubscriptionCancel,
-            Flow::SubscriptionUpdate => CreateBillingPortalSessionFlowDataType::SubscriptionUpdate,
-        });
-        if flow != Flow::PaymentMethodUpdate {
+    let flow = match body.flow {
+        None => None,
+        Some(Flow::PaymentMethodUpdate) => Some(PortalFlow::PaymentMethodUpdate),
+        Some(flow) => {
             let live = items
-                .subscriptions
-                .iter()
-                .filter(|s| matches!(s.status.as_str(), "active" | "trialing" | "past_due"))
+                .live_subscriptions()
                 .max_by_key(|s| s.current_period_end)
-                .ok_or(PortalError::NoSubscription { flow: flow.as_str() })?;
-            match flow {
-                Flow::SubscriptionCancel => {
-                    data.subscription_cancel = Some(CreateBillingPortalSessionFlowDataSubscriptionCancel::new(
-                        live.subscription_id.clone(),
-                    ))
-                }
-                _ => {
-                    data.subscription_update = Some(CreateBillingPortalSessionFlowDataSubscriptionUpdate::new(
-                        live.subscription_id.clone(),
-                    ))
-                }
-            }
+                .ok_or(PortalError::NoSubscription { flow: flow.as_str() })?
+                .subscription_id
+                .clone();
+            Some(match flow {
+                Flow::SubscriptionCancel => PortalFlow::SubscriptionCancel(live),
+                _ => PortalFlow::SubscriptionUpdate(live),
+            })
         }
-        request = request.flow_data(data);
-    }
+    };
     // Portal sessions are short-lived: the key covers one minute, so a retried request reuses the
     // session while a later visit gets a fresh one.
-    let minute = (billing::now_epoch() / 60).to_string();
-    let key = gateway::idempotency_key(
+    let minute = (state.clock.now() / 60).to_string();
+    let key = idempotency_key(
         "portal",
-        &[&identity.user_id, &customer, &return_url, flow.map_or("", Flow::as_str), &minute],
+        &[
+            &identity.user_id,
+            &customer,
+            &return_url,
+            body.flow.map_or("", Flow::as_str),
+            &minute,
+        ],
     );
-    let session = with_retries("create_portal_session", "customer", Some(&key), |strategy| {
-        request.customize().request_strategy(strategy).send(stripe)
-    })
-    .await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "url": session.url })))
+    let new = NewPortalSession {
+        customer,
+        return_url,
+        flow,
+    };
+    let url = stripe.create_portal_session(&new, &key).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "url": url })))
 }
 
 #[cfg(test)]
@@ -192,7 +161,7 @@ mod tests {
         let state = testkit::state(testkit::config("billing-test", "http://127.0.0.1:9", None), crate::NEEDS).unwrap();
         let response = handle(&state, testkit::event("unknown-route.json")).await.unwrap();
         assert_eq!(response.status(), 404);
-        assert_eq!(response.headers()["content-type"], billing::problem::PROBLEM_JSON);
+        assert_eq!(response.headers()["content-type"], billing::edge::problem::PROBLEM_JSON);
     }
 
     #[tokio::test]

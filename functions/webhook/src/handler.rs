@@ -5,20 +5,19 @@
 //! | applied, duplicate, stale, ignored type | 200 |
 //! | bad/missing signature, stale timestamp, malformed body, > 1 MiB, livemode mismatch | 400, nothing written |
 //! | DynamoDB or Stripe failure, user not resolvable yet | 500 (Stripe retries), nothing half-written |
+//!
+//! What an event changes is the sync engine's business (`billing::services::sync`).
 
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::gateway::GatewayError;
-use billing::http::{json, method_not_allowed, not_found, path_segments};
-use billing::problem::{ApiError, Problem, respond};
-use billing::store::StoreError;
-use billing::webhook::envelope::{self, EnvelopeError};
-use billing::webhook::signature::{self, SignatureError};
+use billing::domain::event::{self, EnvelopeError};
+use billing::edge::http::{INVALID_BASE64_HEADER, json, method_not_allowed, not_found, path_segments};
+use billing::edge::problem::{ApiError, Problem, respond};
+use billing::edge::signature::{self, SignatureError};
+use billing::services::sync::SyncError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-
-use crate::events::{self, Outcome};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
@@ -40,16 +39,10 @@ pub enum WebhookError {
     Encoding,
     #[error("event livemode {event} does not match the configured key (livemode {configured})")]
     Livemode { event: bool, configured: bool },
-    #[error("event {event_type} carries an unreadable {what}")]
-    Shape { event_type: String, what: &'static str },
-    #[error("no stripe client is configured")]
-    NoStripeClient,
-    #[error("no user for stripe customer {customer} yet")]
-    Unresolved { customer: String },
-    #[error("the store failed")]
-    Store(#[from] StoreError),
-    #[error("a stripe call failed")]
-    Stripe(#[from] GatewayError),
+    #[error("the event could not be applied")]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Stripe(#[from] billing::adapters::stripe::GatewayError),
 }
 
 impl ApiError for WebhookError {
@@ -64,16 +57,15 @@ impl ApiError for WebhookError {
                 "/errors/livemode-mismatch",
                 "the event's livemode does not match this endpoint's key",
             ),
-            WebhookError::Shape { .. } => bad("/errors/malformed-event", "the event's object cannot be read"),
-            WebhookError::NoStripeClient | WebhookError::Unresolved { .. } | WebhookError::Store(_) | WebhookError::Stripe(_) => {
-                Problem::internal()
-            }
+            WebhookError::Sync(SyncError::Shape { .. }) => bad("/errors/malformed-event", "the event's object cannot be read"),
+            // Stripe retries anything but a 2xx: a 500 asks for exactly that.
+            WebhookError::Sync(_) | WebhookError::Stripe(_) => Problem::internal(),
         }
     }
 }
 
 async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, WebhookError> {
-    if req.headers().contains_key(billing::http::INVALID_BASE64_HEADER) {
+    if req.headers().contains_key(INVALID_BASE64_HEADER) {
         return Err(WebhookError::Encoding);
     }
     let payload = signature::payload_bytes(req.body())?;
@@ -85,32 +77,19 @@ async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, Webh
         state.config.webhook_tolerance,
         billing::now_epoch(),
     )?;
-    let event = envelope::parse(payload)?;
+    let event = event::parse(payload)?;
     if event.livemode != state.livemode {
         return Err(WebhookError::Livemode {
             event: event.livemode,
             configured: state.livemode,
         });
     }
-    let outcome = events::process(state, &event).await?;
+    let outcome = state.sync()?.apply(&event).await?;
     tracing::info!(event = %event.id, event_type = %event.event_type, outcome = outcome.as_str(), "webhook processed");
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "received": true, "outcome": outcome.as_str() }),
     ))
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Stale => "stale",
-            Outcome::Ignored => "ignored",
-            Outcome::Unmatched => "unmatched",
-            Outcome::Conflict => "conflict",
-        }
-    }
 }
 
 #[cfg(test)]
@@ -134,14 +113,14 @@ mod tests {
             Some("t=1,v1=00".to_owned()),
             Some(signature::sign_header(&["whsec_wrong"], now, payload.as_bytes())),
         ] {
-            let mut event = billing::webhook::local::api_gateway_event(&payload, header.as_deref().unwrap_or(""));
+            let mut event = billing::edge::local_events::api_gateway_event(&payload, header.as_deref().unwrap_or(""));
             if header.is_none() {
                 event["headers"].as_object_mut().unwrap().remove("stripe-signature");
             }
-            let req = billing::http::request_from_json(&event.to_string()).unwrap();
+            let req = billing::edge::http::request_from_json(&event.to_string()).unwrap();
             let response = handle(&state, req).await.unwrap();
             assert_eq!(response.status(), 400, "{header:?}");
-            assert_eq!(response.headers()["content-type"], billing::problem::PROBLEM_JSON);
+            assert_eq!(response.headers()["content-type"], billing::edge::problem::PROBLEM_JSON);
         }
     }
 

@@ -1,6 +1,6 @@
-//! The webhook function: verified Stripe events synced into DynamoDB (`POST /webhook`, issue 5).
+//! The webhook function: verified Stripe events synced into DynamoDB through the sync engine
+//! (`POST /webhook`).
 
-pub mod events;
 pub mod handler;
 
 /// What this function needs configured at startup.

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use billing::store::{Store, UserItems};
+use billing::adapters::store::Store;
+use billing::domain::records::UserItems;
 use billing::testkit;
 use serde_json::{Value, json};
 
@@ -278,4 +279,39 @@ async fn failing_renewal_goes_through_grace_to_denied_and_cancel_at_period_end_h
         (body["allowed"] == false).then_some(body)
     })
     .await;
+}
+
+#[tokio::test]
+async fn ten_checkouts_in_a_row_reuse_one_stripe_connection() {
+    let env = env();
+    let stats = async || -> Value {
+        env.http
+            .get(format!("{}/_emulator/stats", env.stripe))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let before = stats().await;
+    for i in 0..10 {
+        let (status, created) = env
+            .api(
+                reqwest::Method::POST,
+                "/checkout",
+                &format!("e2e_pool_{i}"),
+                Some(json!({"plan": "pro", "interval": "month"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let after = stats().await;
+    let requests = after["api_requests"].as_u64().unwrap() - before["api_requests"].as_u64().unwrap();
+    let connections = after["connections"].as_u64().unwrap() - before["connections"].as_u64().unwrap();
+    assert!(requests >= 10, "every checkout called Stripe: {requests}");
+    assert!(
+        connections <= 1,
+        "the warm checkout process keeps its connection: {connections} opened for {requests} requests"
+    );
 }

@@ -1,7 +1,8 @@
 //! The checkout and portal handlers against the Stripe emulator and moto, driven by the
 //! `events/*.json` that `cargo lambda invoke` uses.
 
-use billing::store::{LinkOutcome, keys};
+use billing::adapters::store::LinkOutcome;
+use billing::domain::records::keys;
 use billing::testkit;
 use serde_json::{Value, json};
 
@@ -19,7 +20,7 @@ fn as_user(event: &str, user: &str, edit: impl FnOnce(&mut Value)) -> lambda_htt
     })
 }
 
-fn get_checkout(session_id: &str) -> lambda_http::Request {
+pub(crate) fn get_checkout(session_id: &str) -> lambda_http::Request {
     testkit::event_with("checkout-get.json", |e| {
         e["rawPath"] = format!("/checkout/{session_id}").into();
         e["requestContext"]["http"]["path"] = format!("/checkout/{session_id}").into();
@@ -27,12 +28,12 @@ fn get_checkout(session_id: &str) -> lambda_http::Request {
     })
 }
 
-async fn create(stack: &Stack, req: lambda_http::Request) -> (u16, Value) {
+pub(crate) async fn create(stack: &Stack, req: lambda_http::Request) -> (u16, Value) {
     let response = checkout::handler::handle(&stack.state, req).await.unwrap();
     (response.status().as_u16(), body(&response))
 }
 
-async fn pay(stack: &Stack, session_id: &str, card: &str) {
+pub(crate) async fn pay(stack: &Stack, session_id: &str, card: &str) {
     let (status, body) = control(
         &stack.emulator,
         &format!("/_emulator/checkout/sessions/{session_id}/pay"),

@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use billing::config::Secret;
 use billing::testkit;
 use serde_json::{Value, json};
 use stripe::StripeError;
@@ -24,7 +23,7 @@ use stripe_product::price::{ListPrice, RetrievePrice};
 use stripe_shared::{CheckoutSessionMode, SubscriptionStatus};
 
 pub async fn start_emulator(webhook_urls: Vec<String>) -> Emulator {
-    let catalog = billing::plans::Catalog::embedded().unwrap();
+    let catalog = billing::domain::plans::Catalog::embedded().unwrap();
     let settings = Settings {
         public_url: String::new(),
         webhook_urls,
@@ -38,8 +37,11 @@ pub async fn start_emulator(webhook_urls: Vec<String>) -> Emulator {
 }
 
 pub fn client(emulator: &Emulator) -> stripe::Client {
-    let config = testkit::config("unused", "http://127.0.0.1:9", Some(&emulator.base_url()));
-    billing::stripe_client::client(&config, &Secret::new(testkit::LOCAL_STRIPE_KEY)).unwrap()
+    // async-stripe's own client: a client nobody here wrote reads every shape.
+    stripe::ClientBuilder::new(testkit::LOCAL_STRIPE_KEY)
+        .url(emulator.base_url())
+        .build()
+        .unwrap()
 }
 
 pub async fn control(emulator: &Emulator, path: &str, body: Value) -> (u16, Value) {
@@ -479,8 +481,8 @@ pub async fn receiver(fail_first: usize) -> Receiver {
             let seen = seen.clone();
             async move {
                 let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-                let secrets = [Secret::new(testkit::LOCAL_WEBHOOK_SECRET)];
-                if billing::webhook::signature::verify(header, &body, &secrets, Duration::from_secs(300), billing::now_epoch()).is_err() {
+                let secrets = [billing::config::Secret::new(testkit::LOCAL_WEBHOOK_SECRET)];
+                if billing::edge::signature::verify(header, &body, &secrets, Duration::from_secs(300), billing::now_epoch()).is_err() {
                     return StatusCode::BAD_REQUEST;
                 }
                 let mut n = seen.lock().unwrap();

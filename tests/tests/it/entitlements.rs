@@ -150,7 +150,7 @@ async fn past_due_within_grace_then_expired_then_canceled() {
 
     // The same stored state under a 12-hour grace: expired.
     let mut config = stack.state.config.clone();
-    config.past_due_grace = std::time::Duration::from_secs(12 * 3600);
+    config.access.past_due_grace = std::time::Duration::from_secs(12 * 3600);
     let short = testkit::state(config, entitlements::NEEDS).unwrap();
     assert_eq!(
         check(&short, "api_access").await,

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use billing::store::Store;
+use billing::adapters::store::Store;
 pub use billing::testkit::{free_port, moto_endpoint};
 
 /// A fresh, uniquely named table on the shared moto server.
@@ -40,13 +40,14 @@ impl Stack {
         Stack { emulator, state }
     }
 
-    pub fn stripe(&self) -> &stripe::Client {
-        self.state.stripe.as_ref().expect("stripe client")
+    /// The process's pooled Stripe client: async-stripe's typed requests go through it.
+    pub fn stripe(&self) -> &billing::adapters::stripe::HttpClient {
+        self.state.stripe().expect("stripe client").http()
     }
 
     /// Stripe API requests the emulator has received so far.
     pub async fn stripe_requests(&self) -> u64 {
-        self.emulator.shared.world.lock().await.api_requests
+        self.emulator.shared.api_requests()
     }
 
     /// Every item in the table (moto never expires TTL items; nothing here uses TTL yet).

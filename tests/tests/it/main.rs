@@ -5,5 +5,6 @@ mod emulator;
 mod entitlements;
 mod helpers;
 mod store;
+mod sync;
 mod template;
 mod webhook;

@@ -1,11 +1,12 @@
 //! The DynamoDB adapter against a real DynamoDB wire endpoint.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use billing::store::{self, CustomerLink, CustomerOwner, LinkOutcome, SubscriptionRecord, TransactOutcome, keys};
+use billing::adapters::store::{Committed, LinkOutcome, StoreError, Write};
+use billing::domain::records::{AuditRecord, EntitlementsRecord, EventRecord, SubscriptionRecord, keys};
+use billing::domain::version::Version;
 
 use crate::helpers::fresh_store;
 
-fn subscription(user: &str, id: &str, status: &str, version: u64) -> SubscriptionRecord {
+fn subscription(user: &str, id: &str, status: &str, second: i64) -> SubscriptionRecord {
     SubscriptionRecord {
         pk: keys::user(user),
         sk: keys::subscription(id),
@@ -14,15 +15,19 @@ fn subscription(user: &str, id: &str, status: &str, version: u64) -> Subscriptio
         status: status.into(),
         plan: Some("pro".into()),
         price_id: Some("price_pro_month".into()),
-        interval: Some(billing::plans::Interval::Month),
+        interval: Some(billing::domain::plans::Interval::Month),
         quantity: 1,
         current_period_end: Some(1_900_000_000),
         cancel_at_period_end: false,
         trial_end: None,
         past_due_since: None,
-        version,
+        version: Version::of_payload(second),
         updated_at: 1,
     }
+}
+
+fn write(record: SubscriptionRecord) -> Write {
+    Write::Subscription(record)
 }
 
 #[tokio::test]
@@ -52,33 +57,91 @@ async fn create_table_sets_schema_and_ttl_and_is_idempotent() {
 }
 
 #[tokio::test]
-async fn conditional_put_writes_once() {
-    let store = fresh_store("put").await;
-    let owner = CustomerOwner::new("cus_1", "user_1");
-    assert!(store.put_if_absent(&owner).await.unwrap());
-    let other = CustomerOwner::new("cus_1", "user_2");
-    assert!(!store.put_if_absent(&other).await.unwrap(), "existing item is not overwritten");
-    assert_eq!(store.customer_owner("cus_1").await.unwrap().as_deref(), Some("user_1"));
-    assert_eq!(store.customer_owner("cus_missing").await.unwrap(), None);
-}
-
-#[tokio::test]
 async fn version_guard_keeps_the_newest_write() {
     let store = fresh_store("version").await;
-    assert!(store.put_if_newer(&subscription("u", "sub_1", "active", 5), 5).await.unwrap());
-    assert!(
-        !store.put_if_newer(&subscription("u", "sub_1", "trialing", 3), 3).await.unwrap(),
+    assert_eq!(
+        store
+            .commit(None, None, &[write(subscription("u", "sub_1", "active", 5))])
+            .await
+            .unwrap(),
+        Committed::Yes
+    );
+    assert_eq!(
+        store
+            .commit(None, None, &[write(subscription("u", "sub_1", "trialing", 3))])
+            .await
+            .unwrap(),
+        Committed::Refused,
         "older version is refused"
     );
-    assert!(
-        !store.put_if_newer(&subscription("u", "sub_1", "trialing", 5), 5).await.unwrap(),
+    assert_eq!(
+        store
+            .commit(None, None, &[write(subscription("u", "sub_1", "trialing", 5))])
+            .await
+            .unwrap(),
+        Committed::Refused,
         "same version is refused"
     );
-    assert!(store.put_if_newer(&subscription("u", "sub_1", "past_due", 9), 9).await.unwrap());
+    assert_eq!(
+        store
+            .commit(None, None, &[write(subscription("u", "sub_1", "past_due", 9))])
+            .await
+            .unwrap(),
+        Committed::Yes
+    );
     let items = store.user_items("u").await.unwrap();
     assert_eq!(items.subscriptions.len(), 1);
     assert_eq!(items.subscriptions[0].status, "past_due");
-    assert_eq!(items.subscriptions[0].version, 9);
+    assert_eq!(items.subscriptions[0].version, Version::of_payload(9));
+    assert_eq!(
+        store.subscription("u", "sub_1").await.unwrap(),
+        Some(items.subscriptions[0].clone())
+    );
+}
+
+#[tokio::test]
+async fn a_commit_is_marker_audit_and_writes_all_or_nothing() {
+    let store = fresh_store("commit").await;
+    let marker = EventRecord::new("evt_1", "customer.subscription.updated", "applied", 100, 100);
+    let audit = AuditRecord::new(
+        "u",
+        "evt_1",
+        "customer.subscription.updated",
+        100,
+        "applied",
+        ("a".into(), "b".into()),
+        100,
+    );
+    let writes = [write(subscription("u", "sub_1", "active", 100))];
+    assert_eq!(store.commit(Some(&marker), Some(&audit), &writes).await.unwrap(), Committed::Yes);
+    assert_eq!(
+        store.event_marker("evt_1").await.unwrap().map(|m| m.outcome),
+        Some("applied".into())
+    );
+    assert_eq!(
+        store
+            .commit(Some(&marker), Some(&audit), &[write(subscription("u", "sub_1", "canceled", 200))])
+            .await
+            .unwrap(),
+        Committed::Duplicate,
+        "a marker that exists makes the whole commit a duplicate"
+    );
+    assert_eq!(store.subscription("u", "sub_1").await.unwrap().unwrap().status, "active");
+
+    // A refused write rolls back the marker of its transaction too.
+    let later = EventRecord::new("evt_2", "customer.subscription.updated", "applied", 50, 100);
+    assert_eq!(
+        store
+            .commit(Some(&later), None, &[write(subscription("u", "sub_1", "canceled", 50))])
+            .await
+            .unwrap(),
+        Committed::Refused
+    );
+    assert_eq!(
+        store.event_marker("evt_2").await.unwrap(),
+        None,
+        "nothing marked done that is not done"
+    );
 }
 
 #[tokio::test]
@@ -119,81 +182,80 @@ async fn link_customer_is_atomic_and_refuses_conflicts() {
 }
 
 #[tokio::test]
-async fn transaction_with_a_failing_condition_reports_which_item_failed() {
+async fn a_refused_link_rolls_back_the_other_writes_and_unlink_removes_both_sides() {
     let store = fresh_store("tx").await;
-    let existing = CustomerLink::new("user_tx", "cus_tx", None, 1);
-    assert!(store.put_if_absent(&existing).await.unwrap());
-
-    let put = |item| {
-        Put::builder()
-            .table_name(store.table())
-            .set_item(Some(item))
-            .condition_expression(store::IF_ABSENT)
-            .build()
-            .unwrap()
-    };
-    let fresh = store::to_item(&CustomerOwner::new("cus_new", "user_tx")).unwrap();
-    let clash = store::to_item(&CustomerLink::new("user_tx", "cus_new", None, 2)).unwrap();
-    let outcome = store
-        .transact(vec![
-            TransactWriteItem::builder().put(put(fresh.clone())).build(),
-            TransactWriteItem::builder().put(put(clash)).build(),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(outcome, TransactOutcome::ConditionFailed { failed: vec![1] });
+    assert_eq!(
+        store.link_customer("user_tx", "cus_tx", None, 1).await.unwrap(),
+        LinkOutcome::Linked
+    );
+    let link_elsewhere = Write::Link(billing::domain::records::CustomerLink::new("user_tx", "cus_new", None, 2));
+    assert_eq!(
+        store
+            .commit(None, None, &[write(subscription("user_tx", "sub_9", "active", 1)), link_elsewhere])
+            .await
+            .unwrap(),
+        Committed::Refused
+    );
     assert_eq!(
         store.customer_owner("cus_new").await.unwrap(),
         None,
-        "the first put was rolled back"
+        "the reverse item was rolled back"
+    );
+    assert_eq!(
+        store.subscription("user_tx", "sub_9").await.unwrap(),
+        None,
+        "and the subscription too"
     );
 
-    let outcome = store
-        .transact(vec![TransactWriteItem::builder().put(put(fresh)).build()])
-        .await
-        .unwrap();
-    assert_eq!(outcome, TransactOutcome::Committed);
-    assert_eq!(store.customer_owner("cus_new").await.unwrap().as_deref(), Some("user_tx"));
+    let unlink_wrong = Write::Unlink {
+        user_id: "user_tx".into(),
+        customer_id: "cus_other".into(),
+    };
+    assert_eq!(store.commit(None, None, &[unlink_wrong]).await.unwrap(), Committed::Refused);
+    let unlink = Write::Unlink {
+        user_id: "user_tx".into(),
+        customer_id: "cus_tx".into(),
+    };
+    assert_eq!(store.commit(None, None, &[unlink]).await.unwrap(), Committed::Yes);
+    assert_eq!(store.customer_owner("cus_tx").await.unwrap(), None);
+    assert_eq!(store.user_items("user_tx").await.unwrap().customer, None);
 }
 
 #[tokio::test]
 async fn query_by_user_returns_only_that_users_items() {
     let store = fresh_store("query").await;
     assert_eq!(store.link_customer("user_q", "cus_q", None, 1).await.unwrap(), LinkOutcome::Linked);
-    assert!(store.put_if_absent(&subscription("user_q", "sub_1", "active", 1)).await.unwrap());
-    assert!(store.put_if_absent(&subscription("user_q", "sub_2", "canceled", 1)).await.unwrap());
-    assert!(
-        store
-            .put_if_absent(&subscription("user_other", "sub_3", "active", 1))
-            .await
-            .unwrap()
-    );
-    let entitlements = billing::store::EntitlementsRecord {
-        pk: keys::user("user_q"),
-        sk: keys::SK_ENTITLEMENTS.into(),
-        customer_id: "cus_q".into(),
-        features: vec!["api_access".into()],
-        version: 1,
-        updated_at: 1,
-    };
-    assert!(store.put_if_absent(&entitlements).await.unwrap());
+    let entitlements = EntitlementsRecord::new("user_q", "cus_q", vec!["api_access".into()], Version::of_payload(1), 1);
+    let writes = [
+        write(subscription("user_q", "sub_1", "active", 1)),
+        write(subscription("user_q", "sub_2", "canceled", 1)),
+        write(subscription("user_other", "sub_3", "active", 1)),
+        Write::Entitlements(entitlements.clone()),
+    ];
+    assert_eq!(store.commit(None, None, &writes).await.unwrap(), Committed::Yes);
 
     let items = store.user_items("user_q").await.unwrap();
     assert_eq!(items.customer.as_ref().map(|c| c.customer_id.as_str()), Some("cus_q"));
     let mut ids: Vec<&str> = items.subscriptions.iter().map(|s| s.subscription_id.as_str()).collect();
     ids.sort();
     assert_eq!(ids, vec!["sub_1", "sub_2"]);
-    assert_eq!(items.entitlements, Some(entitlements));
+    assert_eq!(items.entitlements, Some(entitlements.clone()));
     assert_eq!(store.user_items("nobody").await.unwrap(), Default::default());
+    assert_eq!(store.user_items_consistent("user_q").await.unwrap(), items);
+    assert_eq!(store.entitlements("user_q").await.unwrap(), Some(entitlements));
+    let (owner, record) = store.owner_and_subscription("cus_q", "user_q", "sub_2").await.unwrap();
+    assert_eq!(
+        (owner.as_deref(), record.map(|r| r.status)),
+        (Some("user_q"), Some("canceled".to_owned()))
+    );
+    let (owner, record) = store.owner_and_subscription("cus_none", "user_q", "sub_none").await.unwrap();
+    assert_eq!((owner, record), (None, None));
 }
 
 #[tokio::test]
 async fn unreachable_endpoint_is_a_backend_error() {
     let port = crate::helpers::free_port();
-    let store = billing::store::Store::new(billing::testkit::dynamodb_client(&format!("http://127.0.0.1:{port}")), "t");
+    let store = billing::adapters::store::Store::new(billing::testkit::dynamodb_client(&format!("http://127.0.0.1:{port}")), "t");
     let err = store.user_items("u").await.unwrap_err();
-    assert!(
-        matches!(err, billing::store::StoreError::Backend { operation: "query", .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::Backend { operation: "query", .. }), "{err}");
 }

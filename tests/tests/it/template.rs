@@ -1,7 +1,7 @@
 //! template.yaml repeats the table's key schema by hand; this keeps it equal to
-//! `billing::store::TABLE_SCHEMA`, and checks the routes against the functions.
+//! `billing::domain::records::TABLE_SCHEMA`, and checks the routes against the functions.
 
-use billing::store::TABLE_SCHEMA;
+use billing::domain::records::TABLE_SCHEMA;
 use serde_yaml::Value;
 
 fn template() -> Value {

@@ -1,7 +1,7 @@
 //! The webhook handler against moto and the Stripe emulator, driven by the Stripe event
 //! payloads in `events/stripe/` (the files `./dev/sign-webhook.sh` signs for `cargo lambda invoke`).
 
-use billing::store::{EntitlementsRecord, EventRecord, SubscriptionRecord, keys};
+use billing::domain::records::{SubscriptionRecord, keys};
 use billing::testkit;
 use serde_json::{Value, json};
 
@@ -17,18 +17,18 @@ pub async fn deliver(stack: &Stack, payload: &str) -> (u16, Value) {
     deliver_signed(
         stack,
         payload,
-        &billing::webhook::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes()),
+        &billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes()),
     )
     .await
 }
 
 async fn deliver_signed(stack: &Stack, payload: &str, signature: &str) -> (u16, Value) {
-    let event = billing::webhook::local::api_gateway_event(payload, signature);
+    let event = billing::edge::local_events::api_gateway_event(payload, signature);
     deliver_event(stack, event).await
 }
 
 async fn deliver_event(stack: &Stack, event: Value) -> (u16, Value) {
-    let req = billing::http::request_from_json(&event.to_string()).expect("api gateway event");
+    let req = billing::edge::http::request_from_json(&event.to_string()).expect("api gateway event");
     let response = webhook::handler::handle(&stack.state, req).await.unwrap();
     (response.status().as_u16(), body(&response))
 }
@@ -54,12 +54,7 @@ fn renamed(payload: &str, suffix: &str) -> String {
 }
 
 async fn subscription(stack: &Stack, user: &str, sub: &str) -> Option<SubscriptionRecord> {
-    stack
-        .state
-        .store
-        .get_as::<SubscriptionRecord>(&keys::user(user), &keys::subscription(sub))
-        .await
-        .unwrap()
+    stack.state.store.subscription(user, sub).await.unwrap()
 }
 
 async fn audit_rows(stack: &Stack, user: &str) -> usize {
@@ -112,10 +107,7 @@ async fn checkout_completed_links_customer_and_subscription_events_store_state()
     let marker = stack
         .state
         .store
-        .get_as::<EventRecord>(
-            &keys::event(serde_json::from_str::<Value>(&created).unwrap()["id"].as_str().unwrap()),
-            keys::SK_EVENT,
-        )
+        .event_marker(serde_json::from_str::<Value>(&created).unwrap()["id"].as_str().unwrap())
         .await
         .unwrap();
     assert_eq!(marker.unwrap().outcome, "applied");
@@ -338,13 +330,7 @@ async fn entitlement_summaries_page_past_the_embedded_ten() {
     assert_eq!(deliver(&stack, &completed.to_string()).await.1["outcome"], "applied");
     let (status, body) = deliver(&stack, &summary.to_string()).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
-    let stored = stack
-        .state
-        .store
-        .get_as::<EntitlementsRecord>(&keys::user("user_123"), keys::SK_ENTITLEMENTS)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.state.store.entitlements("user_123").await.unwrap().unwrap();
     assert_eq!(stored.features.len(), 16, "{:?}", stored.features);
     assert!(stored.features.contains(&"api_access".to_owned()) && stored.features.contains(&"extra_11".to_owned()));
 }
@@ -372,7 +358,7 @@ async fn a_stripe_failure_is_a_500_and_the_retry_completes_the_work() {
 async fn a_dynamodb_failure_is_a_500() {
     let mut stack = Stack::new("wh-ddb", vec![]).await;
     let port = crate::helpers::free_port();
-    stack.state.store = billing::store::Store::new(testkit::dynamodb_client(&format!("http://127.0.0.1:{port}")), "nowhere");
+    stack.state.store = billing::adapters::store::Store::new(testkit::dynamodb_client(&format!("http://127.0.0.1:{port}")), "nowhere");
     let (status, body) = deliver(&stack, &stripe_event("customer.subscription.created")).await;
     assert_eq!(status, 500, "{body}");
     assert!(!body.to_string().contains("127.0.0.1"), "no internals in the body: {body}");
@@ -409,7 +395,7 @@ async fn bad_deliveries_are_400_and_write_nothing() {
     let payload = stripe_event("customer.subscription.created");
     let now = billing::now_epoch();
     let secret = testkit::LOCAL_WEBHOOK_SECRET;
-    let sign = |t: i64, body: &str, s: &str| billing::webhook::signature::sign_header(&[s], t, body.as_bytes());
+    let sign = |t: i64, body: &str, s: &str| billing::edge::signature::sign_header(&[s], t, body.as_bytes());
     let good = sign(now, &payload, secret);
     let mut changed = payload.clone().into_bytes();
     let at = changed.iter().position(|b| *b == b'a').unwrap();
@@ -442,18 +428,18 @@ async fn bad_deliveries_are_400_and_write_nothing() {
         assert_eq!(problem["status"], 400, "{case}");
     }
 
-    let mut missing = billing::webhook::local::api_gateway_event(&payload, "x");
+    let mut missing = billing::edge::local_events::api_gateway_event(&payload, "x");
     missing["headers"].as_object_mut().unwrap().remove("stripe-signature");
-    let mut bad_base64 = billing::webhook::local::api_gateway_event("%%%not-base64%%%", &good);
+    let mut bad_base64 = billing::edge::local_events::api_gateway_event("%%%not-base64%%%", &good);
     bad_base64["isBase64Encoded"] = true.into();
     use base64::Engine;
-    let mut non_utf8 = billing::webhook::local::api_gateway_event(
+    let mut non_utf8 = billing::edge::local_events::api_gateway_event(
         &base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, 0x00]),
-        &billing::webhook::signature::sign_header(&[secret], now, &[0xff, 0xfe, 0x00]),
+        &billing::edge::signature::sign_header(&[secret], now, &[0xff, 0xfe, 0x00]),
     );
     non_utf8["isBase64Encoded"] = true.into();
     let big = "x".repeat(1024 * 1024 + 1);
-    let too_big = billing::webhook::local::api_gateway_event(&big, &sign(now, &big, secret));
+    let too_big = billing::edge::local_events::api_gateway_event(&big, &sign(now, &big, secret));
     for (case, event) in [
         ("missing header", missing),
         ("invalid base64", bad_base64),
@@ -471,8 +457,8 @@ async fn base64_bodies_are_verified_on_the_decoded_bytes() {
     use base64::Engine;
     let stack = Stack::new("wh-b64", vec![]).await;
     let payload = stripe_event("customer.subscription.created");
-    let signature = billing::webhook::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
-    let mut event = billing::webhook::local::api_gateway_event(&base64::engine::general_purpose::STANDARD.encode(&payload), &signature);
+    let signature = billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
+    let mut event = billing::edge::local_events::api_gateway_event(&base64::engine::general_purpose::STANDARD.encode(&payload), &signature);
     event["isBase64Encoded"] = true.into();
     let (status, body) = deliver_event(&stack, event).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
@@ -490,7 +476,7 @@ async fn the_sample_invoke_events_apply_once_signed_afresh() {
         let mut event: Value = serde_json::from_str(&testkit::event_text(name)).unwrap();
         let payload = event["body"].as_str().unwrap().to_owned();
         event["headers"]["stripe-signature"] =
-            billing::webhook::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes()).into();
+            billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes()).into();
         let (status, body) = deliver_event(&stack, event).await;
         assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{name}: {body}");
     }

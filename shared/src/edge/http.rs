@@ -5,7 +5,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
-use crate::problem::Problem;
+use crate::edge::problem::Problem;
 
 /// The request path without the API Gateway stage, split into non-empty segments.
 /// `/checkout/cs_123/` → `["checkout", "cs_123"]`.
@@ -51,9 +51,14 @@ pub fn method_not_allowed(req: &Request, allow: &[Method]) -> Response<Body> {
 /// Largest JSON request body the functions accept.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
 
-/// The request body as a JSON object: `application/json`, at most `max` bytes, an object at the
-/// top level. Anything else is a 4xx problem; nothing about the body is echoed back.
-pub fn json_object(req: &Request, max: usize) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+/// The request body parsed as `T`: `application/json`, at most `max` bytes. An empty body
+/// reads as `{}`. Anything else is a 4xx problem naming the offending field where there is one
+/// (an unknown field, a field of the wrong type); nothing about the body is echoed back beyond
+/// the field's name.
+///
+/// `T` is a `Deserialize` struct with `#[serde(deny_unknown_fields)]` whose optional members are
+/// `Option`s; the handler validates values (ranges, catalog membership) after.
+pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request, max: usize) -> Result<T, Problem> {
     if req.headers().contains_key(INVALID_BASE64_HEADER) {
         return Err(Problem::bad_request(
             "/errors/malformed-body",
@@ -74,52 +79,65 @@ pub fn json_object(req: &Request, max: usize) -> Result<serde_json::Map<String, 
             format!("the body may be at most {max} bytes"),
         ));
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Map::new());
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        let json_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+        if json_type != Some(true) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "/errors/unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ));
+        }
+        bytes
+    };
+    // The body must be a JSON object before its members are read.
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(err) => {
+            return Err(Problem::bad_request(
+                "/errors/malformed-body",
+                format!("the body is not valid JSON (line {}, column {})", err.line(), err.column()),
+            ));
+        }
+        Ok(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => {
+            return Err(Problem::bad_request("/errors/malformed-body", "the body must be a JSON object"));
+        }
+        Ok(_) => {}
     }
-    let json_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| {
-        v.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-    });
-    if json_type != Some(true) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "/errors/unsupported-media-type",
-            "Unsupported media type",
-            "send the body as application/json",
-        ));
-    }
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Problem::bad_request("/errors/malformed-body", "the body must be a JSON object")),
-        Err(err) => Err(Problem::bad_request(
-            "/errors/malformed-body",
-            format!("the body is not valid JSON (line {}, column {})", err.line(), err.column()),
-        )),
-    }
-}
-
-/// Rejects members of `body` outside `known`, naming the first unknown one.
-pub fn only_fields(body: &serde_json::Map<String, serde_json::Value>, known: &[&str]) -> Result<(), Problem> {
-    match body.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(
-            Problem::bad_request("/errors/unknown-field", format!("unknown field `{}`", truncate(unknown, 64)))
-                .with_field(truncate(unknown, 64)),
-        ),
-        None => Ok(()),
-    }
-}
-
-/// An optional string member; any other JSON type is a 400 naming the field.
-pub fn optional_str<'a>(body: &'a serde_json::Map<String, serde_json::Value>, field: &str) -> Result<Option<&'a str>, Problem> {
-    match body.get(field) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Problem::bad_request("/errors/invalid-field", format!("`{field}` must be a string")).with_field(field)),
-    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let inner = err.inner().to_string();
+        let path = err.path().to_string();
+        if let Some(unknown) = inner.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+            let unknown = truncate(unknown, 64);
+            return Problem::bad_request("/errors/unknown-field", format!("unknown field `{unknown}`")).with_field(unknown);
+        }
+        if let Some(missing) = inner.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            return Problem::bad_request("/errors/missing-field", format!("`{missing}` is required")).with_field(missing);
+        }
+        let field = truncate(path.split('.').next().unwrap_or_default(), 64);
+        if field.is_empty() || field == "?" {
+            return Problem::bad_request("/errors/malformed-body", "the body does not have the expected shape");
+        }
+        let expected = inner
+            .split(", expected ")
+            .nth(1)
+            .and_then(|rest| rest.split(" at line").next())
+            .unwrap_or("another value");
+        let expected = match expected {
+            "u8" | "u16" | "u32" | "u64" | "i32" | "i64" => "a whole number",
+            other => other,
+        };
+        Problem::bad_request("/errors/invalid-field", format!("`{field}` must be {expected}")).with_field(field)
+    })
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -217,6 +235,58 @@ mod tests {
         assert_eq!(path_segments(&req), vec!["checkout", "cs_1"]);
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body1 {
+        name: Option<String>,
+        count: Option<u64>,
+        required: String,
+    }
+
+    fn post(body: &str, content_type: Option<&str>) -> Request {
+        let mut builder = lambda_http::http::Request::builder().method("POST").uri("/x");
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn typed_bodies_name_the_field_at_fault() {
+        let json = Some("application/json; charset=utf-8");
+        let ok: Body1 = json_body(&post(r#"{"required": "r", "count": 3}"#, json), MAX_JSON_BODY).unwrap();
+        assert_eq!((ok.name, ok.count, ok.required.as_str()), (None, Some(3), "r"));
+        for (body, kind, field) in [
+            (r#"{"required": "r", "surprise": 1}"#, "/errors/unknown-field", Some("surprise")),
+            (r#"{"required": "r", "name": 7}"#, "/errors/invalid-field", Some("name")),
+            (r#"{"required": "r", "count": 1.5}"#, "/errors/invalid-field", Some("count")),
+            (r#"{"required": "r", "count": -2}"#, "/errors/invalid-field", Some("count")),
+            (r#"{"count": 1}"#, "/errors/missing-field", Some("required")),
+            (r#"[1]"#, "/errors/malformed-body", None),
+            (r#"{"required": "#, "/errors/malformed-body", None),
+        ] {
+            let problem = json_body::<Body1>(&post(body, json), MAX_JSON_BODY).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.kind, problem.field.as_deref()),
+                (400, kind, field),
+                "{body}"
+            );
+            assert!(
+                !problem.detail.contains("1.5") && !problem.detail.contains('7'),
+                "no value echoed: {}",
+                problem.detail
+            );
+        }
+        let problem = json_body::<Body1>(&post(r#"{"required": "r", "count": 1.5}"#, json), MAX_JSON_BODY).unwrap_err();
+        assert_eq!(problem.detail, "`count` must be a whole number");
+        let problem = json_body::<Body1>(&post("{}", Some("text/plain")), MAX_JSON_BODY).unwrap_err();
+        assert_eq!(problem.status, 415);
+        let problem = json_body::<Body1>(&post(&" ".repeat(MAX_JSON_BODY + 1), json), MAX_JSON_BODY).unwrap_err();
+        assert_eq!(problem.status, 413);
+        let empty = json_body::<Body1>(&post("", None), MAX_JSON_BODY).unwrap_err();
+        assert_eq!(empty.field.as_deref(), Some("required"), "an empty body reads as {{}}");
+    }
+
     #[test]
     fn method_not_allowed_lists_allowed_methods() {
         let req = lambda_http::http::Request::builder()
@@ -227,6 +297,6 @@ mod tests {
         let response = method_not_allowed(&req, &[Method::GET]);
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()[header::ALLOW], "GET");
-        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::problem::PROBLEM_JSON);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::edge::problem::PROBLEM_JSON);
     }
 }

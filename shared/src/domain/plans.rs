@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The catalog compiled into every binary.
-pub const EMBEDDED_CATALOG: &str = include_str!("../plans/default.json");
+pub const EMBEDDED_CATALOG: &str = include_str!("../../plans/default.json");
 
 /// Billing interval of a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

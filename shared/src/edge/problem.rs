@@ -5,6 +5,9 @@
 //! the single mapping from failure to status code. [`respond`] then renders either the success
 //! response or the problem, and logs internal failures with their whole cause chain while the
 //! client only sees a generic body.
+//!
+//! The errors of the layers below map here once ([`From`] impls): a function's own mapping
+//! delegates to them for the store, the Stripe port and the gate.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
@@ -12,6 +15,10 @@ use std::fmt::Write as _;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
+
+use crate::adapters::store::StoreError;
+use crate::adapters::stripe::GatewayError;
+use crate::services::gate::GateError;
 
 /// Content type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -120,6 +127,70 @@ impl Problem {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl Problem {
+    /// `502 /errors/payment-provider`: Stripe refused or answered something unreadable; the
+    /// detail is only in the log.
+    pub fn payment_provider() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "/errors/payment-provider",
+            "Payment provider error",
+            "the payment provider refused the request; it has been logged",
+        )
+    }
+}
+
+/// The store: unreachable or throttled is a 503 worth retrying; a corrupt item is our fault.
+impl From<&StoreError> for Problem {
+    fn from(err: &StoreError) -> Self {
+        match err {
+            StoreError::Backend { .. } | StoreError::Conflict => Problem::unavailable(2),
+            StoreError::Corrupt { .. } | StoreError::Serialize(_) => Problem::internal(),
+        }
+    }
+}
+
+/// The Stripe port. `NotFound` is a 502 here: a handler for which "no such object" means
+/// something to the caller (a 404) matches it before delegating.
+impl From<&GatewayError> for Problem {
+    fn from(err: &GatewayError) -> Self {
+        match err {
+            GatewayError::Unavailable { .. } => Problem::unavailable(5),
+            GatewayError::Card { .. } => Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "/errors/card-declined",
+                "Card declined",
+                "the payment method was declined",
+            ),
+            GatewayError::NotConfigured => Problem::internal(),
+            GatewayError::NotFound { .. }
+            | GatewayError::Rejected { .. }
+            | GatewayError::Unreadable { .. }
+            | GatewayError::UnknownPrice(_) => Problem::payment_provider(),
+        }
+    }
+}
+
+/// The gate: 400 for a malformed key, 403 with the reason when denied, 503 when the store is
+/// down (never "allowed" by accident).
+impl From<&GateError> for Problem {
+    fn from(err: &GateError) -> Self {
+        match err {
+            GateError::InvalidFeature => {
+                Problem::bad_request("/errors/invalid-feature", "feature keys match [a-z0-9_.:-]{1,100}").with_field("feature")
+            }
+            GateError::Denied(decision) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "/errors/feature-denied",
+                "Feature not available",
+                "your plan does not include this feature",
+            )
+            .with_extension("reason", decision.reason.as_str()),
+            GateError::Unavailable(_) => Problem::unavailable(2),
+        }
     }
 }
 

@@ -2,21 +2,17 @@
 //! table the webhook function keeps, with ONE DynamoDB Query and no Stripe call.
 //!
 //! ```no_run
-//! # async fn example(state: &billing::AppState, user_id: &str) -> Result<(), billing::gate::GateError> {
-//! let gate = billing::gate::Gate::new(&state.store, &state.catalog, state.config.past_due_grace);
-//! let grant = gate.require_feature(user_id, "api_access").await?; // Err(Denied) → 403
+//! # async fn example(state: &billing::AppState, user_id: &str) -> Result<(), billing::services::gate::GateError> {
+//! let grant = state.gate().require_feature(user_id, "api_access").await?; // Err(Denied) → 403
 //! if let Some(limit) = grant.limit { /* enforce the quota */ }
 //! # Ok(()) }
 //! ```
+//!
+//! A denial maps to a 403 problem+json (`billing::edge::problem`).
 
-use std::time::Duration;
-
-use lambda_http::http::StatusCode;
-
-use crate::access::{self, Access, AccessPolicy, FeatureDecision};
-use crate::plans::{Catalog, is_valid_key};
-use crate::problem::Problem;
-use crate::store::{Store, StoreError};
+use crate::adapters::store::{Store, StoreError};
+use crate::domain::access::{self, Access, AccessPolicy, FeatureDecision};
+use crate::domain::plans::{Catalog, is_valid_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -31,25 +27,6 @@ pub enum GateError {
     Unavailable(#[source] StoreError),
 }
 
-impl GateError {
-    /// 400 / 403 / 503 problem+json.
-    pub fn problem(&self) -> Problem {
-        match self {
-            GateError::InvalidFeature => {
-                Problem::bad_request("/errors/invalid-feature", "feature keys match [a-z0-9_.:-]{1,100}").with_field("feature")
-            }
-            GateError::Denied(decision) => Problem::new(
-                StatusCode::FORBIDDEN,
-                "/errors/feature-denied",
-                "Feature not available",
-                "your plan does not include this feature",
-            )
-            .with_extension("reason", decision.reason.as_str()),
-            GateError::Unavailable(_) => Problem::unavailable(2),
-        }
-    }
-}
-
 /// Borrowed pieces of the process state; cheap to build per request.
 pub struct Gate<'a> {
     store: &'a Store,
@@ -58,18 +35,19 @@ pub struct Gate<'a> {
 }
 
 impl<'a> Gate<'a> {
-    pub fn new(store: &'a Store, catalog: &'a Catalog, past_due_grace: Duration) -> Self {
-        Self {
-            store,
-            catalog,
-            policy: AccessPolicy { past_due_grace },
-        }
+    pub fn new(store: &'a Store, catalog: &'a Catalog, policy: AccessPolicy) -> Self {
+        Self { store, catalog, policy }
     }
 
     /// Everything the user may use now (one Query).
     pub async fn access(&self, user_id: &str) -> Result<Access, StoreError> {
         let items = self.store.user_items(user_id).await?;
-        Ok(access::decide(self.catalog, &items, crate::now_epoch(), &self.policy))
+        Ok(access::decide(
+            self.catalog,
+            &items,
+            crate::domain::clock::now_epoch(),
+            &self.policy,
+        ))
     }
 
     /// The decision for one feature (one Query), allowed or not.

@@ -105,6 +105,12 @@ pub fn parse(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
         line: e.line(),
         column: e.column(),
     })?;
+    parse_value(value)
+}
+
+/// Reads the envelope of a Stripe event already parsed as JSON (an event listed by the Events
+/// API).
+pub fn parse_value(value: Value) -> Result<Envelope, EnvelopeError> {
     let Value::Object(mut event) = value else {
         return Err(EnvelopeError::NotAnObject);
     };

@@ -19,7 +19,7 @@ use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
 
 use crate::config::JwtConfig;
-use crate::problem::Problem;
+use crate::edge::problem::Problem;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

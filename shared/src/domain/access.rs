@@ -85,8 +85,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::plans::{Catalog, Plan};
-use crate::store::{SubscriptionRecord, UserItems};
+use crate::domain::plans::{Catalog, Plan};
+use crate::domain::records::{SubscriptionRecord, UserItems};
 
 /// The default grace period of a `past_due` subscription.
 pub const DEFAULT_PAST_DUE_GRACE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -370,7 +370,7 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
         let (once, recurring): (Vec<&Judged<'_>>, Vec<&Judged<'_>>) = granting
             .iter()
             .copied()
-            .partition(|j| j.sub.interval == Some(crate::plans::Interval::OneTime));
+            .partition(|j| j.sub.interval == Some(crate::domain::plans::Interval::OneTime));
         let catalog_features = |js: &[&Judged<'_>]| {
             js.iter()
                 .filter_map(|j| j.plan)
@@ -429,7 +429,7 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EntitlementsRecord, keys};
+    use crate::domain::records::{EntitlementsRecord, keys};
 
     const NOW: i64 = 1_800_000_000;
     const DAY: i64 = 86_400;
@@ -457,7 +457,7 @@ mod tests {
             cancel_at_period_end: false,
             trial_end: None,
             past_due_since: None,
-            version: 1,
+            version: crate::domain::version::Version::of_payload(1),
             updated_at: NOW - DAY,
         }
     }
@@ -525,7 +525,7 @@ mod tests {
                 sk: keys::SK_ENTITLEMENTS.into(),
                 customer_id: "cus_1".into(),
                 features: features.into_iter().map(Into::into).collect(),
-                version: 1,
+                version: crate::domain::version::Version::of_payload(1),
                 updated_at: NOW - DAY,
             }),
         }
@@ -746,7 +746,7 @@ mod tests {
     fn one_time_purchases_keep_their_features_beside_a_stripe_summary() {
         let catalog = Catalog::embedded().unwrap();
         let lifetime = sub("cs_1", "active", "lifetime").edit(|s| {
-            s.interval = Some(crate::plans::Interval::OneTime);
+            s.interval = Some(crate::domain::plans::Interval::OneTime);
             s.current_period_end = None;
         });
         let pro = sub("sub_1", "active", "pro");

@@ -1,0 +1,285 @@
+//! Checkout Sessions: create, retrieve, expire, and payment on the hosted page.
+
+use super::*;
+
+impl World {
+    pub fn create_checkout_session(&mut self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&[
+            "mode",
+            "line_items",
+            "customer",
+            "customer_email",
+            "customer_creation",
+            "client_reference_id",
+            "metadata",
+            "subscription_data",
+            "allow_promotion_codes",
+            "success_url",
+            "cancel_url",
+            "payment_method_types",
+            "billing_address_collection",
+            "locale",
+        ])?;
+        let mode = params.required_str("mode")?;
+        if !matches!(mode, "subscription" | "payment") {
+            return Err(StripeError::invalid(
+                "mode",
+                format!(
+                    "Invalid mode: must be one of payment, setup or subscription (the emulator serves payment and subscription); got `{mode}`."
+                ),
+            ));
+        }
+        let success_url = params.required_str("success_url")?;
+        for (param, url) in [("success_url", Some(success_url)), ("cancel_url", params.str("cancel_url")?)] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(StripeError::invalid(param, "Not a valid URL"));
+            }
+        }
+        let count = params.array_len("line_items");
+        if count == 0 {
+            return Err(StripeError::missing_param("line_items"));
+        }
+        let mut line_items = Vec::new();
+        let mut amount_total = 0;
+        let mut currency = None;
+        for i in 0..count {
+            let price_id = params.required_str(&format!("line_items.{i}.price"))?;
+            let price = self
+                .prices
+                .get(price_id)
+                .ok_or_else(|| StripeError::no_such("price", price_id, &format!("line_items[{i}][price]")))?;
+            let quantity = params.u64(&format!("line_items.{i}.quantity"))?.unwrap_or(1);
+            if quantity == 0 || quantity > 10_000 {
+                return Err(StripeError::invalid(
+                    format!("line_items[{i}][quantity]"),
+                    "Quantity must be between 1 and 10000.",
+                ));
+            }
+            match (mode, price.interval) {
+                ("subscription", None) => {
+                    return Err(StripeError::invalid(
+                        format!("line_items[{i}][price]"),
+                        "You must provide at least one recurring price in `subscription` mode when using prices.",
+                    ));
+                }
+                ("payment", Some(_)) => {
+                    return Err(StripeError::invalid(
+                        format!("line_items[{i}][price]"),
+                        "You specified `payment` mode but passed a recurring price.",
+                    ));
+                }
+                _ => {}
+            }
+            amount_total += price.unit_amount * quantity as i64;
+            currency.get_or_insert_with(|| price.currency.clone());
+            line_items.push(LineItem {
+                price: price_id.to_owned(),
+                quantity,
+            });
+        }
+        let customer = params.str("customer")?.map(str::to_owned);
+        let customer_email = params.str("customer_email")?.map(str::to_owned);
+        if customer.is_some() && customer_email.is_some() {
+            return Err(StripeError::invalid(
+                "customer_email",
+                "You may only specify one of these parameters: customer, customer_email.",
+            ));
+        }
+        if let Some(id) = &customer {
+            self.live_customer(id, "customer")?;
+        }
+        let customer_creation = params.str("customer_creation")?.map(str::to_owned);
+        if let Some(value) = &customer_creation {
+            if !matches!(value.as_str(), "always" | "if_required") {
+                return Err(StripeError::invalid("customer_creation", "Invalid customer_creation."));
+            }
+            if mode == "subscription" {
+                return Err(StripeError::invalid(
+                    "customer_creation",
+                    "`customer_creation` can only be used in `payment` mode.",
+                ));
+            }
+        }
+        let trial_period_days = params.u64("subscription_data.trial_period_days")?;
+        if let Some(days) = trial_period_days {
+            if mode != "subscription" {
+                return Err(StripeError::invalid(
+                    "subscription_data",
+                    "`subscription_data` can only be used in `subscription` mode.",
+                ));
+            }
+            if !(1..=730).contains(&days) {
+                return Err(StripeError::invalid(
+                    "subscription_data[trial_period_days]",
+                    "Trial period days must be between 1 and 730.",
+                ));
+            }
+        }
+        let client_reference_id = params.str("client_reference_id")?.map(str::to_owned);
+        if client_reference_id.as_ref().is_some_and(|c| c.len() > 200) {
+            return Err(StripeError::invalid(
+                "client_reference_id",
+                "client_reference_id must be at most 200 characters.",
+            ));
+        }
+        let id = new_id("cs_test");
+        let now = self.now();
+        let session = CheckoutSession {
+            url: format!("{}/checkout/{id}", self.settings.public_url),
+            id: id.clone(),
+            mode: mode.to_owned(),
+            status: "open".into(),
+            payment_status: "unpaid".into(),
+            customer,
+            customer_email,
+            customer_creation,
+            client_reference_id,
+            metadata: params.metadata("metadata")?,
+            line_items,
+            trial_period_days: trial_period_days.map(|d| d as u32),
+            subscription_metadata: params.metadata("subscription_data.metadata")?,
+            allow_promotion_codes: params.bool("allow_promotion_codes")?.unwrap_or(false),
+            success_url: success_url.to_owned(),
+            cancel_url: params.str("cancel_url")?.map(str::to_owned),
+            subscription: None,
+            invoice: None,
+            payment_intent: None,
+            amount_total,
+            currency: currency.unwrap_or_else(|| "usd".into()),
+            created: now,
+            expires_at: now + DAY,
+        };
+        self.sessions.insert(id.clone(), session);
+        self.track(&id);
+        self.session(&id)
+    }
+
+    pub fn session(&self, id: &str) -> Result<Value, StripeError> {
+        let session = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| StripeError::no_such("checkout.session", id, "session"))?;
+        let email = session
+            .customer
+            .as_ref()
+            .and_then(|c| self.customers.get(c))
+            .and_then(|c| c.email.as_deref())
+            .or(session.customer_email.as_deref());
+        Ok(session.render(email))
+    }
+
+    pub fn expire_session(&mut self, id: &str) -> Result<Value, StripeError> {
+        let session = self
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| StripeError::no_such("checkout.session", id, "session"))?;
+        if session.status != "open" {
+            return Err(StripeError::state(format!(
+                "Only Checkout Sessions with a status of `open` can be expired; this one is `{}`.",
+                session.status
+            )));
+        }
+        session.status = "expired".into();
+        let rendered = self.session(id)?;
+        self.emit("checkout.session.expired", rendered.clone(), None);
+        Ok(rendered)
+    }
+
+    /// Pays an open session with a test card. On success returns the URL to redirect to.
+    pub fn pay_session(&mut self, id: &str, card_number: &str) -> Result<String, StripeError> {
+        let session = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| StripeError::no_such("checkout.session", id, "session"))?
+            .clone();
+        if session.status != "open" {
+            return Err(StripeError::state(format!(
+                "This Checkout Session is no longer open (status `{}`).",
+                session.status
+            )));
+        }
+        let card = match classify_card(card_number) {
+            CardOutcome::Card(card) => card,
+            CardOutcome::Declined(code) => return Err(StripeError::card_declined(code)),
+            CardOutcome::Unknown => {
+                return Err(StripeError::invalid(
+                    "card",
+                    "Use a Stripe test card number such as 4242 4242 4242 4242.",
+                ));
+            }
+        };
+        let customer = match (&session.customer, session.mode.as_str(), session.customer_creation.as_deref()) {
+            (Some(id), _, _) => Some(id.clone()),
+            (None, "subscription", _) | (None, _, Some("always")) => {
+                Some(self.new_customer(session.customer_email.clone(), None, Metadata::new()))
+            }
+            (None, _, _) => None,
+        };
+        let now = self.now();
+        let mut updated = session.clone();
+        updated.customer = customer.clone();
+        updated.status = "complete".into();
+        if session.mode == "subscription" {
+            let customer = customer.expect("subscription mode always has a customer");
+            let trial_end = session.trial_period_days.map(|d| now + d as i64 * DAY);
+            let period = self
+                .prices
+                .get(&session.line_items[0].price)
+                .map_or(30 * DAY, Price::period_seconds);
+            let sub_id = new_id("sub");
+            let subscription = Subscription {
+                id: sub_id.clone(),
+                customer: customer.clone(),
+                status: if trial_end.is_some() { "trialing" } else { "active" }.into(),
+                items: session
+                    .line_items
+                    .iter()
+                    .map(|l| SubscriptionItem {
+                        id: new_id("si"),
+                        price: l.price.clone(),
+                        quantity: l.quantity,
+                        created: now,
+                    })
+                    .collect(),
+                cancel_at_period_end: false,
+                canceled_at: None,
+                ended_at: None,
+                period_start: now,
+                period_end: trial_end.unwrap_or(now + period),
+                trial_start: trial_end.map(|_| now),
+                trial_end,
+                metadata: session.subscription_metadata.clone(),
+                created: now,
+                latest_invoice: None,
+                card,
+                failing_since: None,
+                next_retry: None,
+                trial_will_end_sent: false,
+                cancellation_reason: None,
+            };
+            self.subscriptions.insert(sub_id.clone(), subscription);
+            self.track(&sub_id);
+            let invoice = self.new_invoice(&sub_id, "subscription_create", trial_end.is_some());
+            self.mark_paid(&invoice);
+            let rendered = self.render_subscription(&sub_id);
+            self.emit("customer.subscription.created", rendered, None);
+            self.emit_invoice("invoice.paid", &invoice);
+            updated.subscription = Some(sub_id.clone());
+            updated.invoice = Some(invoice);
+            updated.payment_status = if trial_end.is_some() { "no_payment_required" } else { "paid" }.into();
+            self.sessions.insert(id.to_owned(), updated.clone());
+            let completed = self.session(id)?;
+            self.emit("checkout.session.completed", completed, None);
+            self.refresh_entitlements(&customer);
+        } else {
+            updated.payment_intent = Some(new_id("pi"));
+            updated.payment_status = "paid".into();
+            self.sessions.insert(id.to_owned(), updated.clone());
+            let completed = self.session(id)?;
+            self.emit("checkout.session.completed", completed, None);
+        }
+        Ok(updated.success_url.replace("{CHECKOUT_SESSION_ID}", id))
+    }
+}

@@ -1,0 +1,76 @@
+//! Customers: create, retrieve, list, delete.
+
+use super::*;
+
+impl World {
+    pub fn create_customer(&mut self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["email", "name", "metadata", "description", "phone"])?;
+        let email = params.str("email")?.map(str::to_owned);
+        if let Some(email) = &email
+            && !email.contains('@')
+        {
+            return Err(StripeError::invalid("email", "Invalid email address."));
+        }
+        let customer = self.new_customer(email, params.str("name")?.map(str::to_owned), params.metadata("metadata")?);
+        Ok(self.customers[&customer].render())
+    }
+
+    pub(super) fn new_customer(&mut self, email: Option<String>, name: Option<String>, metadata: Metadata) -> String {
+        let id = new_id("cus");
+        let customer = Customer {
+            id: id.clone(),
+            email,
+            name,
+            metadata,
+            created: self.now(),
+            deleted: false,
+        };
+        self.emit("customer.created", customer.render(), None);
+        self.customers.insert(id.clone(), customer);
+        self.track(&id);
+        id
+    }
+
+    pub fn customer(&self, id: &str) -> Result<&Customer, StripeError> {
+        self.customers.get(id).ok_or_else(|| StripeError::no_such("customer", id, "id"))
+    }
+
+    pub(super) fn live_customer(&self, id: &str, param: &str) -> Result<&Customer, StripeError> {
+        self.customers
+            .get(id)
+            .filter(|c| !c.deleted)
+            .ok_or_else(|| StripeError::no_such("customer", id, param))
+    }
+
+    pub fn list_customers(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["email", "limit", "starting_after", "created"])?;
+        let email = params.str("email")?;
+        let ids = self.newest_first(self.customers.keys());
+        let items = ids
+            .iter()
+            .map(|id| &self.customers[id])
+            .filter(|c| !c.deleted && (email.is_none() || c.email.as_deref() == email))
+            .map(|c| (c.id.clone(), c.render()))
+            .collect();
+        let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
+        Ok(list("/v1/customers", data, has_more))
+    }
+
+    pub fn delete_customer(&mut self, id: &str) -> Result<Value, StripeError> {
+        self.live_customer(id, "id")?;
+        let subs: Vec<String> = self
+            .subscriptions
+            .values()
+            .filter(|s| s.customer == id && s.status != "canceled")
+            .map(|s| s.id.clone())
+            .collect();
+        for sub in subs {
+            self.end_subscription(&sub, Some("cancellation_requested"));
+        }
+        let customer = self.customers.get_mut(id).expect("checked above");
+        let full = customer.render();
+        customer.deleted = true;
+        self.emit("customer.deleted", full, None);
+        Ok(self.customers[id].render())
+    }
+}

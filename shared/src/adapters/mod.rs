@@ -1,0 +1,11 @@
+//! Adapters: the service's I/O, each behind project types.
+//!
+//! - [`store`] — DynamoDB (typed reads, one transactional commit of typed writes)
+//! - [`stripe`] — the Stripe port over a pooled keep-alive client
+//! - [`secrets`] — the Stripe key and webhook secrets, from the environment or Secrets Manager
+//! - [`aws`] — AWS SDK configuration and clients
+
+pub mod aws;
+pub mod secrets;
+pub mod store;
+pub mod stripe;

@@ -1,0 +1,497 @@
+//! The Stripe port: every Stripe call the project makes, in project types, with the project's
+//! rules applied in one place.
+//!
+//! - Requests are built with async-stripe's typed request builders and sent through the
+//!   process's pooled [`HttpClient`]; answers are read as JSON into the domain's types
+//!   ([`crate::domain::objects`]), the same reading the webhook applies to event payloads.
+//! - Every create call carries an idempotency key derived from the request (the caller's
+//!   business: it knows what makes two requests the same), so a retried request creates
+//!   nothing twice.
+//! - Transient failures (429, 5xx, connection errors, timeouts) are retried with exponential
+//!   backoff under the SAME idempotency key.
+//! - Errors are classified into [`GatewayError`], which handlers map to HTTP without ever
+//!   echoing Stripe's message (which can carry other objects' ids) to the client.
+
+mod client;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use stripe_billing::billing_portal_session::{
+    CreateBillingPortalSession, CreateBillingPortalSessionFlowData, CreateBillingPortalSessionFlowDataSubscriptionCancel,
+    CreateBillingPortalSessionFlowDataSubscriptionUpdate, CreateBillingPortalSessionFlowDataType,
+};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+    RetrieveCheckoutSession,
+};
+use stripe_client_core::{RequestBuilder, StripeRequest};
+use tokio::sync::RwLock;
+
+pub use self::client::{ApiErrorBody, CallError, HttpClient, STRIPE_API, STRIPE_TIMEOUT};
+use crate::config::Secret;
+use crate::domain::event::{self, Envelope};
+use crate::domain::objects::{CheckoutSessionSnapshot, SubscriptionSnapshot, parse_checkout_session, parse_subscription};
+
+/// Attempts per call (1 + retries).
+pub const ATTEMPTS: u32 = 3;
+/// First backoff; doubles per attempt.
+pub const BACKOFF: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// This process has no Stripe key (a function that does not call Stripe).
+    #[error("no stripe client is configured for this function")]
+    NotConfigured,
+    /// Stripe answered 404 `resource_missing`.
+    #[error("stripe: no such {what}")]
+    NotFound { what: &'static str },
+    /// A card error (402).
+    #[error("stripe: card declined ({decline_code:?})")]
+    Card { decline_code: Option<String> },
+    /// Stripe refused the request (4xx other than 404/429): our request or configuration is wrong.
+    #[error("stripe refused {operation} with {status} ({code:?}, param {param:?}): {message}")]
+    Rejected {
+        operation: &'static str,
+        status: u16,
+        code: Option<String>,
+        param: Option<String>,
+        message: String,
+    },
+    /// Still failing after the retries: Stripe or the network is unavailable.
+    #[error("stripe {operation} unavailable after {ATTEMPTS} attempts")]
+    Unavailable {
+        operation: &'static str,
+        #[source]
+        source: CallError,
+    },
+    /// Stripe answered with something the service cannot read.
+    #[error("stripe {operation} answered an unreadable {what}")]
+    Unreadable { operation: &'static str, what: &'static str },
+    /// The catalog names a price Stripe does not know.
+    #[error("stripe has no price with lookup key `{0}`")]
+    UnknownPrice(String),
+}
+
+impl GatewayError {
+    fn classify(operation: &'static str, what: &'static str, err: CallError) -> Self {
+        match err {
+            CallError::Api { status: 404, .. } => GatewayError::NotFound { what },
+            CallError::Api { status: 402, error } => GatewayError::Card {
+                decline_code: error.decline_code,
+            },
+            CallError::Api { status, error } if (400..500).contains(&status) && status != 429 => GatewayError::Rejected {
+                operation,
+                status,
+                code: error.code,
+                param: error.param,
+                message: error.message.unwrap_or_default(),
+            },
+            CallError::Decode(_) => GatewayError::Unreadable { operation, what },
+            other => GatewayError::Unavailable { operation, source: other },
+        }
+    }
+}
+
+/// `prefix-<hex sha256 of the parts>`, at most 255 bytes (Stripe's limit).
+pub fn idempotency_key(prefix: &str, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    format!("{prefix}-{}", hex::encode(hasher.finalize()))
+}
+
+/// Runs `call` up to [`ATTEMPTS`] times with exponential backoff while it fails transiently.
+async fn with_retries<T, F, Fut>(operation: &'static str, what: &'static str, call: F) -> Result<T, GatewayError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    let mut wait = BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(err) if attempt < ATTEMPTS && err.is_transient() => {
+                tracing::warn!(operation, attempt, error = %err, "transient stripe failure; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(err) => return Err(GatewayError::classify(operation, what, err)),
+        }
+    }
+}
+
+/// How a Checkout Session is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutMode {
+    Subscription,
+    Payment,
+}
+
+/// Who pays a new Checkout Session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payer {
+    /// An existing Stripe customer.
+    Customer(String),
+    /// A new customer, prefilled with this email.
+    Email(String),
+    /// A new customer; Stripe asks for the email.
+    Anonymous,
+}
+
+/// What a new Checkout Session asks Stripe for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckoutSession {
+    pub mode: CheckoutMode,
+    pub price: String,
+    pub quantity: u64,
+    pub payer: Payer,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Set on the session, and on the subscription in subscription mode.
+    pub metadata: Vec<(String, String)>,
+    pub client_reference_id: Option<String>,
+    pub trial_days: Option<u32>,
+    pub allow_promotion_codes: bool,
+}
+
+/// A Billing Portal flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalFlow {
+    PaymentMethodUpdate,
+    /// Cancel this subscription.
+    SubscriptionCancel(String),
+    /// Update this subscription.
+    SubscriptionUpdate(String),
+}
+
+/// What a new Billing Portal session asks Stripe for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPortalSession {
+    pub customer: String,
+    pub return_url: String,
+    pub flow: Option<PortalFlow>,
+}
+
+/// One page of `GET /v1/events`, oldest first as far as the page goes (Stripe lists newest
+/// first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<Envelope>,
+    pub has_more: bool,
+    /// The cursor for the next (older) page.
+    pub last_id: Option<String>,
+}
+
+/// The Stripe port. One per process, built in `main` (see [`crate::app::AppState`]).
+#[derive(Debug)]
+pub struct Stripe {
+    http: HttpClient,
+    /// Price ids by lookup key, resolved once per process.
+    prices: RwLock<HashMap<String, String>>,
+}
+
+impl Stripe {
+    /// The port for `base` (`None`: real Stripe) with `secret_key`.
+    pub fn new(base: Option<&str>, secret_key: &Secret) -> Result<Self, CallError> {
+        Ok(Self {
+            http: HttpClient::new(base, secret_key)?,
+            prices: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The pooled client, for typed async-stripe requests the port does not wrap.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    async fn json(
+        &self,
+        operation: &'static str,
+        what: &'static str,
+        request: RequestBuilder,
+        key: Option<&str>,
+    ) -> Result<Value, GatewayError> {
+        with_retries(operation, what, || self.http.send_json(&request, key)).await
+    }
+
+    /// Opens the pooled connection (one cheap read), so the first request of a process does not
+    /// pay for the TLS handshake. Any answer from Stripe counts.
+    pub async fn warm_up(&self) -> Result<(), CallError> {
+        let request = stripe_product::price::ListPrice::new().limit(1).build();
+        match self.http.send(&request, None, None).await {
+            Ok(_) | Err(CallError::Api { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `POST /v1/checkout/sessions` under `idempotency_key`.
+    pub async fn create_checkout_session(
+        &self,
+        new: &NewCheckoutSession,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSessionSnapshot, GatewayError> {
+        let mut line = CreateCheckoutSessionLineItems::new();
+        line.price = Some(new.price.clone());
+        line.quantity = Some(new.quantity);
+        let mut request = CreateCheckoutSession::new()
+            .line_items(vec![line])
+            .metadata(new.metadata.iter().cloned().collect::<HashMap<_, _>>())
+            .success_url(new.success_url.clone())
+            .cancel_url(new.cancel_url.clone())
+            .allow_promotion_codes(new.allow_promotion_codes);
+        if let Some(reference) = &new.client_reference_id {
+            request = request.client_reference_id(reference.clone());
+        }
+        request = match &new.payer {
+            Payer::Customer(customer) => request.customer(customer.clone()),
+            Payer::Email(email) => request.customer_email(email.clone()),
+            Payer::Anonymous => request,
+        };
+        request = match new.mode {
+            CheckoutMode::Subscription => {
+                let mut data = CreateCheckoutSessionSubscriptionData::new();
+                data.metadata = Some(new.metadata.iter().cloned().collect());
+                data.trial_period_days = new.trial_days;
+                request
+                    .mode(stripe_shared::CheckoutSessionMode::Subscription)
+                    .subscription_data(data)
+            }
+            CheckoutMode::Payment => {
+                let request = request.mode(stripe_shared::CheckoutSessionMode::Payment);
+                match new.payer {
+                    Payer::Customer(_) => request,
+                    _ => request.customer_creation(CreateCheckoutSessionCustomerCreation::Always),
+                }
+            }
+        };
+        let value = self
+            .json("create_checkout_session", "price", request.build(), Some(idempotency_key))
+            .await?;
+        parse_checkout_session(&value).ok_or(GatewayError::Unreadable {
+            operation: "create_checkout_session",
+            what: "checkout session",
+        })
+    }
+
+    /// `GET /v1/checkout/sessions/{id}`.
+    pub async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSessionSnapshot, GatewayError> {
+        let value = self
+            .json(
+                "retrieve_checkout_session",
+                "checkout session",
+                RetrieveCheckoutSession::new(id).build(),
+                None,
+            )
+            .await?;
+        parse_checkout_session(&value).ok_or(GatewayError::Unreadable {
+            operation: "retrieve_checkout_session",
+            what: "checkout session",
+        })
+    }
+
+    /// `POST /v1/billing_portal/sessions` under `idempotency_key`; the portal URL.
+    pub async fn create_portal_session(&self, new: &NewPortalSession, idempotency_key: &str) -> Result<String, GatewayError> {
+        let mut request = CreateBillingPortalSession::new()
+            .customer(new.customer.clone())
+            .return_url(new.return_url.clone());
+        if let Some(flow) = &new.flow {
+            let kind = match flow {
+                PortalFlow::PaymentMethodUpdate => CreateBillingPortalSessionFlowDataType::PaymentMethodUpdate,
+                PortalFlow::SubscriptionCancel(_) => CreateBillingPortalSessionFlowDataType::SubscriptionCancel,
+                PortalFlow::SubscriptionUpdate(_) => CreateBillingPortalSessionFlowDataType::SubscriptionUpdate,
+            };
+            let mut data = CreateBillingPortalSessionFlowData::new(kind);
+            match flow {
+                PortalFlow::PaymentMethodUpdate => {}
+                PortalFlow::SubscriptionCancel(sub) => {
+                    data.subscription_cancel = Some(CreateBillingPortalSessionFlowDataSubscriptionCancel::new(sub.clone()))
+                }
+                PortalFlow::SubscriptionUpdate(sub) => {
+                    data.subscription_update = Some(CreateBillingPortalSessionFlowDataSubscriptionUpdate::new(sub.clone()))
+                }
+            }
+            request = request.flow_data(data);
+        }
+        let value = self
+            .json("create_portal_session", "customer", request.build(), Some(idempotency_key))
+            .await?;
+        value
+            .get("url")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(GatewayError::Unreadable {
+                operation: "create_portal_session",
+                what: "portal session",
+            })
+    }
+
+    /// `GET /v1/subscriptions/{id}`; `None` when Stripe has no such subscription.
+    pub async fn retrieve_subscription(&self, id: &str) -> Result<Option<SubscriptionSnapshot>, GatewayError> {
+        let request = stripe_billing::subscription::RetrieveSubscription::new(id).build();
+        match self.json("retrieve_subscription", "subscription", request, None).await {
+            Ok(value) => parse_subscription(&value).map(Some).ok_or(GatewayError::Unreadable {
+                operation: "retrieve_subscription",
+                what: "subscription",
+            }),
+            Err(GatewayError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Every active entitlement's feature lookup key (`GET /v1/entitlements/active_entitlements`,
+    /// all pages).
+    pub async fn active_entitlements(&self, customer: &str) -> Result<Vec<String>, GatewayError> {
+        let mut features = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..100 {
+            let mut request = stripe_misc::entitlements_active_entitlement::ListEntitlementsActiveEntitlement::new(customer).limit(100);
+            if let Some(after) = &after {
+                request = request.starting_after(after.as_str());
+            }
+            let page = self.json("list_active_entitlements", "customer", request.build(), None).await?;
+            let unreadable = GatewayError::Unreadable {
+                operation: "list_active_entitlements",
+                what: "entitlement list",
+            };
+            let data = page.get("data").and_then(Value::as_array).ok_or(unreadable)?;
+            for entitlement in data {
+                if let Some(key) = entitlement.get("lookup_key").and_then(Value::as_str) {
+                    features.push(key.to_owned());
+                }
+            }
+            let last = data.last().and_then(|e| e.get("id")).and_then(Value::as_str);
+            match (page.get("has_more").and_then(Value::as_bool), last) {
+                (Some(true), Some(last)) => after = Some(last.to_owned()),
+                _ => return Ok(features),
+            }
+        }
+        Ok(features)
+    }
+
+    /// One page of `GET /v1/events` of `types`, created after `created_after`, older than the
+    /// event `starting_after`.
+    pub async fn list_events(
+        &self,
+        types: &[&str],
+        created_after: i64,
+        starting_after: Option<&str>,
+        limit: u8,
+    ) -> Result<EventPage, GatewayError> {
+        let mut request = stripe_core::event::ListEvent::new()
+            .types(types.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>())
+            .created(stripe_types::RangeQueryTs::gt(created_after))
+            .limit(i64::from(limit.clamp(1, 100)));
+        if let Some(after) = starting_after {
+            request = request.starting_after(after);
+        }
+        let page = self.json("list_events", "event", request.build(), None).await?;
+        let unreadable = || GatewayError::Unreadable {
+            operation: "list_events",
+            what: "event",
+        };
+        let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
+        let mut events = data
+            .iter()
+            .map(|e| event::parse_value(e.clone()).map_err(|_| unreadable()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_id = events.last().map(|e| e.id.clone());
+        events.reverse();
+        Ok(EventPage {
+            events,
+            has_more: page.get("has_more").and_then(Value::as_bool).unwrap_or(false),
+            last_id,
+        })
+    }
+
+    /// The id of the active price with `lookup_key`, resolved through Stripe once per process.
+    pub async fn price_id(&self, lookup_key: &str) -> Result<String, GatewayError> {
+        if let Some(id) = self.prices.read().await.get(lookup_key) {
+            return Ok(id.clone());
+        }
+        let request = stripe_product::price::ListPrice::new()
+            .lookup_keys(vec![lookup_key.to_owned()])
+            .active(true)
+            .build();
+        let list = self.json("list_prices", "price", request, None).await?;
+        let id = list
+            .pointer("/data/0/id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| GatewayError::UnknownPrice(lookup_key.to_owned()))?;
+        self.prices.write().await.insert(lookup_key.to_owned(), id.clone());
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_depend_on_every_part_and_their_boundaries() {
+        let a = idempotency_key("checkout", &["u1", "pro", "month"]);
+        assert_eq!(a, idempotency_key("checkout", &["u1", "pro", "month"]));
+        assert_ne!(a, idempotency_key("checkout", &["u1", "pro", "year"]));
+        assert_ne!(idempotency_key("k", &["ab", "c"]), idempotency_key("k", &["a", "bc"]));
+        assert!(a.starts_with("checkout-") && a.len() < 255);
+    }
+
+    #[test]
+    fn errors_are_classified_for_handlers() {
+        let api = |status, code: &str| CallError::Api {
+            status,
+            error: Box::new(ApiErrorBody {
+                code: Some(code.into()),
+                decline_code: Some("insufficient_funds".into()),
+                ..Default::default()
+            }),
+        };
+        assert!(matches!(
+            GatewayError::classify("op", "price", api(404, "resource_missing")),
+            GatewayError::NotFound { what: "price" }
+        ));
+        assert!(matches!(
+            GatewayError::classify("op", "x", api(402, "card_declined")),
+            GatewayError::Card { decline_code: Some(_) }
+        ));
+        assert!(matches!(
+            GatewayError::classify("op", "x", api(400, "parameter_invalid")),
+            GatewayError::Rejected { status: 400, .. }
+        ));
+        assert!(matches!(
+            GatewayError::classify("op", "x", api(429, "rate_limit")),
+            GatewayError::Unavailable { .. }
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_at_the_first_success_or_a_permanent_error() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let result = with_retries("op", "x", || async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Err(CallError::Timeout(STRIPE_TIMEOUT)),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!((result.unwrap(), calls.load(std::sync::atomic::Ordering::SeqCst)), (7, 2));
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let result: Result<(), _> = with_retries("op", "x", || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(CallError::Api {
+                status: 400,
+                error: Box::default(),
+            })
+        })
+        .await;
+        assert!(matches!(result, Err(GatewayError::Rejected { .. })));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "a 400 is not retried");
+    }
+}

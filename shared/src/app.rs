@@ -1,0 +1,164 @@
+//! The composition root: per-process state, built once in `main` (or by a test against local
+//! endpoints) and borrowed by every invocation. It wires the layers together and hands out the
+//! services: [`AppState::stripe`], [`AppState::sync`], [`AppState::gate`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::secrets::{self, SecretsError};
+use crate::adapters::store::Store;
+use crate::adapters::stripe::{CallError, GatewayError, Stripe};
+use crate::config::{Config, ConfigError, Needs, Secret, vars};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::plans::{Catalog, CatalogError};
+use crate::edge::identity::IdentityVerifier;
+use crate::services::gate::Gate;
+use crate::services::sync::Engine;
+
+/// How long `main` waits for the connections it opens during init.
+pub const WARM_UP_BUDGET: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("plans catalog (PLANS_PATH): {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("secrets: {0}")]
+    Secrets(#[from] SecretsError),
+    #[error("STRIPE_API_BASE: stripe client: {0}")]
+    Stripe(#[from] CallError),
+}
+
+/// Everything a function needs, built once per process.
+pub struct AppState {
+    pub config: Config,
+    pub catalog: Catalog,
+    pub store: Store,
+    pub identity: IdentityVerifier,
+    /// Present when the function declared [`Needs::stripe`]; see [`AppState::stripe`].
+    stripe: Option<Stripe>,
+    /// Present (non-empty) when the function declared [`Needs::webhook_secrets`].
+    pub webhook_secrets: Vec<Secret>,
+    /// Whether the configured Stripe key is a live-mode key (`sk_live_…`/`rk_live_…`).
+    pub livemode: bool,
+    /// The time the sync engine and the services read.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("table", &self.store.table())
+            .field("stripe", &self.stripe.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Reads the environment, loads the catalog, resolves secrets, builds the clients and opens
+    /// their connections ([`AppState::warm_up`]).
+    pub async fn from_env(needs: Needs) -> Result<Self, StartupError> {
+        let config = Config::from_env(needs)?;
+        let sdk = crate::adapters::aws::sdk_config().await;
+        let dynamodb = crate::adapters::aws::dynamodb_client(&sdk, &config);
+        let resolved = secrets::resolve(&config, &sdk).await?;
+        let state = Self::build(config, needs, dynamodb, resolved)?;
+        state.warm_up().await;
+        Ok(state)
+    }
+
+    /// Assembles the state from parts (tests pass a DynamoDB client for moto).
+    pub fn build(
+        config: Config,
+        needs: Needs,
+        dynamodb: aws_sdk_dynamodb::Client,
+        secrets: secrets::ResolvedSecrets,
+    ) -> Result<Self, StartupError> {
+        let catalog = Catalog::load(config.plans_path.as_deref())?;
+        let stripe = match (&secrets.secret_key, needs.stripe) {
+            (Some(key), true) => Some(Stripe::new(config.stripe_api_base.as_ref().map(|u| u.as_str()), key)?),
+            (None, true) => {
+                return Err(ConfigError {
+                    var: vars::STRIPE_SECRET_KEY,
+                    problem: "is not set".into(),
+                }
+                .into());
+            }
+            (_, false) => None,
+        };
+        if needs.webhook_secrets && secrets.webhook_secrets.is_empty() {
+            return Err(ConfigError {
+                var: vars::STRIPE_WEBHOOK_SECRETS,
+                problem: "is empty".into(),
+            }
+            .into());
+        }
+        Ok(Self {
+            store: Store::new(dynamodb, config.table_name.clone()),
+            identity: IdentityVerifier::new(&config.jwt),
+            catalog,
+            stripe,
+            webhook_secrets: secrets.webhook_secrets,
+            livemode: secrets
+                .secret_key
+                .as_ref()
+                .is_some_and(|k| k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_")),
+            clock: Arc::new(SystemClock),
+            config,
+        })
+    }
+
+    /// The same state reading time from `clock` (tests place events and fetches in time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The Stripe port, for functions that declared [`Needs::stripe`].
+    pub fn stripe(&self) -> Result<&Stripe, GatewayError> {
+        self.stripe.as_ref().ok_or(GatewayError::NotConfigured)
+    }
+
+    /// The sync engine: the one path by which Stripe state reaches the table.
+    pub fn sync(&self) -> Result<Engine<'_>, GatewayError> {
+        Ok(Engine::new(&self.store, self.stripe()?, &self.catalog, self.clock.as_ref()))
+    }
+
+    /// Feature gating (one Query, no Stripe call).
+    pub fn gate(&self) -> Gate<'_> {
+        Gate::new(&self.store, &self.catalog, self.config.access)
+    }
+
+    /// Opens the DynamoDB and Stripe connections during init, which Lambda runs before the
+    /// first request, within [`WARM_UP_BUDGET`]. A failure is logged, not fatal: the first
+    /// request then connects itself.
+    pub async fn warm_up(&self) {
+        let store = async {
+            if let Err(err) = self.store.warm_up().await {
+                tracing::warn!(error = %crate::edge::problem::cause_chain(&err), "dynamodb warm-up failed");
+            }
+        };
+        let stripe = async {
+            if let Some(stripe) = &self.stripe
+                && let Err(err) = stripe.warm_up().await
+            {
+                tracing::warn!(error = %crate::edge::problem::cause_chain(&err), "stripe warm-up failed");
+            }
+        };
+        if tokio::time::timeout(WARM_UP_BUDGET, async { tokio::join!(store, stripe) })
+            .await
+            .is_err()
+        {
+            tracing::warn!(budget = ?WARM_UP_BUDGET, "warm-up did not finish in time; continuing");
+        }
+    }
+}
+
+/// Logs one line naming what is wrong and ends the process: a Lambda that cannot start must
+/// fail its init, not limp along.
+pub fn exit_on_startup_error(err: StartupError) -> ! {
+    tracing::error!(error = %err, "startup failed");
+    eprintln!("startup error: {err}");
+    std::process::exit(1)
+}

@@ -1,0 +1,19 @@
+//! The domain: what the service knows about plans, stored records, ordering and access. Pure:
+//! no I/O, no clients; everything above builds on it.
+//!
+//! - [`plans`] — the plans catalog
+//! - [`records`] — key names and the typed records of the single table
+//! - [`version`] — the ordering rule of stored Stripe state
+//! - [`objects`] — Stripe objects as the service reads them (tolerant of API versions) and the
+//!   records they become
+//! - [`event`] — the tolerant envelope of a Stripe event
+//! - [`access`] — who may use what, decided from the records
+//! - [`clock`] — injectable time
+
+pub mod access;
+pub mod clock;
+pub mod event;
+pub mod objects;
+pub mod plans;
+pub mod records;
+pub mod version;

@@ -1,0 +1,292 @@
+//! What the table stores: key names and prefixes, and the typed records of the single-table
+//! design. Plain serde types; the DynamoDB adapter (`adapters::store`) reads and writes them.
+//!
+//! | pk | sk | item |
+//! |---|---|---|
+//! | `USER#<sub>` | `CUSTOMER` | [`CustomerLink`]: the user's Stripe customer |
+//! | `USER#<sub>` | `SUB#<sub_…>` | [`SubscriptionRecord`] (versioned) |
+//! | `USER#<sub>` | `ENTITLEMENTS` | [`EntitlementsRecord`] (versioned) |
+//! | `CUSTOMER#<cus_…>` | `USER` | [`CustomerOwner`]: reverse mapping |
+//! | `EVENT#<evt_…>` | `EVENT` | [`EventRecord`]: dedupe marker of a Stripe event (TTL) |
+//! | `AUDIT#<sub>` | `<created>#<evt_…>` | [`AuditRecord`] (TTL) |
+//!
+//! Everything an entitlement check needs lives under `pk=USER#<sub>`: one Query answers it.
+//! Audit rows live under their own partition so that Query stays small however long a user's
+//! history grows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::plans::Interval;
+use crate::domain::version::Version;
+
+/// Attribute names and key prefixes, in one place.
+pub mod keys {
+    /// Partition key attribute.
+    pub const PK: &str = "pk";
+    /// Sort key attribute.
+    pub const SK: &str = "sk";
+    /// TTL attribute (epoch seconds). DynamoDB deletes expired items eventually; readers
+    /// filter on it too.
+    pub const TTL: &str = "expires_at";
+    /// Version attribute used by order guards.
+    pub const VERSION: &str = "version";
+    /// Customer id attribute of [`super::CustomerLink`].
+    pub const CUSTOMER_ID: &str = "customer_id";
+    /// User id attribute of [`super::CustomerOwner`].
+    pub const USER_ID: &str = "user_id";
+
+    pub const USER_PREFIX: &str = "USER#";
+    pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
+    pub const EVENT_PREFIX: &str = "EVENT#";
+    pub const AUDIT_PREFIX: &str = "AUDIT#";
+    pub const SUB_PREFIX: &str = "SUB#";
+
+    pub const SK_CUSTOMER: &str = "CUSTOMER";
+    pub const SK_USER: &str = "USER";
+    pub const SK_ENTITLEMENTS: &str = "ENTITLEMENTS";
+    pub const SK_EVENT: &str = "EVENT";
+
+    pub fn user(user_id: &str) -> String {
+        format!("{USER_PREFIX}{user_id}")
+    }
+    pub fn customer(customer_id: &str) -> String {
+        format!("{CUSTOMER_PREFIX}{customer_id}")
+    }
+    pub fn subscription(subscription_id: &str) -> String {
+        format!("{SUB_PREFIX}{subscription_id}")
+    }
+    pub fn event(event_id: &str) -> String {
+        format!("{EVENT_PREFIX}{event_id}")
+    }
+    pub fn audit(user_id: &str) -> String {
+        format!("{AUDIT_PREFIX}{user_id}")
+    }
+}
+
+/// The table's key schema. `template.yaml` repeats it by hand; a test keeps the two equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSchema {
+    pub hash_key: &'static str,
+    pub range_key: &'static str,
+    pub ttl_attribute: &'static str,
+}
+
+pub const TABLE_SCHEMA: TableSchema = TableSchema {
+    hash_key: keys::PK,
+    range_key: keys::SK,
+    ttl_attribute: keys::TTL,
+};
+
+/// `USER#<sub>` / `CUSTOMER`: which Stripe customer belongs to a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLink {
+    pub pk: String,
+    pub sk: String,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+impl CustomerLink {
+    pub fn new(user_id: &str, customer_id: &str, email: Option<&str>, now: i64) -> Self {
+        Self {
+            pk: keys::user(user_id),
+            sk: keys::SK_CUSTOMER.into(),
+            customer_id: customer_id.into(),
+            email: email.map(Into::into),
+            created_at: now,
+        }
+    }
+
+    /// The user id this link belongs to (its partition key without the prefix).
+    pub fn user_id(&self) -> &str {
+        self.pk.strip_prefix(keys::USER_PREFIX).unwrap_or(&self.pk)
+    }
+}
+
+/// `CUSTOMER#<cus>` / `USER`: which user a Stripe customer belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerOwner {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: String,
+}
+
+impl CustomerOwner {
+    pub fn new(customer_id: &str, user_id: &str) -> Self {
+        Self {
+            pk: keys::customer(customer_id),
+            sk: keys::SK_USER.into(),
+            user_id: user_id.into(),
+        }
+    }
+}
+
+/// `USER#<sub>` / `SUB#<id>`: the last known state of one Stripe subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    pub pk: String,
+    pub sk: String,
+    pub subscription_id: String,
+    pub customer_id: String,
+    /// Stripe's status string (`active`, `trialing`, `past_due`, `canceled`, …).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    pub quantity: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_period_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_end: Option<i64>,
+    /// When the subscription went `past_due` (start of the grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_due_since: Option<i64>,
+    /// Order guard: a write only lands when its version is higher than the stored one.
+    pub version: Version,
+    pub updated_at: i64,
+}
+
+/// `USER#<sub>` / `ENTITLEMENTS`: the materialized Stripe active-entitlement summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitlementsRecord {
+    pub pk: String,
+    pub sk: String,
+    pub customer_id: String,
+    /// Feature lookup keys.
+    pub features: Vec<String>,
+    pub version: Version,
+    pub updated_at: i64,
+}
+
+impl EntitlementsRecord {
+    /// The record of `features` (sorted, without duplicates).
+    pub fn new(user_id: &str, customer_id: &str, mut features: Vec<String>, version: Version, now: i64) -> Self {
+        features.sort();
+        features.dedup();
+        Self {
+            pk: keys::user(user_id),
+            sk: keys::SK_ENTITLEMENTS.into(),
+            customer_id: customer_id.into(),
+            features,
+            version,
+            updated_at: now,
+        }
+    }
+}
+
+/// `EVENT#<evt>` / `EVENT`: a processed webhook event (dedupe), kept for [`EVENT_TTL_SECS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub pk: String,
+    pub sk: String,
+    pub event_type: String,
+    /// `applied`, `stale`, `ignored`, `unmatched`, `conflict`.
+    pub outcome: String,
+    pub created: i64,
+    pub processed_at: i64,
+    pub expires_at: i64,
+}
+
+/// Stripe retries for up to 3 days; dedupe records outlive that.
+pub const EVENT_TTL_SECS: i64 = 30 * 86_400;
+/// How long audit rows are kept.
+pub const AUDIT_TTL_SECS: i64 = 90 * 86_400;
+
+impl EventRecord {
+    pub fn new(event_id: &str, event_type: &str, outcome: &str, created: i64, now: i64) -> Self {
+        Self {
+            pk: keys::event(event_id),
+            sk: keys::SK_EVENT.into(),
+            event_type: event_type.into(),
+            outcome: outcome.into(),
+            created,
+            processed_at: now,
+            expires_at: now + EVENT_TTL_SECS,
+        }
+    }
+}
+
+/// `AUDIT#<sub>` / `<created>#<evt_…>`: what one event (or one fetch from Stripe) changed for a
+/// user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub pk: String,
+    pub sk: String,
+    /// The Stripe event id, or `fetch:<what>` for state fetched from Stripe.
+    pub event_id: String,
+    pub event_type: String,
+    pub outcome: String,
+    pub before: String,
+    pub after: String,
+    pub expires_at: i64,
+}
+
+impl AuditRecord {
+    /// `change` is the (before, after) summary.
+    pub fn new(user_id: &str, event_id: &str, event_type: &str, created: i64, outcome: &str, change: (String, String), now: i64) -> Self {
+        let (before, after) = change;
+        Self {
+            pk: keys::audit(user_id),
+            sk: format!("{created:012}#{event_id}"),
+            event_id: event_id.into(),
+            event_type: event_type.into(),
+            outcome: outcome.into(),
+            before,
+            after,
+            expires_at: now + AUDIT_TTL_SECS,
+        }
+    }
+}
+
+/// Everything stored under one user's partition, read with one Query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserItems {
+    pub customer: Option<CustomerLink>,
+    pub subscriptions: Vec<SubscriptionRecord>,
+    pub entitlements: Option<EntitlementsRecord>,
+}
+
+/// Stripe statuses of a subscription that is still running (it can be changed, renews or is
+/// being retried).
+pub fn is_live_status(status: &str) -> bool {
+    matches!(status, "active" | "trialing" | "past_due")
+}
+
+impl UserItems {
+    /// The subscriptions that are still running (`active`, `trialing`, `past_due`).
+    pub fn live_subscriptions(&self) -> impl Iterator<Item = &SubscriptionRecord> {
+        self.subscriptions.iter().filter(|s| is_live_status(&s.status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_links_name_their_user() {
+        let link = CustomerLink::new("u1", "cus_1", None, 5);
+        assert_eq!((link.pk.as_str(), link.user_id()), ("USER#u1", "u1"));
+        assert_eq!(CustomerOwner::new("cus_1", "u1").pk, "CUSTOMER#cus_1");
+        assert_eq!(keys::subscription("sub_1"), "SUB#sub_1");
+    }
+
+    #[test]
+    fn entitlement_records_are_sorted_sets() {
+        let record = EntitlementsRecord::new("u", "cus", vec!["b".into(), "a".into(), "b".into()], Version::of_payload(1), 1);
+        assert_eq!(record.features, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn audit_rows_sort_by_time_then_event() {
+        let row = AuditRecord::new("u", "evt_1", "t", 42, "applied", (String::new(), String::new()), 0);
+        assert_eq!(row.sk, "000000000042#evt_1");
+        assert_eq!(row.expires_at, AUDIT_TTL_SECS);
+    }
+}

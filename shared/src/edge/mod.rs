@@ -1,0 +1,14 @@
+//! The HTTP edge: what the functions share at their boundary with API Gateway and Stripe's
+//! webhook calls.
+//!
+//! - [`http`] — routing helpers, typed JSON bodies, the base64 guard, the Lambda runner
+//! - [`identity`] — the caller, from API Gateway claims or a verified bearer token
+//! - [`problem`] — problem+json and the one mapping of every layer's errors to HTTP
+//! - [`signature`] — `Stripe-Signature` verification (and signing, for the local stack)
+//! - [`local_events`] — API Gateway events carrying a signed Stripe event (local tools, tests)
+
+pub mod http;
+pub mod identity;
+pub mod local_events;
+pub mod problem;
+pub mod signature;

@@ -1,0 +1,345 @@
+//! The sync engine: the one path by which Stripe state reaches the table. The webhook, the
+//! eager sync after Checkout and every later writer call [`Engine::apply`]; none builds a
+//! transaction itself.
+//!
+//! **Input.** A Stripe object as it arrived ([`Arrival`]): a verified event (its payload), or an
+//! object this service fetched from Stripe ([`Fetched`], stamped with the time the fetch
+//! started; only the engine's `fetch_*` methods make one).
+//!
+//! **Exactly once.** An event commits ONE transaction holding its dedupe marker `EVENT#<id>`
+//! (condition: absent), an audit row and the state change. All of it lands or none: a crash
+//! leaves nothing marked done that is not done, and Stripe's retry completes the work. A second
+//! delivery fails the marker's condition and is a [`Outcome::Duplicate`]. Fetched objects have
+//! no marker (fetching again is harmless); their audit row names the fetch.
+//!
+//! **Order-safe.** Stored subscription and entitlement items carry a
+//! [`Version`](crate::domain::version::Version) and a write lands only above the stored one (a
+//! condition in the same transaction). The rule — payload versions, fetch stamps, same-second
+//! ties answered by fetching the object from Stripe — lives in
+//! [`crate::domain::version`]. An event older than the stored state is [`Outcome::Stale`]
+//! (marker and audit only).
+//!
+//! **Store round trips** on the common path of a subscription event: one read (BatchGetItem of
+//! the customer mapping and the stored subscription) and one TransactWriteItems.
+//!
+//! | object | what is written |
+//! |---|---|
+//! | subscription (`customer.subscription.*`, or fetched) | the subscription record |
+//! | `invoice.*` | the invoice's subscription, fetched (an invoice carries no subscription state) |
+//! | completed Checkout Session (`checkout.session.completed`, or fetched) | user ↔ customer link both ways, plus the session's subscription (fetched) or a paid one-time purchase; one transaction |
+//! | `entitlements.active_entitlement_summary.updated` | the feature list, paged through the Active Entitlements API past the embedded 10 |
+//! | `customer.deleted` | the link removed both ways |
+//! | anything else | nothing: [`Outcome::Ignored`] |
+
+mod checkout;
+mod customer;
+mod entitlements;
+mod subscription;
+
+use crate::adapters::store::{Committed, Store, StoreError, Write};
+use crate::adapters::stripe::{GatewayError, Stripe};
+use crate::domain::clock::Clock;
+use crate::domain::event::Envelope;
+use crate::domain::objects::{CheckoutSessionSnapshot, SubscriptionSnapshot};
+use crate::domain::plans::Catalog;
+use crate::domain::records::{AuditRecord, EventRecord};
+use crate::domain::version::Version;
+
+/// Event types that carry a subscription object.
+pub const SUBSCRIPTION_EVENTS: &[&str] = &[
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "customer.subscription.trial_will_end",
+    "customer.subscription.pending_update_applied",
+    "customer.subscription.pending_update_expired",
+];
+
+/// Invoice events: they prompt a fetch of the invoice's subscription.
+pub const INVOICE_EVENTS: &[&str] = &["invoice.paid", "invoice.payment_failed", "invoice.payment_action_required"];
+
+/// Every event type the engine applies (the rest are [`Outcome::Ignored`]).
+pub fn handled_event_types() -> Vec<&'static str> {
+    let mut types = SUBSCRIPTION_EVENTS.to_vec();
+    types.extend_from_slice(INVOICE_EVENTS);
+    types.extend_from_slice(&[
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "entitlements.active_entitlement_summary.updated",
+        "customer.deleted",
+    ]);
+    types
+}
+
+/// Events this young whose user cannot be resolved yet are retried (an error): Stripe retries
+/// for up to three days, and the mapping may still be on its way (shuffled deliveries, or a
+/// backlog after an outage). Older ones are marked `unmatched`.
+pub const RESOLVE_GRACE_SECS: i64 = 3 * 86_400;
+
+/// What happened to an arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The state change committed.
+    Applied,
+    /// This event was processed before.
+    Duplicate,
+    /// Newer state is stored; for an event, only the marker and audit row were written.
+    Stale,
+    /// A type the engine does not handle, or an object that is not ours.
+    Ignored,
+    /// No user could be found for an old event; marked done without a change.
+    Unmatched,
+    /// The change would link a customer already linked to another user (or a user to another
+    /// customer); marked, not applied.
+    Conflict,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Conflict => "conflict",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The object cannot be read (a malformed event).
+    #[error("{kind} carries an unreadable {what}")]
+    Shape { kind: String, what: &'static str },
+    /// No user for the customer yet; worth retrying (the mapping may be on its way).
+    #[error("no user for stripe customer {customer} yet")]
+    Unresolved { customer: String },
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("a stripe call failed")]
+    Stripe(#[from] GatewayError),
+}
+
+/// An object fetched from Stripe, stamped with the time the fetch started (see
+/// [`crate::domain::version`]). Made by the engine's `fetch_*` methods only.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    object: T,
+    started_at: i64,
+}
+
+impl<T> Fetched<T> {
+    pub fn object(&self) -> &T {
+        &self.object
+    }
+}
+
+/// A Stripe object as it arrived.
+#[derive(Debug)]
+pub enum Arrival<'e> {
+    /// A verified event: from the webhook, or listed by the Events API.
+    Event(&'e Envelope),
+    /// A subscription fetched from Stripe.
+    Subscription(Fetched<SubscriptionSnapshot>),
+    /// A Checkout Session fetched from Stripe (the eager sync after Checkout).
+    CheckoutSession(Fetched<CheckoutSessionSnapshot>),
+}
+
+impl<'e> From<&'e Envelope> for Arrival<'e> {
+    fn from(event: &'e Envelope) -> Self {
+        Arrival::Event(event)
+    }
+}
+
+impl From<Fetched<SubscriptionSnapshot>> for Arrival<'_> {
+    fn from(fetched: Fetched<SubscriptionSnapshot>) -> Self {
+        Arrival::Subscription(fetched)
+    }
+}
+
+impl From<Fetched<CheckoutSessionSnapshot>> for Arrival<'_> {
+    fn from(fetched: Fetched<CheckoutSessionSnapshot>) -> Self {
+        Arrival::CheckoutSession(fetched)
+    }
+}
+
+/// Where a change came from: an event, or a fetch. Carries what the marker, the audit row and
+/// the ordering rule need.
+#[derive(Debug, Clone)]
+struct Origin {
+    /// The event id, or `fetch:<object id>`.
+    id: String,
+    /// The event type, or `fetch.<object>`.
+    kind: String,
+    /// The event's `created`, or when the fetch started.
+    created: i64,
+    /// The version of the arrived state.
+    version: Version,
+    /// An event (with a dedupe marker) rather than a fetch.
+    is_event: bool,
+}
+
+impl Origin {
+    fn event(event: &Envelope) -> Self {
+        Self {
+            id: event.id.clone(),
+            kind: event.event_type.clone(),
+            created: event.created,
+            version: Version::of_payload(event.created),
+            is_event: true,
+        }
+    }
+
+    fn fetch(object: &str, id: &str, started_at: i64) -> Self {
+        Self {
+            id: format!("fetch:{id}"),
+            kind: format!("fetch.{object}"),
+            created: started_at,
+            version: Version::of_fetch(started_at, None),
+            is_event: false,
+        }
+    }
+
+    /// The version of state fetched now on behalf of this origin.
+    fn fetch_version(&self, started_at: i64) -> Version {
+        Version::of_fetch(started_at, self.is_event.then_some(self.version))
+    }
+
+    fn shape(&self, what: &'static str) -> SyncError {
+        SyncError::Shape {
+            kind: self.kind.clone(),
+            what,
+        }
+    }
+}
+
+/// The engine, borrowing the process's store, Stripe port, catalog and clock. Cheap to build per
+/// request (see [`crate::app::AppState::sync`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Engine<'a> {
+    store: &'a Store,
+    stripe: &'a Stripe,
+    catalog: &'a Catalog,
+    clock: &'a dyn Clock,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(store: &'a Store, stripe: &'a Stripe, catalog: &'a Catalog, clock: &'a dyn Clock) -> Self {
+        Self {
+            store,
+            stripe,
+            catalog,
+            clock,
+        }
+    }
+
+    /// Applies a Stripe object as it arrived: the one entry point.
+    pub async fn apply(&self, arrival: impl Into<Arrival<'_>>) -> Result<Outcome, SyncError> {
+        match arrival.into() {
+            Arrival::Event(event) => self.apply_event(event).await,
+            Arrival::Subscription(fetched) => {
+                let origin = Origin::fetch("subscription", &fetched.object.subscription_id, fetched.started_at);
+                self.apply_subscription(&origin, fetched.object, Some(origin.version)).await
+            }
+            Arrival::CheckoutSession(fetched) => {
+                let origin = Origin::fetch("checkout.session", &fetched.object.id, fetched.started_at);
+                self.checkout_completed(&origin, &fetched.object).await
+            }
+        }
+    }
+
+    async fn apply_event(&self, event: &Envelope) -> Result<Outcome, SyncError> {
+        let origin = Origin::event(event);
+        let kind = event.event_type.as_str();
+        if SUBSCRIPTION_EVENTS.contains(&kind) {
+            return match crate::domain::objects::parse_subscription(&event.object) {
+                Some(snapshot) => self.apply_subscription(&origin, snapshot, None).await,
+                // A shape this version cannot read (another API version): the current object is.
+                None => {
+                    let id = event
+                        .object_id()
+                        .filter(|id| id.starts_with("sub_"))
+                        .ok_or_else(|| origin.shape("subscription"))?;
+                    self.fetch_and_apply_subscription(&origin, id).await
+                }
+            };
+        }
+        if INVOICE_EVENTS.contains(&kind) {
+            return self.invoice_event(&origin, event).await;
+        }
+        match kind {
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                let session =
+                    crate::domain::objects::parse_checkout_session(&event.object).ok_or_else(|| origin.shape("checkout session"))?;
+                self.checkout_completed(&origin, &session).await
+            }
+            "entitlements.active_entitlement_summary.updated" => self.entitlements_event(&origin, event).await,
+            "customer.deleted" => {
+                let customer = event.object_id().ok_or_else(|| origin.shape("customer"))?;
+                self.customer_deleted(&origin, customer).await
+            }
+            other => {
+                tracing::info!(event = %event.id, event_type = other, "event type not handled; ignored");
+                Ok(Outcome::Ignored)
+            }
+        }
+    }
+
+    /// Fetches a subscription from Stripe, stamped for [`Engine::apply`].
+    pub async fn fetch_subscription(&self, id: &str) -> Result<Option<Fetched<SubscriptionSnapshot>>, SyncError> {
+        let started_at = self.clock.now();
+        let object = self.stripe.retrieve_subscription(id).await?;
+        Ok(object.map(|object| Fetched { object, started_at }))
+    }
+
+    /// Fetches a Checkout Session from Stripe, stamped for [`Engine::apply`].
+    pub async fn fetch_checkout_session(&self, id: &str) -> Result<Fetched<CheckoutSessionSnapshot>, SyncError> {
+        let started_at = self.clock.now();
+        let object = self.stripe.retrieve_checkout_session(id).await?;
+        Ok(Fetched { object, started_at })
+    }
+
+    /// Commits the marker (events only), the audit row (when the user is known) and `writes`.
+    async fn commit(
+        &self,
+        origin: &Origin,
+        user: Option<&str>,
+        outcome: Outcome,
+        audit: (String, String),
+        writes: &[Write],
+    ) -> Result<Committed, SyncError> {
+        let now = self.clock.now();
+        let marker = origin
+            .is_event
+            .then(|| EventRecord::new(&origin.id, &origin.kind, outcome.as_str(), origin.created, now));
+        let audit = user.map(|user| AuditRecord::new(user, &origin.id, &origin.kind, origin.created, outcome.as_str(), audit, now));
+        if !origin.is_event && writes.is_empty() {
+            // A fetch that changes nothing leaves no trace.
+            return Ok(Committed::Yes);
+        }
+        Ok(self.store.commit(marker.as_ref(), audit.as_ref(), writes).await?)
+    }
+
+    /// Records `outcome` without a state change (the marker of an event; nothing for a fetch).
+    async fn mark(&self, origin: &Origin, user: Option<&str>, outcome: Outcome, audit: (String, String)) -> Result<Outcome, SyncError> {
+        match self.commit(origin, user, outcome, audit, &[]).await? {
+            Committed::Duplicate => Ok(Outcome::Duplicate),
+            _ => Ok(outcome),
+        }
+    }
+
+    /// No user for `customer` (yet): an error while the event is young (retried), `unmatched`
+    /// after.
+    async fn unresolved(&self, origin: &Origin, customer: &str) -> Result<Outcome, SyncError> {
+        if origin.is_event && origin.created > self.clock.now() - RESOLVE_GRACE_SECS {
+            return Err(SyncError::Unresolved {
+                customer: customer.to_owned(),
+            });
+        }
+        tracing::warn!(origin = %origin.id, %customer, "no user for this customer; marked unmatched");
+        self.mark(origin, None, Outcome::Unmatched, (String::new(), String::new())).await
+    }
+}
