@@ -101,6 +101,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
         }
     };
     let mut fail_after = None;
+    let mut delay = None;
     {
         let mut world = shared.world.lock().await;
         let accepted = match &world.settings.api_key {
@@ -119,16 +120,23 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
             f.count > 0 && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(&method)) && path.starts_with(&f.path_prefix)
         }) {
             fault.count -= 1;
-            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = fault
+                .status
+                .map(|s| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
             let after = fault.after;
+            delay = (fault.delay_ms > 0).then(|| std::time::Duration::from_millis(fault.delay_ms));
             world.faults.retain(|f| f.count > 0);
-            if !after {
-                return StripeError::injected(status).into_response();
+            match status {
+                Some(status) if !after => return StripeError::injected(status).into_response(),
+                Some(status) => fail_after = Some(status),
+                None => {}
             }
-            fail_after = Some(status);
         }
     }
     let response = handle_idempotently(shared, request, next, key).await;
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     match fail_after {
         Some(status) => StripeError::injected(status).into_response(),
         None => response,
@@ -417,13 +425,13 @@ async fn emulator_set_config(State(shared): State<Arc<Shared>>, body: Bytes) -> 
 
 async fn emulator_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     match serde_json::from_slice::<Fault>(&body) {
-        Ok(fault) if (400..=599).contains(&fault.status) => {
+        Ok(fault) if fault.status.map_or(fault.delay_ms > 0, |s| (400..=599).contains(&s)) && fault.delay_ms <= 30_000 => {
             shared.world.lock().await.faults.push(fault.clone());
             axum::Json(json!({"queued": fault})).into_response()
         }
         _ => StripeError::invalid(
             "fault",
-            "Send JSON {\"path_prefix\": \"/v1/…\", \"status\": 500, \"count\": 1, \"method\": \"POST\"?}.",
+            "Send JSON {\"path_prefix\": \"/v1/…\", \"status\": 500 or \"delay_ms\": 1000, \"count\": 1, \"method\": \"POST\"?}.",
         )
         .into_response(),
     }

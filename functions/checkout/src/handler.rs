@@ -17,7 +17,7 @@ use billing::adapters::stripe::GatewayError;
 use billing::domain::objects::CheckoutSessionSnapshot;
 use billing::domain::plans::Interval;
 use billing::domain::records::SubscriptionRecord;
-use billing::edge::http::{self, json, method_not_allowed, not_found, path_segments};
+use billing::edge::http::{json, method_not_allowed, not_found, path_segments};
 use billing::edge::identity::{Identity, IdentityError};
 use billing::edge::problem::{ApiError, Problem, respond};
 use billing::services::sync::{Outcome, SyncError};
@@ -25,7 +25,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::input::{self, CheckoutBody};
+use crate::input;
 use crate::session;
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -103,6 +103,7 @@ impl ApiError for CheckoutError {
             ),
             CheckoutError::Stripe(err) => err.into(),
             CheckoutError::Store(err) => err.into(),
+            CheckoutError::Sync(SyncError::Contention { .. }) => Problem::unavailable(1),
             CheckoutError::Sync(_) => Problem::internal(),
             CheckoutError::Incomplete(_) => Problem::payment_provider(),
         }
@@ -127,7 +128,7 @@ struct Created<'a> {
 /// `POST /checkout`.
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, CheckoutError> {
     let identity = state.identity.identify(req)?;
-    let body: CheckoutBody = http::json_body(req, http::MAX_JSON_BODY)?;
+    let body = input::body(req)?;
     let input = input::validate(state, &body)?;
     let client_key = input::client_key(req)?;
     let stripe = state.stripe()?;

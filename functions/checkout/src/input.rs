@@ -29,6 +29,23 @@ pub struct CheckoutInput<'a> {
     pub cancel_url: String,
 }
 
+/// The body as a [`CheckoutBody`]; a `quantity` of the wrong type is an invalid quantity, as
+/// one out of range is.
+pub fn body(req: &Request) -> Result<CheckoutBody, Problem> {
+    http::json_body(req, http::MAX_JSON_BODY).map_err(|problem| match problem.field.as_deref() {
+        Some("quantity") => invalid_quantity(None),
+        _ => problem,
+    })
+}
+
+fn invalid_quantity(max: Option<u32>) -> Problem {
+    let detail = match max {
+        Some(max) => format!("`quantity` must be a whole number from 1 to {max}"),
+        None => "`quantity` must be a whole number from 1 to the plan's maximum".to_owned(),
+    };
+    Problem::bad_request("/errors/invalid-quantity", detail).with_field("quantity")
+}
+
 /// Validates the body against the catalog and the redirect rules.
 pub fn validate<'a>(state: &'a AppState, body: &CheckoutBody) -> Result<CheckoutInput<'a>, Problem> {
     let plan_id = body
@@ -61,13 +78,7 @@ pub fn validate<'a>(state: &'a AppState, body: &CheckoutBody) -> Result<Checkout
     let quantity = match body.quantity {
         None => 1,
         Some(q) if (1..=u64::from(plan.max_quantity)).contains(&q) => q,
-        Some(_) => {
-            return Err(Problem::bad_request(
-                "/errors/invalid-quantity",
-                format!("`quantity` must be a whole number from 1 to {}", plan.max_quantity),
-            )
-            .with_field("quantity"));
-        }
+        Some(_) => return Err(invalid_quantity(Some(plan.max_quantity))),
     };
     let redirects = &state.config.redirects;
     let success = http::redirect_url(redirects, "success_url", body.success_url.as_deref())?;
@@ -127,7 +138,7 @@ mod tests {
     fn input(json: serde_json::Value) -> Result<(String, String, u64, String, String), Problem> {
         let state = state();
         let req = testkit::event_with("checkout-create.json", |e| e["body"] = json.to_string().into());
-        let body: CheckoutBody = http::json_body(&req, http::MAX_JSON_BODY)?;
+        let body = super::body(&req)?;
         validate(&state, &body).map(|i| (i.plan.id.clone(), i.interval.to_string(), i.quantity, i.success_url, i.cancel_url))
     }
 
@@ -185,6 +196,9 @@ mod tests {
             let problem = input(json.clone()).unwrap_err();
             assert_eq!(problem.status, 400, "{json}");
             assert_eq!(problem.field.as_deref(), Some(field), "{json}: {problem:?}");
+            if field == "quantity" {
+                assert_eq!(problem.kind, "/errors/invalid-quantity", "{json}");
+            }
             assert!(!problem.detail.contains("evil") && !problem.detail.contains("alert"), "{problem:?}");
         }
     }

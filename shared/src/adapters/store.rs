@@ -52,10 +52,24 @@ pub enum StoreError {
 /// One state change inside [`Store::commit`], with the condition that guards it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// A subscription's state: lands only when no stored version is at or above its own.
+    /// A subscription's state from an event payload: lands only when no stored version is at or
+    /// above its own.
     Subscription(SubscriptionRecord),
-    /// A user's entitlement summary: lands only when no stored version is at or above its own.
+    /// A subscription's state fetched after `observed` was read: lands only while the stored
+    /// version is still `observed` (`None`: while no record exists).
+    SubscriptionReplacing {
+        record: SubscriptionRecord,
+        observed: Option<Version>,
+    },
+    /// A user's entitlement summary from an event payload: lands only when no stored version is
+    /// at or above its own.
     Entitlements(EntitlementsRecord),
+    /// A user's entitlement summary fetched after `observed` was read: lands only while the
+    /// stored version is still `observed`.
+    EntitlementsReplacing {
+        record: EntitlementsRecord,
+        observed: Option<Version>,
+    },
     /// A user ↔ customer link, both directions: each side must be absent or already the same.
     Link(CustomerLink),
     /// Removes both sides of a link, each only while it still names the other.
@@ -83,6 +97,17 @@ pub enum LinkOutcome {
     Conflict,
 }
 
+/// Whether a user and a customer may be linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Neither side is linked yet.
+    Free,
+    /// They are linked to each other (on at least one side, and neither to anyone else).
+    Same,
+    /// The user has another customer, or the customer belongs to another user.
+    Conflict,
+}
+
 /// The condition of one item in a transaction.
 enum Condition {
     None,
@@ -90,6 +115,8 @@ enum Condition {
     Absent,
     /// The stored item must not exist or have a lower `version`.
     OlderVersion(Version),
+    /// The stored item's `version` must be this one (`None`: the item must not exist).
+    SameVersion(Option<Version>),
     /// The item must not exist, or its attribute `name` must equal `value`.
     AbsentOrEqual(&'static str, String),
     /// The item's attribute `name` must equal `value`.
@@ -122,6 +149,8 @@ impl Condition {
                 keys::VERSION,
                 AttributeValue::N(version.get().to_string()),
             ),
+            Condition::SameVersion(None) => Condition::Absent.render(),
+            Condition::SameVersion(Some(version)) => named("#a = :v", keys::VERSION, AttributeValue::N(version.get().to_string())),
             Condition::AbsentOrEqual(name, value) => named(
                 &format!("attribute_not_exists({}) OR #a = :v", keys::PK),
                 name,
@@ -295,6 +324,8 @@ impl Store {
         match write {
             Write::Subscription(record) => items.push(self.put(record, Condition::OlderVersion(record.version))?),
             Write::Entitlements(record) => items.push(self.put(record, Condition::OlderVersion(record.version))?),
+            Write::SubscriptionReplacing { record, observed } => items.push(self.put(record, Condition::SameVersion(*observed))?),
+            Write::EntitlementsReplacing { record, observed } => items.push(self.put(record, Condition::SameVersion(*observed))?),
             Write::Link(link) => {
                 let user_id = link.user_id().to_owned();
                 items.push(self.put(link, Condition::AbsentOrEqual(keys::CUSTOMER_ID, link.customer_id.clone()))?);
@@ -439,6 +470,25 @@ impl Store {
         self.get_as(&keys::user(user_id), keys::SK_ENTITLEMENTS).await
     }
 
+    /// Whether `user_id` and `customer_id` may be linked, read in ONE round trip (strongly
+    /// consistent).
+    pub async fn link_state(&self, user_id: &str, customer_id: &str) -> Result<LinkState, StoreError> {
+        let wanted = [
+            (keys::user(user_id), keys::SK_CUSTOMER.to_owned()),
+            (keys::customer(customer_id), keys::SK_USER.to_owned()),
+        ];
+        let mut found = self.get_many(&wanted).await?.into_iter();
+        let link = found.next().flatten().map(from_item::<CustomerLink>).transpose()?;
+        let owner = found.next().flatten().map(from_item::<CustomerOwner>).transpose()?;
+        let user_side = link.map(|l| l.customer_id == customer_id);
+        let customer_side = owner.map(|o| o.user_id == user_id);
+        Ok(match (user_side, customer_side) {
+            (Some(false), _) | (_, Some(false)) => LinkState::Conflict,
+            (None, None) => LinkState::Free,
+            _ => LinkState::Same,
+        })
+    }
+
     /// The dedupe marker of a Stripe event, if it was processed.
     pub async fn event_marker(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
         self.get_as(&keys::event(event_id), keys::SK_EVENT).await
@@ -565,6 +615,11 @@ mod tests {
         assert_eq!(versioned.names.unwrap()["#a"], keys::VERSION);
         assert_eq!(versioned.values.unwrap()[":v"].as_n().unwrap(), &(1u64 << 20).to_string());
         assert!(Condition::None.render().expression.is_none());
+        let same = Condition::SameVersion(Some(Version::of_payload(2))).render();
+        assert_eq!(same.expression.as_deref(), Some("#a = :v"));
+        assert_eq!(same.names.unwrap()["#a"], keys::VERSION);
+        let fresh = Condition::SameVersion(None).render();
+        assert_eq!(fresh.expression.as_deref(), Some("attribute_not_exists(pk)"));
         let equal = Condition::Equal(keys::USER_ID, "u".into()).render();
         assert_eq!(equal.expression.as_deref(), Some("#a = :v"));
     }

@@ -15,18 +15,24 @@
 //!   the response arrived would drop a change made in between, for good.)
 //! - The low bit puts fetched state above the payloads of its own second.
 //!
-//! [`Version::judge`] decides what to do with incoming state:
+//! Two rules decide what lands:
 //!
-//! | stored | incoming | verdict |
-//! |---|---|---|
-//! | none, or lower | any | write at the incoming version |
-//! | same second, not lower | payload | fetch the object from Stripe: the payloads of one second cannot be ordered |
-//! | same second, not lower | fetched | write one step above the stored version (the fetch is the truth) |
-//! | a later second | any | stale: newer state is stored (its own events carry whatever came after) |
+//! - **A payload** is judged against the stored version ([`Version::judge`]):
 //!
-//! A fetched object is never stale against state of its own second, and at most
-//! [`CLOCK_SKEW_MARGIN`] seconds of older payloads can overwrite it; the events that follow
-//! them restore the truth.
+//!   | stored | verdict |
+//!   |---|---|
+//!   | none, or lower | write at the payload's version |
+//!   | same second, not lower | fetch the object from Stripe: payloads of one second cannot be ordered |
+//!   | a later second | stale: newer state is stored (its own events carry whatever came after) |
+//!
+//! - **Fetched state** is written only by a fetch that started *after* the stored version was
+//!   read, and only while that version is still stored (the write's condition): nothing stored in
+//!   between is overwritten, so an older fetch can never land above newer state. It lands
+//!   above the version it read, and never below its own stamp ([`Version::above_observed`]). A
+//!   refused write fetches again.
+//!
+//! At most [`CLOCK_SKEW_MARGIN`] seconds of older payloads can overwrite fetched state; the
+//! events that follow them restore the truth.
 
 use serde::{Deserialize, Serialize};
 
@@ -81,19 +87,24 @@ impl Version {
         (self.0 & LOW_MASK < LOW_MASK).then_some(Self(self.0 + 1))
     }
 
-    /// The ordering rule (see the module docs). `fetched`: `incoming` is state fetched from
-    /// Stripe rather than an event payload.
-    pub fn judge(stored: Option<Version>, incoming: Version, fetched: bool) -> Verdict {
-        let Some(stored) = stored.filter(|s| *s >= incoming) else {
-            return Verdict::Write(incoming);
-        };
-        if stored.second() != incoming.second() {
-            return Verdict::Stale;
+    /// The payload rule (see the module docs): what to do with a payload of version `incoming`
+    /// when `stored` is stored.
+    pub fn judge(stored: Option<Version>, incoming: Version) -> Verdict {
+        match stored {
+            None => Verdict::Write(incoming),
+            Some(stored) if stored < incoming => Verdict::Write(incoming),
+            Some(stored) if stored.second() == incoming.second() => Verdict::Refetch,
+            Some(_) => Verdict::Stale,
         }
-        match (fetched, stored.step()) {
-            (_, None) => Verdict::Stale,
-            (true, Some(above)) => Verdict::Write(above),
-            (false, Some(_)) => Verdict::Refetch,
+    }
+
+    /// The version of state fetched after `observed` was read: `fetched` (the fetch's stamp),
+    /// or one step above `observed` when that is not lower. `None` when `observed` has used up
+    /// its second.
+    pub fn above_observed(observed: Option<Version>, fetched: Version) -> Option<Version> {
+        match observed {
+            Some(observed) if observed >= fetched => observed.step(),
+            _ => Some(fetched),
         }
     }
 }
@@ -118,7 +129,7 @@ mod tests {
         // Started at T: a change Stripe makes at T, after serving the fetch, must not be stale.
         let fetched = Version::of_fetch(T, None);
         assert_eq!(
-            Version::judge(Some(fetched), Version::of_payload(T), false),
+            Version::judge(Some(fetched), Version::of_payload(T)),
             Verdict::Write(Version::of_payload(T))
         );
         // Prompted by an event of T + 5 (a delayed delivery stamped later than our clock says).
@@ -131,23 +142,32 @@ mod tests {
     fn the_rule_stamped_after_the_response_would_lose_that_change() {
         // What the old rule did: stamp a fetch with the time after the GET returned (T + 1).
         let stamped_after = Version(Version::of_payload(T + 1).0 | 1);
-        assert_eq!(Version::judge(Some(stamped_after), Version::of_payload(T), false), Verdict::Stale);
+        assert_eq!(Version::judge(Some(stamped_after), Version::of_payload(T)), Verdict::Stale);
     }
 
     #[test]
-    fn judge_follows_the_table() {
+    fn payloads_follow_the_table() {
         let p = Version::of_payload;
-        assert_eq!(Version::judge(None, p(T), false), Verdict::Write(p(T)));
-        assert_eq!(Version::judge(Some(p(T - 1)), p(T), false), Verdict::Write(p(T)));
-        assert_eq!(Version::judge(Some(p(T)), p(T), false), Verdict::Refetch);
-        assert_eq!(Version::judge(Some(Version(p(T).0 | 7)), p(T), false), Verdict::Refetch);
+        assert_eq!(Version::judge(None, p(T)), Verdict::Write(p(T)));
+        assert_eq!(Version::judge(Some(p(T - 1)), p(T)), Verdict::Write(p(T)));
+        assert_eq!(Version::judge(Some(p(T)), p(T)), Verdict::Refetch);
+        assert_eq!(Version::judge(Some(Version(p(T).0 | 7)), p(T)), Verdict::Refetch);
+        assert_eq!(Version::judge(Some(p(T + 1)), p(T)), Verdict::Stale);
+        assert_eq!(Version::judge(Some(Version(p(T).0 | LOW_MASK)), p(T)), Verdict::Refetch);
+    }
+
+    #[test]
+    fn fetched_state_lands_above_what_it_read() {
+        let p = Version::of_payload;
+        let fetched = Version::of_fetch(T + CLOCK_SKEW_MARGIN, None);
+        assert_eq!(Version::above_observed(None, fetched), Some(fetched));
+        assert_eq!(Version::above_observed(Some(p(T - 1)), fetched), Some(fetched));
         assert_eq!(
-            Version::judge(Some(Version(p(T).0 | 7)), Version::of_fetch(T + CLOCK_SKEW_MARGIN, None), true),
-            Verdict::Write(Version(p(T).0 | 8))
+            Version::above_observed(Some(Version(p(T).0 | 7)), fetched),
+            Some(Version(p(T).0 | 8))
         );
-        assert_eq!(Version::judge(Some(p(T + 1)), p(T), false), Verdict::Stale);
-        assert_eq!(Version::judge(Some(p(T + 1)), Version::of_fetch(T, None), true), Verdict::Stale);
-        assert_eq!(Version::judge(Some(Version(p(T).0 | LOW_MASK)), p(T), false), Verdict::Stale);
+        assert_eq!(Version::above_observed(Some(p(T + 9)), fetched), Some(Version(p(T + 9).0 | 1)));
+        assert_eq!(Version::above_observed(Some(Version(p(T).0 | LOW_MASK)), fetched), None);
     }
 
     #[test]

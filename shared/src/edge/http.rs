@@ -127,10 +127,11 @@ pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request, max: usize) -> R
         if field.is_empty() || field == "?" {
             return Problem::bad_request("/errors/malformed-body", "the body does not have the expected shape");
         }
+        // serde's message quotes the rejected value before the last ", expected …": only what
+        // follows it (our own type and variant names) is shown.
         let expected = inner
-            .split(", expected ")
-            .nth(1)
-            .and_then(|rest| rest.split(" at line").next())
+            .rsplit_once(", expected ")
+            .map(|(_, rest)| rest.rsplit_once(" at line").map_or(rest, |(text, _)| text))
             .unwrap_or("another value");
         let expected = match expected {
             "u8" | "u16" | "u32" | "u64" | "i32" | "i64" => "a whole number",

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use billing::domain::clock::Clock;
 use billing::domain::event;
-use billing::services::sync::Outcome;
+use billing::services::sync::{Arrival, Outcome};
 use billing::testkit;
 use serde_json::{Value, json};
 
 use crate::checkout::{create, get_checkout, pay};
+use crate::emulator::control;
 use crate::helpers::{Stack, body};
 
 /// A clock that reads `before` until the emulator has served one more API request than it had
@@ -89,33 +90,97 @@ async fn status(stack: &Stack, subscription: &str) -> String {
         .unwrap_or_default()
 }
 
+fn refresh(subscription: &str) -> Arrival<'static> {
+    Arrival::Subscription {
+        user_id: "user_123".into(),
+        subscription_id: subscription.into(),
+    }
+}
+
 #[tokio::test]
 async fn a_change_stripe_makes_right_after_serving_a_fetch_is_not_lost() {
     let mut stack = Stack::new("sync-race", vec![]).await;
     let (_, subscription) = paid_checkout(&stack).await;
-    stack
-        .state
-        .store
-        .link_customer("user_123", &customer_of(&stack, &subscription).await, None, 1)
-        .await
-        .unwrap();
 
-    // The fetch starts in second C; Stripe serves it; then, still in second C, the subscription is
-    // canceled; our clock reads C + 1 once the response is in.
+    // The fetch starts in second C and Stripe serves it; our clock reads C + 1 once the response
+    // is in. Then, still in second C, Stripe cancels the subscription.
     let c = billing::now_epoch();
     let clock = TicksWhenStripeAnswers::new(&stack, c);
     stack.state = stack.state.with_clock(clock);
     let engine = stack.state.sync().unwrap();
-    let fetched = engine.fetch_subscription(&subscription).await.unwrap().unwrap();
-    assert_eq!(fetched.object().status, "active");
+    assert_eq!(engine.apply(refresh(&subscription)).await.unwrap(), Outcome::Applied);
+    assert_eq!(status(&stack, &subscription).await, "active");
     let deleted = cancel_in_stripe(&stack, &subscription, c).await;
 
-    assert_eq!(engine.apply(fetched).await.unwrap(), Outcome::Applied);
-    assert_eq!(status(&stack, &subscription).await, "active");
     // Stamped with the time after the response (C + 1), the fetch would outrank this event
     // (version C) and the cancellation would be dropped as stale for good.
     assert_eq!(engine.apply(&deleted).await.unwrap(), Outcome::Applied);
     assert_eq!(status(&stack, &subscription).await, "canceled");
+}
+
+/// Holds the emulator's answer to the next `GET /v1/subscriptions/{id}` back for `ms` after it
+/// was served: the fetch reads the state of that moment and arrives late.
+async fn slow_next_fetch(stack: &Stack, subscription: &str, ms: u64) {
+    let (status, body) = control(
+        &stack.emulator,
+        "/_emulator/faults",
+        json!({"path_prefix": format!("/v1/subscriptions/{subscription}"), "method": "GET", "delay_ms": ms, "count": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn an_older_fetch_never_lands_over_state_written_while_it_was_in_flight() {
+    let stack = Stack::new("sync-slow-fetch", vec![]).await;
+    let (_, subscription) = paid_checkout(&stack).await;
+    let engine = stack.state.sync().unwrap();
+    assert_eq!(engine.apply(refresh(&subscription)).await.unwrap(), Outcome::Applied);
+
+    // L1 fetches "active", and its answer is slow. Meanwhile Stripe cancels the subscription and
+    // the cancellation is stored. L1's answer, older than what is stored now, must not land.
+    slow_next_fetch(&stack, &subscription, 700).await;
+    let slow = engine.apply(refresh(&subscription));
+    let cancel = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let deleted = cancel_in_stripe(&stack, &subscription, billing::now_epoch()).await;
+        engine.apply(&deleted).await.unwrap()
+    };
+    let (slow, canceled) = tokio::join!(slow, cancel);
+    assert_eq!(canceled, Outcome::Applied);
+    assert_eq!(slow.unwrap(), Outcome::Applied, "the slow fetch read again and fetched again");
+    assert_eq!(status(&stack, &subscription).await, "canceled");
+}
+
+#[tokio::test]
+async fn a_payload_stored_while_a_fetch_was_in_flight_is_not_overwritten_by_it() {
+    let stack = Stack::new("sync-slow-payload", vec![]).await;
+    let (_, subscription) = paid_checkout(&stack).await;
+    let engine = stack.state.sync().unwrap();
+    assert_eq!(engine.apply(refresh(&subscription)).await.unwrap(), Outcome::Applied);
+
+    slow_next_fetch(&stack, &subscription, 700).await;
+    let slow = engine.apply(refresh(&subscription));
+    let update = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let mut world = stack.emulator.shared.world.lock().await;
+        let params = stripe_emulator::params::Params::parse(b"cancel_at_period_end=true").unwrap();
+        world.update_subscription(&subscription, &params).unwrap();
+        let updated = world
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.event_type == "customer.subscription.updated")
+            .unwrap()
+            .render();
+        drop(world);
+        let updated = event::parse(updated.to_string().as_bytes()).unwrap();
+        engine.apply(&updated).await.unwrap()
+    };
+    let (slow, updated) = tokio::join!(slow, update);
+    assert_eq!((slow.unwrap(), updated), (Outcome::Applied, Outcome::Applied));
+    let stored = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
+    assert!(stored.cancel_at_period_end, "Stripe's current state, not the slow fetch's");
 }
 
 #[tokio::test]
@@ -147,15 +212,9 @@ async fn the_eager_sync_racing_a_cancellation_ends_canceled() {
 }
 
 #[tokio::test]
-async fn a_fetched_subscription_of_the_stored_second_lands_above_it_and_older_seconds_are_stale() {
+async fn fetched_state_lands_above_the_stored_version_it_read() {
     let mut stack = Stack::new("sync-fetched", vec![]).await;
     let (_, subscription) = paid_checkout(&stack).await;
-    stack
-        .state
-        .store
-        .link_customer("user_123", &customer_of(&stack, &subscription).await, None, 1)
-        .await
-        .unwrap();
     let events = stack
         .emulator
         .shared
@@ -177,21 +236,20 @@ async fn a_fetched_subscription_of_the_stored_second_lands_above_it_and_older_se
     assert_eq!(engine.apply(&created).await.unwrap(), Outcome::Applied);
     let stored = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
 
-    // A fetch stamped in the same second as the stored payload: the fetch is the truth.
-    let fetched = engine.fetch_subscription(&subscription).await.unwrap().unwrap();
-    assert_eq!(engine.apply(fetched).await.unwrap(), Outcome::Applied);
+    // A fetch stamped in the stored payload's second lands above it.
+    assert_eq!(engine.apply(refresh(&subscription)).await.unwrap(), Outcome::Applied);
     let above = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
     assert!(above.version > stored.version && above.version.second() == stored.version.second());
 
-    // A fetch that started long before the stored state: stale, nothing written.
+    // A fetch whose stamp is older than what it read (our clock behind): still above what it read,
+    // since it was fetched after that was stored.
     stack.state = stack.state.with_clock(Arc::new(Fixed(c - 60)));
     let engine = stack.state.sync().unwrap();
-    let old = engine.fetch_subscription(&subscription).await.unwrap().unwrap();
-    assert_eq!(engine.apply(old).await.unwrap(), Outcome::Stale);
-    assert_eq!(
-        stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap(),
-        above
-    );
+    assert_eq!(engine.apply(refresh(&subscription)).await.unwrap(), Outcome::Applied);
+    let again = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
+    assert!(again.version > above.version && again.version.second() == c);
+    // And the payload of that second now asks Stripe again rather than overwriting it.
+    assert_eq!(engine.apply(&created).await.unwrap(), Outcome::Duplicate);
 }
 
 #[derive(Debug)]
@@ -201,12 +259,6 @@ impl Clock for Fixed {
     fn now(&self) -> i64 {
         self.0
     }
-}
-
-async fn customer_of(stack: &Stack, subscription: &str) -> String {
-    stack.emulator.shared.world.lock().await.subscriptions[subscription]
-        .customer
-        .clone()
 }
 
 #[tokio::test]

@@ -70,20 +70,25 @@ pub struct Chaos {
     pub delay_ms: u64,
 }
 
-/// An injected failure: the next `count` requests matching `method` and `path_prefix` get
-/// `status` with an `api_error` body.
+/// An injected failure or delay: the next `count` requests matching `method` and `path_prefix`
+/// get `status` with an `api_error` body, or, without a status, their own answer `delay_ms` late.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub struct Fault {
     #[serde(default)]
     pub method: Option<String>,
     pub path_prefix: String,
-    pub status: u16,
+    #[serde(default)]
+    pub status: Option<u16>,
     #[serde(default = "one")]
     pub count: u32,
     /// Fail after the request took effect (a lost response): the change is made, and its
     /// response is stored for the idempotency key, but the client sees the error.
     #[serde(default)]
     pub after: bool,
+    /// Hold the answer back this long after the request took effect (a slow network): what the
+    /// client finally reads is the state at the time the request was served.
+    #[serde(default)]
+    pub delay_ms: u64,
 }
 
 fn one() -> u32 {

@@ -1,78 +1,102 @@
 //! Completed Checkout Sessions: the user ↔ customer link, and what was bought.
 
-use super::{Engine, Origin, Outcome, SyncError};
-use crate::adapters::store::{Committed, Write};
+use super::{Engine, Origin, Outcome, ROUNDS, SyncError};
+use crate::adapters::store::{Committed, LinkState, Write};
 use crate::domain::objects::{CheckoutSessionSnapshot, describe, purchase_record};
 use crate::domain::records::CustomerLink;
 use crate::domain::version::{Verdict, Version};
 
 impl Engine<'_> {
-    /// Links the user and the customer (both directions) and stores the session's subscription
-    /// (fetched from Stripe: the session carries only its id), or, for a paid one-time purchase,
-    /// its never-ending record. One transaction.
+    /// Links the user and the customer (both directions) and stores what was bought: the
+    /// session's subscription (read, then fetched from Stripe: the session carries only its
+    /// id), or a paid one-time purchase's never-ending record. One transaction.
     pub(super) async fn checkout_completed(&self, origin: &Origin, session: &CheckoutSessionSnapshot) -> Result<Outcome, SyncError> {
         if !origin.is_event && !session.is_complete() {
             return Ok(Outcome::Ignored);
         }
         // `metadata.user_id` is set by this service. `client_reference_id` is accepted only for
-        // sessions not made from a Payment Link, where the buyer could choose it.
-        let user = session.metadata_user_id().map(str::to_owned).or_else(|| {
-            if session.from_payment_link {
-                None
-            } else {
-                session.client_reference_id.clone()
-            }
-        });
+        // sessions without that key and not made from a Payment Link, where the buyer could
+        // choose it.
+        let user = if session.metadata.contains_key("user_id") {
+            session.metadata_user_id().map(str::to_owned)
+        } else if session.from_payment_link {
+            None
+        } else {
+            session.client_reference_id.clone()
+        };
         let (Some(user), Some(customer)) = (user, session.customer.clone()) else {
             tracing::info!(origin = %origin.id, "checkout session without user or customer; ignored");
             return Ok(Outcome::Ignored);
         };
-        let now = self.clock.now();
-        let link = Write::Link(CustomerLink::new(&user, &customer, session.customer_email.as_deref(), now));
-        let mut state = None;
-        let mut after = format!("customer={customer}");
-        if let Some(subscription) = &session.subscription {
-            let started_at = self.clock.now();
-            if let Some(snapshot) = self.stripe.retrieve_subscription(subscription).await? {
-                let previous = self.store.subscription(&user, subscription).await?;
-                let fetched = origin.fetch_version(started_at);
-                if let Verdict::Write(version) = Version::judge(previous.as_ref().map(|p| p.version), fetched, true) {
-                    let record = snapshot.to_record(&user, self.catalog, version, origin.created, previous.as_ref(), now);
-                    after.push_str(&format!(" {}", describe(Some(&record))));
-                    state = Some(Write::Subscription(record));
+        let link = Write::Link(CustomerLink::new(
+            &user,
+            &customer,
+            session.customer_email.as_deref(),
+            self.clock.now(),
+        ));
+        for _ in 0..ROUNDS {
+            let bought = self.bought(origin, session, &user, &customer).await?;
+            let mut after = format!("customer={customer}");
+            let mut writes = vec![link.clone()];
+            if let Some(write) = bought {
+                if let Write::Subscription(record) | Write::SubscriptionReplacing { record, .. } = &write {
+                    after.push_str(&format!(" {}", describe(Some(record))));
                 }
+                writes.push(write);
             }
-        } else if session.mode == "payment" && session.payment_status == "paid" {
-            let plan = session.metadata.get("plan");
-            if let Some(record) =
-                plan.and_then(|plan| purchase_record(&user, &session.id, &customer, plan, self.catalog, origin.version, now))
+            match self
+                .commit(origin, Some(&user), Outcome::Applied, (String::new(), after.clone()), &writes)
+                .await?
             {
-                after.push_str(&format!(" purchase={}", record.plan.as_deref().unwrap_or("?")));
-                state = Some(Write::Subscription(record));
+                Committed::Yes => return Ok(Outcome::Applied),
+                Committed::Duplicate => return Ok(Outcome::Duplicate),
+                Committed::Refused => {}
+            }
+            // Either the link conflicts, or a concurrent writer stored what was bought: read again.
+            if self.store.link_state(&user, &customer).await? == LinkState::Conflict {
+                tracing::error!(origin = %origin.id, %user, %customer, "customer already linked to another user, or user to another customer");
+                return self.mark(origin, Some(&user), Outcome::Conflict, (String::new(), after)).await;
             }
         }
-        let mut writes = vec![link.clone()];
-        writes.extend(state.clone());
-        match self
-            .commit(origin, Some(&user), Outcome::Applied, (String::new(), after.clone()), &writes)
-            .await?
-        {
-            Committed::Yes => return Ok(Outcome::Applied),
-            Committed::Duplicate => return Ok(Outcome::Duplicate),
-            Committed::Refused if state.is_some() => {}
-            Committed::Refused => return self.link_conflict(origin, &user, &customer, after).await,
-        }
-        // Refused with a state write: newer state may be stored already; try the link alone.
-        let audit = (String::new(), format!("customer={customer}"));
-        match self.commit(origin, Some(&user), Outcome::Applied, audit, &[link]).await? {
-            Committed::Yes => Ok(Outcome::Applied),
-            Committed::Duplicate => Ok(Outcome::Duplicate),
-            Committed::Refused => self.link_conflict(origin, &user, &customer, after).await,
-        }
+        Err(SyncError::Contention { what: "checkout" })
     }
 
-    async fn link_conflict(&self, origin: &Origin, user: &str, customer: &str, after: String) -> Result<Outcome, SyncError> {
-        tracing::error!(origin = %origin.id, %user, %customer, "customer already linked to another user, or user to another customer");
-        self.mark(origin, Some(user), Outcome::Conflict, (String::new(), after)).await
+    /// The write of what `session` bought, if anything is to be written: the subscription as
+    /// Stripe has it now (fetched after reading the stored record), or the purchase record.
+    async fn bought(
+        &self,
+        origin: &Origin,
+        session: &CheckoutSessionSnapshot,
+        user: &str,
+        customer: &str,
+    ) -> Result<Option<Write>, SyncError> {
+        let now = self.clock.now();
+        if let Some(subscription) = &session.subscription {
+            let observed = self.store.subscription(user, subscription).await?;
+            let started_at = self.clock.now();
+            let Some(current) = self.stripe.retrieve_subscription(subscription).await? else {
+                return Ok(None);
+            };
+            let stored = observed.as_ref().map(|o| o.version);
+            return Ok(
+                Version::above_observed(stored, origin.fetch_version(started_at)).map(|version| Write::SubscriptionReplacing {
+                    record: current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), now),
+                    observed: stored,
+                }),
+            );
+        }
+        if session.mode != "payment" || session.payment_status != "paid" {
+            return Ok(None);
+        }
+        let Some(plan) = session.metadata.get("plan") else {
+            return Ok(None);
+        };
+        // A purchase does not change through its session: an existing record at or above this
+        // version stays.
+        let stored = self.store.subscription(user, &session.id).await?.map(|r| r.version);
+        let Verdict::Write(version) = Version::judge(stored, origin.version) else {
+            return Ok(None);
+        };
+        Ok(purchase_record(user, &session.id, customer, plan, self.catalog, version, now).map(Write::Subscription))
     }
 }

@@ -2,9 +2,10 @@
 //! eager sync after Checkout and every later writer call [`Engine::apply`]; none builds a
 //! transaction itself.
 //!
-//! **Input.** A Stripe object as it arrived ([`Arrival`]): a verified event (its payload), or an
-//! object this service fetched from Stripe ([`Fetched`], stamped with the time the fetch
-//! started; only the engine's `fetch_*` methods make one).
+//! **Input.** A Stripe object as it arrived ([`Arrival`]): a verified event (its payload), a
+//! Checkout Session this service fetched from Stripe ([`Fetched`], stamped with the time the
+//! fetch started; only the engine's `fetch_*` methods make one), or a subscription to fetch and
+//! store now (the engine reads the stored record before it fetches).
 //!
 //! **Exactly once.** An event commits ONE transaction holding its dedupe marker `EVENT#<id>`
 //! (condition: absent), an audit row and the state change. All of it lands or none: a crash
@@ -17,7 +18,9 @@
 //! condition in the same transaction). The rule — payload versions, fetch stamps, same-second
 //! ties answered by fetching the object from Stripe — lives in
 //! [`crate::domain::version`]. An event older than the stored state is [`Outcome::Stale`]
-//! (marker and audit only).
+//! (marker and audit only). Fetched state is written only while the record read *before* the
+//! fetch is still stored; a refusal reads and fetches again, and after [`ROUNDS`] refusals the
+//! arrival fails ([`SyncError::Contention`]) so that Stripe delivers it again.
 //!
 //! **Store round trips** on the common path of a subscription event: one read (BatchGetItem of
 //! the customer mapping and the stored subscription) and one TransactWriteItems.
@@ -40,7 +43,7 @@ use crate::adapters::store::{Committed, Store, StoreError, Write};
 use crate::adapters::stripe::{GatewayError, Stripe};
 use crate::domain::clock::Clock;
 use crate::domain::event::Envelope;
-use crate::domain::objects::{CheckoutSessionSnapshot, SubscriptionSnapshot};
+use crate::domain::objects::CheckoutSessionSnapshot;
 use crate::domain::plans::Catalog;
 use crate::domain::records::{AuditRecord, EventRecord};
 use crate::domain::version::Version;
@@ -72,6 +75,9 @@ pub fn handled_event_types() -> Vec<&'static str> {
     ]);
     types
 }
+
+/// Attempts of one write refused by concurrent writers before the arrival fails (and is retried).
+pub const ROUNDS: usize = 4;
 
 /// Events this young whose user cannot be resolved yet are retried (an error): Stripe retries
 /// for up to three days, and the mapping may still be on its way (shuffled deliveries, or a
@@ -121,6 +127,9 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("a stripe call failed")]
     Stripe(#[from] GatewayError),
+    /// Concurrent writers kept changing the {what} between our read and our write.
+    #[error("the {what} kept changing under concurrent writers; retry")]
+    Contention { what: &'static str },
 }
 
 /// An object fetched from Stripe, stamped with the time the fetch started (see
@@ -142,10 +151,12 @@ impl<T> Fetched<T> {
 pub enum Arrival<'e> {
     /// A verified event: from the webhook, or listed by the Events API.
     Event(&'e Envelope),
-    /// A subscription fetched from Stripe.
-    Subscription(Fetched<SubscriptionSnapshot>),
     /// A Checkout Session fetched from Stripe (the eager sync after Checkout).
-    CheckoutSession(Fetched<CheckoutSessionSnapshot>),
+    CheckoutSession(Box<Fetched<CheckoutSessionSnapshot>>),
+    /// A subscription of a user to fetch from Stripe and store now. The engine reads the stored
+    /// record first, then fetches: a snapshot fetched before that read could be older than what
+    /// is stored.
+    Subscription { user_id: String, subscription_id: String },
 }
 
 impl<'e> From<&'e Envelope> for Arrival<'e> {
@@ -154,15 +165,9 @@ impl<'e> From<&'e Envelope> for Arrival<'e> {
     }
 }
 
-impl From<Fetched<SubscriptionSnapshot>> for Arrival<'_> {
-    fn from(fetched: Fetched<SubscriptionSnapshot>) -> Self {
-        Arrival::Subscription(fetched)
-    }
-}
-
 impl From<Fetched<CheckoutSessionSnapshot>> for Arrival<'_> {
     fn from(fetched: Fetched<CheckoutSessionSnapshot>) -> Self {
-        Arrival::CheckoutSession(fetched)
+        Arrival::CheckoutSession(Box::new(fetched))
     }
 }
 
@@ -240,9 +245,10 @@ impl<'a> Engine<'a> {
     pub async fn apply(&self, arrival: impl Into<Arrival<'_>>) -> Result<Outcome, SyncError> {
         match arrival.into() {
             Arrival::Event(event) => self.apply_event(event).await,
-            Arrival::Subscription(fetched) => {
-                let origin = Origin::fetch("subscription", &fetched.object.subscription_id, fetched.started_at);
-                self.apply_subscription(&origin, fetched.object, Some(origin.version)).await
+            Arrival::Subscription { user_id, subscription_id } => {
+                let origin = Origin::fetch("subscription", &subscription_id, self.clock.now());
+                let observed = self.store.subscription(&user_id, &subscription_id).await?;
+                self.refresh_subscription(&origin, &user_id, observed, &subscription_id).await
             }
             Arrival::CheckoutSession(fetched) => {
                 let origin = Origin::fetch("checkout.session", &fetched.object.id, fetched.started_at);
@@ -256,14 +262,14 @@ impl<'a> Engine<'a> {
         let kind = event.event_type.as_str();
         if SUBSCRIPTION_EVENTS.contains(&kind) {
             return match crate::domain::objects::parse_subscription(&event.object) {
-                Some(snapshot) => self.apply_subscription(&origin, snapshot, None).await,
+                Some(snapshot) => self.apply_subscription(&origin, snapshot).await,
                 // A shape this version cannot read (another API version): the current object is.
                 None => {
                     let id = event
                         .object_id()
                         .filter(|id| id.starts_with("sub_"))
                         .ok_or_else(|| origin.shape("subscription"))?;
-                    self.fetch_and_apply_subscription(&origin, id).await
+                    self.fetch_and_apply_subscription(&origin, id, None).await
                 }
             };
         }
@@ -286,13 +292,6 @@ impl<'a> Engine<'a> {
                 Ok(Outcome::Ignored)
             }
         }
-    }
-
-    /// Fetches a subscription from Stripe, stamped for [`Engine::apply`].
-    pub async fn fetch_subscription(&self, id: &str) -> Result<Option<Fetched<SubscriptionSnapshot>>, SyncError> {
-        let started_at = self.clock.now();
-        let object = self.stripe.retrieve_subscription(id).await?;
-        Ok(object.map(|object| Fetched { object, started_at }))
     }
 
     /// Fetches a Checkout Session from Stripe, stamped for [`Engine::apply`].

@@ -1,117 +1,170 @@
-//! Subscriptions: from event payloads, invoice events (which fetch), and fetches.
+//! Subscriptions: from event payloads, from invoice events (which fetch), and fetched on request.
+//!
+//! A payload is judged against the stored version (`Version::judge`). Whenever the object must
+//! be fetched instead, [`Engine::refresh_subscription`] reads the stored record first, then
+//! fetches, and writes only while the record it read is still stored: an older fetch can never
+//! land above newer state.
 
-use super::{Engine, Origin, Outcome, SyncError};
+use serde_json::Value;
+
+use super::{Engine, Origin, Outcome, ROUNDS, SyncError};
 use crate::adapters::store::{Committed, Write};
 use crate::domain::event::Envelope;
 use crate::domain::objects::{SubscriptionSnapshot, describe, id_of};
 use crate::domain::records::SubscriptionRecord;
 use crate::domain::version::{Verdict, Version};
 
-/// Commits refused by a concurrent writer before the engine gives up (marking the event stale).
-const REFUSED_ROUNDS: usize = 3;
+/// Who a subscription belongs to, as far as an arrival says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Claim {
+    pub customer: String,
+    /// `metadata.user_id` as set by the checkout function.
+    pub user: Option<String>,
+}
+
+impl Claim {
+    fn of(snapshot: &SubscriptionSnapshot) -> Self {
+        Self {
+            customer: snapshot.customer_id.clone(),
+            user: snapshot.metadata_user_id.clone(),
+        }
+    }
+}
 
 impl Engine<'_> {
     /// The user a subscription belongs to, and the stored record, in one BatchGetItem when the
-    /// subscription's metadata names the user (it does for subscriptions made by this service).
-    async fn resolve_subscription(
+    /// claim names the user (it does for subscriptions made by this service).
+    pub(super) async fn resolve_subscription(
         &self,
-        snapshot: &SubscriptionSnapshot,
+        claim: &Claim,
+        subscription_id: &str,
     ) -> Result<(Option<String>, Option<SubscriptionRecord>), SyncError> {
-        let (owner, guess) = match &snapshot.metadata_user_id {
+        let (owner, guess) = match &claim.user {
             Some(user) => {
-                let (owner, record) = self
-                    .store
-                    .owner_and_subscription(&snapshot.customer_id, user, &snapshot.subscription_id)
-                    .await?;
+                let (owner, record) = self.store.owner_and_subscription(&claim.customer, user, subscription_id).await?;
                 (owner, Some((user.clone(), record)))
             }
-            None => (self.store.customer_owner(&snapshot.customer_id).await?, None),
+            None => (self.store.customer_owner(&claim.customer).await?, None),
         };
         match (owner, guess) {
             // The stored mapping is the authority; metadata agrees (common path): one read.
             (Some(owner), Some((user, record))) if owner == user => Ok((Some(user), record)),
             (None, Some((user, record))) => Ok((Some(user), record)),
             (Some(owner), _) => {
-                let record = self.store.subscription(&owner, &snapshot.subscription_id).await?;
+                let record = self.store.subscription(&owner, subscription_id).await?;
                 Ok((Some(owner), record))
             }
             (None, None) => Ok((None, None)),
         }
     }
 
-    /// Fetches subscription `id` on behalf of `origin` and applies it; `Ignored` when Stripe has
-    /// no such subscription.
-    pub(super) async fn fetch_and_apply_subscription(&self, origin: &Origin, id: &str) -> Result<Outcome, SyncError> {
-        let started_at = self.clock.now();
-        match self.stripe.retrieve_subscription(id).await? {
-            Some(snapshot) => {
-                self.apply_subscription(origin, snapshot, Some(origin.fetch_version(started_at)))
-                    .await
-            }
-            None => Ok(Outcome::Ignored),
-        }
-    }
-
-    /// Writes a subscription's state unless newer state is stored. `fetched`: the snapshot is the
-    /// current object from Stripe, of this version, rather than the payload of `origin`.
-    pub(super) async fn apply_subscription(
-        &self,
-        origin: &Origin,
-        mut snapshot: SubscriptionSnapshot,
-        mut fetched: Option<Version>,
-    ) -> Result<Outcome, SyncError> {
-        for _ in 0..REFUSED_ROUNDS {
-            let (user, previous) = self.resolve_subscription(&snapshot).await?;
+    /// A subscription's state from an event payload.
+    pub(super) async fn apply_subscription(&self, origin: &Origin, snapshot: SubscriptionSnapshot) -> Result<Outcome, SyncError> {
+        let claim = Claim::of(&snapshot);
+        for _ in 0..ROUNDS {
+            let (user, previous) = self.resolve_subscription(&claim, &snapshot.subscription_id).await?;
             let Some(user) = user else {
-                return self.unresolved(origin, &snapshot.customer_id).await;
+                return self.unresolved(origin, &claim.customer).await;
             };
-            let stored = previous.as_ref().map(|p| p.version);
-            let version = loop {
-                match Version::judge(stored, fetched.unwrap_or(origin.version), fetched.is_some()) {
-                    Verdict::Write(version) => break version,
-                    Verdict::Stale => {
-                        let audit = (describe(previous.as_ref()), describe(previous.as_ref()));
-                        return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
-                    }
-                    // Same second as the stored state: the payloads cannot say which is newer.
-                    Verdict::Refetch => {
-                        let started_at = self.clock.now();
-                        match self.stripe.retrieve_subscription(&snapshot.subscription_id).await? {
-                            Some(current) => {
-                                snapshot = current;
-                                fetched = Some(origin.fetch_version(started_at));
-                            }
-                            None => {
-                                let audit = (describe(previous.as_ref()), "not found in stripe".into());
-                                return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
-                            }
-                        }
+            match Version::judge(previous.as_ref().map(|p| p.version), origin.version) {
+                Verdict::Write(version) => {
+                    let record = snapshot.to_record(&user, self.catalog, version, origin.created, previous.as_ref(), self.clock.now());
+                    let audit = (describe(previous.as_ref()), describe(Some(&record)));
+                    match self
+                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Subscription(record)])
+                        .await?
+                    {
+                        Committed::Yes => return Ok(Outcome::Applied),
+                        Committed::Duplicate => return Ok(Outcome::Duplicate),
+                        // A concurrent writer stored a version at or above ours after our read.
+                        Committed::Refused => continue,
                     }
                 }
-            };
-            let now = self.clock.now();
-            let record = snapshot.to_record(&user, self.catalog, version, origin.created, previous.as_ref(), now);
-            let audit = (describe(previous.as_ref()), describe(Some(&record)));
-            match self
-                .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Subscription(record)])
-                .await?
-            {
-                Committed::Yes => return Ok(Outcome::Applied),
-                Committed::Duplicate => return Ok(Outcome::Duplicate),
-                // A concurrent writer stored a version at or above ours after our read: judge again.
-                Committed::Refused => continue,
+                Verdict::Stale => {
+                    let audit = (describe(previous.as_ref()), describe(previous.as_ref()));
+                    return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
+                }
+                // Same second as the stored state: the payloads cannot say which is newer.
+                Verdict::Refetch => return self.refresh_subscription(origin, &user, previous, &snapshot.subscription_id).await,
             }
         }
-        self.mark(origin, None, Outcome::Stale, (String::new(), String::new())).await
+        Err(SyncError::Contention { what: "subscription" })
+    }
+
+    /// Fetches subscription `id` of `user` and stores it. `observed` is the stored record, read
+    /// before this call: the write lands only while it is still stored, and a refusal reads and
+    /// fetches again.
+    pub(super) async fn refresh_subscription(
+        &self,
+        origin: &Origin,
+        user: &str,
+        mut observed: Option<SubscriptionRecord>,
+        id: &str,
+    ) -> Result<Outcome, SyncError> {
+        for _ in 0..ROUNDS {
+            let started_at = self.clock.now();
+            let Some(current) = self.stripe.retrieve_subscription(id).await? else {
+                let audit = (describe(observed.as_ref()), "not found in stripe".into());
+                return self.mark(origin, Some(user), Outcome::Stale, audit).await;
+            };
+            let stored = observed.as_ref().map(|o| o.version);
+            let Some(version) = Version::above_observed(stored, origin.fetch_version(started_at)) else {
+                let audit = (describe(observed.as_ref()), describe(observed.as_ref()));
+                return self.mark(origin, Some(user), Outcome::Stale, audit).await;
+            };
+            let record = current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), self.clock.now());
+            let audit = (describe(observed.as_ref()), describe(Some(&record)));
+            let write = Write::SubscriptionReplacing { record, observed: stored };
+            match self.commit(origin, Some(user), Outcome::Applied, audit, &[write]).await? {
+                Committed::Yes => return Ok(Outcome::Applied),
+                Committed::Duplicate => return Ok(Outcome::Duplicate),
+                // Someone stored state after our read: what we fetched may be older. Again.
+                Committed::Refused => observed = self.store.subscription(user, id).await?,
+            }
+        }
+        Err(SyncError::Contention { what: "subscription" })
+    }
+
+    /// Stores subscription `id` as Stripe has it now, for an arrival that carries no readable
+    /// subscription state: `claim` says whose it is, or, when the arrival does not say, a first
+    /// fetch does.
+    pub(super) async fn fetch_and_apply_subscription(&self, origin: &Origin, id: &str, claim: Option<Claim>) -> Result<Outcome, SyncError> {
+        let claim = match claim {
+            Some(claim) => claim,
+            None => match self.stripe.retrieve_subscription(id).await? {
+                Some(snapshot) => Claim::of(&snapshot),
+                None => return Ok(Outcome::Ignored),
+            },
+        };
+        let (user, previous) = self.resolve_subscription(&claim, id).await?;
+        match user {
+            Some(user) => self.refresh_subscription(origin, &user, previous, id).await,
+            None => self.unresolved(origin, &claim.customer).await,
+        }
     }
 
     /// `invoice.*`: the invoice carries no subscription state, so the subscription is fetched.
+    /// The invoice names the customer and, for subscriptions made by this service, the user
+    /// (`parent.subscription_details.metadata`).
     pub(super) async fn invoice_event(&self, origin: &Origin, event: &Envelope) -> Result<Outcome, SyncError> {
         let object = &event.object;
-        let subscription = id_of(object.pointer("/parent/subscription_details/subscription")).or_else(|| id_of(object.get("subscription")));
-        match subscription {
-            Some(subscription) => self.fetch_and_apply_subscription(origin, &subscription).await,
-            None => Ok(Outcome::Ignored),
-        }
+        let details = object
+            .pointer("/parent/subscription_details")
+            .or_else(|| object.get("subscription_details"));
+        let subscription = id_of(details.and_then(|d| d.get("subscription"))).or_else(|| id_of(object.get("subscription")));
+        let Some(subscription) = subscription else {
+            return Ok(Outcome::Ignored);
+        };
+        let user = details
+            .and_then(|d| d.pointer("/metadata/user_id"))
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned);
+        // Without the user the invoice is no proof of ownership: the subscription is read first.
+        let claim = id_of(object.get("customer")).zip(user).map(|(customer, user)| Claim {
+            customer,
+            user: Some(user),
+        });
+        self.fetch_and_apply_subscription(origin, &subscription, claim).await
     }
 }
