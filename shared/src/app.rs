@@ -94,16 +94,33 @@ impl AppState {
             }
             .into());
         }
+        let livemode = secrets
+            .secret_key
+            .as_ref()
+            .is_some_and(|k| k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_"));
+        if livemode && config.jwt.hs256_secret.is_some() {
+            // The HS256 fallback exists for local runs; with live money it would let anyone who
+            // holds that one shared secret act as any user.
+            return Err(ConfigError {
+                var: vars::JWT_HS256_SECRET,
+                problem: "must not be set with a live Stripe key (verify tokens with the API Gateway JWT authorizer)".into(),
+            }
+            .into());
+        }
+        if livemode && config.stripe_api_base.as_ref().is_some_and(|u| u.scheme() != "https") {
+            return Err(ConfigError {
+                var: vars::STRIPE_API_BASE,
+                problem: "must be https with a live Stripe key".into(),
+            }
+            .into());
+        }
         Ok(Self {
             store: Store::new(dynamodb, config.table_name.clone()),
             identity: IdentityVerifier::new(&config.jwt),
             catalog,
             stripe,
             webhook_secrets: secrets.webhook_secrets,
-            livemode: secrets
-                .secret_key
-                .as_ref()
-                .is_some_and(|k| k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_")),
+            livemode,
             clock: Arc::new(SystemClock),
             config,
         })
@@ -122,7 +139,13 @@ impl AppState {
 
     /// The sync engine: the one path by which Stripe state reaches the table.
     pub fn sync(&self) -> Result<Engine<'_>, GatewayError> {
-        Ok(Engine::new(&self.store, self.stripe()?, &self.catalog, self.clock.as_ref()))
+        Ok(Engine::new(
+            &self.store,
+            self.stripe()?,
+            &self.catalog,
+            self.clock.as_ref(),
+            self.config.sync,
+        ))
     }
 
     /// Feature gating (one Query, no Stripe call).
@@ -161,4 +184,64 @@ pub fn exit_on_startup_error(err: StartupError) -> ! {
     tracing::error!(error = %err, "startup failed");
     eprintln!("startup error: {err}");
     std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::secrets::ResolvedSecrets;
+
+    fn dynamodb() -> aws_sdk_dynamodb::Client {
+        let conf = aws_sdk_dynamodb::config::Builder::new()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    fn build(pairs: &[(&str, &str)], key: &str) -> Result<AppState, StartupError> {
+        let map: std::collections::HashMap<&str, &str> = pairs.iter().copied().collect();
+        let needs = Needs {
+            stripe: true,
+            ..Needs::default()
+        };
+        let config = Config::from_lookup(|k| map.get(k).map(|v| v.to_string()), needs).unwrap();
+        let secrets = ResolvedSecrets {
+            secret_key: Some(Secret::new(key)),
+            webhook_secrets: vec![],
+        };
+        AppState::build(config, needs, dynamodb(), secrets)
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("TABLE_NAME", "billing"),
+        ("STRIPE_SECRETS_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:s"),
+    ];
+
+    #[test]
+    fn a_live_key_refuses_the_hs256_fallback_and_plain_http() {
+        let hs256 = [
+            BASE,
+            &[
+                ("JWT_HS256_SECRET", "a-deployment-secret-of-32-bytes-min!"),
+                ("JWT_ISSUER", "i"),
+                ("JWT_AUDIENCE", "a"),
+            ],
+        ]
+        .concat();
+        assert!(build(&hs256, "sk_test_x").is_ok(), "test keys may use it");
+        let err = build(&hs256, "sk_live_x").unwrap_err();
+        assert!(
+            err.to_string().contains("JWT_HS256_SECRET must not be set with a live Stripe key"),
+            "{err}"
+        );
+        let err = build(&hs256, "rk_live_x").unwrap_err();
+        assert!(err.to_string().contains("JWT_HS256_SECRET"), "{err}");
+
+        let http = [BASE, &[("STRIPE_API_BASE", "http://stripe.internal.example/")]].concat();
+        assert!(build(&http, "sk_test_x").is_ok());
+        let err = build(&http, "sk_live_x").unwrap_err();
+        assert!(err.to_string().contains("STRIPE_API_BASE must be https"), "{err}");
+        assert!(build(BASE, "sk_live_x").unwrap().livemode);
+    }
 }

@@ -33,7 +33,12 @@ pub mod vars {
     pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
     pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
     pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
+    pub const ACCEPT_CONNECT_EVENTS: &str = "ACCEPT_CONNECT_EVENTS";
 }
+
+/// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
+/// that accepts it accepts tokens anyone can mint, so it is refused outside a local run.
+pub const PUBLISHED_LOCAL_JWT_SECRET: &str = "local-dev-jwt-secret-not-for-production-use";
 
 /// A configuration problem, always about one variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +146,14 @@ pub struct CheckoutConfig {
     pub duplicate_policy: DuplicatePolicy,
 }
 
+/// What a deployment decides about the sync engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Apply events of connected accounts (Stripe Connect: a top-level `account`), fetching on
+    /// their behalf. Off by default: such events are acknowledged and ignored.
+    pub accept_connect: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
@@ -155,6 +168,8 @@ pub struct Config {
     pub checkout: CheckoutConfig,
     /// The tunable access rules (`PAST_DUE_GRACE_DAYS`).
     pub access: AccessPolicy,
+    /// The sync engine's options (`ACCEPT_CONNECT_EVENTS`).
+    pub sync: SyncOptions,
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
@@ -270,6 +285,16 @@ impl Config {
             issuer: get(vars::JWT_ISSUER),
             audience: get(vars::JWT_AUDIENCE),
         };
+        let local_run = dynamodb_endpoint.as_ref().is_some_and(is_loopback);
+        if jwt.hs256_secret.as_ref().is_some_and(|s| s.expose() == PUBLISHED_LOCAL_JWT_SECRET) && !local_run {
+            return Err(ConfigError::invalid(
+                vars::JWT_HS256_SECRET,
+                format!(
+                    "is the published local secret; it is accepted only for a local run ({} on loopback)",
+                    vars::DYNAMODB_ENDPOINT
+                ),
+            ));
+        }
         if jwt.hs256_secret.is_some() && jwt.issuer.is_none() {
             return Err(ConfigError {
                 var: vars::JWT_ISSUER,
@@ -285,11 +310,7 @@ impl Config {
 
         let plans_path = get(vars::PLANS_PATH).map(PathBuf::from);
 
-        let allow_promotion_codes = match get(vars::ALLOW_PROMOTION_CODES).as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(ConfigError::invalid(vars::ALLOW_PROMOTION_CODES, "expected true or false")),
-        };
+        let allow_promotion_codes = flag(get(vars::ALLOW_PROMOTION_CODES).as_deref(), vars::ALLOW_PROMOTION_CODES)?;
         let duplicate_policy = match get(vars::CHECKOUT_DUPLICATE_POLICY).as_deref() {
             None | Some("same_plan") => DuplicatePolicy::SamePlan,
             Some("any") => DuplicatePolicy::Any,
@@ -320,6 +341,10 @@ impl Config {
             },
         };
 
+        let sync = SyncOptions {
+            accept_connect: flag(get(vars::ACCEPT_CONNECT_EVENTS).as_deref(), vars::ACCEPT_CONNECT_EVENTS)?,
+        };
+
         Ok(Self {
             table_name,
             dynamodb_endpoint,
@@ -331,12 +356,32 @@ impl Config {
             plans_path,
             checkout,
             access,
+            sync,
         })
+    }
+}
+
+/// `true`/`false`, default `false`.
+fn flag(value: Option<&str>, var: &'static str) -> Result<bool, ConfigError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ConfigError::invalid(var, "expected true or false")),
     }
 }
 
 fn valid_table_name(name: &str) -> bool {
     (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Whether `url` points at this machine (a local stand-in, not AWS).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
@@ -471,6 +516,7 @@ mod tests {
             ("JWT_HS256_SECRET", Some("short")),
             ("JWT_ISSUER", None),
             ("ALLOW_PROMOTION_CODES", Some("yes")),
+            ("ACCEPT_CONNECT_EVENTS", Some("1")),
             ("CHECKOUT_DUPLICATE_POLICY", Some("never")),
             ("PAST_DUE_GRACE_DAYS", Some("-3")),
         ];
@@ -516,6 +562,29 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(config.stripe_secrets, StripeSecrets::SecretsManager { .. }));
+    }
+
+    #[test]
+    fn the_published_local_jwt_secret_is_refused_outside_a_local_run() {
+        let with = |endpoint: Option<&str>| {
+            let mut pairs: Vec<(&str, &str)> = vec![
+                ("TABLE_NAME", "billing"),
+                ("JWT_HS256_SECRET", PUBLISHED_LOCAL_JWT_SECRET),
+                ("JWT_ISSUER", "i"),
+                ("JWT_AUDIENCE", "a"),
+            ];
+            pairs.extend(endpoint.map(|e| ("DYNAMODB_ENDPOINT", e)));
+            load(&pairs, Needs::default())
+        };
+        assert!(with(Some("http://127.0.0.1:8000")).is_ok());
+        assert!(with(Some("http://localhost:8000")).is_ok());
+        let err = with(None).unwrap_err();
+        assert_eq!(err.var, "JWT_HS256_SECRET", "{err}");
+        assert!(err.to_string().contains("published local secret"), "{err}");
+        assert_eq!(
+            with(Some("https://dynamodb.eu-west-1.amazonaws.com")).unwrap_err().var,
+            "JWT_HS256_SECRET"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::app::{AppState, StartupError};
 use crate::config::{Config, Needs};
 
 /// Local-only values (the same as `dev/local.env`); never valid anywhere else.
-pub const LOCAL_JWT_SECRET: &str = "local-dev-jwt-secret-not-for-production-use";
+pub const LOCAL_JWT_SECRET: &str = crate::config::PUBLISHED_LOCAL_JWT_SECRET;
 pub const LOCAL_JWT_ISSUER: &str = "stripe-lambda-local";
 pub const LOCAL_JWT_AUDIENCE: &str = "stripe-lambda";
 pub const LOCAL_STRIPE_KEY: &str = "sk_test_local_emulator_key";

@@ -298,7 +298,12 @@ impl Store {
         loop {
             match self.transact(items.clone()).await {
                 Err(StoreError::Conflict) if attempt < CONFLICT_ATTEMPTS => {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                    // Exponential, with jitter so that writers that collided do not collide again.
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.subsec_nanos());
+                    let jitter = u64::from(nanos % 20);
+                    tokio::time::sleep(std::time::Duration::from_millis((20 << attempt) + jitter)).await;
                     attempt += 1;
                 }
                 Ok(Some(failed)) if marker.is_some() && failed.contains(&0) => return Ok(Committed::Duplicate),

@@ -155,16 +155,14 @@ pub struct CheckoutSessionSnapshot {
     /// The email the buyer entered (`customer_details.email`).
     pub customer_email: Option<String>,
     pub subscription: Option<String>,
-    pub client_reference_id: Option<String>,
-    /// Made from a Payment Link (where the buyer may choose `client_reference_id`).
-    pub from_payment_link: bool,
     pub metadata: BTreeMap<String, String>,
     /// The hosted page, while the session is open.
     pub url: Option<String>,
 }
 
 impl CheckoutSessionSnapshot {
-    /// `metadata.user_id`, which only this service sets.
+    /// `metadata.user_id`, which only this service sets: the only proof of whose a session is
+    /// (`client_reference_id` can be chosen by a buyer on Payment Links and pricing tables).
     pub fn metadata_user_id(&self) -> Option<&str> {
         self.metadata.get("user_id").map(String::as_str).filter(|u| !u.is_empty())
     }
@@ -191,10 +189,37 @@ pub fn parse_checkout_session(object: &Value) -> Option<CheckoutSessionSnapshot>
         customer: id_of(object.get("customer")),
         customer_email: text(object, "/customer_details/email").or_else(|| text(object, "/customer_email")),
         subscription: id_of(object.get("subscription")),
-        client_reference_id: text(object, "/client_reference_id").filter(|c| !c.is_empty()),
-        from_payment_link: object.get("payment_link").is_some_and(|v| !v.is_null()),
         metadata: metadata(object),
         url: text(object, "/url"),
+    })
+}
+
+/// A Stripe customer as the service reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerSnapshot {
+    pub id: String,
+    pub email: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub deleted: bool,
+}
+
+impl CustomerSnapshot {
+    /// `metadata.user_id`, set by this service on the customers it creates.
+    pub fn metadata_user_id(&self) -> Option<&str> {
+        self.metadata.get("user_id").map(String::as_str).filter(|u| !u.is_empty())
+    }
+}
+
+/// Reads a customer object (or a deleted customer's stub); `None` without an id.
+pub fn parse_customer(object: &Value) -> Option<CustomerSnapshot> {
+    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "customer") {
+        return None;
+    }
+    Some(CustomerSnapshot {
+        id: object.get("id")?.as_str()?.to_owned(),
+        email: text(object, "/email"),
+        metadata: metadata(object),
+        deleted: object.get("deleted").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -348,19 +373,27 @@ mod tests {
     }
 
     #[test]
-    fn checkout_sessions_read_owner_customer_and_payment_link() {
+    fn checkout_sessions_read_owner_and_customer() {
         let session = parse_checkout_session(&json!({
             "id": "cs_1", "object": "checkout.session", "status": "complete", "payment_status": "paid", "mode": "payment",
             "customer": {"id": "cus_1"}, "customer_details": {"email": "a@example.com"}, "subscription": null,
             "client_reference_id": "", "payment_link": "plink_1", "metadata": {"user_id": "u1", "plan": "lifetime", "n": 1}
         }))
         .unwrap();
-        assert!(session.is_complete() && session.from_payment_link);
+        assert!(session.is_complete());
         assert_eq!(session.metadata_user_id(), Some("u1"));
         assert_eq!((session.customer.as_deref(), session.subscription), (Some("cus_1"), None));
         assert_eq!(session.customer_email.as_deref(), Some("a@example.com"));
-        assert_eq!(session.client_reference_id, None, "empty is absent");
         assert_eq!(session.metadata.len(), 2, "non-string metadata is skipped");
+    }
+
+    #[test]
+    fn customers_read_their_metadata_owner() {
+        let customer =
+            parse_customer(&json!({"id": "cus_1", "object": "customer", "email": "a@example.com", "metadata": {"user_id": "u1"}})).unwrap();
+        assert_eq!((customer.metadata_user_id(), customer.deleted), (Some("u1"), false));
+        let stub = parse_customer(&json!({"id": "cus_2", "object": "customer", "deleted": true})).unwrap();
+        assert_eq!((stub.metadata_user_id(), stub.deleted), (None, true));
     }
 
     #[test]

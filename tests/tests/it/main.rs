@@ -3,6 +3,7 @@
 mod checkout;
 mod emulator;
 mod entitlements;
+mod hardening;
 mod helpers;
 mod store;
 mod sync;

@@ -241,14 +241,20 @@ async fn fetched_state_lands_above_the_stored_version_it_read() {
     let above = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
     assert!(above.version > stored.version && above.version.second() == stored.version.second());
 
-    // A fetch whose stamp is older than what it read (our clock behind): still above what it read,
-    // since it was fetched after that was stored.
+    // A fetch whose stamp is older than what it read (our clock behind), finding the same state:
+    // nothing to write, the version stays.
     stack.state = stack.state.with_clock(Arc::new(Fixed(c - 60)));
     let engine = stack.state.sync().unwrap();
     assert_eq!(engine.apply(refresh(&subscription)).await.unwrap(), Outcome::Applied);
     let again = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
-    assert!(again.version > above.version && again.version.second() == c);
-    // And the payload of that second now asks Stripe again rather than overwriting it.
+    assert_eq!(again, above);
+    // A payload of that second (another event) cannot be ordered against it: Stripe is asked
+    // again, and what it says lands above.
+    let mut same_second = created.clone();
+    same_second.id = format!("{}_again", created.id);
+    assert_eq!(engine.apply(&same_second).await.unwrap(), Outcome::Applied);
+    let latest = stack.state.store.subscription("user_123", &subscription).await.unwrap().unwrap();
+    assert!(latest.version > again.version && latest.version.second() == c);
     assert_eq!(engine.apply(&created).await.unwrap(), Outcome::Duplicate);
 }
 

@@ -322,7 +322,25 @@ async fn entitlement_summaries_page_past_the_embedded_ten() {
     let summary = of_type(&events, "entitlements.active_entitlement_summary.updated")[0].clone();
     assert_eq!(summary.pointer("/data/object/entitlements/has_more"), Some(&Value::Bool(true)));
 
-    // Before the customer mapping exists, a young summary event is retried (500), nothing written.
+    // The customer carries no metadata of this service: a stranger's summary, acknowledged.
+    let (status, body) = deliver(&stack, &summary.to_string()).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{body}");
+    assert_eq!(stack.item_count().await, 0);
+
+    // A customer of this service (its metadata names the user) whose link is not stored yet: a
+    // young summary event is retried (500), nothing written.
+    let customer = completed.pointer("/data/object/customer").unwrap().as_str().unwrap().to_owned();
+    stack
+        .emulator
+        .shared
+        .world
+        .lock()
+        .await
+        .customers
+        .get_mut(&customer)
+        .unwrap()
+        .metadata
+        .insert("user_id".into(), "user_123".into());
     let (status, _) = deliver(&stack, &summary.to_string()).await;
     assert_eq!(status, 500);
     assert_eq!(stack.item_count().await, 0);

@@ -10,11 +10,13 @@
 //! The base URL comes from configuration (`STRIPE_API_BASE`), so the local emulator or real
 //! Stripe is chosen by configuration alone.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, DATE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -97,6 +99,10 @@ pub struct HttpClient {
     user_agent: HeaderValue,
     stripe_version: HeaderValue,
     timeout: Duration,
+    /// When the clock-skew warning was last logged (Unix seconds).
+    skew_warned: Arc<AtomicI64>,
+    /// `Stripe-Account`: requests on behalf of a connected account.
+    account: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -139,6 +145,17 @@ impl HttpClient {
             stripe_version: HeaderValue::from_str(stripe_shared::version::VERSION.as_str())
                 .map_err(|_| CallError::Request("stripe version".into()))?,
             timeout: STRIPE_TIMEOUT,
+            skew_warned: Arc::new(AtomicI64::new(0)),
+            account: None,
+        })
+    }
+
+    /// The same client (and pool) acting on behalf of a connected account (`Stripe-Account`).
+    pub fn with_account(&self, account: &str) -> Result<Self, CallError> {
+        let account = HeaderValue::from_str(account).map_err(|_| CallError::Request("account id".into()))?;
+        Ok(Self {
+            account: Some(account),
+            ..self.clone()
         })
     }
 
@@ -174,6 +191,9 @@ impl HttpClient {
         if let Some(key) = idempotency_key {
             builder = builder.header(HeaderName::from_static("idempotency-key"), key);
         }
+        if let Some(account) = &self.account {
+            builder = builder.header(HeaderName::from_static("stripe-account"), account.clone());
+        }
         if request.body.is_some() {
             builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
         }
@@ -183,6 +203,7 @@ impl HttpClient {
         let attempt = async {
             let response = self.client.request(request).await.map_err(|e| CallError::Transport(Box::new(e)))?;
             let status = response.status();
+            self.check_clock(response.headers());
             let bytes = response
                 .into_body()
                 .collect()
@@ -202,6 +223,44 @@ impl HttpClient {
             status: status.as_u16(),
             error,
         })
+    }
+
+    /// Compares our clock with Stripe's (the `Date` of an answer). The sync engine's ordering rule
+    /// tolerates our clock running up to `CLOCK_SKEW_MARGIN` seconds ahead; past that (or
+    /// clearly behind) a warning is logged, at most once a minute.
+    fn check_clock(&self, headers: &HeaderMap) {
+        let Some(theirs) = headers
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        else {
+            return;
+        };
+        let ours = SystemTime::now();
+        // Stripe's Date is truncated to the second: in sync, ours - theirs is within [0, 1) plus
+        // the latency of the answer.
+        let ahead = match ours.duration_since(theirs) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
+        let margin = crate::domain::version::CLOCK_SKEW_MARGIN as f64;
+        if (-1.0..=margin).contains(&ahead) {
+            return;
+        }
+        let now = crate::domain::clock::now_epoch();
+        let last = self.skew_warned.load(Ordering::Relaxed);
+        if now - last >= 60
+            && self
+                .skew_warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                ahead_secs = ahead,
+                margin_secs = margin,
+                "our clock differs from Stripe's beyond the ordering rule's margin"
+            );
+        }
     }
 
     /// [`HttpClient::send`], the answer read as JSON.

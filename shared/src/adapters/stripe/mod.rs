@@ -33,7 +33,9 @@ use tokio::sync::RwLock;
 pub use self::client::{ApiErrorBody, CallError, HttpClient, STRIPE_API, STRIPE_TIMEOUT};
 use crate::config::Secret;
 use crate::domain::event::{self, Envelope};
-use crate::domain::objects::{CheckoutSessionSnapshot, SubscriptionSnapshot, parse_checkout_session, parse_subscription};
+use crate::domain::objects::{
+    CheckoutSessionSnapshot, CustomerSnapshot, SubscriptionSnapshot, parse_checkout_session, parse_customer, parse_subscription,
+};
 
 /// Attempts per call (1 + retries).
 pub const ATTEMPTS: u32 = 3;
@@ -206,6 +208,19 @@ impl Stripe {
         })
     }
 
+    /// The same port acting on behalf of a connected account (`Stripe-Account`), sharing the
+    /// connection pool.
+    pub fn for_account(&self, account: &str) -> Result<Self, GatewayError> {
+        let http = self.http.with_account(account).map_err(|source| GatewayError::Unavailable {
+            operation: "for_account",
+            source,
+        })?;
+        Ok(Self {
+            http,
+            prices: RwLock::new(HashMap::new()),
+        })
+    }
+
     /// The pooled client, for typed async-stripe requests the port does not wrap.
     pub fn http(&self) -> &HttpClient {
         &self.http
@@ -343,6 +358,71 @@ impl Stripe {
             Err(GatewayError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    /// `GET /v1/customers/{id}`; `None` when Stripe has no such customer.
+    pub async fn retrieve_customer(&self, id: &str) -> Result<Option<CustomerSnapshot>, GatewayError> {
+        let request = stripe_core::customer::RetrieveCustomer::new(id).build();
+        match self.json("retrieve_customer", "customer", request, None).await {
+            Ok(value) => parse_customer(&value).map(Some).ok_or(GatewayError::Unreadable {
+                operation: "retrieve_customer",
+                what: "customer",
+            }),
+            Err(GatewayError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `POST /v1/customers` for `user_id` (`metadata.user_id`, and `email`) under
+    /// `idempotency_key`.
+    pub async fn create_customer(
+        &self,
+        user_id: &str,
+        email: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<CustomerSnapshot, GatewayError> {
+        let mut request =
+            stripe_core::customer::CreateCustomer::new().metadata(HashMap::from([("user_id".to_owned(), user_id.to_owned())]));
+        if let Some(email) = email {
+            request = request.email(email.to_owned());
+        }
+        let value = self
+            .json("create_customer", "customer", request.build(), Some(idempotency_key))
+            .await?;
+        parse_customer(&value).ok_or(GatewayError::Unreadable {
+            operation: "create_customer",
+            what: "customer",
+        })
+    }
+
+    /// Every subscription of `customer`, of any status (`GET /v1/subscriptions?status=all`, all
+    /// pages).
+    pub async fn list_subscriptions(&self, customer: &str) -> Result<Vec<SubscriptionSnapshot>, GatewayError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..100 {
+            let mut request = stripe_billing::subscription::ListSubscription::new()
+                .customer(customer)
+                .status(stripe_billing::subscription::ListSubscriptionStatus::All)
+                .limit(100);
+            if let Some(after) = &after {
+                request = request.starting_after(after.as_str());
+            }
+            let page = self.json("list_subscriptions", "customer", request.build(), None).await?;
+            let unreadable = || GatewayError::Unreadable {
+                operation: "list_subscriptions",
+                what: "subscription list",
+            };
+            let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
+            for subscription in data {
+                out.push(parse_subscription(subscription).ok_or_else(unreadable)?);
+            }
+            match (page.get("has_more").and_then(Value::as_bool), out.last()) {
+                (Some(true), Some(last)) => after = Some(last.subscription_id.clone()),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
     }
 
     /// Every active entitlement's feature lookup key (`GET /v1/entitlements/active_entitlements`,

@@ -14,18 +14,15 @@ impl Engine<'_> {
         if !origin.is_event && !session.is_complete() {
             return Ok(Outcome::Ignored);
         }
-        // `metadata.user_id` is set by this service. `client_reference_id` is accepted only for
-        // sessions without that key and not made from a Payment Link, where the buyer could
-        // choose it.
-        let user = if session.metadata.contains_key("user_id") {
-            session.metadata_user_id().map(str::to_owned)
-        } else if session.from_payment_link {
-            None
-        } else {
-            session.client_reference_id.clone()
+        // Only `metadata.user_id` (set by this service) or the customer's existing link names the
+        // user: a buyer can choose `client_reference_id` (Payment Links, pricing tables).
+        let user = match (session.metadata_user_id(), &session.customer) {
+            (Some(user), _) => Some(user.to_owned()),
+            (None, Some(customer)) => self.store.customer_owner(customer).await?,
+            (None, None) => None,
         };
         let (Some(user), Some(customer)) = (user, session.customer.clone()) else {
-            tracing::info!(origin = %origin.id, "checkout session without user or customer; ignored");
+            tracing::info!(origin = %origin.id, session = %session.id, customer = ?session.customer, "checkout session not made by this service (no metadata.user_id, no linked customer); ignored");
             return Ok(Outcome::Ignored);
         };
         let link = Write::Link(CustomerLink::new(
@@ -75,15 +72,16 @@ impl Engine<'_> {
             let observed = self.store.subscription(user, subscription).await?;
             let started_at = self.clock.now();
             let Some(current) = self.stripe.retrieve_subscription(subscription).await? else {
+                tracing::warn!(origin = %origin.id, %subscription, "the session's subscription is not in stripe; linking only");
                 return Ok(None);
             };
             let stored = observed.as_ref().map(|o| o.version);
-            return Ok(
-                Version::above_observed(stored, origin.fetch_version(started_at)).map(|version| Write::SubscriptionReplacing {
-                    record: current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), now),
-                    observed: stored,
-                }),
-            );
+            let version =
+                Version::above_observed(stored, origin.fetch_version(started_at)).ok_or(SyncError::Contention { what: "checkout" })?;
+            return Ok(Some(Write::SubscriptionReplacing {
+                record: current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), now),
+                observed: stored,
+            }));
         }
         if session.mode != "payment" || session.payment_status != "paid" {
             return Ok(None);
@@ -97,6 +95,10 @@ impl Engine<'_> {
         let Verdict::Write(version) = Version::judge(stored, origin.version) else {
             return Ok(None);
         };
-        Ok(purchase_record(user, &session.id, customer, plan, self.catalog, version, now).map(Write::Subscription))
+        let record = purchase_record(user, &session.id, customer, plan, self.catalog, version, now);
+        if record.is_none() {
+            tracing::error!(origin = %origin.id, session = %session.id, %plan, "paid session names no one-time plan of the catalog; nothing granted");
+        }
+        Ok(record.map(Write::Subscription))
     }
 }

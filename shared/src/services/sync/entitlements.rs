@@ -15,7 +15,17 @@ impl Engine<'_> {
         let summary = parse_entitlement_summary(&event.object).ok_or_else(|| origin.shape("entitlement summary"))?;
         let customer = summary.customer;
         let Some(user) = self.store.customer_owner(&customer).await? else {
-            return self.unresolved(origin, &customer).await;
+            // A summary carries no metadata: the customer's tells whether it is ours.
+            let ours = self
+                .stripe
+                .retrieve_customer(&customer)
+                .await?
+                .is_some_and(|c| c.metadata_user_id().is_some());
+            return if ours {
+                self.unresolved(origin, &customer).await
+            } else {
+                self.stranger(origin, &customer, "entitlement summary")
+            };
         };
         let Some(features) = summary.features else {
             let observed = self.store.entitlements(&user).await?;
@@ -62,7 +72,7 @@ impl Engine<'_> {
             let features = self.stripe.active_entitlements(customer).await?;
             let stored = observed.as_ref().map(|o| o.version);
             let Some(version) = Version::above_observed(stored, origin.fetch_version(started_at)) else {
-                return self.mark(origin, Some(user), Outcome::Stale, (String::new(), String::new())).await;
+                return Err(SyncError::Contention { what: "entitlements" });
             };
             let record = EntitlementsRecord::new(user, customer, features, version, self.clock.now());
             let before = observed.as_ref().map(|o| o.features.join(",")).unwrap_or_default();
@@ -71,7 +81,13 @@ impl Engine<'_> {
             match self.commit(origin, Some(user), Outcome::Applied, audit, &[write]).await? {
                 Committed::Yes => return Ok(Outcome::Applied),
                 Committed::Duplicate => return Ok(Outcome::Duplicate),
-                Committed::Refused => observed = self.store.entitlements(user).await?,
+                Committed::Refused => {
+                    observed = self.store.entitlements(user).await?;
+                    if Version::judge(observed.as_ref().map(|o| o.version), origin.version) == Verdict::Stale {
+                        // What is stored now is newer than the event that prompted this listing.
+                        return self.mark(origin, Some(user), Outcome::Stale, (String::new(), String::new())).await;
+                    }
+                }
             }
         }
         Err(SyncError::Contention { what: "entitlements" })

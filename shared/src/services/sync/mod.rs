@@ -41,6 +41,7 @@ mod subscription;
 
 use crate::adapters::store::{Committed, Store, StoreError, Write};
 use crate::adapters::stripe::{GatewayError, Stripe};
+pub use crate::config::SyncOptions;
 use crate::domain::clock::Clock;
 use crate::domain::event::Envelope;
 use crate::domain::objects::CheckoutSessionSnapshot;
@@ -229,15 +230,17 @@ pub struct Engine<'a> {
     stripe: &'a Stripe,
     catalog: &'a Catalog,
     clock: &'a dyn Clock,
+    options: SyncOptions,
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(store: &'a Store, stripe: &'a Stripe, catalog: &'a Catalog, clock: &'a dyn Clock) -> Self {
+    pub fn new(store: &'a Store, stripe: &'a Stripe, catalog: &'a Catalog, clock: &'a dyn Clock, options: SyncOptions) -> Self {
         Self {
             store,
             stripe,
             catalog,
             clock,
+            options,
         }
     }
 
@@ -258,6 +261,21 @@ impl<'a> Engine<'a> {
     }
 
     async fn apply_event(&self, event: &Envelope) -> Result<Outcome, SyncError> {
+        match &event.account {
+            None => self.apply_platform_event(event).await,
+            Some(account) if !self.options.accept_connect => {
+                tracing::info!(event = %event.id, event_type = %event.event_type, %account, "event of a connected account; ignored (ACCEPT_CONNECT_EVENTS is off)");
+                Ok(Outcome::Ignored)
+            }
+            Some(account) => {
+                let stripe = self.stripe.for_account(account)?;
+                let engine = Engine { stripe: &stripe, ..*self };
+                engine.apply_platform_event(event).await
+            }
+        }
+    }
+
+    async fn apply_platform_event(&self, event: &Envelope) -> Result<Outcome, SyncError> {
         let origin = Origin::event(event);
         let kind = event.event_type.as_str();
         if SUBSCRIPTION_EVENTS.contains(&kind) {
@@ -330,8 +348,15 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// No user for `customer` (yet): an error while the event is young (retried), `unmatched`
-    /// after.
+    /// An object of a customer this service never linked, without its metadata: made in the
+    /// Dashboard or by another product on the same account. Not ours: acknowledged, not written.
+    fn stranger(&self, origin: &Origin, customer: &str, object: &str) -> Result<Outcome, SyncError> {
+        tracing::info!(origin = %origin.id, kind = %origin.kind, %customer, %object, "no link and no metadata of this service; ignored");
+        Ok(Outcome::Ignored)
+    }
+
+    /// No user for `customer` yet, though its metadata names one: an error while the event is
+    /// young (retried: the link may be on its way), `unmatched` after.
     async fn unresolved(&self, origin: &Origin, customer: &str) -> Result<Outcome, SyncError> {
         if origin.is_event && origin.created > self.clock.now() - RESOLVE_GRACE_SECS {
             return Err(SyncError::Unresolved {

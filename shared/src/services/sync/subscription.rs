@@ -64,7 +64,7 @@ impl Engine<'_> {
         for _ in 0..ROUNDS {
             let (user, previous) = self.resolve_subscription(&claim, &snapshot.subscription_id).await?;
             let Some(user) = user else {
-                return self.unresolved(origin, &claim.customer).await;
+                return self.stranger(origin, &claim.customer, &snapshot.subscription_id);
             };
             match Version::judge(previous.as_ref().map(|p| p.version), origin.version) {
                 Verdict::Write(version) => {
@@ -93,7 +93,11 @@ impl Engine<'_> {
 
     /// Fetches subscription `id` of `user` and stores it. `observed` is the stored record, read
     /// before this call: the write lands only while it is still stored, and a refusal reads and
-    /// fetches again.
+    /// fetches again (unless the record now stored makes the prompting event stale).
+    ///
+    /// `user` comes from a claim (an event's or an invoice's metadata, or the stored mapping);
+    /// when the subscription as fetched names another user in its metadata, ownership is
+    /// resolved again from the fetched object, once.
     pub(super) async fn refresh_subscription(
         &self,
         origin: &Origin,
@@ -101,25 +105,56 @@ impl Engine<'_> {
         mut observed: Option<SubscriptionRecord>,
         id: &str,
     ) -> Result<Outcome, SyncError> {
-        for _ in 0..ROUNDS {
+        let mut user = user.to_owned();
+        let mut rechecked = false;
+        let mut round = 0;
+        while round < ROUNDS {
+            round += 1;
             let started_at = self.clock.now();
             let Some(current) = self.stripe.retrieve_subscription(id).await? else {
+                tracing::warn!(origin = %origin.id, subscription = %id, "subscription not found in stripe; nothing stored");
                 let audit = (describe(observed.as_ref()), "not found in stripe".into());
-                return self.mark(origin, Some(user), Outcome::Stale, audit).await;
+                return self.mark(origin, Some(&user), Outcome::Ignored, audit).await;
             };
+            if !rechecked && current.metadata_user_id.as_deref().is_some_and(|m| m != user) {
+                rechecked = true;
+                let (owner, record) = self.resolve_subscription(&Claim::of(&current), id).await?;
+                match owner {
+                    Some(owner) if owner != user => {
+                        tracing::warn!(origin = %origin.id, subscription = %id, claimed = %user, %owner, "ownership resolved again from the fetched subscription");
+                        (user, observed) = (owner, record);
+                        round -= 1;
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => return self.stranger(origin, &current.customer_id, id),
+                }
+            }
             let stored = observed.as_ref().map(|o| o.version);
-            let Some(version) = Version::above_observed(stored, origin.fetch_version(started_at)) else {
-                let audit = (describe(observed.as_ref()), describe(observed.as_ref()));
-                return self.mark(origin, Some(user), Outcome::Stale, audit).await;
+            let fetched = origin.fetch_version(started_at);
+            let Some(version) = Version::above_observed(stored, fetched) else {
+                return Err(SyncError::Contention { what: "subscription" });
             };
-            let record = current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), self.clock.now());
+            let now = self.clock.now();
+            let record = current.to_record(&user, self.catalog, version, origin.created, observed.as_ref(), now);
+            if !origin.is_event && observed.as_ref().is_some_and(|o| o.version >= fetched && same_state(o, &record)) {
+                // A fetch that changes nothing (the eager sync polled again): no write.
+                return Ok(Outcome::Applied);
+            }
             let audit = (describe(observed.as_ref()), describe(Some(&record)));
             let write = Write::SubscriptionReplacing { record, observed: stored };
-            match self.commit(origin, Some(user), Outcome::Applied, audit, &[write]).await? {
+            match self.commit(origin, Some(&user), Outcome::Applied, audit, &[write]).await? {
                 Committed::Yes => return Ok(Outcome::Applied),
                 Committed::Duplicate => return Ok(Outcome::Duplicate),
-                // Someone stored state after our read: what we fetched may be older. Again.
-                Committed::Refused => observed = self.store.subscription(user, id).await?,
+                // Someone stored state after our read: what we fetched may be older.
+                Committed::Refused => {
+                    observed = self.store.subscription(&user, id).await?;
+                    if origin.is_event && Version::judge(observed.as_ref().map(|o| o.version), origin.version) == Verdict::Stale {
+                        // What is stored now is newer than the event that prompted this fetch.
+                        let audit = (describe(observed.as_ref()), describe(observed.as_ref()));
+                        return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
+                    }
+                }
             }
         }
         Err(SyncError::Contention { what: "subscription" })
@@ -139,7 +174,7 @@ impl Engine<'_> {
         let (user, previous) = self.resolve_subscription(&claim, id).await?;
         match user {
             Some(user) => self.refresh_subscription(origin, &user, previous, id).await,
-            None => self.unresolved(origin, &claim.customer).await,
+            None => self.stranger(origin, &claim.customer, id),
         }
     }
 
@@ -167,4 +202,14 @@ impl Engine<'_> {
         });
         self.fetch_and_apply_subscription(origin, &subscription, claim).await
     }
+}
+
+/// Whether two records of one subscription say the same (their versions and write times aside).
+fn same_state(a: &SubscriptionRecord, b: &SubscriptionRecord) -> bool {
+    let strip = |r: &SubscriptionRecord| SubscriptionRecord {
+        version: Version::of_payload(0),
+        updated_at: 0,
+        ..r.clone()
+    };
+    strip(a) == strip(b)
 }
