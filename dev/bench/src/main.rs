@@ -252,8 +252,9 @@ async fn connections_bench(config: &billing::Config, emulator: &stripe_emulator:
     let calls = 100;
     let before = emulator.shared.connections();
     for i in 0..calls {
+        // A new user per call: each checkout is a real Stripe call.
         let req = testkit::event_with("checkout-create.json", |e| {
-            e["headers"]["idempotency-key"] = format!("bench-{}-{i}", std::process::id()).into();
+            e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = format!("bench_pool_{}_{i}", std::process::id()).into();
         });
         let response = checkout::handler::handle(&state, req).await.unwrap();
         assert_eq!(response.status(), 201, "{:?}", response.body());
@@ -457,7 +458,11 @@ async fn first_response_bench(dir: &str, config: &billing::Config) {
         let mut times = Vec::new();
         for _ in 0..5 {
             let event = match function {
-                "checkout" => testkit::event_text("checkout-create.json"),
+                "checkout" => {
+                    let mut event: Value = serde_json::from_str(&testkit::event_text("checkout-create.json")).unwrap();
+                    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = format!("bench_first_{}", times.len()).into();
+                    event.to_string()
+                }
                 _ => sign(&testkit::event_text("stripe/customer.subscription.updated.json")).to_string(),
             };
             let (runtime, addr) = fake_runtime(event, 1).await;
