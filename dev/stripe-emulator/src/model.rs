@@ -171,6 +171,9 @@ pub struct CheckoutSession {
     pub trial_period_days: Option<u32>,
     pub subscription_metadata: Metadata,
     pub allow_promotion_codes: bool,
+    /// The promotion code applied on the hosted page, and the discount it gave.
+    pub promotion_code: Option<String>,
+    pub amount_discount: i64,
     pub success_url: String,
     pub cancel_url: Option<String>,
     pub subscription: Option<String>,
@@ -188,7 +191,7 @@ impl CheckoutSession {
         let complete = self.status == "complete";
         json!({
             "id": self.id, "object": "checkout.session", "adaptive_pricing": null, "after_expiration": null,
-            "allow_promotion_codes": self.allow_promotion_codes, "amount_subtotal": self.amount_total, "amount_total": self.amount_total,
+            "allow_promotion_codes": self.allow_promotion_codes, "amount_subtotal": self.amount_total + self.amount_discount, "amount_total": self.amount_total,
             "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
             "billing_address_collection": null, "cancel_url": self.cancel_url, "client_reference_id": self.client_reference_id,
             "client_secret": null, "consent": null, "consent_collection": null, "created": self.created, "currency": self.currency,
@@ -201,7 +204,7 @@ impl CheckoutSession {
             "payment_status": self.payment_status, "phone_number_collection": {"enabled": false}, "recovered_from": null,
             "setup_intent": null, "shipping_address_collection": null, "shipping_cost": null, "shipping_options": [],
             "status": self.status, "submit_type": null, "subscription": self.subscription, "success_url": self.success_url,
-            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted_page",
+            "total_details": {"amount_discount": self.amount_discount, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted_page",
             "url": if self.status == "open" { Value::String(self.url.clone()) } else { Value::Null }
         })
     }
@@ -410,6 +413,84 @@ impl Event {
         json!({
             "id": self.id, "object": "event", "api_version": API_VERSION, "context": null, "created": self.created, "data": data,
             "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": self.event_type
+        })
+    }
+}
+
+/// A promotion code customers can enter on the hosted Checkout page (seeded: `FREE100`, `HALF50`).
+#[derive(Debug, Clone)]
+pub struct PromotionCode {
+    pub id: String,
+    pub code: String,
+    pub coupon: String,
+    pub percent_off: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub id: String,
+    pub payment_intent: String,
+    pub customer: Option<String>,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    pub dispute: Option<String>,
+    pub created: i64,
+}
+
+impl Charge {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "charge", "amount": self.amount, "amount_captured": self.amount,
+            "amount_refunded": self.amount_refunded, "balance_transaction": null, "billing_details": {"address": null, "email": null, "name": null, "phone": null},
+            "captured": true, "created": self.created, "currency": self.currency, "customer": self.customer, "description": null,
+            "disputed": self.dispute.is_some(), "failure_code": null, "failure_message": null, "livemode": false, "metadata": {},
+            "outcome": {"network_status": "approved_by_network", "reason": null, "risk_level": "normal", "seller_message": "Payment complete.", "type": "authorized"},
+            "paid": true, "payment_intent": self.payment_intent, "payment_method": null, "receipt_url": null,
+            "refunded": self.amount_refunded >= self.amount, "status": "succeeded"
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub id: String,
+    pub charge: String,
+    pub payment_intent: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub created: i64,
+}
+
+impl Refund {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "refund", "amount": self.amount, "balance_transaction": null, "charge": self.charge,
+            "created": self.created, "currency": self.currency, "metadata": {}, "payment_intent": self.payment_intent,
+            "reason": self.reason, "receipt_number": null, "source_transfer_reversal": null, "status": "succeeded", "transfer_reversal": null
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispute {
+    pub id: String,
+    pub charge: String,
+    pub payment_intent: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `needs_response`, `won`, `lost`.
+    pub status: String,
+    pub created: i64,
+}
+
+impl Dispute {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "dispute", "amount": self.amount, "balance_transactions": [], "charge": self.charge,
+            "created": self.created, "currency": self.currency, "is_charge_refundable": false, "livemode": false, "metadata": {},
+            "payment_intent": self.payment_intent, "reason": "fraudulent", "status": self.status
         })
     }
 }

@@ -55,10 +55,16 @@ pub fn checkout(world: &World, session: &CheckoutSession, error: Option<&str>) -
     if let Some(error) = error {
         body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", escape(error)));
     }
+    let promotion = if session.allow_promotion_codes {
+        "<p><label>Promotion code<br><input name=\"promotion_code\" autocomplete=\"off\"></label><br>\
+         <small>FREE100 (100 % off) · HALF50 (50 % off)</small></p>"
+    } else {
+        ""
+    };
     body.push_str(&format!(
         "<form method=\"post\" action=\"/checkout/{id}/pay\"><label>Card number<br>\
          <input name=\"card\" inputmode=\"numeric\" autocomplete=\"cc-number\" value=\"4242 4242 4242 4242\"></label>\
-         <p><button type=\"submit\">Pay</button></p></form>\
+         {promotion}<p><button type=\"submit\">Pay</button></p></form>\
          <p><small>4242 4242 4242 4242 succeeds · 4000 0000 0000 0341 fails at the next renewal · 4000 0000 0000 9995 is declined</small></p>",
         id = escape(&session.id)
     ));

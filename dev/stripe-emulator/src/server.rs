@@ -78,6 +78,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/subscriptions/{id}/pause", post(emulator_pause))
         .route("/_emulator/subscriptions/{id}/card", post(emulator_card))
         .route("/_emulator/products/{id}/features", post(emulator_features))
+        .route("/_emulator/charges/{id}/dispute", post(emulator_dispute))
+        .route("/_emulator/disputes/{id}/close", post(emulator_close_dispute))
         .fallback(|method: Method, uri: Uri| async move { StripeError::unknown_route(method.as_str(), uri.path()) })
         .with_state(shared)
 }
@@ -100,7 +102,8 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
                 .into_response();
         }
     };
-    let mut fail_after = None;
+    let mut fail = None;
+    let mut lose = false;
     let mut delay = None;
     {
         let mut world = shared.world.lock().await;
@@ -120,38 +123,49 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
             f.count > 0 && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(&method)) && path.starts_with(&f.path_prefix)
         }) {
             fault.count -= 1;
-            let status = fault
-                .status
-                .map(|s| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-            let after = fault.after;
+            if fault.after {
+                lose = true;
+            } else {
+                fail = fault
+                    .status
+                    .map(|s| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            }
             delay = (fault.delay_ms > 0).then(|| std::time::Duration::from_millis(fault.delay_ms));
             world.faults.retain(|f| f.count > 0);
-            match status {
-                Some(status) if !after => return StripeError::injected(status).into_response(),
-                Some(status) => fail_after = Some(status),
-                None => {}
-            }
         }
     }
-    let response = handle_idempotently(shared, request, next, key).await;
+    let response = handle_idempotently(shared, request, next, key, fail).await;
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    match fail_after {
-        Some(status) => StripeError::injected(status).into_response(),
-        None => response,
-    }
+    if lose { lost_response() } else { response }
 }
 
-/// Replays or refuses a repeated `Idempotency-Key`, else runs the request and stores its answer.
-async fn handle_idempotently(shared: Arc<Shared>, request: Request, next: Next, key: String) -> Response {
+/// A response whose body never completes: the connection is cut after the request took effect,
+/// as when a network drops Stripe's answer.
+fn lost_response() -> Response {
+    let cut = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("emulated lost response")) });
+    let mut response = Response::new(Body::from_stream(cut));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Replays or refuses a repeated `Idempotency-Key`, else runs the request (or answers the
+/// injected `fail`) and stores its answer. As Stripe does, a request that ran is stored whatever
+/// its outcome, a 500 included; errors from in front of the API (other 5xx) are not.
+async fn handle_idempotently(shared: Arc<Shared>, request: Request, next: Next, key: String, fail: Option<StatusCode>) -> Response {
     let idempotency_key = request
         .headers()
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let Some(idempotency_key) = idempotency_key.filter(|_| request.method() == Method::POST) else {
-        return next.run(request).await;
+        return match fail {
+            Some(status) => StripeError::injected(status).into_response(),
+            None => next.run(request).await,
+        };
     };
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -176,10 +190,13 @@ async fn handle_idempotently(shared: Arc<Shared>, request: Request, next: Next, 
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
         return response;
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = match fail {
+        Some(status) => StripeError::injected(status).into_response(),
+        None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+    };
     let (parts, body) = response.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    if !parts.status.is_server_error() {
+    if !parts.status.is_server_error() || parts.status == StatusCode::INTERNAL_SERVER_ERROR {
         let stored = crate::world::StoredResponse {
             fingerprint,
             status: parts.status.as_u16(),
@@ -215,6 +232,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["products", id]) => world.product(id),
         ("GET", ["products", id, "features"]) => world.list_product_features(id),
         ("POST", ["checkout", "sessions"]) => world.create_checkout_session(&params),
+        ("GET", ["checkout", "sessions"]) => world.list_sessions(&params),
         ("GET", ["checkout", "sessions", id]) => world.session(id),
         ("POST", ["checkout", "sessions", id, "expire"]) => world.expire_session(id),
         ("POST", ["billing_portal", "sessions"]) => world.create_portal_session(&params),
@@ -224,6 +242,10 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("DELETE", ["subscriptions", id]) => world.cancel_subscription(id),
         ("POST", ["subscriptions", id, "resume"]) => world.resume_subscription(id),
         ("GET", ["invoices", id]) => world.invoice(id),
+        ("GET", ["charges", id]) => world.charge(id),
+        ("POST", ["refunds"]) => world.create_refund(&params),
+        ("GET", ["refunds", id]) => world.refund(id),
+        ("GET", ["disputes", id]) => world.dispute(id),
         ("GET", ["entitlements", "active_entitlements"]) => world.list_active_entitlements(&params),
         ("GET", ["events"]) => world.list_events(&params),
         ("GET", ["events", id]) => world.event(id),
@@ -245,11 +267,13 @@ async fn checkout_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>
 #[derive(Deserialize)]
 struct CardForm {
     card: String,
+    #[serde(default)]
+    promotion_code: Option<String>,
 }
 
 async fn checkout_page_pay(State(shared): State<Arc<Shared>>, Path(id): Path<String>, axum::Form(form): axum::Form<CardForm>) -> Response {
     let mut world = shared.world.lock().await;
-    let result = world.pay_session(&id, &form.card);
+    let result = world.pay_session_with(&id, &form.card, form.promotion_code.as_deref());
     shared.settle(&mut world, result.is_ok());
     match result {
         Ok(redirect) => Redirect::to(&redirect).into_response(),
@@ -330,6 +354,8 @@ fn json_result(shared: &Shared, world: &mut MutexGuard<'_, World>, result: Resul
 #[derive(Deserialize)]
 struct PayRequest {
     card: String,
+    #[serde(default)]
+    promotion_code: Option<String>,
 }
 
 async fn emulator_pay(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -339,7 +365,7 @@ async fn emulator_pay(State(shared): State<Arc<Shared>>, Path(id): Path<String>,
     };
     let mut world = shared.world.lock().await;
     let result = world
-        .pay_session(&id, &request.card)
+        .pay_session_with(&id, &request.card, request.promotion_code.as_deref())
         .and_then(|redirect| Ok(json!({"redirect_url": redirect, "session": world.session(&id)?})));
     json_result(&shared, &mut world, result)
 }
@@ -444,6 +470,26 @@ async fn emulator_deliveries(State(shared): State<Arc<Shared>>) -> Response {
 /// Counters for clients' behaviour: TCP connections accepted and Stripe API requests served.
 async fn emulator_stats(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(json!({"connections": shared.connections(), "api_requests": shared.api_requests()})).into_response()
+}
+
+async fn emulator_dispute(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let mut world = shared.world.lock().await;
+    let result = world.open_dispute(&id);
+    json_result(&shared, &mut world, result)
+}
+
+#[derive(Deserialize)]
+struct CloseDispute {
+    status: String,
+}
+
+async fn emulator_close_dispute(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<CloseDispute>(&body) else {
+        return StripeError::missing_param("status").into_response();
+    };
+    let mut world = shared.world.lock().await;
+    let result = world.close_dispute(&id, &request.status);
+    json_result(&shared, &mut world, result)
 }
 
 async fn emulator_pause(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {

@@ -25,8 +25,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::input;
-use crate::session;
+use crate::{customer, input, session};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
@@ -134,10 +133,11 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
     let stripe = state.stripe()?;
 
     let items = state.store.user_items(&identity.user_id).await?;
-    if let Some(existing) = session::blocking_subscription(state.config.checkout.duplicate_policy, &items, input.plan) {
-        return Err(CheckoutError::AlreadySubscribed {
-            plan: existing.plan.clone().unwrap_or_else(|| input.plan.id.clone()),
-        });
+    let customer = customer::ensure(state, stripe, &identity, items.customer.as_ref().map(|c| c.customer_id.clone())).await?;
+    let in_stripe = stripe.list_subscriptions(&customer).await?;
+    let policy = state.config.checkout.duplicate_policy;
+    if let Some(plan) = session::blocking_plan(policy, &state.catalog, &items, &in_stripe, input.plan) {
+        return Err(CheckoutError::AlreadySubscribed { plan });
     }
     let price = input.plan.price(input.interval).ok_or(CheckoutError::Incomplete("a price"))?;
     let price_id = match (&price.price, &price.lookup_key) {
@@ -145,9 +145,19 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
         (None, Some(key)) => stripe.price_id(key).await?,
         (None, None) => return Err(CheckoutError::Incomplete("a price reference")),
     };
-    let new = session::new_session(&state.config.checkout, &identity, &input, &items, price_id);
-    let key = session::key(&identity, &input, &new, client_key.as_deref());
-    let created = stripe.create_checkout_session(&new, &key).await?;
+    // A trial is for first-time subscribers: nothing stored, nothing in Stripe.
+    let first_time = items.subscriptions.is_empty() && in_stripe.is_empty();
+    let new = session::new_session(&state.config.checkout, &identity, &input, &customer, first_time, price_id);
+    let key = session::key(&identity, &input, &customer, client_key.as_deref(), state.clock.now());
+    let mut created = stripe.create_checkout_session(&new, &key).await?;
+    if created.status.as_deref() != Some("open") {
+        // The key replayed a session completed or expired inside its window: never hand that out.
+        tracing::info!(user = %identity.user_id, replayed = %created.id, status = ?created.status, "replayed session is not open; creating a fresh one");
+        created = stripe.create_checkout_session(&new, &session::fresh_key(&key, &created.id)).await?;
+        if created.status.as_deref() != Some("open") {
+            return Err(CheckoutError::Incomplete("an open session"));
+        }
+    }
     let url = created.url.as_deref().ok_or(CheckoutError::Incomplete("a url"))?;
     tracing::info!(user = %identity.user_id, plan = %input.plan.id, interval = %input.interval, session = %created.id, "checkout session created");
     Ok(json(

@@ -1,6 +1,7 @@
 //! The checkout function: the plans catalog (`GET /plans`), Stripe Checkout Sessions
 //! (`POST /checkout`) and the eager sync after Checkout (`GET /checkout/{session_id}`).
 
+pub mod customer;
 pub mod handler;
 pub mod input;
 pub mod session;

@@ -1,24 +1,46 @@
 //! What a Checkout Session asks Stripe for: the request, its idempotency key, and the
 //! duplicate-subscription guard. No I/O.
+//!
+//! The key covers [`CHECKOUT_KEY_WINDOW_SECS`]: a retried request inside it gets the same
+//! session; later, a fresh one. (Stripe keeps an answer under a key for a day, a 500 included,
+//! and replays a completed session as well as an open one.)
 
 use billing::Identity;
 use billing::adapters::stripe::{CheckoutMode, NewCheckoutSession, Payer, idempotency_key};
 use billing::config::{CheckoutConfig, DuplicatePolicy};
-use billing::domain::plans::{Plan, PlanMode};
-use billing::domain::records::{SubscriptionRecord, UserItems};
+use billing::domain::objects::SubscriptionSnapshot;
+use billing::domain::plans::{Catalog, Plan, PlanMode};
+use billing::domain::records::{UserItems, is_live_status};
 
 use crate::input::CheckoutInput;
 
-/// The live subscription that stops a new Checkout under `policy`, if any.
-pub fn blocking_subscription<'a>(policy: DuplicatePolicy, items: &'a UserItems, plan: &Plan) -> Option<&'a SubscriptionRecord> {
-    if plan.mode != PlanMode::Subscription {
+/// How long one checkout key lasts.
+pub const CHECKOUT_KEY_WINDOW_SECS: i64 = 15 * 60;
+
+/// The plan of a live subscription that stops a new Checkout of `plan` under `policy`, if any:
+/// from the table, or from Stripe's own list of the customer's subscriptions (the table is
+/// eventually consistent and the webhook may not have arrived yet).
+pub fn blocking_plan(
+    policy: DuplicatePolicy,
+    catalog: &Catalog,
+    items: &UserItems,
+    in_stripe: &[SubscriptionSnapshot],
+    plan: &Plan,
+) -> Option<String> {
+    if plan.mode != PlanMode::Subscription || policy == DuplicatePolicy::Allow {
         return None;
     }
-    let mut live = items.live_subscriptions();
+    let stored = items.live_subscriptions().map(|s| s.plan.clone());
+    let stripe = in_stripe.iter().filter(|s| is_live_status(&s.status)).map(|s| {
+        catalog
+            .find_price(s.price_id.as_deref(), s.lookup_key.as_deref())
+            .map(|(p, _)| p.id.clone())
+    });
+    let mut live = stored.chain(stripe);
     match policy {
         DuplicatePolicy::Allow => None,
-        DuplicatePolicy::Any => live.next(),
-        DuplicatePolicy::SamePlan => live.find(|s| s.plan.as_deref() == Some(plan.id.as_str())),
+        DuplicatePolicy::Any => live.next().map(|p| p.unwrap_or_else(|| plan.id.clone())),
+        DuplicatePolicy::SamePlan => live.flatten().find(|p| *p == plan.id),
     }
 }
 
@@ -29,7 +51,8 @@ pub fn new_session(
     config: &CheckoutConfig,
     identity: &Identity,
     input: &CheckoutInput<'_>,
-    items: &UserItems,
+    customer: &str,
+    first_time: bool,
     price: String,
 ) -> NewCheckoutSession {
     let metadata = vec![
@@ -37,16 +60,11 @@ pub fn new_session(
         ("plan".to_owned(), input.plan.id.clone()),
         ("interval".to_owned(), input.interval.as_str().to_owned()),
     ];
-    let payer = match (&items.customer, &identity.email) {
-        (Some(customer), _) => Payer::Customer(customer.customer_id.clone()),
-        (None, Some(email)) => Payer::Email(email.clone()),
-        (None, None) => Payer::Anonymous,
-    };
     let (mode, trial_days) = match input.plan.mode {
         // A trial is for first-time subscribers only.
         PlanMode::Subscription => (
             CheckoutMode::Subscription,
-            (input.plan.trial_days > 0 && items.subscriptions.is_empty()).then_some(input.plan.trial_days),
+            (input.plan.trial_days > 0 && first_time).then_some(input.plan.trial_days),
         ),
         PlanMode::OneTime => (CheckoutMode::Payment, None),
     };
@@ -54,7 +72,7 @@ pub fn new_session(
         mode,
         price,
         quantity: input.quantity,
-        payer,
+        payer: Payer::Customer(customer.to_owned()),
         success_url: input.success_url.clone(),
         cancel_url: input.cancel_url.clone(),
         metadata,
@@ -65,13 +83,11 @@ pub fn new_session(
 }
 
 /// The idempotency key of a session: the same request (user, plan, interval, quantity, URLs,
-/// customer, email and the client's `Idempotency-Key`) gets the same session.
-pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>) -> String {
+/// customer and the client's `Idempotency-Key`) within one window of
+/// [`CHECKOUT_KEY_WINDOW_SECS`] gets the same session.
+pub fn key(identity: &Identity, input: &CheckoutInput<'_>, customer: &str, client_key: Option<&str>, now: i64) -> String {
     let quantity = input.quantity.to_string();
-    let customer = match &new.payer {
-        Payer::Customer(customer) => customer.as_str(),
-        _ => "",
-    };
+    let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
     idempotency_key(
         "checkout",
         &[
@@ -82,8 +98,44 @@ pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSess
             &input.success_url,
             &input.cancel_url,
             customer,
-            identity.email.as_deref().unwrap_or_default(),
             client_key.unwrap_or_default(),
+            &window,
         ],
     )
+}
+
+/// The key for a second attempt when the first answered a session that is no longer open (a
+/// replay of one completed or expired inside the window).
+pub fn fresh_key(key: &str, stale_session: &str) -> String {
+    idempotency_key("checkout-fresh", &[key, stale_session])
+}
+
+#[cfg(test)]
+mod tests {
+    use billing::testkit;
+
+    use super::*;
+    use crate::input::{CheckoutBody, validate};
+
+    #[test]
+    fn a_key_lasts_one_window_and_a_replayed_session_gets_another() {
+        let state = testkit::state(testkit::config("billing-test", "http://127.0.0.1:9", None), crate::NEEDS).unwrap();
+        let body = CheckoutBody {
+            plan: Some("pro".into()),
+            interval: Some("month".into()),
+            ..CheckoutBody::default()
+        };
+        let input = validate(&state, &body).unwrap();
+        let identity = Identity {
+            user_id: "u1".into(),
+            email: None,
+        };
+        let t = 1_800_000_000 - 1_800_000_000 % CHECKOUT_KEY_WINDOW_SECS;
+        let key = key(&identity, &input, "cus_1", None, t);
+        assert_eq!(key, super::key(&identity, &input, "cus_1", None, t + CHECKOUT_KEY_WINDOW_SECS - 1));
+        assert_ne!(key, super::key(&identity, &input, "cus_1", None, t + CHECKOUT_KEY_WINDOW_SECS));
+        assert_ne!(key, super::key(&identity, &input, "cus_1", Some("attempt-2"), t));
+        assert_ne!(fresh_key(&key, "cs_1"), key);
+        assert_ne!(fresh_key(&key, "cs_1"), fresh_key(&key, "cs_2"));
+    }
 }

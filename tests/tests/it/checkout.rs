@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::emulator::control;
 use crate::helpers::{Stack, body};
 
-fn post_checkout(body: Value) -> lambda_http::Request {
+pub(crate) fn post_checkout(body: Value) -> lambda_http::Request {
     testkit::event_with("checkout-create.json", |e| e["body"] = body.to_string().into())
 }
 
@@ -55,11 +55,11 @@ async fn checkout_creates_a_subscription_session_for_the_plan_price() {
     let session = &world.sessions[id];
     assert_eq!(session.mode, "subscription");
     assert_eq!(session.client_reference_id.as_deref(), Some("user_123"));
-    assert_eq!(
-        session.customer_email.as_deref(),
-        Some("ada@example.com"),
-        "JWT email when no customer is stored"
-    );
+    // The user's customer is made (with the JWT email and our metadata) and linked first.
+    let customer = &world.customers[session.customer.as_deref().expect("a customer on every session")];
+    assert_eq!(customer.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(customer.metadata["user_id"], "user_123");
+    assert_eq!(session.customer_email, None);
     assert_eq!(session.metadata["user_id"], "user_123");
     assert_eq!(session.metadata["plan"], "pro");
     assert_eq!(session.subscription_metadata["user_id"], "user_123");
@@ -70,8 +70,13 @@ async fn checkout_creates_a_subscription_session_for_the_plan_price() {
         session.success_url,
         "http://localhost:3000/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}"
     );
+    let customer = customer.id.clone();
     drop(world);
-    assert_eq!(stack.item_count().await, 0, "creating a session writes nothing");
+    assert_eq!(stack.item_count().await, 2, "the link, both ways, and nothing else");
+    assert_eq!(
+        stack.state.store.customer_owner(&customer).await.unwrap().as_deref(),
+        Some("user_123")
+    );
 }
 
 #[tokio::test]
@@ -144,11 +149,11 @@ async fn a_retried_request_creates_one_session() {
 }
 
 #[tokio::test]
-async fn a_stripe_500_is_retried_with_the_same_key() {
+async fn a_lost_response_is_retried_under_its_key_and_a_500_under_a_fresh_one() {
     let stack = Stack::new("co-retry", vec![]).await;
-    // The first attempt creates the session but its response is lost (500 after the fact): the
-    // retry must carry the same idempotency key, or a second session would appear.
-    let fault = json!({"path_prefix": "/v1/checkout/sessions", "status": 500, "count": 1, "method": "POST", "after": true});
+    // The first attempt creates the session but its response is lost (the connection drops):
+    // the retry must carry the same idempotency key, or a second session would appear.
+    let fault = json!({"path_prefix": "/v1/checkout/sessions", "count": 1, "method": "POST", "after": true});
     control(&stack.emulator, "/_emulator/faults", fault).await;
     let (status, created) = create(&stack, testkit::event("checkout-create.json")).await;
     assert_eq!(status, 201, "{created}");
@@ -157,7 +162,7 @@ async fn a_stripe_500_is_retried_with_the_same_key() {
     assert!(world.sessions.contains_key(created["id"].as_str().unwrap()));
     drop(world);
 
-    // A 500 before anything happened is retried too.
+    // Stripe keeps a 500 under its key: the retry takes a fresh key, or it would replay the 500.
     control(
         &stack.emulator,
         "/_emulator/faults",
@@ -271,12 +276,16 @@ async fn a_second_subscription_to_the_same_plan_is_refused() {
     pay(&stack, id, "4242424242424242").await;
     checkout::handler::handle(&stack.state, get_checkout(id)).await.unwrap();
 
-    let before = stack.stripe_requests().await;
+    let sessions = stack.emulator.shared.world.lock().await.sessions.len();
     let (status, problem) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "year"}))).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["type"], "/errors/already-subscribed");
     assert_eq!(problem["portal"], "/portal");
-    assert_eq!(stack.stripe_requests().await, before, "no Stripe call for a refused duplicate");
+    assert_eq!(
+        stack.emulator.shared.world.lock().await.sessions.len(),
+        sessions,
+        "no session for a refused duplicate"
+    );
 
     // Another plan is allowed under the default policy, and uses the stored customer, no trial.
     let (status, created) = create(&stack, post_checkout(json!({"plan": "starter", "interval": "month"}))).await;
@@ -302,9 +311,10 @@ async fn sessions_are_visible_to_their_owner_only() {
     let req = as_user("checkout-get.json", "intruder", |e| {
         e["rawPath"] = format!("/checkout/{id}").into();
     });
+    let before = stack.item_count().await;
     let response = checkout::handler::handle(&stack.state, req).await.unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(stack.item_count().await, 0, "another user's look writes nothing");
+    assert_eq!(stack.item_count().await, before, "another user's look writes nothing");
     for missing in ["cs_test_doesnotexist", "not-a-session-id"] {
         let response = checkout::handler::handle(&stack.state, get_checkout(missing)).await.unwrap();
         assert_eq!(response.status(), 404, "{missing}");
@@ -319,7 +329,10 @@ async fn one_time_plans_use_payment_mode() {
     let id = created["id"].as_str().unwrap();
     let world = stack.emulator.shared.world.lock().await;
     assert_eq!(world.sessions[id].mode, "payment");
-    assert_eq!(world.sessions[id].customer_creation.as_deref(), Some("always"));
+    assert!(
+        world.sessions[id].customer.is_some(),
+        "the user's customer, made before the session"
+    );
     drop(world);
     pay(&stack, id, "4242424242424242").await;
     let response = checkout::handler::handle(&stack.state, get_checkout(id)).await.unwrap();

@@ -2,9 +2,12 @@
 //! events, refunds and disputes, idempotency windows, catalog and operations. Each test fails on
 //! the behaviour before its fix.
 
+use billing::testkit;
 use serde_json::{Value, json};
 
-use crate::helpers::Stack;
+use crate::checkout::{create, get_checkout, pay, post_checkout};
+use crate::emulator::control;
+use crate::helpers::{Stack, body};
 use crate::webhook::{deliver, stripe_event};
 
 /// `payload` with its event id replaced (a fresh event) and `edit` applied to the event JSON.
@@ -84,4 +87,119 @@ async fn connected_account_events_are_ignored_unless_the_deployment_accepts_them
     let (status, body) = deliver(&stack, &payload).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
     assert_eq!(stack.state.store.user_items("user_123").await.unwrap().subscriptions.len(), 1);
+}
+
+#[tokio::test]
+async fn two_first_checkouts_paid_side_by_side_share_one_customer() {
+    let stack = Stack::new("hd-two", vec![]).await;
+    let (status, starter) = create(&stack, post_checkout(json!({"plan": "starter", "interval": "month"}))).await;
+    assert_eq!(status, 201, "{starter}");
+    let (status, pro) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "year"}))).await;
+    assert_eq!(status, 201, "{pro}");
+    let (starter, pro) = (starter["id"].as_str().unwrap(), pro["id"].as_str().unwrap());
+    let customers = {
+        let world = stack.emulator.shared.world.lock().await;
+        (world.sessions[starter].customer.clone(), world.sessions[pro].customer.clone())
+    };
+    assert!(customers.0.is_some());
+    assert_eq!(customers.0, customers.1, "every session of the user carries the same customer");
+
+    pay(&stack, starter, "4242424242424242").await;
+    pay(&stack, pro, "4242424242424242").await;
+    for session in [starter, pro] {
+        let response = checkout::handler::handle(&stack.state, get_checkout(session)).await.unwrap();
+        assert_eq!(response.status(), 200, "{}", body(&response));
+    }
+    let items = stack.state.store.user_items("user_123").await.unwrap();
+    assert_eq!(items.customer.map(|c| Some(c.customer_id)), Some(customers.0));
+    assert_eq!(items.subscriptions.len(), 2);
+    let world = stack.emulator.shared.world.lock().await;
+    let of_user = world
+        .customers
+        .values()
+        .filter(|c| c.metadata.get("user_id").map(String::as_str) == Some("user_123"));
+    assert_eq!(of_user.count(), 1);
+}
+
+#[tokio::test]
+async fn the_duplicate_guard_asks_stripe_before_the_webhook_arrives() {
+    let stack = Stack::new("hd-guard", vec![]).await;
+    let (_, created) = create(&stack, testkit::event("checkout-create.json")).await;
+    pay(&stack, created["id"].as_str().unwrap(), "4242424242424242").await;
+    // No webhook, no eager sync: the table knows nothing of the subscription yet.
+    assert!(stack.state.store.user_items("user_123").await.unwrap().subscriptions.is_empty());
+    let (status, problem) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "year"}))).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (409, Some("/errors/already-subscribed")),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn one_stripe_500_does_not_lock_the_user_out_of_checkout() {
+    let stack = Stack::new("hd-500", vec![]).await;
+    control(
+        &stack.emulator,
+        "/_emulator/faults",
+        json!({"path_prefix": "/v1/checkout/sessions", "status": 500, "count": 1, "method": "POST"}),
+    )
+    .await;
+    let (status, first) = create(&stack, testkit::event("checkout-create.json")).await;
+    assert_eq!(status, 201, "{first}");
+    // The same request again: Stripe replays the 500 it keeps under the first key; the retry
+    // finds the session the first request made.
+    let (status, again) = create(&stack, testkit::event("checkout-create.json")).await;
+    assert_eq!((status, &again["id"]), (201, &first["id"]), "{again}");
+}
+
+#[tokio::test]
+async fn a_replayed_session_that_is_no_longer_open_is_never_handed_out() {
+    let stack = Stack::new("hd-replay", vec![]).await;
+    let (status, first) = create(&stack, post_checkout(json!({"plan": "lifetime"}))).await;
+    assert_eq!(status, 201, "{first}");
+    pay(&stack, first["id"].as_str().unwrap(), "4242424242424242").await;
+    // The same purchase again inside the key's window: Stripe would replay the completed session.
+    let (status, again) = create(&stack, post_checkout(json!({"plan": "lifetime"}))).await;
+    assert_eq!(status, 201, "{again}");
+    assert_ne!(again["id"], first["id"]);
+    let world = stack.emulator.shared.world.lock().await;
+    assert_eq!(world.sessions[again["id"].as_str().unwrap()].status, "open");
+}
+
+#[tokio::test]
+async fn a_free_one_time_purchase_is_granted() {
+    let mut stack = Stack::new("hd-free", vec![]).await;
+    stack.state.config.checkout.allow_promotion_codes = true;
+    let (status, created) = create(&stack, post_checkout(json!({"plan": "lifetime"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (status, paid) = control(
+        &stack.emulator,
+        &format!("/_emulator/checkout/sessions/{id}/pay"),
+        json!({"card": "4242424242424242", "promotion_code": "FREE100"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["session"]["payment_status"], "no_payment_required");
+    let completed = {
+        let world = stack.emulator.shared.world.lock().await;
+        world
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.event_type == "checkout.session.completed")
+            .unwrap()
+            .render()
+    };
+
+    // The webhook grants it...
+    let (status, outcome) = deliver(&stack, &completed.to_string()).await;
+    assert_eq!((status, outcome["outcome"].as_str()), (200, Some("applied")), "{outcome}");
+    let items = stack.state.store.user_items("user_123").await.unwrap();
+    assert_eq!(items.subscriptions.len(), 1, "the purchase record");
+    assert_eq!(items.subscriptions[0].plan.as_deref(), Some("lifetime"));
+    // ...and so does the eager sync.
+    let response = checkout::handler::handle(&stack.state, get_checkout(id)).await.unwrap();
+    assert_eq!(body(&response)["subscription"]["plan"], "lifetime", "{}", body(&response));
 }

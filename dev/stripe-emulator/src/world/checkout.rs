@@ -141,6 +141,8 @@ impl World {
             trial_period_days: trial_period_days.map(|d| d as u32),
             subscription_metadata: params.metadata("subscription_data.metadata")?,
             allow_promotion_codes: params.bool("allow_promotion_codes")?.unwrap_or(false),
+            promotion_code: None,
+            amount_discount: 0,
             success_url: success_url.to_owned(),
             cancel_url: params.str("cancel_url")?.map(str::to_owned),
             subscription: None,
@@ -154,6 +156,26 @@ impl World {
         self.sessions.insert(id.clone(), session);
         self.track(&id);
         self.session(&id)
+    }
+
+    /// `GET /v1/checkout/sessions`: filters `payment_intent`, `customer`, `subscription`.
+    pub fn list_sessions(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["payment_intent", "customer", "subscription", "limit", "starting_after"])?;
+        let (intent, customer, subscription) = (params.str("payment_intent")?, params.str("customer")?, params.str("subscription")?);
+        let ids = self.newest_first(self.sessions.keys());
+        let mut items = Vec::new();
+        for id in ids {
+            let session = &self.sessions[&id];
+            if intent.is_some_and(|i| session.payment_intent.as_deref() != Some(i))
+                || customer.is_some_and(|c| session.customer.as_deref() != Some(c))
+                || subscription.is_some_and(|s| session.subscription.as_deref() != Some(s))
+            {
+                continue;
+            }
+            items.push((id.clone(), self.session(&id)?));
+        }
+        let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
+        Ok(list("/v1/checkout/sessions", data, has_more))
     }
 
     pub fn session(&self, id: &str) -> Result<Value, StripeError> {
@@ -189,6 +211,12 @@ impl World {
 
     /// Pays an open session with a test card. On success returns the URL to redirect to.
     pub fn pay_session(&mut self, id: &str, card_number: &str) -> Result<String, StripeError> {
+        self.pay_session_with(id, card_number, None)
+    }
+
+    /// [`World::pay_session`], with a promotion code entered on the page (the session must allow
+    /// them). A 100 % code makes the payment `no_payment_required`.
+    pub fn pay_session_with(&mut self, id: &str, card_number: &str, promotion_code: Option<&str>) -> Result<String, StripeError> {
         let session = self
             .sessions
             .get(id)
@@ -200,6 +228,25 @@ impl World {
                 session.status
             )));
         }
+        let promotion = match promotion_code.map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(_) if !session.allow_promotion_codes => {
+                return Err(StripeError::invalid(
+                    "promotion_code",
+                    "This Checkout Session does not accept promotion codes.",
+                ));
+            }
+            Some(code) => Some(
+                self.promotion_codes
+                    .values()
+                    .find(|p| p.code.eq_ignore_ascii_case(code))
+                    .cloned()
+                    .ok_or_else(|| StripeError::invalid("promotion_code", "This promotion code is invalid."))?,
+            ),
+        };
+        let percent_off = promotion.as_ref().map_or(0, |p| p.percent_off);
+        let amount_discount = session.amount_total * i64::from(percent_off) / 100;
+        let amount_due = session.amount_total - amount_discount;
         let card = match classify_card(card_number) {
             CardOutcome::Card(card) => card,
             CardOutcome::Declined(code) => return Err(StripeError::card_declined(code)),
@@ -221,6 +268,9 @@ impl World {
         let mut updated = session.clone();
         updated.customer = customer.clone();
         updated.status = "complete".into();
+        updated.promotion_code = promotion.as_ref().map(|p| p.id.clone());
+        updated.amount_discount = amount_discount;
+        updated.amount_total = amount_due;
         if session.mode == "subscription" {
             let customer = customer.expect("subscription mode always has a customer");
             let trial_end = session.trial_period_days.map(|d| now + d as i64 * DAY);
@@ -261,21 +311,40 @@ impl World {
             };
             self.subscriptions.insert(sub_id.clone(), subscription);
             self.track(&sub_id);
-            let invoice = self.new_invoice(&sub_id, "subscription_create", trial_end.is_some());
+            let first_invoice_off = if trial_end.is_some() { 100 } else { percent_off };
+            let invoice = self.new_invoice(&sub_id, "subscription_create", first_invoice_off);
             self.mark_paid(&invoice);
             let rendered = self.render_subscription(&sub_id);
             self.emit("customer.subscription.created", rendered, None);
             self.emit_invoice("invoice.paid", &invoice);
             updated.subscription = Some(sub_id.clone());
             updated.invoice = Some(invoice);
-            updated.payment_status = if trial_end.is_some() { "no_payment_required" } else { "paid" }.into();
+            updated.payment_status = if first_invoice_off == 100 { "no_payment_required" } else { "paid" }.into();
             self.sessions.insert(id.to_owned(), updated.clone());
             let completed = self.session(id)?;
             self.emit("checkout.session.completed", completed, None);
             self.refresh_entitlements(&customer);
         } else {
-            updated.payment_intent = Some(new_id("pi"));
-            updated.payment_status = "paid".into();
+            if amount_due > 0 {
+                let payment_intent = new_id("pi");
+                let charge = Charge {
+                    id: new_id("ch"),
+                    payment_intent: payment_intent.clone(),
+                    customer: customer.clone(),
+                    amount: amount_due,
+                    amount_refunded: 0,
+                    currency: session.currency.clone(),
+                    dispute: None,
+                    created: now,
+                };
+                self.track(&charge.id);
+                self.emit("charge.succeeded", charge.render(), None);
+                self.charges.insert(charge.id.clone(), charge);
+                updated.payment_intent = Some(payment_intent);
+                updated.payment_status = "paid".into();
+            } else {
+                updated.payment_status = "no_payment_required".into();
+            }
             self.sessions.insert(id.to_owned(), updated.clone());
             let completed = self.session(id)?;
             self.emit("checkout.session.completed", completed, None);

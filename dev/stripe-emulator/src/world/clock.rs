@@ -80,20 +80,20 @@ impl World {
                 let sub = self.subscriptions.get_mut(id).expect("due");
                 sub.period_start = sub.period_end;
                 sub.period_end += period;
-                let invoice = self.new_invoice(id, "subscription_cycle", false);
-                self.charge(id, &invoice, &before);
+                let invoice = self.new_invoice(id, "subscription_cycle", 0);
+                self.charge_renewal(id, &invoice, &before);
             }
             Due::Retry => {
                 let before = self.render_subscription(id);
                 if let Some(invoice) = self.subscriptions[id].latest_invoice.clone() {
-                    self.charge(id, &invoice, &before);
+                    self.charge_renewal(id, &invoice, &before);
                 }
             }
         }
     }
 
     /// Attempts the subscription's card on `invoice`.
-    fn charge(&mut self, id: &str, invoice: &str, before: &Value) {
+    fn charge_renewal(&mut self, id: &str, invoice: &str, before: &Value) {
         let now = self.now();
         let card = self.subscriptions[id].card;
         match card {

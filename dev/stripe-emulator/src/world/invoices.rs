@@ -3,17 +3,16 @@
 use super::*;
 
 impl World {
-    pub(super) fn new_invoice(&mut self, sub_id: &str, billing_reason: &'static str, free: bool) -> String {
+    /// A new invoice for the subscription's items, `percent_off` discounted (100: free, as in a
+    /// trial or with a 100 % promotion code).
+    pub(super) fn new_invoice(&mut self, sub_id: &str, billing_reason: &'static str, percent_off: u32) -> String {
         let sub = &self.subscriptions[sub_id];
         let lines: Vec<InvoiceLine> = sub
             .items
             .iter()
             .map(|item| {
-                let amount = if free {
-                    0
-                } else {
-                    self.prices.get(&item.price).map_or(0, |p| p.unit_amount) * item.quantity as i64
-                };
+                let full = self.prices.get(&item.price).map_or(0, |p| p.unit_amount) * item.quantity as i64;
+                let amount = full - full * i64::from(percent_off.min(100)) / 100;
                 InvoiceLine {
                     id: new_id("il"),
                     price: item.price.clone(),

@@ -10,6 +10,7 @@ mod customers;
 mod entitlements;
 mod events;
 mod invoices;
+mod payments;
 mod portal;
 mod subscriptions;
 
@@ -132,6 +133,10 @@ pub struct World {
     pub portal_sessions: BTreeMap<String, PortalSession>,
     pub subscriptions: BTreeMap<String, Subscription>,
     pub invoices: BTreeMap<String, Invoice>,
+    pub promotion_codes: BTreeMap<String, PromotionCode>,
+    pub charges: BTreeMap<String, Charge>,
+    pub refunds: BTreeMap<String, Refund>,
+    pub disputes: BTreeMap<String, Dispute>,
     /// Active entitlements per customer.
     pub entitlements: BTreeMap<String, Vec<ActiveEntitlement>>,
     pub events: Vec<Event>,
@@ -165,6 +170,10 @@ impl World {
             portal_sessions: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             invoices: BTreeMap::new(),
+            promotion_codes: BTreeMap::new(),
+            charges: BTreeMap::new(),
+            refunds: BTreeMap::new(),
+            disputes: BTreeMap::new(),
             entitlements: BTreeMap::new(),
             events: Vec::new(),
             pending: Vec::new(),
@@ -179,6 +188,18 @@ impl World {
 
     fn seed(&mut self, catalog: &Catalog) {
         let now = self.now();
+        for (code, percent_off) in [("FREE100", 100), ("HALF50", 50)] {
+            let id = new_id("promo");
+            self.promotion_codes.insert(
+                id.clone(),
+                PromotionCode {
+                    id,
+                    code: code.into(),
+                    coupon: new_id("coupon"),
+                    percent_off,
+                },
+            );
+        }
         let mut feature_ids: BTreeMap<String, String> = BTreeMap::new();
         for plan in catalog.plans() {
             for key in &plan.features {

@@ -128,7 +128,7 @@ impl World {
             .ne(next.items.iter().map(|i| (&i.price, i.quantity)));
         self.subscriptions.insert(id.to_owned(), next);
         if price_changed && proration == "always_invoice" {
-            let invoice = self.new_invoice(id, "subscription_update", false);
+            let invoice = self.new_invoice(id, "subscription_update", 0);
             self.mark_paid(&invoice);
             self.emit_invoice("invoice.paid", &invoice);
         }

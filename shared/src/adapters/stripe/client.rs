@@ -73,10 +73,11 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether another attempt may succeed: 429, 5xx, no answer, a timeout.
+    /// Whether another attempt may succeed: 409 (a request with the same idempotency key is
+    /// still running), 429, 5xx, no answer, a timeout.
     pub fn is_transient(&self) -> bool {
         match self {
-            CallError::Api { status, .. } => *status == 429 || *status >= 500,
+            CallError::Api { status, .. } => *status == 409 || *status == 429 || *status >= 500,
             CallError::Transport(_) | CallError::Timeout(_) => true,
             CallError::Decode(_) | CallError::Request(_) => false,
         }
@@ -87,6 +88,22 @@ impl StripeClientErr for CallError {
     fn deserialize_err(msg: impl std::fmt::Display) -> Self {
         CallError::Decode(msg.to_string())
     }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: Bytes,
+    /// Stripe replayed the answer it stored for the idempotency key (`Idempotent-Replayed`):
+    /// what it says is the state at the first request, not now.
+    pub replayed: bool,
+}
+
+/// A successful answer read as JSON.
+#[derive(Debug, Clone)]
+pub struct Json {
+    pub value: serde_json::Value,
+    pub replayed: bool,
 }
 
 /// The process's Stripe HTTP client. Cheap to clone (the pool is shared).
@@ -172,6 +189,16 @@ impl HttpClient {
         idempotency_key: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<Bytes, CallError> {
+        self.send_full(request, idempotency_key, timeout).await.map(|answer| answer.body)
+    }
+
+    /// [`HttpClient::send`], telling whether Stripe replayed a stored answer for the key.
+    pub async fn send_full(
+        &self,
+        request: &RequestBuilder,
+        idempotency_key: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Answer, CallError> {
         let mut uri = format!("{}v1{}", self.base, request.path);
         if let Some(query) = &request.query {
             uri.push('?');
@@ -204,19 +231,23 @@ impl HttpClient {
             let response = self.client.request(request).await.map_err(|e| CallError::Transport(Box::new(e)))?;
             let status = response.status();
             self.check_clock(response.headers());
+            let replayed = response
+                .headers()
+                .get("idempotent-replayed")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
             let bytes = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| CallError::Transport(Box::new(e)))?
                 .to_bytes();
-            Ok::<_, CallError>((status, bytes))
+            Ok::<_, CallError>((status, bytes, replayed))
         };
-        let (status, bytes) = tokio::time::timeout(timeout, attempt)
+        let (status, bytes, replayed) = tokio::time::timeout(timeout, attempt)
             .await
             .map_err(|_| CallError::Timeout(timeout))??;
         if status.is_success() {
-            return Ok(bytes);
+            return Ok(Answer { body: bytes, replayed });
         }
         let error = Box::new(serde_json::from_slice::<ErrorEnvelope>(&bytes).map(|e| e.error).unwrap_or_default());
         Err(CallError::Api {
@@ -264,9 +295,13 @@ impl HttpClient {
     }
 
     /// [`HttpClient::send`], the answer read as JSON.
-    pub async fn send_json(&self, request: &RequestBuilder, idempotency_key: Option<&str>) -> Result<serde_json::Value, CallError> {
-        let bytes = self.send(request, idempotency_key, None).await?;
-        serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string()))
+    pub async fn send_json(&self, request: &RequestBuilder, idempotency_key: Option<&str>) -> Result<Json, CallError> {
+        let answer = self.send_full(request, idempotency_key, None).await?;
+        let value = serde_json::from_slice(&answer.body).map_err(|e| CallError::Decode(e.to_string()))?;
+        Ok(Json {
+            value,
+            replayed: answer.replayed,
+        })
     }
 }
 
@@ -294,6 +329,7 @@ mod tests {
         };
         assert!(api(429).is_transient() && api(500).is_transient() && api(503).is_transient());
         assert!(!api(400).is_transient() && !api(402).is_transient() && !api(404).is_transient());
+        assert!(api(409).is_transient(), "an idempotent request still in flight");
         assert!(CallError::Timeout(STRIPE_TIMEOUT).is_transient());
         assert!(CallError::Transport("reset".into()).is_transient());
         assert!(!CallError::Decode("x".into()).is_transient());

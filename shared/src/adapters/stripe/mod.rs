@@ -30,7 +30,7 @@ use stripe_checkout::checkout_session::{
 use stripe_client_core::{RequestBuilder, StripeRequest};
 use tokio::sync::RwLock;
 
-pub use self::client::{ApiErrorBody, CallError, HttpClient, STRIPE_API, STRIPE_TIMEOUT};
+pub use self::client::{Answer, ApiErrorBody, CallError, HttpClient, Json, STRIPE_API, STRIPE_TIMEOUT};
 use crate::config::Secret;
 use crate::domain::event::{self, Envelope};
 use crate::domain::objects::{
@@ -108,18 +108,26 @@ pub fn idempotency_key(prefix: &str, parts: &[&str]) -> String {
 }
 
 /// Runs `call` up to [`ATTEMPTS`] times with exponential backoff while it fails transiently.
-async fn with_retries<T, F, Fut>(operation: &'static str, what: &'static str, call: F) -> Result<T, GatewayError>
+/// `call` gets the idempotency key of its attempt: `key` while nothing was answered (a timeout,
+/// a reset connection, 409, 429: the retry must replay a request that may have taken effect),
+/// and a fresh key derived from it after a 5xx answer, which Stripe keeps under the key for a
+/// day (a retry under the same key would only replay the error).
+async fn with_retries<T, F, Fut>(operation: &'static str, what: &'static str, key: Option<&str>, call: F) -> Result<T, GatewayError>
 where
-    F: Fn() -> Fut,
+    F: Fn(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
+    let mut key = key.map(str::to_owned);
     let mut wait = BACKOFF;
     let mut attempt = 1;
     loop {
-        match call().await {
+        match call(key.clone()).await {
             Ok(value) => return Ok(value),
             Err(err) if attempt < ATTEMPTS && err.is_transient() => {
                 tracing::warn!(operation, attempt, error = %err, "transient stripe failure; retrying");
+                if matches!(err, CallError::Api { status, .. } if status >= 500) {
+                    key = key.map(|k| format!("{k}-r{attempt}"));
+                }
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 attempt += 1;
@@ -233,7 +241,21 @@ impl Stripe {
         request: RequestBuilder,
         key: Option<&str>,
     ) -> Result<Value, GatewayError> {
-        with_retries(operation, what, || self.http.send_json(&request, key)).await
+        self.answer(operation, what, request, key).await.map(|answer| answer.value)
+    }
+
+    async fn answer(
+        &self,
+        operation: &'static str,
+        what: &'static str,
+        request: RequestBuilder,
+        key: Option<&str>,
+    ) -> Result<Json, GatewayError> {
+        let request = &request;
+        with_retries(operation, what, key, |key| async move {
+            self.http.send_json(request, key.as_deref()).await
+        })
+        .await
     }
 
     /// Opens the pooled connection (one cheap read), so the first request of a process does not
@@ -286,13 +308,18 @@ impl Stripe {
                 }
             }
         };
-        let value = self
-            .json("create_checkout_session", "price", request.build(), Some(idempotency_key))
+        let answer = self
+            .answer("create_checkout_session", "price", request.build(), Some(idempotency_key))
             .await?;
-        parse_checkout_session(&value).ok_or(GatewayError::Unreadable {
+        let session = parse_checkout_session(&answer.value).ok_or(GatewayError::Unreadable {
             operation: "create_checkout_session",
             what: "checkout session",
-        })
+        })?;
+        if answer.replayed {
+            // A replay shows the session as it was created; it may be complete or expired now.
+            return self.retrieve_checkout_session(&session.id).await;
+        }
+        Ok(session)
     }
 
     /// `GET /v1/checkout/sessions/{id}`.
@@ -554,7 +581,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_stop_at_the_first_success_or_a_permanent_error() {
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let result = with_retries("op", "x", || async {
+        let result = with_retries("op", "x", None, |_| async {
             match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
                 0 => Err(CallError::Timeout(STRIPE_TIMEOUT)),
                 _ => Ok(7),
@@ -563,7 +590,7 @@ mod tests {
         .await;
         assert_eq!((result.unwrap(), calls.load(std::sync::atomic::Ordering::SeqCst)), (7, 2));
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let result: Result<(), _> = with_retries("op", "x", || async {
+        let result: Result<(), _> = with_retries("op", "x", None, |_| async {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Err(CallError::Api {
                 status: 400,
@@ -573,5 +600,30 @@ mod tests {
         .await;
         assert!(matches!(result, Err(GatewayError::Rejected { .. })));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "a 400 is not retried");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_keeps_its_key_unless_stripe_answered_a_5xx() {
+        let keys = std::sync::Mutex::new(Vec::new());
+        let result: Result<(), _> = with_retries("op", "x", Some("k"), |key| {
+            let n = {
+                let mut keys = keys.lock().unwrap();
+                keys.push(key);
+                keys.len()
+            };
+            async move {
+                Err(match n {
+                    1 => CallError::Timeout(STRIPE_TIMEOUT),
+                    _ => CallError::Api {
+                        status: 500,
+                        error: Box::default(),
+                    },
+                })
+            }
+        })
+        .await;
+        assert!(matches!(result, Err(GatewayError::Unavailable { .. })));
+        let keys = keys.into_inner().unwrap();
+        assert_eq!(keys, vec![Some("k".to_owned()), Some("k".to_owned()), Some("k-r2".to_owned())]);
     }
 }

@@ -83,7 +83,8 @@ impl Engine<'_> {
                 observed: stored,
             }));
         }
-        if session.mode != "payment" || session.payment_status != "paid" {
+        // A 100 % promotion code completes a payment with nothing to pay: it is paid for.
+        if session.mode != "payment" || !matches!(session.payment_status.as_str(), "paid" | "no_payment_required") {
             return Ok(None);
         }
         let Some(plan) = session.metadata.get("plan") else {
