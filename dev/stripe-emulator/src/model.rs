@@ -468,7 +468,8 @@ impl Refund {
         json!({
             "id": self.id, "object": "refund", "amount": self.amount, "balance_transaction": null, "charge": self.charge,
             "created": self.created, "currency": self.currency, "metadata": {}, "payment_intent": self.payment_intent,
-            "reason": self.reason, "receipt_number": null, "source_transfer_reversal": null, "status": "succeeded", "transfer_reversal": null
+            "reason": self.reason, "receipt_number": null, "source_transfer_reversal": null, "status": "succeeded", "transfer_reversal": null,
+            "customer": null, "customer_account": null, "destination_details": {"card": {"type": "reversal"}, "type": "card"}, "payment_method": null
         })
     }
 }
@@ -487,10 +488,45 @@ pub struct Dispute {
 
 impl Dispute {
     pub fn render(&self) -> Value {
+        let evidence = [
+            "access_activity_log",
+            "billing_address",
+            "cancellation_policy",
+            "cancellation_policy_disclosure",
+            "cancellation_rebuttal",
+            "customer_communication",
+            "customer_email_address",
+            "customer_name",
+            "customer_purchase_ip",
+            "customer_signature",
+            "duplicate_charge_documentation",
+            "duplicate_charge_explanation",
+            "duplicate_charge_id",
+            "product_description",
+            "receipt",
+            "refund_policy",
+            "refund_policy_disclosure",
+            "refund_refusal_explanation",
+            "service_date",
+            "service_documentation",
+            "shipping_address",
+            "shipping_carrier",
+            "shipping_date",
+            "shipping_documentation",
+            "shipping_tracking_number",
+            "uncategorized_file",
+            "uncategorized_text",
+        ];
+        let mut evidence: serde_json::Map<String, Value> = evidence.iter().map(|k| ((*k).to_owned(), Value::Null)).collect();
+        evidence.insert("enhanced_evidence".into(), json!({}));
         json!({
             "id": self.id, "object": "dispute", "amount": self.amount, "balance_transactions": [], "charge": self.charge,
-            "created": self.created, "currency": self.currency, "is_charge_refundable": false, "livemode": false, "metadata": {},
-            "payment_intent": self.payment_intent, "reason": "fraudulent", "status": self.status
+            "created": self.created, "currency": self.currency, "enhanced_eligibility_types": [], "evidence": evidence,
+            "evidence_details": {"due_by": self.created + 14 * DAY, "enhanced_eligibility": {}, "has_evidence": false, "past_due": false, "submission_count": 0},
+            "is_charge_refundable": false, "livemode": false, "metadata": {}, "network_reason_code": null,
+            "payment_intent": self.payment_intent,
+            "payment_method_details": {"card": {"brand": "visa", "case_type": "chargeback", "network": "visa", "network_reason_code": "10.4"}, "type": "card"},
+            "reason": "fraudulent", "status": self.status
         })
     }
 }

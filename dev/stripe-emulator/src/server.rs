@@ -245,6 +245,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["charges", id]) => world.charge(id),
         ("POST", ["refunds"]) => world.create_refund(&params),
         ("GET", ["refunds", id]) => world.refund(id),
+        ("GET", ["disputes"]) => world.list_disputes(&params),
         ("GET", ["disputes", id]) => world.dispute(id),
         ("GET", ["entitlements", "active_entitlements"]) => world.list_active_entitlements(&params),
         ("GET", ["events"]) => world.list_events(&params),

@@ -22,6 +22,8 @@
 //! | `incomplete` | | no | `incomplete` | `incomplete` |
 //! | `incomplete_expired` | | no | `incomplete_expired` | `incomplete` |
 //! | `paused` | | no | `paused` | `paused` |
+//! | `refunded` (a one-time purchase refunded, or charged back) | | no | `refunded` | `refunded` |
+//! | `disputed` (a one-time purchase with an open dispute) | | no | `disputed` | `disputed` |
 //! | anything else | | no | `unknown` | `unknown_status` |
 //!
 //! - `grace` is [`AccessPolicy::past_due_grace`] (default 7 days).
@@ -72,7 +74,7 @@
 //! | yes | a subscription | yes | the headline's: `active`, `trialing` or `grace_past_due` |
 //! | yes | the free plan | yes | `free_plan` |
 //! | no | a subscription | no | `not_in_plan` |
-//! | no | nothing, user has subscriptions | no | the most recent subscription's deny reason (`canceled`, `period_ended`, `past_due_grace_expired`, `unpaid`, `incomplete`, `paused`, `unknown_status`) |
+//! | no | nothing, user has subscriptions | no | the most recent subscription's deny reason (`canceled`, `period_ended`, `past_due_grace_expired`, `unpaid`, `incomplete`, `paused`, `refunded`, `disputed`, `unknown_status`) |
 //! | no | nothing, no subscription | no | `no_subscription` |
 //!
 //! The reason of an allowed feature is the headline's even when another granting subscription
@@ -124,6 +126,10 @@ pub enum AccessStatus {
     Incomplete,
     IncompleteExpired,
     Paused,
+    /// A one-time purchase whose money went back (refund, lost dispute).
+    Refunded,
+    /// A one-time purchase with an open dispute.
+    Disputed,
     /// A status string these rules do not know.
     Unknown,
 }
@@ -141,6 +147,8 @@ impl AccessStatus {
             AccessStatus::Incomplete => "incomplete",
             AccessStatus::IncompleteExpired => "incomplete_expired",
             AccessStatus::Paused => "paused",
+            AccessStatus::Refunded => "refunded",
+            AccessStatus::Disputed => "disputed",
             AccessStatus::Unknown => "unknown",
         }
     }
@@ -180,12 +188,16 @@ pub enum Reason {
     NotInPlan,
     /// Denied: canceled at the period end, which has passed.
     PeriodEnded,
+    /// Denied: a one-time purchase was refunded or charged back.
+    Refunded,
+    /// Denied: a one-time purchase is disputed.
+    Disputed,
     /// Denied: Stripe reported a status these rules do not know.
     UnknownStatus,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Active,
         Reason::Trialing,
         Reason::GracePastDue,
@@ -198,6 +210,8 @@ impl Reason {
         Reason::NoSubscription,
         Reason::NotInPlan,
         Reason::PeriodEnded,
+        Reason::Refunded,
+        Reason::Disputed,
         Reason::UnknownStatus,
     ];
 
@@ -215,6 +229,8 @@ impl Reason {
             Reason::NoSubscription => "no_subscription",
             Reason::NotInPlan => "not_in_plan",
             Reason::PeriodEnded => "period_ended",
+            Reason::Refunded => "refunded",
+            Reason::Disputed => "disputed",
             Reason::UnknownStatus => "unknown_status",
         }
     }
@@ -312,6 +328,8 @@ fn standing(sub: &SubscriptionRecord, now: i64, policy: &AccessPolicy) -> (Acces
         "incomplete" => (AccessStatus::Incomplete, Reason::Incomplete),
         "incomplete_expired" => (AccessStatus::IncompleteExpired, Reason::Incomplete),
         "paused" => (AccessStatus::Paused, Reason::Paused),
+        "refunded" => (AccessStatus::Refunded, Reason::Refunded),
+        "disputed" => (AccessStatus::Disputed, Reason::Disputed),
         _ => (AccessStatus::Unknown, Reason::UnknownStatus),
     }
 }

@@ -223,6 +223,70 @@ pub fn parse_customer(object: &Value) -> Option<CustomerSnapshot> {
     })
 }
 
+/// A charge as the service reads it: what money was taken back from a one-time purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeSnapshot {
+    pub id: String,
+    pub payment_intent: Option<String>,
+    /// Fully refunded.
+    pub refunded: bool,
+    /// A dispute was opened against it.
+    pub disputed: bool,
+}
+
+/// Reads a charge; `None` without an id.
+pub fn parse_charge(object: &Value) -> Option<ChargeSnapshot> {
+    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "charge") {
+        return None;
+    }
+    let amount = object.get("amount").and_then(Value::as_i64).unwrap_or(0);
+    let refunded_amount = object.get("amount_refunded").and_then(Value::as_i64).unwrap_or(0);
+    Some(ChargeSnapshot {
+        id: object.get("id")?.as_str()?.to_owned(),
+        payment_intent: id_of(object.get("payment_intent")),
+        refunded: object.get("refunded").and_then(Value::as_bool).unwrap_or(false) || (amount > 0 && refunded_amount >= amount),
+        disputed: object.get("disputed").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+/// A dispute as the service reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeSnapshot {
+    pub id: String,
+    pub charge: Option<String>,
+    pub payment_intent: Option<String>,
+    /// `warning_needs_response`, `warning_under_review`, `warning_closed`, `needs_response`,
+    /// `under_review`, `won`, `lost`.
+    pub status: String,
+}
+
+/// Reads a dispute; `None` without an id or status.
+pub fn parse_dispute(object: &Value) -> Option<DisputeSnapshot> {
+    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "dispute") {
+        return None;
+    }
+    Some(DisputeSnapshot {
+        id: object.get("id")?.as_str()?.to_owned(),
+        charge: id_of(object.get("charge")),
+        payment_intent: id_of(object.get("payment_intent")),
+        status: object.get("status")?.as_str()?.to_owned(),
+    })
+}
+
+/// The status of a one-time purchase given its charge and the charge's dispute: `refunded`
+/// when the money is back with the buyer (a full refund, or a lost dispute), `disputed` while a
+/// dispute is open, `active` otherwise (a partial refund, a won or warning-closed dispute).
+pub fn purchase_status(charge: &ChargeSnapshot, dispute: Option<&DisputeSnapshot>) -> &'static str {
+    if charge.refunded {
+        return "refunded";
+    }
+    match dispute.map(|d| d.status.as_str()) {
+        Some("lost") => "refunded",
+        Some("won" | "warning_closed") | None => "active",
+        Some(_) => "disputed",
+    }
+}
+
 /// An `entitlements.active_entitlement_summary` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntitlementSummary {
@@ -385,6 +449,32 @@ mod tests {
         assert_eq!((session.customer.as_deref(), session.subscription), (Some("cus_1"), None));
         assert_eq!(session.customer_email.as_deref(), Some("a@example.com"));
         assert_eq!(session.metadata.len(), 2, "non-string metadata is skipped");
+    }
+
+    #[test]
+    fn a_purchase_stops_granting_when_the_money_goes_back() {
+        let charge = |refunded, amount_refunded, dispute: Option<&str>| {
+            parse_charge(
+                &json!({"id": "ch_1", "object": "charge", "amount": 1000, "amount_refunded": amount_refunded,
+                "refunded": refunded, "payment_intent": "pi_1", "disputed": dispute.is_some()}),
+            )
+            .unwrap()
+        };
+        let dispute =
+            |status: &str| parse_dispute(&json!({"id": "dp_1", "object": "dispute", "charge": "ch_1", "status": status})).unwrap();
+        assert_eq!(purchase_status(&charge(true, 1000, None), None), "refunded");
+        assert_eq!(
+            purchase_status(&charge(false, 400, None), None),
+            "active",
+            "a partial refund keeps it"
+        );
+        assert_eq!(
+            purchase_status(&charge(false, 0, Some("dp_1")), Some(&dispute("needs_response"))),
+            "disputed"
+        );
+        assert_eq!(purchase_status(&charge(false, 0, Some("dp_1")), Some(&dispute("lost"))), "refunded");
+        assert_eq!(purchase_status(&charge(false, 0, Some("dp_1")), Some(&dispute("won"))), "active");
+        assert_eq!(charge(false, 0, None).payment_intent.as_deref(), Some("pi_1"));
     }
 
     #[test]

@@ -340,6 +340,96 @@ async fn payment_mode_portal_and_expire() {
 }
 
 #[tokio::test]
+async fn charges_refunds_disputes_and_promotion_codes_read_with_async_stripe_types() {
+    let emulator = start_emulator(vec![]).await;
+    let client = client(&emulator);
+    let lifetime = price_id(&client, "lifetime_once").await;
+    let mut item = CreateCheckoutSessionLineItems::new();
+    item.price = Some(lifetime);
+    item.quantity = Some(1);
+    let session = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Payment)
+        .line_items(vec![item.clone()])
+        .customer_email("pay@example.com")
+        .allow_promotion_codes(true)
+        .success_url("http://localhost:3000/ok")
+        .send(&client)
+        .await
+        .unwrap();
+    let (status, body) = control(
+        &emulator,
+        &format!("/_emulator/checkout/sessions/{}/pay", session.id),
+        json!({"card": "4242424242424242", "promotion_code": "HALF50"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let paid = RetrieveCheckoutSession::new(session.id.clone()).send(&client).await.unwrap();
+    assert_eq!(paid.amount_total, Some(9950));
+    assert_eq!(paid.total_details.as_ref().map(|t| t.amount_discount), Some(9950));
+    let intent = paid.payment_intent.unwrap().id().to_string();
+    let listed = stripe_checkout::checkout_session::ListCheckoutSession::new()
+        .payment_intent(intent.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(listed.data.len(), 1);
+
+    let charge_id = emulator.shared.world.lock().await.charges.values().next().unwrap().id.clone();
+    let charge = stripe_core::charge::RetrieveCharge::new(charge_id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!((charge.amount, charge.refunded, charge.disputed), (9950, false, false));
+    let refund = reqwest::Client::new()
+        .post(format!("{}v1/refunds", emulator.base_url()))
+        .bearer_auth(testkit::LOCAL_STRIPE_KEY)
+        .form(&[("payment_intent", intent.as_str()), ("amount", "950")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refund.status(), 200);
+    let charge = stripe_core::charge::RetrieveCharge::new(charge_id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!((charge.amount_refunded, charge.refunded), (950, false));
+
+    emulator.shared.world.lock().await.open_dispute(&charge_id).unwrap();
+    let disputes = stripe_core::dispute::ListDispute::new()
+        .charge(charge_id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(disputes.data.len(), 1);
+    assert_eq!(disputes.data[0].status, stripe_shared::DisputeStatus::NeedsResponse);
+    assert!(
+        stripe_core::charge::RetrieveCharge::new(charge_id)
+            .send(&client)
+            .await
+            .unwrap()
+            .disputed
+    );
+
+    // A code on a session that does not take codes is refused, and changes nothing.
+    let strict = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Payment)
+        .line_items(vec![item])
+        .customer_email("pay@example.com")
+        .success_url("http://localhost:3000/ok")
+        .send(&client)
+        .await
+        .unwrap();
+    let (status, body) = control(
+        &emulator,
+        &format!("/_emulator/checkout/sessions/{}/pay", strict.id),
+        json!({"card": "4242424242424242", "promotion_code": "FREE100"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "promotion_code");
+}
+
+#[tokio::test]
 async fn errors_use_stripe_shapes_and_leave_state_unchanged() {
     let emulator = start_emulator(vec![]).await;
     let client = client(&emulator);

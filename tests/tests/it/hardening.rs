@@ -203,3 +203,129 @@ async fn a_free_one_time_purchase_is_granted() {
     let response = checkout::handler::handle(&stack.state, get_checkout(id)).await.unwrap();
     assert_eq!(body(&response)["subscription"]["plan"], "lifetime", "{}", body(&response));
 }
+
+/// Pays a one-time `lifetime` purchase of `user_123`, syncs it eagerly, and returns (session
+/// id, charge id).
+async fn paid_purchase(stack: &Stack) -> (String, String) {
+    let (status, created) = create(stack, post_checkout(json!({"plan": "lifetime"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    pay(stack, &id, "4242424242424242").await;
+    let response = checkout::handler::handle(&stack.state, get_checkout(&id)).await.unwrap();
+    assert_eq!(body(&response)["subscription"]["plan"], "lifetime");
+    let world = stack.emulator.shared.world.lock().await;
+    let intent = world.sessions[&id].payment_intent.clone().unwrap();
+    let charge = world.charges.values().find(|c| c.payment_intent == intent).unwrap().id.clone();
+    (id, charge)
+}
+
+/// Runs `change` on the emulator's world and delivers the event of `event_type` it emitted.
+async fn change_and_deliver(stack: &Stack, event_type: &str, change: impl FnOnce(&mut stripe_emulator::World)) -> Value {
+    let event = {
+        let mut world = stack.emulator.shared.world.lock().await;
+        change(&mut world);
+        world.pending.clear();
+        world.events.iter().rev().find(|e| e.event_type == event_type).unwrap().render()
+    };
+    let (status, outcome) = deliver(stack, &event.to_string()).await;
+    assert_eq!(status, 200, "{outcome}");
+    outcome
+}
+
+async fn exports(stack: &Stack) -> (bool, &'static str) {
+    let decision = stack.state.gate().check("user_123", "exports").await.unwrap();
+    (decision.allowed, decision.reason.as_str())
+}
+
+fn params(text: &str) -> stripe_emulator::params::Params {
+    stripe_emulator::params::Params::parse(text.as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn a_full_refund_ends_a_purchase_and_a_partial_one_does_not() {
+    let stack = Stack::new("hd-refund", vec![]).await;
+    let (_, charge) = paid_purchase(&stack).await;
+    assert_eq!(exports(&stack).await, (true, "active"));
+
+    let outcome = change_and_deliver(&stack, "charge.refunded", |w| {
+        w.create_refund(&params(&format!("charge={charge}&amount=5000"))).unwrap();
+    })
+    .await;
+    assert_eq!(outcome["outcome"], "ignored", "a partial refund keeps the purchase");
+    assert_eq!(exports(&stack).await, (true, "active"));
+
+    let outcome = change_and_deliver(&stack, "charge.refunded", |w| {
+        w.create_refund(&params(&format!("charge={charge}"))).unwrap();
+    })
+    .await;
+    assert_eq!(outcome["outcome"], "applied");
+    assert_eq!(exports(&stack).await, (false, "refunded"));
+}
+
+#[tokio::test]
+async fn a_dispute_suspends_a_purchase_until_it_is_decided() {
+    let stack = Stack::new("hd-dispute", vec![]).await;
+    let (_, charge) = paid_purchase(&stack).await;
+    let opened = change_and_deliver(&stack, "charge.dispute.created", |w| {
+        w.open_dispute(&charge).unwrap();
+    })
+    .await;
+    assert_eq!(opened["outcome"], "applied");
+    assert_eq!(exports(&stack).await, (false, "disputed"));
+    let dispute = stack.emulator.shared.world.lock().await.charges[&charge].dispute.clone().unwrap();
+    // A won dispute gives the purchase back.
+    let closed = change_and_deliver(&stack, "charge.dispute.closed", |w| {
+        w.close_dispute(&dispute, "won").unwrap();
+    })
+    .await;
+    assert_eq!(closed["outcome"], "applied");
+    assert_eq!(exports(&stack).await, (true, "active"));
+}
+
+#[tokio::test]
+async fn a_lost_dispute_ends_a_purchase_even_when_its_events_come_first() {
+    let stack = Stack::new("hd-lost", vec![]).await;
+    let (status, created) = create(&stack, post_checkout(json!({"plan": "lifetime"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    pay(&stack, &id, "4242424242424242").await;
+    let (completed, charge) = {
+        let world = stack.emulator.shared.world.lock().await;
+        let completed = world
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.event_type == "checkout.session.completed")
+            .unwrap()
+            .render();
+        let intent = world.sessions[&id].payment_intent.clone().unwrap();
+        (
+            completed,
+            world.charges.values().find(|c| c.payment_intent == intent).unwrap().id.clone(),
+        )
+    };
+    // The dispute's events arrive before the purchase's own (deliveries are not ordered).
+    let opened = change_and_deliver(&stack, "charge.dispute.created", |w| {
+        w.open_dispute(&charge).unwrap();
+    })
+    .await;
+    assert_eq!(opened["outcome"], "applied");
+    assert_eq!(exports(&stack).await, (false, "disputed"));
+    let dispute = stack.emulator.shared.world.lock().await.charges[&charge].dispute.clone().unwrap();
+    let closed = change_and_deliver(&stack, "charge.dispute.closed", |w| {
+        w.close_dispute(&dispute, "lost").unwrap();
+    })
+    .await;
+    assert_eq!(closed["outcome"], "applied");
+    assert_eq!(exports(&stack).await, (false, "refunded"));
+    let (status, outcome) = deliver(&stack, &completed.to_string()).await;
+    assert_eq!((status, outcome["outcome"].as_str()), (200, Some("applied")), "{outcome}");
+    assert_eq!(
+        exports(&stack).await,
+        (false, "refunded"),
+        "the purchase event does not grant it again"
+    );
+    // Nor does the eager sync.
+    checkout::handler::handle(&stack.state, get_checkout(&id)).await.unwrap();
+    assert_eq!(exports(&stack).await, (false, "refunded"));
+}

@@ -24,6 +24,21 @@ impl World {
             .ok_or_else(|| StripeError::no_such("dispute", id, "id"))
     }
 
+    /// `GET /v1/disputes`: filters `charge`, `payment_intent`; newest first.
+    pub fn list_disputes(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["charge", "payment_intent", "limit", "starting_after", "created"])?;
+        let (charge, intent) = (params.str("charge")?, params.str("payment_intent")?);
+        let ids = self.newest_first(self.disputes.keys());
+        let items = ids
+            .iter()
+            .map(|id| &self.disputes[id])
+            .filter(|d| charge.is_none_or(|c| d.charge == c) && intent.is_none_or(|i| d.payment_intent == i))
+            .map(|d| (d.id.clone(), d.render()))
+            .collect();
+        let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
+        Ok(list("/v1/disputes", data, has_more))
+    }
+
     /// `POST /v1/refunds`: `charge` or `payment_intent`, `amount` (default: what is left).
     /// Emits `charge.refunded` and `refund.created`.
     pub fn create_refund(&mut self, params: &Params) -> Result<Value, StripeError> {

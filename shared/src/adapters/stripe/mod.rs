@@ -34,7 +34,8 @@ pub use self::client::{Answer, ApiErrorBody, CallError, HttpClient, Json, STRIPE
 use crate::config::Secret;
 use crate::domain::event::{self, Envelope};
 use crate::domain::objects::{
-    CheckoutSessionSnapshot, CustomerSnapshot, SubscriptionSnapshot, parse_checkout_session, parse_customer, parse_subscription,
+    ChargeSnapshot, CheckoutSessionSnapshot, CustomerSnapshot, DisputeSnapshot, SubscriptionSnapshot, parse_charge, parse_checkout_session,
+    parse_customer, parse_dispute, parse_subscription,
 };
 
 /// Attempts per call (1 + retries).
@@ -385,6 +386,54 @@ impl Stripe {
             Err(GatewayError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    /// The Checkout Session that made `payment_intent` (`GET /v1/checkout/sessions?payment_intent=`),
+    /// if a session did.
+    pub async fn checkout_session_of_payment(&self, payment_intent: &str) -> Result<Option<CheckoutSessionSnapshot>, GatewayError> {
+        let request = stripe_checkout::checkout_session::ListCheckoutSession::new()
+            .payment_intent(payment_intent)
+            .limit(1)
+            .build();
+        let page = self.json("list_checkout_sessions", "payment intent", request, None).await?;
+        page.pointer("/data/0")
+            .map(|session| {
+                parse_checkout_session(session).ok_or(GatewayError::Unreadable {
+                    operation: "list_checkout_sessions",
+                    what: "checkout session",
+                })
+            })
+            .transpose()
+    }
+
+    /// `GET /v1/charges/{id}`.
+    pub async fn retrieve_charge(&self, id: &str) -> Result<ChargeSnapshot, GatewayError> {
+        let value = self
+            .json(
+                "retrieve_charge",
+                "charge",
+                stripe_core::charge::RetrieveCharge::new(id).build(),
+                None,
+            )
+            .await?;
+        parse_charge(&value).ok_or(GatewayError::Unreadable {
+            operation: "retrieve_charge",
+            what: "charge",
+        })
+    }
+
+    /// The newest dispute of `charge` (`GET /v1/disputes?charge=`), if one was opened.
+    pub async fn dispute_of_charge(&self, charge: &str) -> Result<Option<DisputeSnapshot>, GatewayError> {
+        let request = stripe_core::dispute::ListDispute::new().charge(charge).limit(1).build();
+        let page = self.json("list_disputes", "charge", request, None).await?;
+        page.pointer("/data/0")
+            .map(|dispute| {
+                parse_dispute(dispute).ok_or(GatewayError::Unreadable {
+                    operation: "list_disputes",
+                    what: "dispute",
+                })
+            })
+            .transpose()
     }
 
     /// `GET /v1/customers/{id}`; `None` when Stripe has no such customer.

@@ -4,7 +4,7 @@ use super::{Engine, Origin, Outcome, ROUNDS, SyncError};
 use crate::adapters::store::{Committed, LinkState, Write};
 use crate::domain::objects::{CheckoutSessionSnapshot, describe, purchase_record};
 use crate::domain::records::CustomerLink;
-use crate::domain::version::{Verdict, Version};
+use crate::domain::version::Version;
 
 impl Engine<'_> {
     /// Links the user and the customer (both directions) and stores what was bought: the
@@ -90,16 +90,16 @@ impl Engine<'_> {
         let Some(plan) = session.metadata.get("plan") else {
             return Ok(None);
         };
-        // A purchase does not change through its session: an existing record at or above this
-        // version stays.
-        let stored = self.store.subscription(user, &session.id).await?.map(|r| r.version);
-        let Verdict::Write(version) = Version::judge(stored, origin.version) else {
+        // A purchase is written once, by whichever of its event and the eager sync comes first;
+        // refunds and disputes change it after (and may come before its own event).
+        if self.store.subscription(user, &session.id).await?.is_some() {
             return Ok(None);
-        };
+        }
+        let version = origin.version;
         let record = purchase_record(user, &session.id, customer, plan, self.catalog, version, now);
         if record.is_none() {
             tracing::error!(origin = %origin.id, session = %session.id, %plan, "paid session names no one-time plan of the catalog; nothing granted");
         }
-        Ok(record.map(Write::Subscription))
+        Ok(record.map(|record| Write::SubscriptionReplacing { record, observed: None }))
     }
 }

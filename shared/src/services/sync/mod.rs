@@ -32,11 +32,13 @@
 //! | completed Checkout Session (`checkout.session.completed`, or fetched) | user ↔ customer link both ways, plus the session's subscription (fetched) or a paid one-time purchase; one transaction |
 //! | `entitlements.active_entitlement_summary.updated` | the feature list, paged through the Active Entitlements API past the embedded 10 |
 //! | `customer.deleted` | the link removed both ways |
+//! | `charge.refunded` (full), `charge.dispute.created`/`closed` | a one-time purchase's status: `refunded`, `disputed`, or `active` again |
 //! | anything else | nothing: [`Outcome::Ignored`] |
 
 mod checkout;
 mod customer;
 mod entitlements;
+mod purchase;
 mod subscription;
 
 use crate::adapters::store::{Committed, Store, StoreError, Write};
@@ -74,6 +76,7 @@ pub fn handled_event_types() -> Vec<&'static str> {
         "entitlements.active_entitlement_summary.updated",
         "customer.deleted",
     ]);
+    types.extend_from_slice(purchase::CHARGE_EVENTS);
     types
 }
 
@@ -293,6 +296,9 @@ impl<'a> Engine<'a> {
         }
         if INVOICE_EVENTS.contains(&kind) {
             return self.invoice_event(&origin, event).await;
+        }
+        if purchase::CHARGE_EVENTS.contains(&kind) {
+            return self.charge_event(&origin, event).await;
         }
         match kind {
             "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
