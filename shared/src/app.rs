@@ -22,7 +22,7 @@ pub const WARM_UP_BUDGET: Duration = Duration::from_secs(1);
 pub enum StartupError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
-    #[error("plans catalog (PLANS_PATH): {0}")]
+    #[error("plans catalog: {0}")]
     Catalog(#[from] CatalogError),
     #[error("secrets: {0}")]
     Secrets(#[from] SecretsError),
@@ -63,7 +63,12 @@ impl AppState {
         let sdk = crate::adapters::aws::sdk_config().await;
         let dynamodb = crate::adapters::aws::dynamodb_client(&sdk, &config);
         let resolved = secrets::resolve(&config, &sdk).await?;
-        let state = Self::build(config, needs, dynamodb, resolved)?;
+        let parameter = config.plans_parameter.clone();
+        let mut state = Self::build(config, needs, dynamodb, resolved)?;
+        if let Some(name) = parameter {
+            let ssm = crate::adapters::catalog::ssm_client(&sdk, None);
+            state.catalog = crate::adapters::catalog::from_parameter(&ssm, &name).await?;
+        }
         state.warm_up().await;
         Ok(state)
     }
@@ -77,7 +82,11 @@ impl AppState {
     ) -> Result<Self, StartupError> {
         let catalog = Catalog::load(config.plans_path.as_deref())?;
         let stripe = match (&secrets.secret_key, needs.stripe) {
-            (Some(key), true) => Some(Stripe::new(config.stripe_api_base.as_ref().map(|u| u.as_str()), key)?),
+            (Some(key), true) => Some(Stripe::new(
+                config.stripe_api_base.as_ref().map(|u| u.as_str()),
+                key,
+                config.price_cache,
+            )?),
             (None, true) => {
                 return Err(ConfigError {
                     var: vars::STRIPE_SECRET_KEY,

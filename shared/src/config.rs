@@ -30,6 +30,8 @@ pub mod vars {
     pub const JWT_ISSUER: &str = "JWT_ISSUER";
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
     pub const PLANS_PATH: &str = "PLANS_PATH";
+    pub const PLANS_PARAMETER: &str = "PLANS_PARAMETER";
+    pub const PRICE_CACHE_SECONDS: &str = "PRICE_CACHE_SECONDS";
     pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
     pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
     pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
@@ -165,6 +167,10 @@ pub struct Config {
     pub redirects: RedirectConfig,
     pub jwt: JwtConfig,
     pub plans_path: Option<PathBuf>,
+    /// SSM parameter holding the plans catalog (deployments); wins over the embedded default.
+    pub plans_parameter: Option<String>,
+    /// How long prices read from Stripe are trusted (`GET /plans`, lookup keys → price ids).
+    pub price_cache: Duration,
     pub checkout: CheckoutConfig,
     /// The tunable access rules (`PAST_DUE_GRACE_DAYS`).
     pub access: AccessPolicy,
@@ -173,6 +179,8 @@ pub struct Config {
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
+/// Prices read from Stripe are trusted this long: a moved lookup key takes effect within it.
+pub const DEFAULT_PRICE_CACHE: Duration = Duration::from_secs(300);
 
 impl Config {
     /// Reads the process environment.
@@ -309,6 +317,25 @@ impl Config {
         }
 
         let plans_path = get(vars::PLANS_PATH).map(PathBuf::from);
+        let plans_parameter = get(vars::PLANS_PARAMETER);
+        if plans_path.is_some() && plans_parameter.is_some() {
+            return Err(ConfigError::invalid(
+                vars::PLANS_PARAMETER,
+                format!("names a second catalog; set it or {}, not both", vars::PLANS_PATH),
+            ));
+        }
+        let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
+            None => DEFAULT_PRICE_CACHE,
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if secs <= 3600 => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        vars::PRICE_CACHE_SECONDS,
+                        "expected whole seconds between 0 and 3600",
+                    ));
+                }
+            },
+        };
 
         let allow_promotion_codes = flag(get(vars::ALLOW_PROMOTION_CODES).as_deref(), vars::ALLOW_PROMOTION_CODES)?;
         let duplicate_policy = match get(vars::CHECKOUT_DUPLICATE_POLICY).as_deref() {
@@ -354,6 +381,8 @@ impl Config {
             redirects,
             jwt,
             plans_path,
+            plans_parameter,
+            price_cache,
             checkout,
             access,
             sync,
@@ -517,6 +546,7 @@ mod tests {
             ("JWT_ISSUER", None),
             ("ALLOW_PROMOTION_CODES", Some("yes")),
             ("ACCEPT_CONNECT_EVENTS", Some("1")),
+            ("PRICE_CACHE_SECONDS", Some("a day")),
             ("CHECKOUT_DUPLICATE_POLICY", Some("never")),
             ("PAST_DUE_GRACE_DAYS", Some("-3")),
         ];
@@ -585,6 +615,27 @@ mod tests {
             with(Some("https://dynamodb.eu-west-1.amazonaws.com")).unwrap_err().var,
             "JWT_HS256_SECRET"
         );
+    }
+
+    #[test]
+    fn one_catalog_source_at_a_time() {
+        let err = load(
+            &[
+                ("TABLE_NAME", "billing"),
+                ("PLANS_PATH", "/tmp/p.json"),
+                ("PLANS_PARAMETER", "stripe-lambda/plans"),
+            ],
+            Needs::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "PLANS_PARAMETER");
+        let config = load(
+            &[("TABLE_NAME", "billing"), ("PLANS_PARAMETER", "stripe-lambda/plans")],
+            Needs::default(),
+        )
+        .unwrap();
+        assert_eq!(config.plans_parameter.as_deref(), Some("stripe-lambda/plans"));
+        assert_eq!(config.price_cache, DEFAULT_PRICE_CACHE);
     }
 
     #[test]

@@ -85,12 +85,13 @@ pub struct Price {
     pub interval: Option<&'static str>,
     pub metadata: Metadata,
     pub created: i64,
+    pub active: bool,
 }
 
 impl Price {
     pub fn render(&self) -> Value {
         json!({
-            "id": self.id, "object": "price", "active": true, "billing_scheme": "per_unit", "created": self.created,
+            "id": self.id, "object": "price", "active": self.active, "billing_scheme": "per_unit", "created": self.created,
             "currency": self.currency, "custom_unit_amount": null, "livemode": false, "lookup_key": self.lookup_key,
             "metadata": self.metadata, "nickname": null, "product": self.product,
             "recurring": self.interval.map(|i| json!({"interval": i, "interval_count": 1, "meter": null, "trial_period_days": null, "usage_type": "licensed"})),

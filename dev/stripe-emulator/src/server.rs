@@ -228,6 +228,8 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("DELETE", ["customers", id]) => world.delete_customer(id),
         ("GET", ["prices"]) => world.list_prices(&params),
         ("GET", ["prices", id]) => world.price(id),
+        ("POST", ["prices"]) => world.create_price(&params),
+        ("POST", ["prices", id]) => world.update_price(id, &params),
         ("GET", ["products"]) => world.list_products(&params),
         ("GET", ["products", id]) => world.product(id),
         ("GET", ["products", id, "features"]) => world.list_product_features(id),

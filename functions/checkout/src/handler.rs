@@ -13,7 +13,7 @@ use std::convert::Infallible;
 
 use billing::AppState;
 use billing::adapters::store::StoreError;
-use billing::adapters::stripe::GatewayError;
+use billing::adapters::stripe::{GatewayError, PriceName};
 use billing::domain::objects::CheckoutSessionSnapshot;
 use billing::domain::plans::Interval;
 use billing::domain::records::SubscriptionRecord;
@@ -31,7 +31,7 @@ use crate::{customer, input, session};
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
     let segments = path_segments(&req);
     let response = match segments.as_slice() {
-        ["plans"] if req.method() == Method::GET => plans(state),
+        ["plans"] if req.method() == Method::GET => plans(state).await,
         ["plans"] => method_not_allowed(&req, &[Method::GET]),
         ["checkout"] if req.method() == Method::POST => respond(create(state, &req).await),
         ["checkout"] => method_not_allowed(&req, &[Method::POST]),
@@ -109,9 +109,32 @@ impl ApiError for CheckoutError {
     }
 }
 
-/// `GET /plans`: the public view of the catalog (no Stripe identifiers).
-fn plans(state: &AppState) -> Response<Body> {
-    let mut response = json(StatusCode::OK, &state.catalog.public_view());
+/// `GET /plans`: the public view of the catalog (no Stripe identifiers), with the amounts and
+/// currencies Stripe charges (read through the price book, trusted for `PRICE_CACHE_SECONDS`).
+/// When Stripe cannot be asked, the last prices read are shown, else the catalog's.
+async fn plans(state: &AppState) -> Response<Body> {
+    let names: Vec<PriceName<'_>> = state
+        .catalog
+        .plans()
+        .iter()
+        .flat_map(|p| p.prices.values())
+        .filter_map(PriceName::of)
+        .collect();
+    let prices = match state.stripe() {
+        Ok(stripe) => match stripe.prices(&names).await {
+            Ok(prices) => prices,
+            Err(err) => {
+                tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "prices unavailable from stripe; showing the last known");
+                stripe.remembered_prices(&names).await
+            }
+        },
+        Err(_) => Default::default(),
+    };
+    let view = state.catalog.public_view_priced(|price| {
+        let info = prices.get(&PriceName::of(price)?.key())?;
+        Some((info.unit_amount?, info.currency.clone()))
+    });
+    let mut response = json(StatusCode::OK, &view);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));

@@ -230,8 +230,14 @@ impl Catalog {
         })
     }
 
-    /// What `GET /plans` shows: public fields only.
+    /// What `GET /plans` shows: public fields only, with the catalog's own amounts.
     pub fn public_view(&self) -> PublicCatalog<'_> {
+        self.public_view_priced(|_| None)
+    }
+
+    /// [`Catalog::public_view`] with each price's amount and currency from `charged` (what Stripe
+    /// charges), where it knows them, else from the catalog.
+    pub fn public_view_priced(&self, charged: impl Fn(&PriceRef) -> Option<(i64, String)>) -> PublicCatalog<'_> {
         PublicCatalog {
             plans: self
                 .plans
@@ -246,13 +252,8 @@ impl Catalog {
                         .prices
                         .iter()
                         .map(|(i, price)| {
-                            (
-                                *i,
-                                PublicPrice {
-                                    amount: price.amount,
-                                    currency: &price.currency,
-                                },
-                            )
+                            let (amount, currency) = charged(price).unwrap_or_else(|| (price.amount, price.currency.clone()));
+                            (*i, PublicPrice { amount, currency })
                         })
                         .collect(),
                     trial_days: p.trial_days,
@@ -278,7 +279,7 @@ pub struct PublicPlan<'a> {
     pub description: Option<&'a str>,
     pub mode: PlanMode,
     pub free: bool,
-    pub prices: BTreeMap<Interval, PublicPrice<'a>>,
+    pub prices: BTreeMap<Interval, PublicPrice>,
     pub trial_days: u32,
     pub max_quantity: u32,
     pub features: &'a BTreeSet<String>,
@@ -286,9 +287,9 @@ pub struct PublicPlan<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PublicPrice<'a> {
+pub struct PublicPrice {
     pub amount: i64,
-    pub currency: &'a str,
+    pub currency: String,
 }
 
 fn invalid(entry: &str, problem: impl Into<String>) -> CatalogError {

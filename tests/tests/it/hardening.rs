@@ -329,3 +329,133 @@ async fn a_lost_dispute_ends_a_purchase_even_when_its_events_come_first() {
     checkout::handler::handle(&stack.state, get_checkout(&id)).await.unwrap();
     assert_eq!(exports(&stack).await, (false, "refunded"));
 }
+
+fn ssm() -> aws_sdk_ssm::Client {
+    let conf = aws_sdk_ssm::config::Builder::new()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(crate::helpers::moto_endpoint())
+        .build();
+    aws_sdk_ssm::Client::from_conf(conf)
+}
+
+async fn put_parameter(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_catalog_loads_from_an_ssm_parameter_and_is_validated() {
+    let client = ssm();
+    let name = format!("stripe-lambda-{}/plans", std::process::id());
+    let catalog = r#"{"plans": [{"id": "free", "name": "Free", "free": true, "features": ["projects"]},
+        {"id": "team", "name": "Team", "prices": {"month": {"lookup_key": "team_month", "amount": 5000, "currency": "eur"}}, "features": ["projects", "reports"]}]}"#;
+    put_parameter(&client, &name, catalog).await;
+    let loaded = billing::adapters::catalog::from_parameter(&client, &name).await.unwrap();
+    assert_eq!(loaded.plans().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["free", "team"]);
+
+    put_parameter(
+        &client,
+        &name,
+        r#"{"plans": [{"id": "team", "name": "Team", "prices": {"week": {"lookup_key": "k", "amount": 1, "currency": "eur"}}}]}"#,
+    )
+    .await;
+    let err = billing::adapters::catalog::from_parameter(&client, &name).await.unwrap_err();
+    assert!(
+        err.to_string().contains("plan `team`") && err.to_string().contains("unknown interval `week`"),
+        "{err}"
+    );
+    let missing = billing::adapters::catalog::from_parameter(&client, "stripe-lambda/none")
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("SSM parameter stripe-lambda/none"), "{missing}");
+}
+
+async fn plans(stack: &Stack) -> Value {
+    let response = checkout::handler::handle(&stack.state, testkit::event("plans-get.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    body(&response)
+}
+
+async fn set_amount(stack: &Stack, lookup_key: &str, amount: i64) {
+    let mut world = stack.emulator.shared.world.lock().await;
+    let price = world
+        .prices
+        .values_mut()
+        .find(|p| p.lookup_key.as_deref() == Some(lookup_key))
+        .unwrap();
+    price.unit_amount = amount;
+}
+
+#[tokio::test]
+async fn get_plans_shows_what_stripe_charges_within_the_cache_time() {
+    let stack = Stack::new("hd-plans", vec![]).await;
+    set_amount(&stack, "pro_month", 3100).await;
+    assert_eq!(
+        plans(&stack).await["plans"][2]["prices"]["month"]["amount"],
+        3100,
+        "Stripe's amount, not the catalog's 2900"
+    );
+    set_amount(&stack, "pro_month", 3300).await;
+    assert_eq!(
+        plans(&stack).await["plans"][2]["prices"]["month"]["amount"],
+        3100,
+        "read through the price book"
+    );
+
+    let fresh = Stack::with_config("hd-plans-ttl", vec![], |c| c.price_cache = std::time::Duration::ZERO).await;
+    set_amount(&fresh, "pro_month", 3300).await;
+    assert_eq!(plans(&fresh).await["plans"][2]["prices"]["month"]["amount"], 3300);
+    set_amount(&fresh, "pro_month", 3500).await;
+    assert_eq!(
+        plans(&fresh).await["plans"][2]["prices"]["month"]["amount"],
+        3500,
+        "an expired entry is read again"
+    );
+}
+
+#[tokio::test]
+async fn a_moved_lookup_key_takes_effect_once_the_cache_expires() {
+    let stack = Stack::with_config("hd-move", vec![], |c| c.price_cache = std::time::Duration::ZERO).await;
+    let price_of = async |stack: &Stack, session: &str| {
+        stack.emulator.shared.world.lock().await.sessions[session].line_items[0]
+            .price
+            .clone()
+    };
+    let (_, first) = create(&stack, testkit::event("checkout-create.json")).await;
+    let old = price_of(&stack, first["id"].as_str().unwrap()).await;
+    let product = stack.emulator.shared.world.lock().await.prices[&old].product.clone();
+    let moved = stack
+        .emulator
+        .shared
+        .world
+        .lock()
+        .await
+        .create_price(&params(&format!(
+            "product={product}&unit_amount=3900&currency=usd&recurring[interval]=month&lookup_key=pro_month&transfer_lookup_key=true"
+        )))
+        .unwrap();
+    let (status, second) = create(
+        &stack,
+        testkit::event_with("checkout-create.json", |e| {
+            e["headers"]["idempotency-key"] = "after-the-move".into()
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(
+        price_of(&stack, second["id"].as_str().unwrap()).await,
+        moved["id"].as_str().unwrap()
+    );
+    assert_ne!(old, moved["id"].as_str().unwrap());
+}

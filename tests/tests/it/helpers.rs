@@ -28,9 +28,15 @@ pub struct Stack {
 
 impl Stack {
     pub async fn new(prefix: &str, webhook_urls: Vec<String>) -> Self {
+        Self::with_config(prefix, webhook_urls, |_| {}).await
+    }
+
+    /// [`Stack::new`] with the configuration edited first (every process reads it once).
+    pub async fn with_config(prefix: &str, webhook_urls: Vec<String>, edit: impl FnOnce(&mut billing::Config)) -> Self {
         let emulator = crate::emulator::start_emulator(webhook_urls).await;
         let store = fresh_store(prefix).await;
-        let config = billing::testkit::config(store.table(), moto_endpoint(), Some(&emulator.base_url()));
+        let mut config = billing::testkit::config(store.table(), moto_endpoint(), Some(&emulator.base_url()));
+        edit(&mut config);
         let all = billing::Needs {
             stripe: true,
             webhook_secrets: true,

@@ -252,6 +252,7 @@ impl World {
                         interval: recurring,
                         metadata: metadata.clone(),
                         created: now,
+                        active: true,
                     },
                 );
                 self.track(&id);

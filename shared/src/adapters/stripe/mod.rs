@@ -200,20 +200,74 @@ pub struct EventPage {
     pub last_id: Option<String>,
 }
 
+/// A price as Stripe has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceInfo {
+    pub id: String,
+    pub lookup_key: Option<String>,
+    /// In the currency's minor unit; `None` for prices without a fixed amount.
+    pub unit_amount: Option<i64>,
+    pub currency: String,
+}
+
+/// Prices read from Stripe, by lookup key and by id, trusted for a while (`PRICE_CACHE_SECONDS`):
+/// a lookup key moved to another price, or a price changed in Stripe, shows within that time.
+#[derive(Debug)]
+struct PriceBook {
+    ttl: Duration,
+    /// Keyed `key:<lookup key>` or `id:<price id>`.
+    entries: RwLock<HashMap<String, (PriceInfo, std::time::Instant)>>,
+}
+
+impl PriceBook {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+/// Which price a catalog entry names: by id (wins) or by lookup key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PriceName<'a> {
+    Id(&'a str),
+    LookupKey(&'a str),
+}
+
+impl<'a> PriceName<'a> {
+    /// How a catalog price names its Stripe price: by id when it has one, else by lookup key.
+    pub fn of(price: &'a crate::domain::plans::PriceRef) -> Option<Self> {
+        match (&price.price, &price.lookup_key) {
+            (Some(id), _) => Some(PriceName::Id(id)),
+            (None, Some(key)) => Some(PriceName::LookupKey(key)),
+            (None, None) => None,
+        }
+    }
+
+    /// The key of this name in [`Stripe::prices`]' answer.
+    pub fn key(&self) -> String {
+        match self {
+            PriceName::Id(id) => format!("id:{id}"),
+            PriceName::LookupKey(key) => format!("key:{key}"),
+        }
+    }
+}
+
 /// The Stripe port. One per process, built in `main` (see [`crate::app::AppState`]).
 #[derive(Debug)]
 pub struct Stripe {
     http: HttpClient,
-    /// Price ids by lookup key, resolved once per process.
-    prices: RwLock<HashMap<String, String>>,
+    prices: PriceBook,
 }
 
 impl Stripe {
-    /// The port for `base` (`None`: real Stripe) with `secret_key`.
-    pub fn new(base: Option<&str>, secret_key: &Secret) -> Result<Self, CallError> {
+    /// The port for `base` (`None`: real Stripe) with `secret_key`; prices read from Stripe are
+    /// trusted for `price_ttl`.
+    pub fn new(base: Option<&str>, secret_key: &Secret, price_ttl: Duration) -> Result<Self, CallError> {
         Ok(Self {
             http: HttpClient::new(base, secret_key)?,
-            prices: RwLock::new(HashMap::new()),
+            prices: PriceBook::new(price_ttl),
         })
     }
 
@@ -226,7 +280,7 @@ impl Stripe {
         })?;
         Ok(Self {
             http,
-            prices: RwLock::new(HashMap::new()),
+            prices: PriceBook::new(self.prices.ttl),
         })
     }
 
@@ -566,24 +620,96 @@ impl Stripe {
         })
     }
 
-    /// The id of the active price with `lookup_key`, resolved through Stripe once per process.
+    /// The id of the active price with `lookup_key` (see [`Stripe::prices`]).
     pub async fn price_id(&self, lookup_key: &str) -> Result<String, GatewayError> {
-        if let Some(id) = self.prices.read().await.get(lookup_key) {
-            return Ok(id.clone());
-        }
-        let request = stripe_product::price::ListPrice::new()
-            .lookup_keys(vec![lookup_key.to_owned()])
-            .active(true)
-            .build();
-        let list = self.json("list_prices", "price", request, None).await?;
-        let id = list
-            .pointer("/data/0/id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| GatewayError::UnknownPrice(lookup_key.to_owned()))?;
-        self.prices.write().await.insert(lookup_key.to_owned(), id.clone());
-        Ok(id)
+        let name = PriceName::LookupKey(lookup_key);
+        let mut found = self.prices(&[name]).await?;
+        found
+            .remove(&name.key())
+            .map(|p| p.id)
+            .ok_or_else(|| GatewayError::UnknownPrice(lookup_key.to_owned()))
     }
+
+    /// The prices `names` refer to, as Stripe has them, keyed by [`PriceName`]'s key. Read from
+    /// the price book while its entries are fresh; the rest in as few calls as Stripe allows
+    /// (ten lookup keys per list). A name Stripe does not know is missing from the answer.
+    pub async fn prices(&self, names: &[PriceName<'_>]) -> Result<HashMap<String, PriceInfo>, GatewayError> {
+        let mut found = HashMap::new();
+        let mut missing: Vec<PriceName<'_>> = Vec::new();
+        {
+            let entries = self.prices.entries.read().await;
+            for name in names {
+                match entries.get(&name.key()) {
+                    Some((info, at)) if at.elapsed() < self.prices.ttl => {
+                        found.insert(name.key(), info.clone());
+                    }
+                    _ => missing.push(*name),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let mut fetched: Vec<(PriceName<'_>, PriceInfo)> = Vec::new();
+        let keys: Vec<&str> = missing
+            .iter()
+            .filter_map(|n| match n {
+                PriceName::LookupKey(key) => Some(*key),
+                PriceName::Id(_) => None,
+            })
+            .collect();
+        for chunk in keys.chunks(10) {
+            let request = stripe_product::price::ListPrice::new()
+                .lookup_keys(chunk.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>())
+                .active(true)
+                .limit(100)
+                .build();
+            let list = self.json("list_prices", "price", request, None).await?;
+            for price in list.get("data").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(info) = parse_price(price)
+                    && let Some(key) = chunk.iter().find(|k| info.lookup_key.as_deref() == Some(**k))
+                {
+                    fetched.push((PriceName::LookupKey(key), info));
+                }
+            }
+        }
+        for name in &missing {
+            if let PriceName::Id(id) = name {
+                let request = stripe_product::price::RetrievePrice::new(*id).build();
+                match self.json("retrieve_price", "price", request, None).await {
+                    Ok(price) => fetched.extend(parse_price(&price).map(|info| (*name, info))),
+                    Err(GatewayError::NotFound { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        let now = std::time::Instant::now();
+        let mut entries = self.prices.entries.write().await;
+        for (name, info) in fetched {
+            entries.insert(name.key(), (info.clone(), now));
+            found.insert(name.key(), info);
+        }
+        Ok(found)
+    }
+
+    /// What the price book holds for `names`, however old: the fallback when Stripe cannot be
+    /// asked.
+    pub async fn remembered_prices(&self, names: &[PriceName<'_>]) -> HashMap<String, PriceInfo> {
+        let entries = self.prices.entries.read().await;
+        names
+            .iter()
+            .filter_map(|name| entries.get(&name.key()).map(|(info, _)| (name.key(), info.clone())))
+            .collect()
+    }
+}
+
+fn parse_price(value: &Value) -> Option<PriceInfo> {
+    Some(PriceInfo {
+        id: value.get("id")?.as_str()?.to_owned(),
+        lookup_key: value.get("lookup_key").and_then(Value::as_str).map(str::to_owned),
+        unit_amount: value.get("unit_amount").and_then(Value::as_i64),
+        currency: value.get("currency")?.as_str()?.to_owned(),
+    })
 }
 
 #[cfg(test)]
