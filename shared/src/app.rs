@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::secrets::{self, SecretsError};
+use crate::adapters::secrets::{self, SecretsError, WebhookSecrets};
 use crate::adapters::store::Store;
 use crate::adapters::stripe::{CallError, GatewayError, Stripe};
-use crate::config::{Config, ConfigError, Needs, Secret, vars};
+use crate::config::{Config, ConfigError, Needs, vars};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::plans::{Catalog, CatalogError};
 use crate::edge::identity::IdentityVerifier;
@@ -39,7 +39,7 @@ pub struct AppState {
     /// Present when the function declared [`Needs::stripe`]; see [`AppState::stripe`].
     stripe: Option<Stripe>,
     /// Present (non-empty) when the function declared [`Needs::webhook_secrets`].
-    pub webhook_secrets: Vec<Secret>,
+    pub webhook_secrets: WebhookSecrets,
     /// Whether the configured Stripe key is a live-mode key (`sk_live_…`/`rk_live_…`).
     pub livemode: bool,
     /// The time the sync engine and the services read.
@@ -62,9 +62,12 @@ impl AppState {
         let config = Config::from_env(needs)?;
         let sdk = crate::adapters::aws::sdk_config().await;
         let dynamodb = crate::adapters::aws::dynamodb_client(&sdk, &config);
-        let resolved = secrets::resolve(&config, &sdk).await?;
+        let (resolved, source) = secrets::resolve(&config, &sdk).await?;
         let parameter = config.plans_parameter.clone();
         let mut state = Self::build(config, needs, dynamodb, resolved)?;
+        if source.is_some() {
+            state.webhook_secrets = WebhookSecrets::new(state.webhook_secrets.current(), source, state.clock.now());
+        }
         if let Some(name) = parameter {
             let ssm = crate::adapters::catalog::ssm_client(&sdk, None);
             state.catalog = crate::adapters::catalog::from_parameter(&ssm, &name).await?;
@@ -128,7 +131,7 @@ impl AppState {
             identity: IdentityVerifier::new(&config.jwt),
             catalog,
             stripe,
-            webhook_secrets: secrets.webhook_secrets,
+            webhook_secrets: WebhookSecrets::new(secrets.webhook_secrets, None, crate::domain::clock::now_epoch()),
             livemode,
             clock: Arc::new(SystemClock),
             config,
@@ -139,6 +142,11 @@ impl AppState {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The path of `req` a function routes on (see [`crate::edge::http::path_segments`]).
+    pub fn path<'r>(&self, req: &'r lambda_http::Request) -> Vec<&'r str> {
+        crate::edge::http::path_segments(req, self.config.api_base_path.as_deref())
     }
 
     /// The Stripe port, for functions that declared [`Needs::stripe`].
@@ -199,6 +207,7 @@ pub fn exit_on_startup_error(err: StartupError) -> ! {
 mod tests {
     use super::*;
     use crate::adapters::secrets::ResolvedSecrets;
+    use crate::config::Secret;
 
     fn dynamodb() -> aws_sdk_dynamodb::Client {
         let conf = aws_sdk_dynamodb::config::Builder::new()

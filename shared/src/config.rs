@@ -32,6 +32,8 @@ pub mod vars {
     pub const PLANS_PATH: &str = "PLANS_PATH";
     pub const PLANS_PARAMETER: &str = "PLANS_PARAMETER";
     pub const PRICE_CACHE_SECONDS: &str = "PRICE_CACHE_SECONDS";
+    pub const API_BASE_PATH: &str = "API_BASE_PATH";
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
     pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
     pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
@@ -171,6 +173,11 @@ pub struct Config {
     pub plans_parameter: Option<String>,
     /// How long prices read from Stripe are trusted (`GET /plans`, lookup keys → price ids).
     pub price_cache: Duration,
+    /// The API mapping of a custom domain (`billing` for `https://api.example.com/billing/…`),
+    /// stripped from request paths before routing.
+    pub api_base_path: Option<String>,
+    /// CloudWatch namespace of the metrics the functions emit (EMF).
+    pub metrics_namespace: String,
     pub checkout: CheckoutConfig,
     /// The tunable access rules (`PAST_DUE_GRACE_DAYS`).
     pub access: AccessPolicy,
@@ -324,6 +331,22 @@ impl Config {
                 format!("names a second catalog; set it or {}, not both", vars::PLANS_PATH),
             ));
         }
+        let api_base_path = get(vars::API_BASE_PATH)
+            .map(|v| {
+                let trimmed = v.trim_matches('/').to_owned();
+                if trimmed
+                    .split('/')
+                    .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)))
+                {
+                    Ok(trimmed)
+                } else {
+                    Err(ConfigError::invalid(
+                        vars::API_BASE_PATH,
+                        "expected path segments such as `billing` or `v1/billing`",
+                    ))
+                }
+            })
+            .transpose()?;
         let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
             None => DEFAULT_PRICE_CACHE,
             Some(v) => match v.parse::<u64>() {
@@ -383,6 +406,8 @@ impl Config {
             plans_path,
             plans_parameter,
             price_cache,
+            api_base_path,
+            metrics_namespace: get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
             checkout,
             access,
             sync,
@@ -547,6 +572,7 @@ mod tests {
             ("ALLOW_PROMOTION_CODES", Some("yes")),
             ("ACCEPT_CONNECT_EVENTS", Some("1")),
             ("PRICE_CACHE_SECONDS", Some("a day")),
+            ("API_BASE_PATH", Some("a b")),
             ("CHECKOUT_DUPLICATE_POLICY", Some("never")),
             ("PAST_DUE_GRACE_DAYS", Some("-3")),
         ];

@@ -156,7 +156,7 @@ async fn webhook_bench(state: &billing::AppState, requests: &testkit::RequestCou
             )
         })
         .collect();
-    let secrets = state.webhook_secrets.clone();
+    let secrets = state.webhook_secrets.current();
     let rounds = 5;
     let start = Instant::now();
     for _ in 0..rounds {

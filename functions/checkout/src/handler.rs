@@ -17,7 +17,7 @@ use billing::adapters::stripe::{GatewayError, PriceName};
 use billing::domain::objects::CheckoutSessionSnapshot;
 use billing::domain::plans::Interval;
 use billing::domain::records::SubscriptionRecord;
-use billing::edge::http::{json, method_not_allowed, not_found, path_segments};
+use billing::edge::http::{json, method_not_allowed, not_found};
 use billing::edge::identity::{Identity, IdentityError};
 use billing::edge::problem::{ApiError, Problem, respond};
 use billing::services::sync::{Outcome, SyncError};
@@ -29,7 +29,7 @@ use crate::{customer, input, session};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
-    let segments = path_segments(&req);
+    let segments = state.path(&req);
     let response = match segments.as_slice() {
         ["plans"] if req.method() == Method::GET => plans(state).await,
         ["plans"] => method_not_allowed(&req, &[Method::GET]),

@@ -8,7 +8,7 @@
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::edge::http::{json, method_not_allowed, not_found, path_segments};
+use billing::edge::http::{json, method_not_allowed, not_found};
 use billing::edge::identity::IdentityError;
 use billing::edge::problem::{ApiError, Problem, respond};
 use billing::services::gate::GateError;
@@ -18,7 +18,7 @@ use serde::Serialize;
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
-    let response = match path_segments(&req).as_slice() {
+    let response = match state.path(&req).as_slice() {
         ["entitlements"] if req.method() == Method::GET => respond(summary(state, &req).await),
         ["entitlements", feature] if req.method() == Method::GET => respond(feature_check(state, &req, feature).await),
         ["entitlements"] | ["entitlements", _] => method_not_allowed(&req, &[Method::GET]),
@@ -146,5 +146,35 @@ mod tests {
             assert_eq!(status, 503, "{event}");
             assert!(body.get("allowed").is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn routes_match_behind_a_named_stage_and_a_custom_domain_mapping() {
+        let with_path = |path: &str, stage: &str| {
+            let (path, stage) = (path.to_owned(), stage.to_owned());
+            testkit::event_with("entitlements-feature.json", move |e| {
+                e["rawPath"] = path.clone().into();
+                e["requestContext"]["http"]["path"] = path.into();
+                e["requestContext"]["stage"] = stage.into();
+            })
+        };
+        // Matched: the (unreachable) store answers 503, where an unmatched path is a 404.
+        let (status, _) = status_and_body(handle(&state(), with_path("/prod/entitlements/exports", "prod")).await.unwrap());
+        assert_eq!(status, 503);
+        let (status, _) = status_and_body(
+            handle(&state(), with_path("/billing/entitlements/exports", "$default"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(status, 404, "a mapping prefix is only stripped when configured");
+        let mut config = testkit::config("billing-test", "http://127.0.0.1:9", None);
+        config.api_base_path = Some("billing".into());
+        let mapped = testkit::state(config, crate::NEEDS).unwrap();
+        let (status, _) = status_and_body(
+            handle(&mapped, with_path("/billing/entitlements/exports", "$default"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(status, 503);
     }
 }

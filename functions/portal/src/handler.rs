@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use billing::AppState;
 use billing::adapters::store::StoreError;
 use billing::adapters::stripe::{GatewayError, NewPortalSession, PortalFlow, idempotency_key};
-use billing::edge::http::{self, json, method_not_allowed, not_found, path_segments};
+use billing::edge::http::{self, json, method_not_allowed, not_found};
 use billing::edge::identity::IdentityError;
 use billing::edge::problem::{ApiError, Problem, respond};
 use lambda_http::http::{Method, StatusCode};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
-    let response = match path_segments(&req).as_slice() {
+    let response = match state.path(&req).as_slice() {
         ["portal"] if req.method() == Method::POST => respond(create(state, &req).await),
         ["portal"] => method_not_allowed(&req, &[Method::POST]),
         _ => not_found(&req),

@@ -12,7 +12,8 @@ use std::convert::Infallible;
 
 use billing::AppState;
 use billing::domain::event::{self, EnvelopeError};
-use billing::edge::http::{INVALID_BASE64_HEADER, json, method_not_allowed, not_found, path_segments};
+use billing::edge::http::{INVALID_BASE64_HEADER, json, method_not_allowed, not_found};
+use billing::edge::metrics;
 use billing::edge::problem::{ApiError, Problem, respond};
 use billing::edge::signature::{self, SignatureError};
 use billing::services::sync::SyncError;
@@ -21,8 +22,12 @@ use lambda_http::{Body, Request, Response};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
-    let response = match path_segments(&req).as_slice() {
-        ["webhook"] if req.method() == Method::POST => respond(receive(state, &req).await),
+    let response = match state.path(&req).as_slice() {
+        ["webhook"] if req.method() == Method::POST => {
+            let response = respond(receive(state, &req).await);
+            metrics::emit(&state.config.metrics_namespace, &response_metrics(response.status().as_u16()));
+            response
+        }
         ["webhook"] => method_not_allowed(&req, &[Method::POST]),
         _ => not_found(&req),
     };
@@ -64,19 +69,49 @@ impl ApiError for WebhookError {
     }
 }
 
+/// Verifies the signature. When no signature matches, the secrets may have been rolled in the
+/// Dashboard since this process read them: they are read again (at most once a minute) before
+/// the request is refused.
+async fn verify(state: &AppState, header: Option<&str>, payload: &[u8]) -> Result<(), SignatureError> {
+    let tolerance = state.config.webhook_tolerance;
+    match signature::verify(header, payload, &state.webhook_secrets.current(), tolerance, billing::now_epoch()) {
+        Err(SignatureError::NoMatchingSignature) => match state.webhook_secrets.refresh(state.clock.now()).await {
+            Ok(true) => {
+                tracing::info!("webhook secrets changed; verifying again");
+                signature::verify(header, payload, &state.webhook_secrets.current(), tolerance, billing::now_epoch()).map(|_| ())
+            }
+            Ok(false) => Err(SignatureError::NoMatchingSignature),
+            Err(err) => {
+                tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "webhook secrets could not be read again");
+                Err(SignatureError::NoMatchingSignature)
+            }
+        },
+        other => other.map(|_| ()),
+    }
+}
+
+/// An event still failing this long after it was created is counted (`FailingOldEvents`).
+pub const STALE_FAILURE_SECS: i64 = 86_400;
+
+/// The metrics of one answered request: `WebhookRequests`, and `Webhook4xx` or `Webhook5xx`
+/// (the alarms on the rejection and failure rates read them).
+pub fn response_metrics(status: u16) -> Vec<(&'static str, f64)> {
+    let mut metrics = vec![("WebhookRequests", 1.0)];
+    match status {
+        400..=499 => metrics.push(("Webhook4xx", 1.0)),
+        500..=599 => metrics.push(("Webhook5xx", 1.0)),
+        _ => {}
+    }
+    metrics
+}
+
 async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, WebhookError> {
     if req.headers().contains_key(INVALID_BASE64_HEADER) {
         return Err(WebhookError::Encoding);
     }
     let payload = signature::payload_bytes(req.body())?;
     let header = signature::header_value(req.headers())?;
-    signature::verify(
-        header,
-        payload,
-        &state.webhook_secrets,
-        state.config.webhook_tolerance,
-        billing::now_epoch(),
-    )?;
+    verify(state, header, payload).await?;
     let event = event::parse(payload)?;
     if event.livemode != state.livemode {
         return Err(WebhookError::Livemode {
@@ -84,7 +119,16 @@ async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, Webh
             configured: state.livemode,
         });
     }
-    let outcome = state.sync()?.apply(&event).await?;
+    let outcome = match state.sync()?.apply(&event).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            if event.created < state.clock.now() - STALE_FAILURE_SECS {
+                // Stripe gives up after three days: an event still failing after one is an alarm.
+                metrics::emit(&state.config.metrics_namespace, &[("FailingOldEvents", 1.0)]);
+            }
+            return Err(err.into());
+        }
+    };
     tracing::info!(event = %event.id, event_type = %event.event_type, outcome = outcome.as_str(), "webhook processed");
     Ok(json(
         StatusCode::OK,
@@ -122,6 +166,13 @@ mod tests {
             assert_eq!(response.status(), 400, "{header:?}");
             assert_eq!(response.headers()["content-type"], billing::edge::problem::PROBLEM_JSON);
         }
+    }
+
+    #[test]
+    fn each_answer_counts_once_and_rejections_and_failures_apart() {
+        assert_eq!(response_metrics(200), vec![("WebhookRequests", 1.0)]);
+        assert_eq!(response_metrics(400), vec![("WebhookRequests", 1.0), ("Webhook4xx", 1.0)]);
+        assert_eq!(response_metrics(500), vec![("WebhookRequests", 1.0), ("Webhook5xx", 1.0)]);
     }
 
     #[tokio::test]

@@ -58,18 +58,101 @@ pub fn inline(config: &Config) -> Option<ResolvedSecrets> {
     }
 }
 
-pub async fn resolve(config: &Config, sdk: &aws_config::SdkConfig) -> Result<ResolvedSecrets, SecretsError> {
+/// Where the secrets live when they are not inline: one Secrets Manager secret.
+#[derive(Debug, Clone)]
+pub struct SecretSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+
+    /// Reads and parses the secret.
+    pub async fn read(&self) -> Result<ResolvedSecrets, SecretsError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Fetch(Box::new(e)))?;
+        parse_secret_document(out.secret_string().ok_or(SecretsError::Shape)?)
+    }
+}
+
+/// The secrets at startup, and where they came from (`None`: the environment).
+pub async fn resolve(config: &Config, sdk: &aws_config::SdkConfig) -> Result<(ResolvedSecrets, Option<SecretSource>), SecretsError> {
     let StripeSecrets::SecretsManager { secret_id } = &config.stripe_secrets else {
-        return Ok(inline(config).unwrap_or_default());
+        return Ok((inline(config).unwrap_or_default(), None));
     };
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let out = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| SecretsError::Fetch(Box::new(e)))?;
-    parse_secret_document(out.secret_string().ok_or(SecretsError::Shape)?)
+    let source = SecretSource::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id.clone());
+    Ok((source.read().await?, Some(source)))
+}
+
+/// How often a signature mismatch may re-read the webhook secrets.
+pub const REFRESH_EVERY_SECS: i64 = 60;
+
+/// The webhook signing secrets. Rolling a secret in the Dashboard (and in the stored secret)
+/// must not need a cold start: when no signature matches, the secrets are read again from their
+/// source, at most once every [`REFRESH_EVERY_SECS`], before the request is refused.
+#[derive(Debug)]
+pub struct WebhookSecrets {
+    current: std::sync::RwLock<Vec<Secret>>,
+    source: Option<SecretSource>,
+    /// When the secrets were last read (Unix seconds).
+    read_at: std::sync::atomic::AtomicI64,
+}
+
+impl WebhookSecrets {
+    /// `secrets`, read at `read_at` from `source` (`None`: fixed, from the environment).
+    pub fn new(secrets: Vec<Secret>, source: Option<SecretSource>, read_at: i64) -> Self {
+        Self {
+            current: std::sync::RwLock::new(secrets),
+            source,
+            read_at: std::sync::atomic::AtomicI64::new(read_at),
+        }
+    }
+
+    /// The secrets now.
+    pub fn current(&self) -> Vec<Secret> {
+        self.current.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.current.read().map(|s| s.is_empty()).unwrap_or(true)
+    }
+
+    /// Reads the secrets again when they come from a source and were last read at least
+    /// [`REFRESH_EVERY_SECS`] before `now`. `Ok(true)`: they changed.
+    pub async fn refresh(&self, now: i64) -> Result<bool, SecretsError> {
+        use std::sync::atomic::Ordering;
+        let Some(source) = &self.source else {
+            return Ok(false);
+        };
+        let last = self.read_at.load(Ordering::SeqCst);
+        if now - last < REFRESH_EVERY_SECS
+            || self
+                .read_at
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return Ok(false);
+        }
+        let fresh = source.read().await?.webhook_secrets;
+        if fresh.is_empty() {
+            return Ok(false);
+        }
+        let mut current = self.current.write().map_err(|_| SecretsError::Shape)?;
+        let changed = *current != fresh;
+        *current = fresh;
+        Ok(changed)
+    }
 }
 
 #[cfg(test)]

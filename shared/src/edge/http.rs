@@ -7,12 +7,31 @@ use serde::Serialize;
 
 use crate::edge::problem::Problem;
 
-/// The request path without the API Gateway stage, split into non-empty segments.
-/// `/checkout/cs_123/` → `["checkout", "cs_123"]`.
-pub fn path_segments(req: &Request) -> Vec<&str> {
+/// The request path a function routes on, split into non-empty segments: without a named
+/// API Gateway stage (`/prod/checkout` under stage `prod`) and without `base_path`, the API
+/// mapping of a custom domain (`/billing/checkout` with `API_BASE_PATH=billing`), both of which
+/// API Gateway leaves in the path. `/checkout/cs_123/` → `["checkout", "cs_123"]`.
+pub fn path_segments<'r>(req: &'r Request, base_path: Option<&str>) -> Vec<&'r str> {
     let path = req.raw_http_path();
     let path = if path.is_empty() { req.uri().path() } else { path };
-    path.split('/').filter(|s| !s.is_empty()).collect()
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let stage = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    if let Some(stage) = stage.filter(|s| *s != "$default")
+        && segments.first() == Some(&stage)
+    {
+        segments.remove(0);
+    }
+    if let Some(base) = base_path {
+        let base: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
+        if !base.is_empty() && segments.starts_with(&base) {
+            segments.drain(..base.len());
+        }
+    }
+    segments
 }
 
 /// A JSON response with the given status.
@@ -233,7 +252,37 @@ mod tests {
             .uri("https://x.test//checkout/cs_1/")
             .body(Body::Empty)
             .unwrap();
-        assert_eq!(path_segments(&req), vec!["checkout", "cs_1"]);
+        assert_eq!(path_segments(&req, None), vec!["checkout", "cs_1"]);
+    }
+
+    fn event(raw_path: &str, stage: &str) -> Request {
+        let json = format!(
+            r#"{{"version":"2.0","routeKey":"GET /plans","rawPath":"{raw_path}","rawQueryString":"","headers":{{}},
+            "requestContext":{{"accountId":"1","apiId":"a","domainName":"api.example.com","domainPrefix":"api","http":{{"method":"GET","path":"{raw_path}","protocol":"HTTP/1.1","sourceIp":"1.1.1.1","userAgent":"t"}},
+            "requestId":"r","routeKey":"GET /plans","stage":"{stage}","time":"t","timeEpoch":0}},"isBase64Encoded":false}}"#
+        );
+        lambda_http::request::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn a_named_stage_and_a_custom_domain_mapping_are_stripped() {
+        assert_eq!(path_segments(&event("/prod/plans", "prod"), None), vec!["plans"]);
+        assert_eq!(path_segments(&event("/plans", "$default"), None), vec!["plans"]);
+        assert_eq!(path_segments(&event("/billing/plans", "$default"), Some("billing")), vec!["plans"]);
+        assert_eq!(
+            path_segments(&event("/v1/billing/plans", "$default"), Some("/v1/billing/")),
+            vec!["plans"]
+        );
+        assert_eq!(
+            path_segments(&event("/prod/billing/plans", "prod"), Some("billing")),
+            vec!["plans"],
+            "both"
+        );
+        assert_eq!(
+            path_segments(&event("/other/plans", "$default"), Some("billing")),
+            vec!["other", "plans"],
+            "only the configured prefix"
+        );
     }
 
     #[derive(Debug, serde::Deserialize)]

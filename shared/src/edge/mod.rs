@@ -6,9 +6,11 @@
 //! - [`problem`] — problem+json and the one mapping of every layer's errors to HTTP
 //! - [`signature`] — `Stripe-Signature` verification (and signing, for the local stack)
 //! - [`local_events`] — API Gateway events carrying a signed Stripe event (local tools, tests)
+//! - [`metrics`] — CloudWatch metrics as embedded metric format log lines
 
 pub mod http;
 pub mod identity;
 pub mod local_events;
+pub mod metrics;
 pub mod problem;
 pub mod signature;

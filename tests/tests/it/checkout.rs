@@ -133,7 +133,8 @@ async fn an_existing_customer_is_reused() {
 
 #[tokio::test]
 async fn a_retried_request_creates_one_session() {
-    let stack = Stack::new("co-idem", vec![]).await;
+    let mut stack = Stack::new("co-idem", vec![]).await;
+    stack.hold_clock();
     let (_, first) = create(&stack, testkit::event("checkout-create.json")).await;
     let (_, second) = create(&stack, testkit::event("checkout-create.json")).await;
     assert_eq!(first["id"], second["id"]);

@@ -138,7 +138,8 @@ async fn the_duplicate_guard_asks_stripe_before_the_webhook_arrives() {
 
 #[tokio::test]
 async fn one_stripe_500_does_not_lock_the_user_out_of_checkout() {
-    let stack = Stack::new("hd-500", vec![]).await;
+    let mut stack = Stack::new("hd-500", vec![]).await;
+    stack.hold_clock();
     control(
         &stack.emulator,
         "/_emulator/faults",
@@ -155,7 +156,8 @@ async fn one_stripe_500_does_not_lock_the_user_out_of_checkout() {
 
 #[tokio::test]
 async fn a_replayed_session_that_is_no_longer_open_is_never_handed_out() {
-    let stack = Stack::new("hd-replay", vec![]).await;
+    let mut stack = Stack::new("hd-replay", vec![]).await;
+    stack.hold_clock();
     let (status, first) = create(&stack, post_checkout(json!({"plan": "lifetime"}))).await;
     assert_eq!(status, 201, "{first}");
     pay(&stack, first["id"].as_str().unwrap(), "4242424242424242").await;
@@ -458,4 +460,68 @@ async fn a_moved_lookup_key_takes_effect_once_the_cache_expires() {
         moved["id"].as_str().unwrap()
     );
     assert_ne!(old, moved["id"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn a_rolled_webhook_secret_is_picked_up_without_a_cold_start() {
+    use billing::adapters::secrets::{SecretSource, WebhookSecrets};
+    let mut stack = Stack::new("hd-roll", vec![]).await;
+    let conf = aws_sdk_secretsmanager::config::Builder::new()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .endpoint_url(crate::helpers::moto_endpoint())
+        .build();
+    let client = aws_sdk_secretsmanager::Client::from_conf(conf);
+    let name = format!("stripe-lambda-{}-roll", std::process::id());
+    let document = |secret: &str| format!(r#"{{"secret_key": "sk_test_x", "webhook_secrets": ["{secret}"]}}"#);
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(document("whsec_first"))
+        .send()
+        .await
+        .unwrap();
+    let t0 = billing::now_epoch();
+    let clock = crate::helpers::TestClock::at(t0);
+    stack.state.webhook_secrets = WebhookSecrets::new(
+        vec![billing::config::Secret::new("whsec_first")],
+        Some(SecretSource::new(client.clone(), name.clone())),
+        t0,
+    );
+    stack.state = stack.state.with_clock(clock.clone());
+    let event = |n: u32| edited(&stripe_event("customer.created"), &format!("evt_roll_{n}"), |_| {});
+    let signed = |payload: &str, secret: &str| billing::edge::signature::sign_header(&[secret], billing::now_epoch(), payload.as_bytes());
+    let send = async |n: u32, secret: &str| {
+        let payload = event(n);
+        crate::webhook::deliver_signed(&stack, &payload, &signed(&payload, secret)).await.0
+    };
+    assert_eq!(send(1, "whsec_first").await, 200);
+
+    // The secret is rolled; the process has read it less than a minute ago: refused.
+    client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(document("whsec_second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(send(2, "whsec_second").await, 400);
+    // A minute later a mismatch reads the secret again, and the event is accepted.
+    clock.set(t0 + 61);
+    assert_eq!(send(3, "whsec_second").await, 200);
+    // Rolled again within the minute: not read again yet; then read again.
+    client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(document("whsec_third"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(send(4, "whsec_third").await, 400);
+    clock.set(t0 + 122);
+    assert_eq!(send(5, "whsec_third").await, 200);
+    assert_eq!(send(6, "whsec_first").await, 400, "the old secret is gone");
 }

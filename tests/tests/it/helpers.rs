@@ -75,3 +75,41 @@ impl Stack {
 pub fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
     serde_json::from_slice(response.body().as_ref()).unwrap_or(serde_json::Value::Null)
 }
+
+/// A clock the test holds still or moves (`Stack::state.with_clock`): keys valid for a time
+/// window, fetch stamps and refresh intervals read it.
+#[derive(Debug)]
+pub struct TestClock(std::sync::atomic::AtomicI64);
+
+impl TestClock {
+    pub fn at(now: i64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::atomic::AtomicI64::new(now)))
+    }
+
+    pub fn set(&self, now: i64) {
+        self.0.store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl billing::domain::clock::Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Stack {
+    /// Holds this stack's clock at the current second: requests made one after the other then
+    /// fall in the same idempotency-key window, whenever the test runs.
+    pub fn hold_clock(&mut self) {
+        let state = std::mem::replace(&mut self.state, placeholder_state());
+        self.state = state.with_clock(TestClock::at(billing::now_epoch()));
+    }
+}
+
+fn placeholder_state() -> billing::AppState {
+    billing::testkit::state(
+        billing::testkit::config("placeholder", "http://127.0.0.1:9", None),
+        billing::Needs::default(),
+    )
+    .expect("state")
+}

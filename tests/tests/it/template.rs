@@ -85,3 +85,131 @@ fn routes_match_the_watch_router_and_public_routes_skip_the_authorizer() {
         );
     }
 }
+
+/// `!Ref Name` (and other short tags) as the string `Ref Name`, for comparisons.
+fn tag(value: &Value) -> String {
+    match value {
+        Value::Tagged(tagged) => format!("{} {}", tagged.tag.to_string().trim_start_matches('!'), tag(&tagged.value)),
+        Value::String(s) => s.clone(),
+        Value::Sequence(items) => items.iter().map(tag).collect::<Vec<_>>().join(","),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+    }
+}
+
+fn functions(template: &Value) -> Vec<(String, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, r)| (name.as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
+#[test]
+fn browsers_on_the_app_origins_may_call_the_api_and_the_api_is_throttled() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let cors = &api["CorsConfiguration"];
+    assert_eq!(tag(&cors["AllowOrigins"]), "Ref AllowedRedirectOrigins");
+    for header in ["authorization", "content-type", "idempotency-key"] {
+        assert!(tag(&cors["AllowHeaders"]).split(',').any(|h| h == header), "{header}");
+    }
+    assert!(tag(&cors["AllowMethods"]).split(',').any(|m| m == "OPTIONS"));
+    assert_eq!(tag(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]), "Ref ApiThrottleRate");
+    assert_eq!(tag(&api["DefaultRouteSettings"]["ThrottlingBurstLimit"]), "Ref ApiThrottleBurst");
+    for name in ["CheckoutFunction", "PortalFunction"] {
+        let reserved = tag(&template["Resources"][name]["Properties"]["ReservedConcurrentExecutions"]);
+        assert!(reserved.contains("UserFunctionConcurrency"), "{name}: {reserved}");
+    }
+}
+
+#[test]
+fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
+    let template = template();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    assert!(!text.contains("DynamoDBCrudPolicy"), "no blanket CRUD (Scan, BatchWriteItem, …)");
+    let expected: &[(&str, &[&str])] = &[
+        (
+            "CheckoutFunction",
+            &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"],
+        ),
+        ("PortalFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
+        (
+            "WebhookFunction",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            ],
+        ),
+        ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
+    ];
+    for (name, function) in functions(&template) {
+        let policies = function["Properties"]["Policies"].as_sequence().unwrap();
+        let actions: Vec<String> = policies
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+            .flat_map(|s| s["Action"].as_sequence().cloned().unwrap_or_default())
+            .map(|a| a.as_str().unwrap().to_owned())
+            .filter(|a| a.starts_with("dynamodb:"))
+            .collect();
+        let want = expected
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("{name} is listed"));
+        assert_eq!(actions, want, "{name}");
+        assert!(
+            policies
+                .iter()
+                .any(|p| tag(&p["SSMParameterReadPolicy"]["ParameterName"]) == "Ref PlansParameterName"),
+            "{name} reads the catalog parameter"
+        );
+        let reads_stripe_secret = policies.iter().any(|p| tag(p) == "Ref StripeSecretReadPolicy");
+        assert_eq!(reads_stripe_secret, name != "EntitlementsFunction", "{name}");
+    }
+    assert_eq!(table(&template)["DeletionProtectionEnabled"].as_bool(), Some(true));
+    let secret_policy = &template["Resources"]["StripeSecretReadPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    assert!(
+        tag(secret_policy).contains("If HasSecretsKey"),
+        "kms:Decrypt only with a customer-managed key"
+    );
+    assert!(serde_yaml::to_string(secret_policy).unwrap().contains("kms:Decrypt"));
+    let env = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        tag(&env["PLANS_PARAMETER"]),
+        "Ref PlansParameterName",
+        "production loads its catalog"
+    );
+}
+
+#[test]
+fn alarms_cover_the_webhook_every_function_and_the_table() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let alarms: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::CloudWatch::Alarm").collect();
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a["Condition"] == "HasAlarms" && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn")
+    );
+    let metric_names: Vec<String> = alarms.iter().map(|a| tag(&a["Properties"]["MetricName"])).collect();
+    for metric in ["Webhook5xx", "Webhook4xx", "FailingOldEvents"] {
+        assert!(metric_names.iter().any(|m| m == metric), "{metric}");
+    }
+    let text = serde_yaml::to_string(&alarms).unwrap();
+    assert!(
+        text.contains("ReadThrottleEvents") && text.contains("WriteThrottleEvents"),
+        "table throttles"
+    );
+    for (name, _) in functions(&template) {
+        let watched = alarms.iter().any(|a| {
+            let alarm = serde_yaml::to_string(a).unwrap();
+            alarm.contains("AWS/Lambda") && alarm.contains("Throttles") && alarm.contains(&name)
+        });
+        assert!(watched, "errors and throttles of {name}");
+    }
+}

@@ -22,7 +22,7 @@ pub async fn deliver(stack: &Stack, payload: &str) -> (u16, Value) {
     .await
 }
 
-async fn deliver_signed(stack: &Stack, payload: &str, signature: &str) -> (u16, Value) {
+pub(crate) async fn deliver_signed(stack: &Stack, payload: &str, signature: &str) -> (u16, Value) {
     let event = billing::edge::local_events::api_gateway_event(payload, signature);
     deliver_event(stack, event).await
 }
