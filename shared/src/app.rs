@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::adapters::secrets::{self, SecretsError, WebhookSecrets};
 use crate::adapters::store::Store;
 use crate::adapters::stripe::{CallError, GatewayError, Stripe};
-use crate::config::{Config, ConfigError, Needs, vars};
+use crate::config::{Config, ConfigError, Needs, StripeMode, vars};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::plans::{Catalog, CatalogError};
 use crate::edge::identity::IdentityVerifier;
@@ -106,10 +106,23 @@ impl AppState {
             }
             .into());
         }
-        let livemode = secrets
-            .secret_key
-            .as_ref()
-            .is_some_and(|k| k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_"));
+        let key_mode = secrets.secret_key.as_ref().map(|k| {
+            if k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_") {
+                StripeMode::Live
+            } else {
+                StripeMode::Test
+            }
+        });
+        if let (Some(said), Some(key)) = (config.stripe_mode, key_mode)
+            && said != key
+        {
+            return Err(ConfigError {
+                var: vars::STRIPE_MODE,
+                problem: format!("is {said:?} but the Stripe key is a {key:?} key").to_lowercase(),
+            }
+            .into());
+        }
+        let livemode = key_mode.or(config.stripe_mode).is_some_and(StripeMode::is_live);
         if livemode && config.jwt.hs256_secret.is_some() {
             // The HS256 fallback exists for local runs; with live money it would let anyone who
             // holds that one shared secret act as any user.
@@ -161,7 +174,7 @@ impl AppState {
             self.stripe()?,
             &self.catalog,
             self.clock.as_ref(),
-            self.config.sync,
+            &self.config.sync,
         ))
     }
 
@@ -261,5 +274,19 @@ mod tests {
         let err = build(&http, "sk_live_x").unwrap_err();
         assert!(err.to_string().contains("STRIPE_API_BASE must be https"), "{err}");
         assert!(build(BASE, "sk_live_x").unwrap().livemode);
+    }
+
+    #[test]
+    fn stripe_mode_must_agree_with_the_key() {
+        let live = [BASE, &[("STRIPE_MODE", "live")]].concat();
+        assert!(build(&live, "sk_live_x").unwrap().livemode);
+        let err = build(&live, "sk_test_x").unwrap_err();
+        assert!(
+            err.to_string().contains("STRIPE_MODE is live but the stripe key is a test key"),
+            "{err}"
+        );
+        let test = [BASE, &[("STRIPE_MODE", "test")]].concat();
+        assert!(!build(&test, "sk_test_x").unwrap().livemode);
+        assert!(build(&test, "rk_live_x").unwrap_err().to_string().contains("STRIPE_MODE"));
     }
 }

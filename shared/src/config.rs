@@ -37,7 +37,8 @@ pub mod vars {
     pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
     pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
     pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
-    pub const ACCEPT_CONNECT_EVENTS: &str = "ACCEPT_CONNECT_EVENTS";
+    pub const CONNECT_ACCOUNTS: &str = "CONNECT_ACCOUNTS";
+    pub const STRIPE_MODE: &str = "STRIPE_MODE";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
@@ -151,11 +152,12 @@ pub struct CheckoutConfig {
 }
 
 /// What a deployment decides about the sync engine.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncOptions {
-    /// Apply events of connected accounts (Stripe Connect: a top-level `account`), fetching on
-    /// their behalf. Off by default: such events are acknowledged and ignored.
-    pub accept_connect: bool,
+    /// Connected accounts (Stripe Connect) whose events are applied, fetching on their behalf.
+    /// Events of any other account are acknowledged and ignored. A connected account owns its
+    /// objects' metadata, so for its events only an existing link names a user.
+    pub connect_accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,8 +183,25 @@ pub struct Config {
     pub checkout: CheckoutConfig,
     /// The tunable access rules (`PAST_DUE_GRACE_DAYS`).
     pub access: AccessPolicy,
-    /// The sync engine's options (`ACCEPT_CONNECT_EVENTS`).
+    /// The sync engine's options (`CONNECT_ACCOUNTS`).
     pub sync: SyncOptions,
+    /// Which Stripe mode this deployment is (`STRIPE_MODE`: `live` or `test`), when said. It
+    /// must agree with the key; it decides for functions without a key (entitlements) whether
+    /// local-only shortcuts are refused.
+    pub stripe_mode: Option<StripeMode>,
+}
+
+/// Stripe's two modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StripeMode {
+    Live,
+    Test,
+}
+
+impl StripeMode {
+    pub fn is_live(self) -> bool {
+        self == StripeMode::Live
+    }
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
@@ -392,8 +411,38 @@ impl Config {
         };
 
         let sync = SyncOptions {
-            accept_connect: flag(get(vars::ACCEPT_CONNECT_EVENTS).as_deref(), vars::ACCEPT_CONNECT_EVENTS)?,
+            connect_accounts: get(vars::CONNECT_ACCOUNTS)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| {
+                            if a.starts_with("acct_") && a.len() > 5 && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                                Ok(a.to_owned())
+                            } else {
+                                Err(ConfigError::invalid(vars::CONNECT_ACCOUNTS, "expected comma-separated acct_… ids"))
+                            }
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
         };
+
+        let stripe_mode = match get(vars::STRIPE_MODE).as_deref() {
+            None => None,
+            Some("live") => Some(StripeMode::Live),
+            Some("test") => Some(StripeMode::Test),
+            Some(_) => return Err(ConfigError::invalid(vars::STRIPE_MODE, "expected live or test")),
+        };
+        if stripe_mode.is_some_and(StripeMode::is_live) && jwt.hs256_secret.is_some() {
+            // The HS256 fallback exists for local runs; with live money it would let anyone who
+            // holds that one shared secret act as any user.
+            return Err(ConfigError::invalid(
+                vars::JWT_HS256_SECRET,
+                "must not be set in live mode (verify tokens with the API Gateway JWT authorizer)",
+            ));
+        }
 
         Ok(Self {
             table_name,
@@ -411,6 +460,7 @@ impl Config {
             checkout,
             access,
             sync,
+            stripe_mode,
         })
     }
 }
@@ -570,7 +620,7 @@ mod tests {
             ("JWT_HS256_SECRET", Some("short")),
             ("JWT_ISSUER", None),
             ("ALLOW_PROMOTION_CODES", Some("yes")),
-            ("ACCEPT_CONNECT_EVENTS", Some("1")),
+            ("CONNECT_ACCOUNTS", Some("everyone")),
             ("PRICE_CACHE_SECONDS", Some("a day")),
             ("API_BASE_PATH", Some("a b")),
             ("CHECKOUT_DUPLICATE_POLICY", Some("never")),
@@ -667,5 +717,28 @@ mod tests {
     #[test]
     fn secret_debug_is_redacted() {
         assert_eq!(format!("{:?}", Secret::new("sk_test_123")), "Secret(***)");
+    }
+
+    #[test]
+    fn live_mode_refuses_the_hs256_fallback_even_without_a_key() {
+        // The entitlements function holds no Stripe key: STRIPE_MODE says what the deployment is.
+        let vars = [
+            ("TABLE_NAME", "billing"),
+            ("STRIPE_MODE", "live"),
+            ("JWT_HS256_SECRET", "a-deployment-secret-of-32-bytes-min!"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ];
+        let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
+        let err = Config::from_lookup(lookup, Needs::default()).unwrap_err();
+        assert_eq!(err.var, "JWT_HS256_SECRET", "{err}");
+        assert!(err.to_string().contains("live mode"), "{err}");
+        let test = |k: &str| if k == "STRIPE_MODE" { Some("test".to_owned()) } else { lookup(k) };
+        assert_eq!(
+            Config::from_lookup(test, Needs::default()).unwrap().stripe_mode,
+            Some(StripeMode::Test)
+        );
+        let bad = |k: &str| if k == "STRIPE_MODE" { Some("prod".to_owned()) } else { lookup(k) };
+        assert_eq!(Config::from_lookup(bad, Needs::default()).unwrap_err().var, "STRIPE_MODE");
     }
 }

@@ -40,6 +40,16 @@ impl StripeError {
         }
     }
 
+    /// `resource_missing` for an object a request parameter refers to: a 400, as Stripe answers
+    /// ("(Status 400) No such price: 'x'").
+    pub fn no_such_ref(kind: &str, id: &str, param: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            ..Self::no_such(kind, id, param)
+        }
+    }
+
+    /// `resource_missing` for the object the path names: a 404.
     pub fn no_such(kind: &str, id: &str, param: &str) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,

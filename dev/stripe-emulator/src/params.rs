@@ -141,7 +141,7 @@ pub fn paginate(items: Vec<(String, Value)>, starting_after: Option<&str>, limit
             .iter()
             .position(|(id, _)| id == cursor)
             .map(|i| i + 1)
-            .ok_or_else(|| StripeError::no_such("object", cursor, "starting_after"))?,
+            .ok_or_else(|| StripeError::no_such_ref("object", cursor, "starting_after"))?,
     };
     let rest: Vec<Value> = items.into_iter().skip(start).map(|(_, v)| v).collect();
     let has_more = rest.len() > limit;

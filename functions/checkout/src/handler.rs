@@ -13,14 +13,14 @@ use std::convert::Infallible;
 
 use billing::AppState;
 use billing::adapters::store::StoreError;
-use billing::adapters::stripe::{GatewayError, PriceName};
+use billing::adapters::stripe::{GatewayError, PriceName, Stripe};
 use billing::domain::objects::CheckoutSessionSnapshot;
 use billing::domain::plans::Interval;
-use billing::domain::records::SubscriptionRecord;
+use billing::domain::records::{SubscriptionRecord, UserItems};
 use billing::edge::http::{json, method_not_allowed, not_found};
 use billing::edge::identity::{Identity, IdentityError};
 use billing::edge::problem::{ApiError, Problem, respond};
-use billing::services::sync::{Outcome, SyncError};
+use billing::services::sync::{Arrival, Outcome, SyncError};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -121,13 +121,7 @@ async fn plans(state: &AppState) -> Response<Body> {
         .filter_map(PriceName::of)
         .collect();
     let prices = match state.stripe() {
-        Ok(stripe) => match stripe.prices(&names).await {
-            Ok(prices) => prices,
-            Err(err) => {
-                tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "prices unavailable from stripe; showing the last known");
-                stripe.remembered_prices(&names).await
-            }
-        },
+        Ok(stripe) => stripe.display_prices(&names).await,
         Err(_) => Default::default(),
     };
     let view = state.catalog.public_view_priced(|price| {
@@ -156,31 +150,42 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
     let stripe = state.stripe()?;
 
     let items = state.store.user_items(&identity.user_id).await?;
-    let customer = customer::ensure(state, stripe, &identity, items.customer.as_ref().map(|c| c.customer_id.clone())).await?;
-    let in_stripe = stripe.list_subscriptions(&customer).await?;
-    let policy = state.config.checkout.duplicate_policy;
-    if let Some(plan) = session::blocking_plan(policy, &state.catalog, &items, &in_stripe, input.plan) {
-        return Err(CheckoutError::AlreadySubscribed { plan });
-    }
     let price = input.plan.price(input.interval).ok_or(CheckoutError::Incomplete("a price"))?;
     let price_id = match (&price.price, &price.lookup_key) {
         (Some(id), _) => id.clone(),
         (None, Some(key)) => stripe.price_id(key).await?,
         (None, None) => return Err(CheckoutError::Incomplete("a price reference")),
     };
-    // A trial is for first-time subscribers: nothing stored, nothing in Stripe.
-    let first_time = items.subscriptions.is_empty() && in_stripe.is_empty();
-    let new = session::new_session(&state.config.checkout, &identity, &input, &customer, first_time, price_id);
-    let key = session::key(&identity, &input, &customer, client_key.as_deref(), state.clock.now());
-    let mut created = stripe.create_checkout_session(&new, &key).await?;
-    if created.status.as_deref() != Some("open") {
-        // The key replayed a session completed or expired inside its window: never hand that out.
-        tracing::info!(user = %identity.user_id, replayed = %created.id, status = ?created.status, "replayed session is not open; creating a fresh one");
-        created = stripe.create_checkout_session(&new, &session::fresh_key(&key, &created.id)).await?;
-        if created.status.as_deref() != Some("open") {
-            return Err(CheckoutError::Incomplete("an open session"));
+    let offer = Offer {
+        identity: &identity,
+        input: &input,
+        items: &items,
+        price_id,
+        client_key: client_key.as_deref(),
+    };
+    let mut linked = items.customer.as_ref().map(|c| c.customer_id.clone());
+    let mut recovered = false;
+    let created = loop {
+        let customer = customer::ensure(state, stripe, &identity, linked.take()).await?;
+        match offer.session(state, stripe, &customer).await {
+            // The linked customer was deleted in Stripe (the webhook may be on its way): unlink it
+            // through the engine, which asks Stripe first, then make the user a new one. Once.
+            Err(CheckoutError::Stripe(err)) if err.is_missing_param("customer") && !recovered => {
+                recovered = true;
+                let outcome = state
+                    .sync()?
+                    .apply(Arrival::Customer {
+                        customer_id: customer.clone(),
+                    })
+                    .await?;
+                tracing::warn!(user = %identity.user_id, %customer, outcome = outcome.as_str(), "the linked customer is missing in Stripe; unlinked");
+                if outcome != Outcome::Applied && outcome != Outcome::Duplicate {
+                    return Err(err.into());
+                }
+            }
+            other => break other?,
         }
-    }
+    };
     let url = created.url.as_deref().ok_or(CheckoutError::Incomplete("a url"))?;
     tracing::info!(user = %identity.user_id, plan = %input.plan.id, interval = %input.interval, session = %created.id, "checkout session created");
     Ok(json(
@@ -190,6 +195,52 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
             url,
         },
     ))
+}
+
+/// What one `POST /checkout` asks for, before a customer is chosen.
+struct Offer<'a> {
+    identity: &'a Identity,
+    input: &'a input::CheckoutInput<'a>,
+    items: &'a UserItems,
+    price_id: String,
+    client_key: Option<&'a str>,
+}
+
+/// How many replayed sessions that are no longer open one request steps past.
+const FRESH_KEY_STEPS: usize = 3;
+
+impl Offer<'_> {
+    /// An open session for `customer`: the duplicate guard (table and Stripe), trial
+    /// eligibility, then the session under its idempotency key.
+    async fn session(&self, state: &AppState, stripe: &Stripe, customer: &str) -> Result<CheckoutSessionSnapshot, CheckoutError> {
+        let in_stripe = stripe.list_subscriptions(customer).await?;
+        let policy = state.config.checkout.duplicate_policy;
+        if let Some(plan) = session::blocking_plan(policy, &state.catalog, self.items, &in_stripe, self.input.plan) {
+            return Err(CheckoutError::AlreadySubscribed { plan });
+        }
+        // A trial is for first-time subscribers: nothing stored, nothing in Stripe.
+        let first_time = self.items.subscriptions.is_empty() && in_stripe.is_empty();
+        let new = session::new_session(
+            &state.config.checkout,
+            self.identity,
+            self.input,
+            customer,
+            first_time,
+            self.price_id.clone(),
+        );
+        let mut key = session::key(self.identity, self.input, &new, self.client_key, state.clock.now());
+        for _ in 0..=FRESH_KEY_STEPS {
+            let created = stripe.create_checkout_session(&new, &key).await?;
+            if created.status.as_deref() == Some("open") {
+                return Ok(created);
+            }
+            // The key replayed a session completed or expired inside its window: never hand that
+            // out. The next key is derived from it, so a retry walks the same chain.
+            tracing::info!(user = %self.identity.user_id, replayed = %created.id, status = ?created.status, "replayed session is not open; creating a fresh one");
+            key = session::fresh_key(&key, &created.id);
+        }
+        Err(CheckoutError::Incomplete("an open session"))
+    }
 }
 
 #[derive(Serialize)]

@@ -83,11 +83,18 @@ pub fn new_session(
 }
 
 /// The idempotency key of a session: the same request (user, plan, interval, quantity, URLs,
-/// customer and the client's `Idempotency-Key`) within one window of
-/// [`CHECKOUT_KEY_WINDOW_SECS`] gets the same session.
-pub fn key(identity: &Identity, input: &CheckoutInput<'_>, customer: &str, client_key: Option<&str>, now: i64) -> String {
+/// customer, price, trial and the client's `Idempotency-Key`) within one window of
+/// [`CHECKOUT_KEY_WINDOW_SECS`] gets the same session. Everything the session's parameters
+/// depend on is in the key: a key reused with other parameters is a 400 from Stripe.
+pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
     let quantity = input.quantity.to_string();
     let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
+    let trial = new.trial_days.unwrap_or_default().to_string();
+    let customer = match &new.payer {
+        Payer::Customer(id) => id.as_str(),
+        Payer::Email(email) => email.as_str(),
+        Payer::Anonymous => "",
+    };
     idempotency_key(
         "checkout",
         &[
@@ -98,6 +105,9 @@ pub fn key(identity: &Identity, input: &CheckoutInput<'_>, customer: &str, clien
             &input.success_url,
             &input.cancel_url,
             customer,
+            &new.price,
+            &trial,
+            if new.allow_promotion_codes { "promo" } else { "" },
             client_key.unwrap_or_default(),
             &window,
         ],
@@ -131,10 +141,31 @@ mod tests {
             email: None,
         };
         let t = 1_800_000_000 - 1_800_000_000 % CHECKOUT_KEY_WINDOW_SECS;
-        let key = key(&identity, &input, "cus_1", None, t);
-        assert_eq!(key, super::key(&identity, &input, "cus_1", None, t + CHECKOUT_KEY_WINDOW_SECS - 1));
-        assert_ne!(key, super::key(&identity, &input, "cus_1", None, t + CHECKOUT_KEY_WINDOW_SECS));
-        assert_ne!(key, super::key(&identity, &input, "cus_1", Some("attempt-2"), t));
+        let new = new_session(&state.config.checkout, &identity, &input, "cus_1", true, "price_1".into());
+        let key = key(&identity, &input, &new, None, t);
+        assert_eq!(key, super::key(&identity, &input, &new, None, t + CHECKOUT_KEY_WINDOW_SECS - 1));
+        assert_ne!(key, super::key(&identity, &input, &new, None, t + CHECKOUT_KEY_WINDOW_SECS));
+        assert_ne!(key, super::key(&identity, &input, &new, Some("attempt-2"), t));
+        // Parameters that change the session change the key (Stripe refuses a key reused with others).
+        let other_price = NewCheckoutSession {
+            price: "price_2".into(),
+            ..new.clone()
+        };
+        assert_ne!(key, super::key(&identity, &input, &other_price, None, t));
+        let no_trial = NewCheckoutSession {
+            trial_days: None,
+            ..new.clone()
+        };
+        let with_trial = NewCheckoutSession {
+            trial_days: Some(14),
+            ..new.clone()
+        };
+        assert_ne!(
+            super::key(&identity, &input, &no_trial, None, t),
+            super::key(&identity, &input, &with_trial, None, t)
+        );
+        let other_customer = new_session(&state.config.checkout, &identity, &input, "cus_2", true, "price_1".into());
+        assert_ne!(key, super::key(&identity, &input, &other_customer, None, t));
         assert_ne!(fresh_key(&key, "cs_1"), key);
         assert_ne!(fresh_key(&key, "cs_1"), fresh_key(&key, "cs_2"));
     }

@@ -146,7 +146,16 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
         return_url,
         flow,
     };
-    let url = stripe.create_portal_session(&new, &key).await?;
+    let url = match stripe.create_portal_session(&new, &key).await {
+        Ok(url) => url,
+        // Deleted in the Dashboard; `customer.deleted` removes the link, and the next checkout
+        // makes the user a new customer.
+        Err(err) if err.is_missing_param("customer") => {
+            tracing::warn!(user = %identity.user_id, customer = %new.customer, "the linked customer is missing in Stripe");
+            return Err(PortalError::NoCustomer);
+        }
+        Err(err) => return Err(err.into()),
+    };
     Ok(json(StatusCode::OK, &serde_json::json!({ "url": url })))
 }
 

@@ -24,8 +24,13 @@ use lambda_http::{Body, Request, Response};
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
     let response = match state.path(&req).as_slice() {
         ["webhook"] if req.method() == Method::POST => {
-            let response = respond(receive(state, &req).await);
-            metrics::emit(&state.config.metrics_namespace, &response_metrics(response.status().as_u16()));
+            let result = receive(state, &req).await;
+            let forged = matches!(result, Err(WebhookError::Signature(SignatureError::NoMatchingSignature)));
+            let response = respond(result);
+            metrics::emit(
+                &state.config.metrics_namespace,
+                &response_metrics(response.status().as_u16(), forged),
+            );
             response
         }
         ["webhook"] => method_not_allowed(&req, &[Method::POST]),
@@ -93,14 +98,20 @@ async fn verify(state: &AppState, header: Option<&str>, payload: &[u8]) -> Resul
 /// An event still failing this long after it was created is counted (`FailingOldEvents`).
 pub const STALE_FAILURE_SECS: i64 = 86_400;
 
-/// The metrics of one answered request: `WebhookRequests`, and `Webhook4xx` or `Webhook5xx`
-/// (the alarms on the rejection and failure rates read them).
-pub fn response_metrics(status: u16) -> Vec<(&'static str, f64)> {
+/// The metrics of one answered request: `WebhookRequests`, and `Webhook4xx` or `Webhook5xx`;
+/// `WebhookBadSignatures` when a well-formed signature matched none of the secrets (even after
+/// reading them again). The alarms read `Webhook5xx` and `WebhookBadSignatures`: anyone on the
+/// internet can make the endpoint answer 400, but only rolled secrets (or forgeries with a
+/// plausible header) make signatures stop matching.
+pub fn response_metrics(status: u16, bad_signature: bool) -> Vec<(&'static str, f64)> {
     let mut metrics = vec![("WebhookRequests", 1.0)];
     match status {
         400..=499 => metrics.push(("Webhook4xx", 1.0)),
         500..=599 => metrics.push(("Webhook5xx", 1.0)),
         _ => {}
+    }
+    if bad_signature {
+        metrics.push(("WebhookBadSignatures", 1.0));
     }
     metrics
 }
@@ -170,9 +181,13 @@ mod tests {
 
     #[test]
     fn each_answer_counts_once_and_rejections_and_failures_apart() {
-        assert_eq!(response_metrics(200), vec![("WebhookRequests", 1.0)]);
-        assert_eq!(response_metrics(400), vec![("WebhookRequests", 1.0), ("Webhook4xx", 1.0)]);
-        assert_eq!(response_metrics(500), vec![("WebhookRequests", 1.0), ("Webhook5xx", 1.0)]);
+        assert_eq!(response_metrics(200, false), vec![("WebhookRequests", 1.0)]);
+        assert_eq!(response_metrics(400, false), vec![("WebhookRequests", 1.0), ("Webhook4xx", 1.0)]);
+        assert_eq!(
+            response_metrics(400, true),
+            vec![("WebhookRequests", 1.0), ("Webhook4xx", 1.0), ("WebhookBadSignatures", 1.0)]
+        );
+        assert_eq!(response_metrics(500, false), vec![("WebhookRequests", 1.0), ("Webhook5xx", 1.0)]);
     }
 
     #[tokio::test]

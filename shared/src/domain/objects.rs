@@ -158,6 +158,8 @@ pub struct CheckoutSessionSnapshot {
     pub metadata: BTreeMap<String, String>,
     /// The hosted page, while the session is open.
     pub url: Option<String>,
+    /// When the session was created (Unix seconds).
+    pub created: i64,
 }
 
 impl CheckoutSessionSnapshot {
@@ -191,6 +193,7 @@ pub fn parse_checkout_session(object: &Value) -> Option<CheckoutSessionSnapshot>
         subscription: id_of(object.get("subscription")),
         metadata: metadata(object),
         url: text(object, "/url"),
+        created: object.get("created").and_then(Value::as_i64).unwrap_or(0),
     })
 }
 

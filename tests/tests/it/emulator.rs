@@ -452,7 +452,11 @@ async fn errors_use_stripe_shapes_and_leave_state_unchanged() {
             .await
             .unwrap_err(),
     );
-    assert_eq!((status, err.param.as_deref()), (404, Some("line_items[0][price]")));
+    assert_eq!(
+        (status, err.param.as_deref()),
+        (400, Some("line_items[0][price]")),
+        "a reference: 400"
+    );
     let (status, err) = api_error(
         CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Subscription)

@@ -74,7 +74,7 @@ async fn a_strangers_subscription_is_acknowledged_and_ignored() {
 }
 
 #[tokio::test]
-async fn connected_account_events_are_ignored_unless_the_deployment_accepts_them() {
+async fn connected_account_events_apply_only_for_allowed_accounts_and_linked_customers() {
     let mut stack = Stack::new("hd-connect", vec![]).await;
     let payload = edited(&stripe_event("customer.subscription.created"), "evt_connect_1", |e| {
         e["account"] = "acct_connected_1".into();
@@ -83,7 +83,25 @@ async fn connected_account_events_are_ignored_unless_the_deployment_accepts_them
     assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{body}");
     assert_eq!(stack.item_count().await, 0);
 
-    stack.state.config.sync.accept_connect = true;
+    // Allowed, but a connected account writes its own metadata: without a link it names nobody.
+    stack.state.config.sync.connect_accounts = vec!["acct_connected_1".into()];
+    let (status, body) = deliver(&stack, &payload).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{body}");
+    assert_eq!(
+        stack.item_count().await,
+        0,
+        "metadata.user_id of a connected account is not trusted"
+    );
+
+    let event: Value = serde_json::from_str(&payload).unwrap();
+    let customer = event["data"]["object"]["customer"].as_str().unwrap();
+    stack
+        .state
+        .store
+        .link_customer("user_123", customer, None, 1_700_000_000)
+        .await
+        .unwrap();
+    let payload = edited(&payload, "evt_connect_2", |_| {});
     let (status, body) = deliver(&stack, &payload).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
     assert_eq!(stack.state.store.user_items("user_123").await.unwrap().subscriptions.len(), 1);
@@ -357,7 +375,8 @@ async fn put_parameter(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
 #[tokio::test]
 async fn the_catalog_loads_from_an_ssm_parameter_and_is_validated() {
     let client = ssm();
-    let name = format!("stripe-lambda-{}/plans", std::process::id());
+    // SSM names with a path start with a slash (the template's pattern insists).
+    let name = format!("/stripe-lambda-{}/plans", std::process::id());
     let catalog = r#"{"plans": [{"id": "free", "name": "Free", "free": true, "features": ["projects"]},
         {"id": "team", "name": "Team", "prices": {"month": {"lookup_key": "team_month", "amount": 5000, "currency": "eur"}}, "features": ["projects", "reports"]}]}"#;
     put_parameter(&client, &name, catalog).await;
@@ -375,10 +394,10 @@ async fn the_catalog_loads_from_an_ssm_parameter_and_is_validated() {
         err.to_string().contains("plan `team`") && err.to_string().contains("unknown interval `week`"),
         "{err}"
     );
-    let missing = billing::adapters::catalog::from_parameter(&client, "stripe-lambda/none")
+    let missing = billing::adapters::catalog::from_parameter(&client, "/stripe-lambda/none")
         .await
         .unwrap_err();
-    assert!(missing.to_string().contains("SSM parameter stripe-lambda/none"), "{missing}");
+    assert!(missing.to_string().contains("SSM parameter /stripe-lambda/none"), "{missing}");
 }
 
 async fn plans(stack: &Stack) -> Value {
@@ -424,6 +443,94 @@ async fn get_plans_shows_what_stripe_charges_within_the_cache_time() {
         3500,
         "an expired entry is read again"
     );
+}
+
+#[tokio::test]
+async fn get_plans_asks_an_unavailable_stripe_once_then_waits() {
+    let stack = Stack::with_config("hd-plans-down", vec![], |c| c.price_cache = std::time::Duration::ZERO).await;
+    set_amount(&stack, "pro_month", 3100).await;
+    assert_eq!(plans(&stack).await["plans"][2]["prices"]["month"]["amount"], 3100);
+    control(
+        &stack.emulator,
+        "/_emulator/faults",
+        json!({"path_prefix": "/v1/prices", "status": 503, "count": 100}),
+    )
+    .await;
+    let before = stack.stripe_requests().await;
+    let body = plans(&stack).await;
+    assert_eq!(
+        body["plans"][2]["prices"]["month"]["amount"], 3100,
+        "the last known price, however old"
+    );
+    let asked = stack.stripe_requests().await - before;
+    assert!((1..=2).contains(&asked), "one attempt per list or retrieve, no retries: {asked}");
+    for _ in 0..5 {
+        assert_eq!(plans(&stack).await["plans"][2]["prices"]["month"]["amount"], 3100);
+    }
+    assert_eq!(
+        stack.stripe_requests().await - before,
+        asked,
+        "anonymous traffic does not reach Stripe while it is failing"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_deleted_in_stripe_is_replaced_at_the_next_checkout() {
+    let mut stack = Stack::new("hd-deleted", vec![]).await;
+    stack.hold_clock();
+    let (status, first) = create(&stack, testkit::event("checkout-create.json")).await;
+    assert_eq!(status, 201, "{first}");
+    let old = stack
+        .state
+        .store
+        .user_items("user_123")
+        .await
+        .unwrap()
+        .customer
+        .unwrap()
+        .customer_id;
+    // Deleted in the Dashboard; the `customer.deleted` webhook has not arrived.
+    stack.emulator.shared.world.lock().await.delete_customer(&old).unwrap();
+
+    let (status, portal) = {
+        let response = portal::handler::handle(&stack.state, testkit::event("portal-create.json"))
+            .await
+            .unwrap();
+        (response.status(), body(&response))
+    };
+    assert_eq!(
+        (status.as_u16(), portal["type"].as_str()),
+        (409, Some("/errors/no-customer")),
+        "{portal}"
+    );
+
+    let (status, second) = create(
+        &stack,
+        testkit::event_with("checkout-create.json", |e| e["headers"]["idempotency-key"] = "after-delete".into()),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    let new = stack
+        .state
+        .store
+        .user_items_consistent("user_123")
+        .await
+        .unwrap()
+        .customer
+        .unwrap()
+        .customer_id;
+    assert_ne!(new, old, "a new customer is linked");
+    assert_eq!(
+        stack.state.store.customer_owner(&old).await.unwrap(),
+        None,
+        "the old link is gone both ways"
+    );
+    let world = stack.emulator.shared.world.lock().await;
+    assert_eq!(
+        world.sessions[second["id"].as_str().unwrap()].customer.as_deref(),
+        Some(new.as_str())
+    );
+    assert!(!world.customers[&new].deleted);
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ impl World {
         ])?;
         let product = params.required_str("product")?.to_owned();
         if !self.products.contains_key(&product) {
-            return Err(StripeError::no_such("product", &product, "product"));
+            return Err(StripeError::no_such_ref("product", &product, "product"));
         }
         let unit_amount = params
             .i64("unit_amount")?
@@ -143,7 +143,7 @@ impl World {
         let product = self
             .products
             .get(product)
-            .ok_or_else(|| StripeError::no_such("product", product, "product"))?;
+            .ok_or_else(|| StripeError::no_such_ref("product", product, "product"))?;
         let data = product
             .feature_ids
             .iter()

@@ -49,7 +49,7 @@ impl World {
             let price = self
                 .prices
                 .get(price_id)
-                .ok_or_else(|| StripeError::no_such("price", price_id, &format!("line_items[{i}][price]")))?;
+                .ok_or_else(|| StripeError::no_such_ref("price", price_id, &format!("line_items[{i}][price]")))?;
             let quantity = params.u64(&format!("line_items.{i}.quantity"))?.unwrap_or(1);
             if quantity == 0 || quantity > 10_000 {
                 return Err(StripeError::invalid(

@@ -39,7 +39,7 @@ impl World {
         self.customers
             .get(id)
             .filter(|c| !c.deleted)
-            .ok_or_else(|| StripeError::no_such("customer", id, param))
+            .ok_or_else(|| missing("customer", id, param))
     }
 
     pub fn list_customers(&self, params: &Params) -> Result<Value, StripeError> {
@@ -72,5 +72,14 @@ impl World {
         customer.deleted = true;
         self.emit("customer.deleted", full, None);
         Ok(self.customers[id].render())
+    }
+}
+
+/// A missing object: 404 when the path names it (`param` "id"), 400 when a parameter refers to it.
+fn missing(kind: &str, id: &str, param: &str) -> StripeError {
+    if param == "id" {
+        StripeError::no_such(kind, id, param)
+    } else {
+        StripeError::no_such_ref(kind, id, param)
     }
 }

@@ -45,7 +45,7 @@ impl World {
         params.allow(&["customer", "limit", "starting_after"])?;
         let customer = params.required_str("customer")?;
         self.customer(customer)
-            .map_err(|_| StripeError::no_such("customer", customer, "customer"))?;
+            .map_err(|_| StripeError::no_such_ref("customer", customer, "customer"))?;
         let items = self
             .entitlements
             .get(customer)
@@ -59,7 +59,7 @@ impl World {
     /// and recompute every customer's entitlements.
     pub fn attach_features(&mut self, product: &str, feature_keys: &[String]) -> Result<(), StripeError> {
         if !self.products.contains_key(product) {
-            return Err(StripeError::no_such("product", product, "product"));
+            return Err(StripeError::no_such_ref("product", product, "product"));
         }
         for key in feature_keys {
             if !billing::domain::plans::is_valid_key(key) {

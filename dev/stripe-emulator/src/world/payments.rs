@@ -48,13 +48,13 @@ impl World {
                 .charges
                 .get(charge)
                 .map(|c| c.id.clone())
-                .ok_or_else(|| StripeError::no_such("charge", charge, "charge"))?,
+                .ok_or_else(|| StripeError::no_such_ref("charge", charge, "charge"))?,
             (None, Some(intent)) => self
                 .charges
                 .values()
                 .find(|c| c.payment_intent == intent)
                 .map(|c| c.id.clone())
-                .ok_or_else(|| StripeError::no_such("payment_intent", intent, "payment_intent"))?,
+                .ok_or_else(|| StripeError::no_such_ref("payment_intent", intent, "payment_intent"))?,
             (None, None) => return Err(StripeError::missing_param("charge")),
         };
         let reason = params.str("reason")?.map(str::to_owned);

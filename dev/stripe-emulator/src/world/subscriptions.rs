@@ -4,9 +4,7 @@ use super::*;
 
 impl World {
     pub(super) fn subscription_of(&self, id: &str, param: &str) -> Result<&Subscription, StripeError> {
-        self.subscriptions
-            .get(id)
-            .ok_or_else(|| StripeError::no_such("subscription", id, param))
+        self.subscriptions.get(id).ok_or_else(|| missing("subscription", id, param))
     }
 
     pub fn render_subscription(&self, id: &str) -> Value {
@@ -73,7 +71,7 @@ impl World {
                     next.items
                         .iter()
                         .position(|it| it.id == item_id)
-                        .ok_or_else(|| StripeError::no_such("subscription_item", item_id, &format!("items[{i}][id]")))?,
+                        .ok_or_else(|| StripeError::no_such_ref("subscription_item", item_id, &format!("items[{i}][id]")))?,
                 ),
                 None => None,
             };
@@ -81,7 +79,7 @@ impl World {
                 let price = self
                     .prices
                     .get(price_id)
-                    .ok_or_else(|| StripeError::no_such("price", price_id, &format!("items[{i}][price]")))?;
+                    .ok_or_else(|| StripeError::no_such_ref("price", price_id, &format!("items[{i}][price]")))?;
                 if price.interval.is_none() {
                     return Err(StripeError::invalid(
                         format!("items[{i}][price]"),
@@ -230,8 +228,17 @@ impl World {
         let sub = self
             .subscriptions
             .get_mut(subscription)
-            .ok_or_else(|| StripeError::no_such("subscription", subscription, "subscription"))?;
+            .ok_or_else(|| StripeError::no_such_ref("subscription", subscription, "subscription"))?;
         sub.card = card;
         Ok(())
+    }
+}
+
+/// A missing object: 404 when the path names it (`param` "id"), 400 when a parameter refers to it.
+fn missing(kind: &str, id: &str, param: &str) -> StripeError {
+    if param == "id" {
+        StripeError::no_such(kind, id, param)
+    } else {
+        StripeError::no_such_ref(kind, id, param)
     }
 }

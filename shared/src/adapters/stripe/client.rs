@@ -5,7 +5,7 @@
 //! [`stripe_client_core::StripeClient`]; this one keeps connections open across calls and
 //! invocations (rustls with aws-lc-rs, webpki roots, HTTP/1.1 and HTTP/2 by ALPN, a connect
 //! timeout and a per-attempt timeout). It makes ONE attempt per call: retries and idempotency
-//! keys are the port's business (`super::with_retries`).
+//! keys are the port's business (`super::with_attempts`).
 //!
 //! The base URL comes from configuration (`STRIPE_API_BASE`), so the local emulator or real
 //! Stripe is chosen by configuration alone.

@@ -79,6 +79,12 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// Stripe could not find the object a request parameter named (`resource_missing` on
+    /// `param`: a 400), e.g. a customer deleted in the Dashboard.
+    pub fn is_missing_param(&self, param: &str) -> bool {
+        matches!(self, GatewayError::Rejected { code: Some(code), param: Some(p), .. } if code == "resource_missing" && p == param)
+    }
+
     fn classify(operation: &'static str, what: &'static str, err: CallError) -> Self {
         match err {
             CallError::Api { status: 404, .. } => GatewayError::NotFound { what },
@@ -108,12 +114,19 @@ pub fn idempotency_key(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}-{}", hex::encode(hasher.finalize()))
 }
 
-/// Runs `call` up to [`ATTEMPTS`] times with exponential backoff while it fails transiently.
-/// `call` gets the idempotency key of its attempt: `key` while nothing was answered (a timeout,
-/// a reset connection, 409, 429: the retry must replay a request that may have taken effect),
-/// and a fresh key derived from it after a 5xx answer, which Stripe keeps under the key for a
-/// day (a retry under the same key would only replay the error).
-async fn with_retries<T, F, Fut>(operation: &'static str, what: &'static str, key: Option<&str>, call: F) -> Result<T, GatewayError>
+/// Runs `call` up to `attempts` times ([`ATTEMPTS`] but for display reads) with exponential
+/// backoff while it fails transiently. `call` gets the idempotency key of its attempt: `key`
+/// while nothing was answered (a timeout, a reset connection, 409, 429: the retry must replay a
+/// request that may have taken effect), and a fresh key derived from it after a 5xx answer,
+/// which Stripe keeps under the key for a day (a retry under the same key would only replay the
+/// error).
+async fn with_attempts<T, F, Fut>(
+    attempts: u32,
+    operation: &'static str,
+    what: &'static str,
+    key: Option<&str>,
+    call: F,
+) -> Result<T, GatewayError>
 where
     F: Fn(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
@@ -124,7 +137,7 @@ where
     loop {
         match call(key.clone()).await {
             Ok(value) => return Ok(value),
-            Err(err) if attempt < ATTEMPTS && err.is_transient() => {
+            Err(err) if attempt < attempts && err.is_transient() => {
                 tracing::warn!(operation, attempt, error = %err, "transient stripe failure; retrying");
                 if matches!(err, CallError::Api { status, .. } if status >= 500) {
                     key = key.map(|k| format!("{k}-r{attempt}"));
@@ -212,19 +225,36 @@ pub struct PriceInfo {
 
 /// Prices read from Stripe, by lookup key and by id, trusted for a while (`PRICE_CACHE_SECONDS`):
 /// a lookup key moved to another price, or a price changed in Stripe, shows within that time.
+/// Names Stripe does not know are remembered too (`None`), so a public page cannot make every
+/// request ask again.
 #[derive(Debug)]
 struct PriceBook {
     ttl: Duration,
     /// Keyed `key:<lookup key>` or `id:<price id>`.
-    entries: RwLock<HashMap<String, (PriceInfo, std::time::Instant)>>,
+    entries: RwLock<HashMap<String, (Option<PriceInfo>, std::time::Instant)>>,
+    /// Until when display reads ([`Stripe::display_prices`]) do not ask Stripe after a failure.
+    quiet_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long display reads stop asking Stripe after a failed read.
+const DISPLAY_BACKOFF: Duration = Duration::from_secs(30);
 
 impl PriceBook {
     fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             entries: RwLock::new(HashMap::new()),
+            quiet_until: std::sync::Mutex::new(None),
         }
+    }
+
+    fn quiet(&self) -> bool {
+        let until = *self.quiet_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        until.is_some_and(|t| std::time::Instant::now() < t)
+    }
+
+    fn hush(&self) {
+        *self.quiet_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now() + DISPLAY_BACKOFF);
     }
 }
 
@@ -306,8 +336,19 @@ impl Stripe {
         request: RequestBuilder,
         key: Option<&str>,
     ) -> Result<Json, GatewayError> {
+        self.answer_within(ATTEMPTS, operation, what, request, key).await
+    }
+
+    async fn answer_within(
+        &self,
+        attempts: u32,
+        operation: &'static str,
+        what: &'static str,
+        request: RequestBuilder,
+        key: Option<&str>,
+    ) -> Result<Json, GatewayError> {
         let request = &request;
-        with_retries(operation, what, key, |key| async move {
+        with_attempts(attempts, operation, what, key, |key| async move {
             self.http.send_json(request, key.as_deref()).await
         })
         .await
@@ -634,6 +675,28 @@ impl Stripe {
     /// the price book while its entries are fresh; the rest in as few calls as Stripe allows
     /// (ten lookup keys per list). A name Stripe does not know is missing from the answer.
     pub async fn prices(&self, names: &[PriceName<'_>]) -> Result<HashMap<String, PriceInfo>, GatewayError> {
+        self.prices_within(ATTEMPTS, names).await
+    }
+
+    /// The prices to show on a public page (`GET /plans`): one attempt per call, and after a
+    /// failure Stripe is not asked again for [`DISPLAY_BACKOFF`]; meanwhile (and on the failure
+    /// itself) the price book's last known prices are answered, however old. Anonymous traffic
+    /// cannot make the service hammer Stripe or wait on its retries.
+    pub async fn display_prices(&self, names: &[PriceName<'_>]) -> HashMap<String, PriceInfo> {
+        if self.prices.quiet() {
+            return self.remembered_prices(names).await;
+        }
+        match self.prices_within(1, names).await {
+            Ok(prices) => prices,
+            Err(err) => {
+                self.prices.hush();
+                tracing::warn!(error = %crate::edge::problem::cause_chain(&err), "prices unavailable from stripe; showing the last known for a while");
+                self.remembered_prices(names).await
+            }
+        }
+    }
+
+    async fn prices_within(&self, attempts: u32, names: &[PriceName<'_>]) -> Result<HashMap<String, PriceInfo>, GatewayError> {
         let mut found = HashMap::new();
         let mut missing: Vec<PriceName<'_>> = Vec::new();
         {
@@ -641,7 +704,9 @@ impl Stripe {
             for name in names {
                 match entries.get(&name.key()) {
                     Some((info, at)) if at.elapsed() < self.prices.ttl => {
-                        found.insert(name.key(), info.clone());
+                        if let Some(info) = info {
+                            found.insert(name.key(), info.clone());
+                        }
                     }
                     _ => missing.push(*name),
                 }
@@ -650,7 +715,7 @@ impl Stripe {
         if missing.is_empty() {
             return Ok(found);
         }
-        let mut fetched: Vec<(PriceName<'_>, PriceInfo)> = Vec::new();
+        let mut fetched: HashMap<String, Option<PriceInfo>> = missing.iter().map(|n| (n.key(), None)).collect();
         let keys: Vec<&str> = missing
             .iter()
             .filter_map(|n| match n {
@@ -664,20 +729,22 @@ impl Stripe {
                 .active(true)
                 .limit(100)
                 .build();
-            let list = self.json("list_prices", "price", request, None).await?;
+            let list = self.answer_within(attempts, "list_prices", "price", request, None).await?.value;
             for price in list.get("data").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(info) = parse_price(price)
                     && let Some(key) = chunk.iter().find(|k| info.lookup_key.as_deref() == Some(**k))
                 {
-                    fetched.push((PriceName::LookupKey(key), info));
+                    fetched.insert(PriceName::LookupKey(key).key(), Some(info));
                 }
             }
         }
         for name in &missing {
             if let PriceName::Id(id) = name {
                 let request = stripe_product::price::RetrievePrice::new(*id).build();
-                match self.json("retrieve_price", "price", request, None).await {
-                    Ok(price) => fetched.extend(parse_price(&price).map(|info| (*name, info))),
+                match self.answer_within(attempts, "retrieve_price", "price", request, None).await {
+                    Ok(price) => {
+                        fetched.insert(name.key(), parse_price(&price.value));
+                    }
                     Err(GatewayError::NotFound { .. }) => {}
                     Err(err) => return Err(err),
                 }
@@ -685,9 +752,11 @@ impl Stripe {
         }
         let now = std::time::Instant::now();
         let mut entries = self.prices.entries.write().await;
-        for (name, info) in fetched {
-            entries.insert(name.key(), (info.clone(), now));
-            found.insert(name.key(), info);
+        for (key, info) in fetched {
+            if let Some(info) = &info {
+                found.insert(key.clone(), info.clone());
+            }
+            entries.insert(key, (info, now));
         }
         Ok(found)
     }
@@ -698,7 +767,10 @@ impl Stripe {
         let entries = self.prices.entries.read().await;
         names
             .iter()
-            .filter_map(|name| entries.get(&name.key()).map(|(info, _)| (name.key(), info.clone())))
+            .filter_map(|name| match entries.get(&name.key()) {
+                Some((Some(info), _)) => Some((name.key(), info.clone())),
+                _ => None,
+            })
             .collect()
     }
 }
@@ -756,7 +828,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_stop_at_the_first_success_or_a_permanent_error() {
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let result = with_retries("op", "x", None, |_| async {
+        let result = with_attempts(ATTEMPTS, "op", "x", None, |_| async {
             match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
                 0 => Err(CallError::Timeout(STRIPE_TIMEOUT)),
                 _ => Ok(7),
@@ -765,7 +837,7 @@ mod tests {
         .await;
         assert_eq!((result.unwrap(), calls.load(std::sync::atomic::Ordering::SeqCst)), (7, 2));
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let result: Result<(), _> = with_retries("op", "x", None, |_| async {
+        let result: Result<(), _> = with_attempts(ATTEMPTS, "op", "x", None, |_| async {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Err(CallError::Api {
                 status: 400,
@@ -780,7 +852,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_retry_keeps_its_key_unless_stripe_answered_a_5xx() {
         let keys = std::sync::Mutex::new(Vec::new());
-        let result: Result<(), _> = with_retries("op", "x", Some("k"), |key| {
+        let result: Result<(), _> = with_attempts(ATTEMPTS, "op", "x", Some("k"), |key| {
             let n = {
                 let mut keys = keys.lock().unwrap();
                 keys.push(key);

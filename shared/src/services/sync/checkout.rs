@@ -16,7 +16,7 @@ impl Engine<'_> {
         }
         // Only `metadata.user_id` (set by this service) or the customer's existing link names the
         // user: a buyer can choose `client_reference_id` (Payment Links, pricing tables).
-        let user = match (session.metadata_user_id(), &session.customer) {
+        let user = match (self.metadata_user(session.metadata_user_id()), &session.customer) {
             (Some(user), _) => Some(user.to_owned()),
             (None, Some(customer)) => self.store.customer_owner(customer).await?,
             (None, None) => None,
@@ -91,11 +91,12 @@ impl Engine<'_> {
             return Ok(None);
         };
         // A purchase is written once, by whichever of its event and the eager sync comes first;
-        // refunds and disputes change it after (and may come before its own event).
+        // refunds and disputes change it after (and may come before its own event). It carries
+        // the version of the session's creation: whatever happens to its charge comes later.
         if self.store.subscription(user, &session.id).await?.is_some() {
             return Ok(None);
         }
-        let version = origin.version;
+        let version = Version::of_payload(session.created);
         let record = purchase_record(user, &session.id, customer, plan, self.catalog, version, now);
         if record.is_none() {
             tracing::error!(origin = %origin.id, session = %session.id, %plan, "paid session names no one-time plan of the catalog; nothing granted");

@@ -161,6 +161,9 @@ pub enum Arrival<'e> {
     /// record first, then fetches: a snapshot fetched before that read could be older than what
     /// is stored.
     Subscription { user_id: String, subscription_id: String },
+    /// A customer that a Stripe call found missing: the engine asks Stripe, and when the
+    /// customer is deleted (or unknown) removes its link, as `customer.deleted` would.
+    Customer { customer_id: String },
 }
 
 impl<'e> From<&'e Envelope> for Arrival<'e> {
@@ -233,18 +236,28 @@ pub struct Engine<'a> {
     stripe: &'a Stripe,
     catalog: &'a Catalog,
     clock: &'a dyn Clock,
-    options: SyncOptions,
+    options: &'a SyncOptions,
+    /// Whether this service's metadata (`metadata.user_id`, `metadata.plan`) on objects proves
+    /// anything: yes on the platform account, no on a connected account, which owns its
+    /// objects' metadata.
+    trust_metadata: bool,
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(store: &'a Store, stripe: &'a Stripe, catalog: &'a Catalog, clock: &'a dyn Clock, options: SyncOptions) -> Self {
+    pub fn new(store: &'a Store, stripe: &'a Stripe, catalog: &'a Catalog, clock: &'a dyn Clock, options: &'a SyncOptions) -> Self {
         Self {
             store,
             stripe,
             catalog,
             clock,
             options,
+            trust_metadata: true,
         }
+    }
+
+    /// `metadata.user_id` of an object, when this engine trusts metadata.
+    fn metadata_user<'o>(&self, user: Option<&'o str>) -> Option<&'o str> {
+        user.filter(|_| self.trust_metadata)
     }
 
     /// Applies a Stripe object as it arrived: the one entry point.
@@ -260,19 +273,30 @@ impl<'a> Engine<'a> {
                 let origin = Origin::fetch("checkout.session", &fetched.object.id, fetched.started_at);
                 self.checkout_completed(&origin, &fetched.object).await
             }
+            Arrival::Customer { customer_id } => {
+                let origin = Origin::fetch("customer", &customer_id, self.clock.now());
+                match self.stripe.retrieve_customer(&customer_id).await? {
+                    Some(customer) if !customer.deleted => Ok(Outcome::Ignored),
+                    _ => self.customer_deleted(&origin, &customer_id).await,
+                }
+            }
         }
     }
 
     async fn apply_event(&self, event: &Envelope) -> Result<Outcome, SyncError> {
         match &event.account {
             None => self.apply_platform_event(event).await,
-            Some(account) if !self.options.accept_connect => {
-                tracing::info!(event = %event.id, event_type = %event.event_type, %account, "event of a connected account; ignored (ACCEPT_CONNECT_EVENTS is off)");
+            Some(account) if !self.options.connect_accounts.contains(account) => {
+                tracing::info!(event = %event.id, event_type = %event.event_type, %account, "event of a connected account not in CONNECT_ACCOUNTS; ignored");
                 Ok(Outcome::Ignored)
             }
             Some(account) => {
                 let stripe = self.stripe.for_account(account)?;
-                let engine = Engine { stripe: &stripe, ..*self };
+                let engine = Engine {
+                    stripe: &stripe,
+                    trust_metadata: false,
+                    ..*self
+                };
                 engine.apply_platform_event(event).await
             }
         }

@@ -1,9 +1,11 @@
 //! Money taken back from one-time purchases: full refunds and disputes.
 //!
 //! A one-time purchase is stored as a never-ending record (`SUB#<checkout session id>`); its
-//! status follows its charge: `refunded` after a full refund or a lost dispute, `disputed`
-//! while a dispute is open, `active` again when a dispute is won. A partial refund keeps it.
-//! The purchase is found through the Checkout Session that made the payment intent.
+//! status follows its charge as Stripe has it when an event about it arrives (read after the
+//! stored record, written only while that record is still stored): `refunded` after a full
+//! refund or a lost dispute, `disputed` while a dispute is open, `active` otherwise (a partial
+//! refund, a won dispute without a refund). The purchase is found through the Checkout Session
+//! that made the payment intent.
 
 use super::{Engine, Origin, Outcome, ROUNDS, SyncError};
 use crate::adapters::store::{Committed, Write};
@@ -11,7 +13,7 @@ use crate::domain::event::Envelope;
 use crate::domain::objects::{CheckoutSessionSnapshot, describe, parse_charge, parse_dispute, purchase_record, purchase_status};
 use crate::domain::plans::Interval;
 use crate::domain::records::SubscriptionRecord;
-use crate::domain::version::{Verdict, Version};
+use crate::domain::version::Version;
 
 /// Event types that take money back from a purchase (or give it back to the merchant).
 pub const CHARGE_EVENTS: &[&str] = &["charge.refunded", "charge.dispute.created", "charge.dispute.closed"];
@@ -19,24 +21,18 @@ pub const CHARGE_EVENTS: &[&str] = &["charge.refunded", "charge.dispute.created"
 impl Engine<'_> {
     pub(super) async fn charge_event(&self, origin: &Origin, event: &Envelope) -> Result<Outcome, SyncError> {
         let object = &event.object;
-        let (payment_intent, charge, status) = if event.event_type == "charge.refunded" {
+        let (payment_intent, charge) = if event.event_type == "charge.refunded" {
             let charge = parse_charge(object).ok_or_else(|| origin.shape("charge"))?;
             if !charge.refunded {
                 tracing::info!(event = %event.id, charge = %charge.id, "partial refund; the purchase keeps granting");
                 return Ok(Outcome::Ignored);
             }
-            (charge.payment_intent.clone(), charge.id.clone(), "refunded")
+            (charge.payment_intent, charge.id)
         } else {
             let dispute = parse_dispute(object).ok_or_else(|| origin.shape("dispute"))?;
-            let charge = dispute.charge.clone().unwrap_or_default();
-            let status = match (event.event_type.as_str(), dispute.status.as_str()) {
-                ("charge.dispute.closed", "lost") => "refunded",
-                ("charge.dispute.closed", _) => "active",
-                _ => "disputed",
-            };
-            (dispute.payment_intent.clone(), charge, status)
+            (dispute.payment_intent, dispute.charge.unwrap_or_default())
         };
-        let Some(payment_intent) = payment_intent else {
+        let Some(payment_intent) = payment_intent.filter(|_| !charge.is_empty()) else {
             return Ok(Outcome::Ignored);
         };
         let Some(session) = self.stripe.checkout_session_of_payment(&payment_intent).await? else {
@@ -46,38 +42,18 @@ impl Engine<'_> {
         let Some(user) = self.purchaser(&session).await? else {
             return self.stranger(origin, session.customer.as_deref().unwrap_or_default(), &session.id);
         };
-        for _ in 0..ROUNDS {
-            let stored = self.store.subscription(&user, &session.id).await?;
-            let Some(base) = self.purchase_base(&user, &session, stored.as_ref(), origin.version) else {
-                return Ok(Outcome::Ignored);
-            };
-            match Version::judge(stored.as_ref().map(|s| s.version), origin.version) {
-                Verdict::Write(version) => {
-                    let record = with_status(base, status, version, self.clock.now());
-                    let audit = (describe(stored.as_ref()), describe(Some(&record)));
-                    match self
-                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Subscription(record)])
-                        .await?
-                    {
-                        Committed::Yes => return Ok(Outcome::Applied),
-                        Committed::Duplicate => return Ok(Outcome::Duplicate),
-                        Committed::Refused => continue,
-                    }
-                }
-                Verdict::Stale => {
-                    let audit = (describe(stored.as_ref()), describe(stored.as_ref()));
-                    return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
-                }
-                // Same second as the stored state: the charge as Stripe has it now decides.
-                Verdict::Refetch => return self.refresh_purchase(origin, &user, base, stored, &charge).await,
-            }
-        }
-        Err(SyncError::Contention { what: "purchase" })
+        let stored = self.store.subscription(&user, &session.id).await?;
+        let Some(base) = self.purchase_base(&user, &session, stored.as_ref()) else {
+            return Ok(Outcome::Ignored);
+        };
+        // Whatever the event says, the charge and its dispute as Stripe has them now decide (a
+        // dispute won after a full refund does not give the purchase back).
+        self.refresh_purchase(origin, &user, base, stored, &charge).await
     }
 
     /// The user of a purchase: `metadata.user_id` of its session, or its customer's link.
     async fn purchaser(&self, session: &CheckoutSessionSnapshot) -> Result<Option<String>, SyncError> {
-        match (session.metadata_user_id(), &session.customer) {
+        match (self.metadata_user(session.metadata_user_id()), &session.customer) {
             (Some(user), _) => Ok(Some(user.to_owned())),
             (None, Some(customer)) => Ok(self.store.customer_owner(customer).await?),
             (None, None) => Ok(None),
@@ -92,14 +68,14 @@ impl Engine<'_> {
         user: &str,
         session: &CheckoutSessionSnapshot,
         stored: Option<&SubscriptionRecord>,
-        version: Version,
     ) -> Option<SubscriptionRecord> {
         match stored {
             Some(record) if record.interval == Some(Interval::OneTime) => Some(record.clone()),
             Some(_) => None,
             None => {
-                let plan = session.metadata.get("plan")?;
+                let plan = self.metadata_user(session.metadata.get("plan").map(String::as_str))?;
                 let customer = session.customer.as_deref()?;
+                let version = Version::of_payload(session.created);
                 purchase_record(user, &session.id, customer, plan, self.catalog, version, self.clock.now())
             }
         }

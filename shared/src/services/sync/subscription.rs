@@ -22,11 +22,13 @@ pub(super) struct Claim {
     pub user: Option<String>,
 }
 
-impl Claim {
-    fn of(snapshot: &SubscriptionSnapshot) -> Self {
-        Self {
+impl Engine<'_> {
+    /// The ownership claim of a subscription: its customer, and its metadata's user when
+    /// metadata is trusted.
+    fn claim_of(&self, snapshot: &SubscriptionSnapshot) -> Claim {
+        Claim {
             customer: snapshot.customer_id.clone(),
-            user: snapshot.metadata_user_id.clone(),
+            user: self.metadata_user(snapshot.metadata_user_id.as_deref()).map(str::to_owned),
         }
     }
 }
@@ -60,7 +62,7 @@ impl Engine<'_> {
 
     /// A subscription's state from an event payload.
     pub(super) async fn apply_subscription(&self, origin: &Origin, snapshot: SubscriptionSnapshot) -> Result<Outcome, SyncError> {
-        let claim = Claim::of(&snapshot);
+        let claim = self.claim_of(&snapshot);
         for _ in 0..ROUNDS {
             let (user, previous) = self.resolve_subscription(&claim, &snapshot.subscription_id).await?;
             let Some(user) = user else {
@@ -116,9 +118,9 @@ impl Engine<'_> {
                 let audit = (describe(observed.as_ref()), "not found in stripe".into());
                 return self.mark(origin, Some(&user), Outcome::Ignored, audit).await;
             };
-            if !rechecked && current.metadata_user_id.as_deref().is_some_and(|m| m != user) {
+            if !rechecked && self.metadata_user(current.metadata_user_id.as_deref()).is_some_and(|m| m != user) {
                 rechecked = true;
-                let (owner, record) = self.resolve_subscription(&Claim::of(&current), id).await?;
+                let (owner, record) = self.resolve_subscription(&self.claim_of(&current), id).await?;
                 match owner {
                     Some(owner) if owner != user => {
                         tracing::warn!(origin = %origin.id, subscription = %id, claimed = %user, %owner, "ownership resolved again from the fetched subscription");
@@ -167,7 +169,7 @@ impl Engine<'_> {
         let claim = match claim {
             Some(claim) => claim,
             None => match self.stripe.retrieve_subscription(id).await? {
-                Some(snapshot) => Claim::of(&snapshot),
+                Some(snapshot) => self.claim_of(&snapshot),
                 None => return Ok(Outcome::Ignored),
             },
         };
@@ -190,9 +192,8 @@ impl Engine<'_> {
         let Some(subscription) = subscription else {
             return Ok(Outcome::Ignored);
         };
-        let user = details
-            .and_then(|d| d.pointer("/metadata/user_id"))
-            .and_then(Value::as_str)
+        let user = self
+            .metadata_user(details.and_then(|d| d.pointer("/metadata/user_id")).and_then(Value::as_str))
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
         // Without the user the invoice is no proof of ownership: the subscription is read first.
