@@ -22,6 +22,11 @@ pub struct Customer {
     pub metadata: Metadata,
     pub created: i64,
     pub deleted: bool,
+    /// Stripe's customer balance in cents: negative is credit applied to the next invoices.
+    pub balance: i64,
+    pub invoice_prefix: String,
+    /// The sequence number of the customer's next finalized invoice.
+    pub next_invoice_sequence: u64,
 }
 
 impl Customer {
@@ -30,11 +35,11 @@ impl Customer {
             return json!({"id": self.id, "object": "customer", "deleted": true});
         }
         json!({
-            "id": self.id, "object": "customer", "address": null, "balance": 0, "created": self.created,
+            "id": self.id, "object": "customer", "address": null, "balance": self.balance, "created": self.created,
             "currency": "usd", "default_source": null, "delinquent": false, "description": null, "discount": null,
-            "email": self.email, "invoice_prefix": self.id[4..12].to_uppercase(),
+            "email": self.email, "invoice_prefix": self.invoice_prefix,
             "invoice_settings": {"custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null},
-            "livemode": false, "metadata": self.metadata, "name": self.name, "next_invoice_sequence": 1, "phone": null,
+            "livemode": false, "metadata": self.metadata, "name": self.name, "next_invoice_sequence": self.next_invoice_sequence, "phone": null,
             "preferred_locales": [], "shipping": null, "tax_exempt": "none", "test_clock": null
         })
     }
@@ -151,7 +156,7 @@ pub fn classify_card(number: &str) -> CardOutcome {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineItem {
     pub price: String,
     pub quantity: u64,
@@ -239,6 +244,18 @@ pub struct SubscriptionItem {
     pub created: i64,
 }
 
+/// Stripe's `cancellation_details[feedback]` values.
+pub const CANCELLATION_FEEDBACK: &[&str] = &[
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+];
+
 #[derive(Debug, Clone)]
 pub struct Subscription {
     pub id: String,
@@ -246,10 +263,13 @@ pub struct Subscription {
     pub status: String,
     pub items: Vec<SubscriptionItem>,
     pub cancel_at_period_end: bool,
+    /// An explicit `cancel_at` (not the period end that `cancel_at_period_end` implies).
+    pub cancel_at: Option<i64>,
     pub canceled_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub period_start: i64,
     pub period_end: i64,
+    pub billing_cycle_anchor: i64,
     pub trial_start: Option<i64>,
     pub trial_end: Option<i64>,
     pub metadata: Metadata,
@@ -262,9 +282,23 @@ pub struct Subscription {
     pub next_retry: Option<i64>,
     pub trial_will_end_sent: bool,
     pub cancellation_reason: Option<&'static str>,
+    pub cancellation_comment: Option<String>,
+    pub cancellation_feedback: Option<String>,
+    /// The subscription schedule managing this subscription.
+    pub schedule: Option<String>,
 }
 
 impl Subscription {
+    /// When the subscription is set to end: the period end with `cancel_at_period_end`, else
+    /// an explicit `cancel_at`.
+    pub fn effective_cancel_at(&self) -> Option<i64> {
+        if self.cancel_at_period_end {
+            Some(self.period_end)
+        } else {
+            self.cancel_at
+        }
+    }
+
     pub fn render(&self, prices: &BTreeMap<String, Price>) -> Value {
         let items: Vec<Value> = self
             .items
@@ -288,11 +322,11 @@ impl Subscription {
         json!({
             "id": self.id, "object": "subscription", "application": null, "application_fee_percent": null,
             "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
-            "billing_cycle_anchor": self.trial_end.unwrap_or(self.created), "billing_cycle_anchor_config": null,
+            "billing_cycle_anchor": self.billing_cycle_anchor, "billing_cycle_anchor_config": null,
             "billing_mode": {"flexible": null, "type": "classic", "updated_at": null}, "billing_schedules": [], "billing_thresholds": null,
-            "cancel_at": if self.cancel_at_period_end { Some(self.period_end) } else { None }, "cancel_at_period_end": self.cancel_at_period_end,
+            "cancel_at": self.effective_cancel_at(), "cancel_at_period_end": self.cancel_at_period_end,
             "canceled_at": self.canceled_at,
-            "cancellation_details": {"comment": null, "feedback": null, "reason": self.cancellation_reason},
+            "cancellation_details": {"comment": self.cancellation_comment, "feedback": self.cancellation_feedback, "reason": self.cancellation_reason},
             "collection_method": "charge_automatically", "created": self.created, "currency": currency,
             "current_period_end": self.period_end, "current_period_start": self.period_start,
             "customer": self.customer, "days_until_due": null, "default_payment_method": null, "default_source": null,
@@ -301,7 +335,7 @@ impl Subscription {
             "items": {"object": "list", "data": items, "has_more": false, "url": format!("/v1/subscription_items?subscription={}", self.id)},
             "latest_invoice": self.latest_invoice, "livemode": false, "metadata": self.metadata, "next_pending_invoice_item_invoice": null,
             "on_behalf_of": null, "pause_collection": null, "pending_invoice_item_interval": null, "pending_setup_intent": null,
-            "pending_update": null, "schedule": null, "start_date": self.created, "status": self.status, "test_clock": null,
+            "pending_update": null, "schedule": self.schedule, "start_date": self.created, "status": self.status, "test_clock": null,
             "transfer_data": null, "trial_end": self.trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
             "trial_start": self.trial_start
         })
@@ -313,12 +347,70 @@ impl Subscription {
     }
 }
 
+/// A pending or invoiced invoice item (`ii_…`); the emulator makes them for prorations.
+#[derive(Debug, Clone)]
+pub struct InvoiceItem {
+    pub id: String,
+    pub customer: String,
+    pub subscription: Option<String>,
+    pub subscription_item: Option<String>,
+    pub price: String,
+    pub quantity: u64,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub proration: bool,
+    /// The invoice that billed it; `None` while pending.
+    pub invoice: Option<String>,
+    pub date: i64,
+}
+
+impl InvoiceItem {
+    pub fn render(&self, prices: &BTreeMap<String, Price>) -> Value {
+        let product = prices.get(&self.price).map(|p| p.product.clone());
+        json!({
+            "id": self.id, "object": "invoiceitem", "amount": self.amount, "currency": self.currency, "customer": self.customer,
+            "customer_account": null, "date": self.date, "description": self.description, "discountable": !self.proration,
+            "discounts": [], "invoice": self.invoice, "livemode": false, "metadata": {}, "net_amount": self.amount,
+            "parent": self.subscription.as_ref().map(|sub| json!({
+                "type": "subscription_details",
+                "subscription_details": {"subscription": sub, "subscription_item": self.subscription_item}
+            })),
+            "period": {"end": self.period_end, "start": self.period_start},
+            "pricing": {"price_details": {"price": self.price, "product": product}, "type": "price_details", "unit_amount_decimal": unit_amount_decimal(self.amount, self.quantity)},
+            "proration": self.proration,
+            "proration_details": {"credited_items": null, "discount_amounts": []},
+            "quantity": self.quantity, "quantity_decimal": self.quantity.to_string(), "tax_rates": [], "test_clock": null
+        })
+    }
+}
+
+/// `amount / quantity` as Stripe's decimal string.
+fn unit_amount_decimal(amount: i64, quantity: u64) -> String {
+    let quantity = quantity.max(1) as i64;
+    if amount % quantity == 0 {
+        (amount / quantity).to_string()
+    } else {
+        let value = format!("{:.12}", amount as f64 / quantity as f64);
+        value.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct InvoiceLine {
     pub id: String,
     pub price: String,
     pub quantity: u64,
     pub amount: i64,
+    pub description: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub proration: bool,
+    /// The invoice item billed on this line (prorations), `None` for a subscription item's cycle.
+    pub invoice_item: Option<String>,
+    pub subscription_item: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -326,59 +418,167 @@ pub struct Invoice {
     pub id: String,
     pub customer: String,
     pub subscription: Option<String>,
+    /// `draft` (previews), `open`, `paid`.
     pub status: String,
     pub billing_reason: &'static str,
     pub currency: String,
+    /// Sum of the lines.
+    pub total: i64,
+    /// The customer's balance before this invoice, and after it was finalized.
+    pub starting_balance: i64,
+    pub ending_balance: Option<i64>,
     pub amount_due: i64,
     pub amount_paid: i64,
     pub attempt_count: u64,
     pub period_start: i64,
     pub period_end: i64,
     pub created: i64,
+    pub finalized_at: Option<i64>,
     pub paid_at: Option<i64>,
     pub next_payment_attempt: Option<i64>,
     pub lines: Vec<InvoiceLine>,
     pub subscription_metadata: Metadata,
+    pub number: Option<String>,
+    pub hosted_invoice_url: Option<String>,
+    pub invoice_pdf: Option<String>,
 }
 
 impl Invoice {
+    pub fn render_line(&self, line: &InvoiceLine, prices: &BTreeMap<String, Price>) -> Value {
+        let product = prices.get(&line.price).map(|p| p.product.clone());
+        let parent = match (&line.subscription_item, &line.invoice_item) {
+            (Some(si), _) => json!({
+                "type": "subscription_item_details", "invoice_item_details": null,
+                "subscription_item_details": {
+                    "invoice_item": line.invoice_item, "proration": line.proration,
+                    "proration_details": {"credited_items": null}, "subscription": self.subscription, "subscription_item": si
+                }
+            }),
+            (None, Some(ii)) => json!({
+                "type": "invoice_item_details", "subscription_item_details": null,
+                "invoice_item_details": {
+                    "invoice_item": ii, "proration": line.proration, "proration_details": {"credited_items": null},
+                    "subscription": self.subscription
+                }
+            }),
+            (None, None) => Value::Null,
+        };
+        json!({
+            "id": line.id, "object": "line_item", "amount": line.amount, "currency": self.currency, "description": line.description,
+            "discount_amounts": [], "discountable": !line.proration, "discounts": [], "invoice": self.id, "livemode": false, "metadata": {},
+            "parent": parent, "period": {"end": line.period_end, "start": line.period_start}, "pretax_credit_amounts": [],
+            "pricing": {"price_details": {"price": line.price, "product": product}, "type": "price_details", "unit_amount_decimal": unit_amount_decimal(line.amount, line.quantity)},
+            "quantity": line.quantity, "quantity_decimal": line.quantity.to_string(), "subscription": self.subscription, "subtotal": line.amount, "taxes": []
+        })
+    }
+
     pub fn render(&self, prices: &BTreeMap<String, Price>) -> Value {
-        let lines: Vec<Value> = self
-            .lines
-            .iter()
-            .map(|line| {
-                let product = prices.get(&line.price).map(|p| p.product.clone());
-                json!({
-                    "id": line.id, "object": "line_item", "amount": line.amount, "currency": self.currency, "description": null,
-                    "discount_amounts": [], "discountable": true, "discounts": [], "invoice": self.id, "livemode": false, "metadata": {},
-                    "parent": null, "period": {"end": self.period_end, "start": self.period_start}, "pretax_credit_amounts": [],
-                    "pricing": {"price_details": {"price": line.price, "product": product}, "type": "price_details", "unit_amount_decimal": null},
-                    "quantity": line.quantity, "subtotal": line.amount, "taxes": []
-                })
-            })
-            .collect();
+        let lines: Vec<Value> = self.lines.iter().map(|line| self.render_line(line, prices)).collect();
         let paid = self.status == "paid";
+        let draft = self.status == "draft";
         json!({
             "id": self.id, "object": "invoice", "account_country": "US", "account_name": "Stripe Emulator",
             "amount_due": self.amount_due, "amount_overpaid": 0, "amount_paid": self.amount_paid,
             "amount_remaining": self.amount_due - self.amount_paid, "amount_shipping": 0, "application": null,
-            "attempt_count": self.attempt_count, "attempted": self.attempt_count > 0, "auto_advance": !paid,
+            "attempt_count": self.attempt_count, "attempted": self.attempt_count > 0, "auto_advance": !paid && !draft,
             "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
+            "automatically_finalizes_at": null,
             "billing_reason": self.billing_reason, "collection_method": "charge_automatically", "created": self.created,
-            "currency": self.currency, "customer": self.customer, "default_tax_rates": [], "description": null, "discounts": [],
-            "due_date": null, "effective_at": self.created, "ending_balance": 0, "hosted_invoice_url": null,
-            "issuer": {"type": "self"},
+            "currency": self.currency, "customer": self.customer, "customer_account": null, "default_tax_rates": [], "description": null, "discounts": [],
+            "due_date": null, "effective_at": self.finalized_at, "ending_balance": self.ending_balance,
+            "hosted_invoice_url": self.hosted_invoice_url, "invoice_pdf": self.invoice_pdf,
+            "issuer": {"type": "self"}, "last_finalization_error": null,
             "lines": {"object": "list", "data": lines, "has_more": false, "url": format!("/v1/invoices/{}/lines", self.id)},
-            "livemode": false, "metadata": {}, "next_payment_attempt": self.next_payment_attempt, "number": null,
+            "livemode": false, "metadata": {}, "next_payment_attempt": self.next_payment_attempt, "number": self.number,
             "parent": self.subscription.as_ref().map(|sub| json!({
                 "quote_details": null, "type": "subscription_details",
                 "subscription_details": {"metadata": self.subscription_metadata, "subscription": sub}
             })),
             "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
             "period_end": self.period_end, "period_start": self.period_start, "post_payment_credit_notes_amount": 0,
-            "pre_payment_credit_notes_amount": 0, "receipt_number": null, "starting_balance": 0, "status": self.status,
-            "status_transitions": {"finalized_at": self.created, "marked_uncollectible_at": null, "paid_at": self.paid_at, "voided_at": null},
-            "subtotal": self.amount_due, "total": self.amount_due
+            "pre_payment_credit_notes_amount": 0, "receipt_number": null, "starting_balance": self.starting_balance, "status": self.status,
+            "status_transitions": {"finalized_at": self.finalized_at, "marked_uncollectible_at": null, "paid_at": self.paid_at, "voided_at": null},
+            "subtotal": self.total, "subtotal_excluding_tax": self.total, "total": self.total, "total_discount_amounts": [],
+            "total_excluding_tax": self.total, "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": self.finalized_at
+        })
+    }
+}
+
+/// One phase of a subscription schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulePhase {
+    pub start_date: i64,
+    pub end_date: i64,
+    pub items: Vec<LineItem>,
+    pub proration_behavior: String,
+    pub metadata: Metadata,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriptionSchedule {
+    pub id: String,
+    pub customer: String,
+    pub subscription: Option<String>,
+    /// `not_started`, `active`, `completed`, `released`, `canceled`.
+    pub status: String,
+    pub end_behavior: String,
+    pub phases: Vec<SchedulePhase>,
+    /// Index of the phase in effect while active.
+    pub current: usize,
+    pub metadata: Metadata,
+    pub created: i64,
+    pub canceled_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub released_at: Option<i64>,
+    pub released_subscription: Option<String>,
+}
+
+impl SubscriptionSchedule {
+    pub fn render(&self) -> Value {
+        let phases: Vec<Value> = self
+            .phases
+            .iter()
+            .map(|phase| {
+                let items: Vec<Value> = phase
+                    .items
+                    .iter()
+                    .map(|item| {
+                        json!({
+                            "billing_thresholds": null, "discounts": [], "metadata": {}, "plan": item.price, "price": item.price,
+                            "quantity": item.quantity, "tax_rates": []
+                        })
+                    })
+                    .collect();
+                json!({
+                    "add_invoice_items": [], "application_fee_percent": null, "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+                    "billing_cycle_anchor": null, "billing_thresholds": null, "collection_method": null, "currency": phase.currency,
+                    "default_payment_method": null, "default_tax_rates": [], "description": null, "discounts": [],
+                    "end_date": phase.end_date, "invoice_settings": null, "items": items, "metadata": phase.metadata,
+                    "on_behalf_of": null, "proration_behavior": phase.proration_behavior, "start_date": phase.start_date,
+                    "transfer_data": null, "trial_end": null
+                })
+            })
+            .collect();
+        let current_phase = (self.status == "active")
+            .then(|| self.phases.get(self.current))
+            .flatten()
+            .map(|p| json!({"end_date": p.end_date, "start_date": p.start_date}));
+        json!({
+            "id": self.id, "object": "subscription_schedule", "application": null,
+            "billing_mode": {"flexible": null, "type": "classic", "updated_at": null},
+            "canceled_at": self.canceled_at, "completed_at": self.completed_at, "created": self.created,
+            "current_phase": current_phase, "customer": self.customer, "customer_account": null,
+            "default_settings": {
+                "application_fee_percent": null, "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+                "billing_cycle_anchor": "automatic", "billing_thresholds": null, "collection_method": "charge_automatically",
+                "default_payment_method": null, "description": null,
+                "invoice_settings": {"account_tax_ids": null, "custom_fields": null, "days_until_due": null, "description": null, "footer": null, "issuer": {"type": "self"}},
+                "on_behalf_of": null, "transfer_data": null
+            },
+            "end_behavior": self.end_behavior, "livemode": false, "metadata": self.metadata, "pause_schedules": [], "phases": phases,
+            "released_at": self.released_at, "released_subscription": self.released_subscription, "status": self.status,
+            "subscription": self.subscription, "test_clock": null
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The hosted Checkout and Billing Portal pages: minimal HTML, no scripts.
 
-use crate::model::{CheckoutSession, PortalSession, Price, Subscription};
+use crate::model::{CheckoutSession, Invoice, PortalSession, Price, Subscription};
 use crate::world::World;
+use crate::world::invoices::{date_text, money_text};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -134,4 +135,122 @@ pub fn portal(world: &World, session: &PortalSession, notice: Option<&str>) -> S
         body.push_str(&format!("<p><a href=\"{}\">Return</a></p>", escape(url)));
     }
     page("Billing", &body)
+}
+
+/// The hosted invoice page: number, status, lines with their periods, totals and balance.
+pub fn invoice(world: &World, invoice: &Invoice) -> String {
+    let number = invoice.number.as_deref().unwrap_or("draft");
+    let customer = world.customers.get(&invoice.customer);
+    let mut body = format!(
+        "<h1>Invoice {}</h1><p>Status: <b>{}</b> · {}</p><p>Billed to {}</p>",
+        escape(number),
+        escape(&invoice.status),
+        date_text(invoice.created),
+        escape(customer.and_then(|c| c.email.as_deref()).unwrap_or(&invoice.customer))
+    );
+    body.push_str("<table class=\"box\" style=\"width:100%;border-collapse:collapse\"><thead><tr><th align=\"left\">Description</th><th align=\"left\">Period</th><th align=\"right\">Qty</th><th align=\"right\">Amount</th></tr></thead><tbody>");
+    for line in &invoice.lines {
+        body.push_str(&format!(
+            "<tr><td>{}{}</td><td>{} – {}</td><td align=\"right\">{}</td><td align=\"right\">{}</td></tr>",
+            escape(&line.description),
+            if line.proration { " <small>(proration)</small>" } else { "" },
+            date_text(line.period_start),
+            date_text(line.period_end),
+            line.quantity,
+            money_text(line.amount, &invoice.currency)
+        ));
+    }
+    body.push_str("</tbody></table>");
+    let applied = invoice.ending_balance.map_or(0, |end| end - invoice.starting_balance);
+    body.push_str(&format!(
+        "<div class=\"box\"><p>Subtotal: {}</p><p>Total: {}</p><p>Applied balance: {}</p><p>Amount due: <b>{}</b></p><p>Amount paid: {}</p></div>",
+        money_text(invoice.total, &invoice.currency),
+        money_text(invoice.total, &invoice.currency),
+        money_text(applied, &invoice.currency),
+        money_text(invoice.amount_due, &invoice.currency),
+        money_text(invoice.amount_paid, &invoice.currency)
+    ));
+    if let Some(pdf) = &invoice.invoice_pdf {
+        body.push_str(&format!("<p><a href=\"{}\">Download PDF</a></p>", escape(pdf)));
+    }
+    page(&format!("Invoice {number}"), &body)
+}
+
+/// Text a PDF string literal can hold: printable ASCII, with `\`, `(` and `)` escaped.
+fn pdf_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '\\' | '(' | ')' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '×' => out.push('x'),
+            '€' => out.push_str("EUR "),
+            '£' => out.push_str("GBP "),
+            '–' | '—' => out.push('-'),
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+/// A minimal, valid one-page PDF of the invoice (Helvetica text, a correct xref table).
+pub fn invoice_pdf(world: &World, invoice: &Invoice) -> Vec<u8> {
+    let mut lines = vec![
+        format!("Invoice {}", invoice.number.as_deref().unwrap_or("draft")),
+        format!("Status: {}   Date: {}", invoice.status, date_text(invoice.created)),
+        format!(
+            "Billed to: {}",
+            world
+                .customers
+                .get(&invoice.customer)
+                .and_then(|c| c.email.clone())
+                .unwrap_or_else(|| invoice.customer.clone())
+        ),
+        String::new(),
+    ];
+    for line in &invoice.lines {
+        lines.push(format!(
+            "{}{}  ({} - {})  {}",
+            line.description,
+            if line.proration { " [proration]" } else { "" },
+            date_text(line.period_start),
+            date_text(line.period_end),
+            money_text(line.amount, &invoice.currency)
+        ));
+    }
+    lines.push(String::new());
+    lines.push(format!("Total: {}", money_text(invoice.total, &invoice.currency)));
+    lines.push(format!("Amount due: {}", money_text(invoice.amount_due, &invoice.currency)));
+    lines.push(format!("Amount paid: {}", money_text(invoice.amount_paid, &invoice.currency)));
+    let mut content = String::from("BT /F1 11 Tf 14 TL 50 790 Td\n");
+    for line in &lines {
+        content.push_str(&format!("({}) Tj T*\n", pdf_text(line)));
+    }
+    content.push_str("ET\n");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".to_owned(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
+    ];
+    let mut pdf = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.push_str(&format!("{} 0 obj\n{object}\nendobj\n", i + 1));
+    }
+    let xref = pdf.len();
+    pdf.push_str(&format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1));
+    for offset in offsets {
+        pdf.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    pdf.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    pdf.into_bytes()
 }

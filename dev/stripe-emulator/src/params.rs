@@ -17,6 +17,19 @@ impl Params {
             .map_err(|key| StripeError::invalid(key.clone(), format!("Invalid parameter name: {key}")))
     }
 
+    /// Parameters from an already decoded tree (a nested object such as `subscription_details`).
+    pub fn from_value(root: Value) -> Self {
+        match root {
+            Value::Object(_) => Self { root },
+            _ => Self::empty(),
+        }
+    }
+
+    /// The top-level parameter names given.
+    pub fn keys(&self) -> Vec<&str> {
+        self.object().keys().map(String::as_str).collect()
+    }
+
     pub fn empty() -> Self {
         Self {
             root: Value::Object(Map::new()),
@@ -146,4 +159,29 @@ pub fn paginate(items: Vec<(String, Value)>, starting_after: Option<&str>, limit
     let rest: Vec<Value> = items.into_iter().skip(start).map(|(_, v)| v).collect();
     let has_more = rest.len() > limit;
     Ok((rest.into_iter().take(limit).collect(), has_more))
+}
+
+/// Newest-first pagination with `starting_after` or `ending_before` (Stripe refuses both).
+pub fn paginate_both(
+    items: Vec<(String, Value)>,
+    starting_after: Option<&str>,
+    ending_before: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Value>, bool), StripeError> {
+    let Some(cursor) = ending_before else {
+        return paginate(items, starting_after, limit);
+    };
+    if starting_after.is_some() {
+        return Err(StripeError::invalid(
+            "ending_before",
+            "You may only specify one of these parameters: ending_before, starting_after.",
+        ));
+    }
+    let end = items
+        .iter()
+        .position(|(id, _)| id == cursor)
+        .ok_or_else(|| StripeError::no_such_ref("object", cursor, "ending_before"))?;
+    let start = end.saturating_sub(limit);
+    let page = items.into_iter().skip(start).take(end - start).map(|(_, v)| v).collect();
+    Ok((page, start > 0))
 }

@@ -66,6 +66,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .nest("/v1", api)
         .route("/checkout/{id}", get(checkout_page))
         .route("/checkout/{id}/pay", post(checkout_page_pay))
+        .route("/invoices/{id}", get(invoice_page))
+        .route("/invoices/{id}/pdf", get(invoice_pdf))
         .route("/portal/{id}", get(portal_page))
         .route("/portal/{id}/action", post(portal_page_action))
         .route("/_emulator/checkout/sessions/{id}/pay", post(emulator_pay))
@@ -241,9 +243,20 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["subscriptions"]) => world.list_subscriptions(&params),
         ("GET", ["subscriptions", id]) => world.subscription(id),
         ("POST", ["subscriptions", id]) => world.update_subscription(id, &params),
-        ("DELETE", ["subscriptions", id]) => world.cancel_subscription(id),
+        ("DELETE", ["subscriptions", id]) => world.cancel_subscription_with(id, &params),
         ("POST", ["subscriptions", id, "resume"]) => world.resume_subscription(id),
+        ("GET", ["invoices"]) => world.list_invoices(&params),
+        ("POST", ["invoices", "create_preview"]) => world.create_preview(&params),
         ("GET", ["invoices", id]) => world.invoice(id),
+        ("GET", ["invoices", id, "lines"]) => world.invoice_lines(id, &params),
+        ("GET", ["invoiceitems"]) => world.list_invoice_items(&params),
+        ("GET", ["invoiceitems", id]) => world.invoice_item(id),
+        ("POST", ["subscription_schedules"]) => world.create_subscription_schedule(&params),
+        ("GET", ["subscription_schedules"]) => world.list_subscription_schedules(&params),
+        ("GET", ["subscription_schedules", id]) => world.subscription_schedule(id),
+        ("POST", ["subscription_schedules", id]) => world.update_subscription_schedule(id, &params),
+        ("POST", ["subscription_schedules", id, "release"]) => world.release_subscription_schedule(id, &params),
+        ("POST", ["subscription_schedules", id, "cancel"]) => world.cancel_subscription_schedule(id, &params),
         ("GET", ["charges", id]) => world.charge(id),
         ("POST", ["refunds"]) => world.create_refund(&params),
         ("GET", ["refunds", id]) => world.refund(id),
@@ -284,6 +297,36 @@ async fn checkout_page_pay(State(shared): State<Arc<Shared>>, Path(id): Path<Str
             Some(session) => (err.status, Html(crate::pages::checkout(&world, session, Some(&err.message)))).into_response(),
             None => err.into_response(),
         },
+    }
+}
+
+async fn invoice_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let world = shared.world.lock().await;
+    match world.invoices.get(&id).filter(|i| i.number.is_some()) {
+        Some(invoice) => Html(crate::pages::invoice(&world, invoice)).into_response(),
+        None => (StatusCode::NOT_FOUND, Html("<h1>No such invoice</h1>")).into_response(),
+    }
+}
+
+async fn invoice_pdf(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let world = shared.world.lock().await;
+    match world.invoices.get(&id).filter(|i| i.number.is_some()) {
+        Some(invoice) => {
+            let pdf = crate::pages::invoice_pdf(&world, invoice);
+            let disposition = format!("inline; filename=\"Invoice-{}.pdf\"", invoice.number.as_deref().unwrap_or("draft"));
+            (
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("inline")),
+                    ),
+                ],
+                pdf,
+            )
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Html("<h1>No such invoice</h1>")).into_response(),
     }
 }
 

@@ -55,14 +55,14 @@ pub async fn control(emulator: &Emulator, path: &str, body: Value) -> (u16, Valu
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn api_error(err: StripeError) -> (u16, stripe_shared::ApiErrors) {
+pub fn api_error(err: StripeError) -> (u16, stripe_shared::ApiErrors) {
     match err {
         StripeError::Stripe(errors, status) => (status, *errors),
         other => panic!("expected a Stripe API error, got {other}"),
     }
 }
 
-async fn price_id(client: &stripe::Client, lookup_key: &str) -> String {
+pub async fn price_id(client: &stripe::Client, lookup_key: &str) -> String {
     let prices = ListPrice::new()
         .lookup_keys(vec![lookup_key.to_owned()])
         .send(client)
@@ -72,7 +72,7 @@ async fn price_id(client: &stripe::Client, lookup_key: &str) -> String {
     prices.data[0].id.to_string()
 }
 
-async fn subscription_session(client: &stripe::Client, price: &str, trial_days: Option<u32>) -> stripe_shared::CheckoutSession {
+pub async fn subscription_session(client: &stripe::Client, price: &str, trial_days: Option<u32>) -> stripe_shared::CheckoutSession {
     let mut item = CreateCheckoutSessionLineItems::new();
     item.price = Some(price.to_owned());
     item.quantity = Some(2);
@@ -655,7 +655,7 @@ async fn chaos_duplicates_every_delivery() {
     assert_eq!(delivered, vec!["customer.created", "customer.created"]);
 }
 
-async fn paid_subscription(
+pub async fn paid_subscription(
     emulator: &Emulator,
     client: &stripe::Client,
     lookup_key: &str,

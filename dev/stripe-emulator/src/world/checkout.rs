@@ -294,10 +294,12 @@ impl World {
                     })
                     .collect(),
                 cancel_at_period_end: false,
+                cancel_at: None,
                 canceled_at: None,
                 ended_at: None,
                 period_start: now,
                 period_end: trial_end.unwrap_or(now + period),
+                billing_cycle_anchor: trial_end.unwrap_or(now),
                 trial_start: trial_end.map(|_| now),
                 trial_end,
                 metadata: session.subscription_metadata.clone(),
@@ -308,15 +310,21 @@ impl World {
                 next_retry: None,
                 trial_will_end_sent: false,
                 cancellation_reason: None,
+                cancellation_comment: None,
+                cancellation_feedback: None,
+                schedule: None,
             };
             self.subscriptions.insert(sub_id.clone(), subscription);
             self.track(&sub_id);
             let first_invoice_off = if trial_end.is_some() { 100 } else { percent_off };
-            let invoice = self.new_invoice(&sub_id, "subscription_create", first_invoice_off);
+            let end = self.subscriptions[&sub_id].period_end;
+            let lines = self.cycle_lines(&sub_id, now, end, first_invoice_off);
+            let invoice = self.new_invoice_with(&sub_id, "subscription_create", lines, (now, now));
             self.mark_paid(&invoice);
             let rendered = self.render_subscription(&sub_id);
             self.emit("customer.subscription.created", rendered, None);
-            self.emit_invoice("invoice.paid", &invoice);
+            self.emit_invoice_issued(&invoice);
+            self.emit_paid(&invoice);
             updated.subscription = Some(sub_id.clone());
             updated.invoice = Some(invoice);
             updated.payment_status = if first_invoice_off == 100 { "no_payment_required" } else { "paid" }.into();

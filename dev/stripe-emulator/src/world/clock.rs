@@ -1,16 +1,19 @@
-//! The clock: renewals, trial ends, payment retries, dunning and period-end cancellations.
+//! The clock: schedule phases, renewals, trial ends, payment retries, dunning and scheduled
+//! cancellations (`cancel_at`, `cancel_at_period_end`).
 
 use super::*;
 
 impl World {
-    /// Moves the clock forward by `seconds`, applying every renewal, trial end, payment retry,
-    /// dunning cancellation and period-end cancellation that falls due, in time order.
+    /// Moves the clock forward by `seconds`, applying every schedule phase change, renewal,
+    /// trial end, payment retry, dunning cancellation and scheduled cancellation that falls due,
+    /// in time order. At one instant a schedule's phase change comes before its subscription's
+    /// renewal, so the renewal bills the new phase's prices.
     pub fn advance(&mut self, seconds: i64) -> Result<i64, StripeError> {
         if !(0..=5 * 365 * DAY).contains(&seconds) {
             return Err(StripeError::invalid("seconds", "Advance by 0 to 5 years."));
         }
         let target = self.now() + seconds;
-        while let Some((at, id, action)) = self.next_due(target) {
+        while let Some((at, _, id, action)) = self.next_due(target) {
             self.offset += (at - self.now()).max(0);
             self.apply(&id, action);
         }
@@ -18,13 +21,24 @@ impl World {
         Ok(self.now())
     }
 
-    fn next_due(&self, target: i64) -> Option<(i64, String, Due)> {
-        let mut best: Option<(i64, String, Due)> = None;
+    /// The earliest due action: (time, rank, object id, action); schedules rank first.
+    fn next_due(&self, target: i64) -> Option<(i64, u8, String, Due)> {
+        let mut candidates: Vec<(i64, u8, String, Due)> = Vec::new();
+        for schedule in self.schedules.values().filter(|s| s.status == "active") {
+            if let Some(phase) = schedule.phases.get(schedule.current)
+                && phase.end_date <= target
+            {
+                candidates.push((phase.end_date, 0, schedule.id.clone(), Due::Phase));
+            }
+        }
         for sub in self.subscriptions.values() {
+            let cancel_at = sub.cancel_at.filter(|_| !sub.cancel_at_period_end);
             let candidate = match sub.status.as_str() {
                 "trialing" => {
                     let end = sub.trial_end.unwrap_or(sub.period_end);
-                    if !sub.trial_will_end_sent && !sub.cancel_at_period_end && end - 3 * DAY <= target {
+                    if let Some(at) = cancel_at.filter(|at| *at <= end && *at <= target) {
+                        Some((at, Due::End))
+                    } else if !sub.trial_will_end_sent && !sub.cancel_at_period_end && end - 3 * DAY <= target {
                         Some(((end - 3 * DAY).max(sub.created), Due::TrialWillEnd))
                     } else if end <= target {
                         Some((end, if sub.cancel_at_period_end { Due::End } else { Due::Charge }))
@@ -32,35 +46,41 @@ impl World {
                         None
                     }
                 }
-                "active" if sub.period_end <= target => {
-                    Some((sub.period_end, if sub.cancel_at_period_end { Due::End } else { Due::Charge }))
-                }
-                "past_due" => {
-                    let give_up = sub.failing_since.unwrap_or(sub.period_start) + self.settings.dunning_days * DAY;
-                    let retry = sub.next_retry.unwrap_or(give_up);
-                    if retry < give_up && retry <= target {
-                        Some((retry, Due::Retry))
-                    } else if give_up <= target {
-                        Some((give_up, Due::Dunning))
-                    } else if sub.cancel_at_period_end && sub.period_end <= target {
-                        Some((sub.period_end, Due::End))
+                "active" => {
+                    if let Some(at) = cancel_at.filter(|at| *at <= sub.period_end && *at <= target) {
+                        Some((at, Due::End))
+                    } else if sub.period_end <= target {
+                        Some((sub.period_end, if sub.cancel_at_period_end { Due::End } else { Due::Charge }))
                     } else {
                         None
                     }
                 }
+                "past_due" => {
+                    let give_up = sub.failing_since.unwrap_or(sub.period_start) + self.settings.dunning_days * DAY;
+                    let retry = sub.next_retry.unwrap_or(give_up);
+                    let scheduled_end = sub.effective_cancel_at().filter(|at| *at <= target);
+                    if scheduled_end.is_some_and(|end| end <= retry.min(give_up)) {
+                        scheduled_end.map(|end| (end, Due::End))
+                    } else if retry < give_up && retry <= target {
+                        Some((retry, Due::Retry))
+                    } else if give_up <= target {
+                        Some((give_up, Due::Dunning))
+                    } else {
+                        scheduled_end.map(|end| (end, Due::End))
+                    }
+                }
                 _ => None,
             };
-            if let Some((at, due)) = candidate
-                && best.as_ref().is_none_or(|(t, id, _)| (at, &sub.id) < (*t, id))
-            {
-                best = Some((at, sub.id.clone(), due));
+            if let Some((at, due)) = candidate {
+                candidates.push((at, 1, sub.id.clone(), due));
             }
         }
-        best
+        candidates.into_iter().min_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)))
     }
 
     fn apply(&mut self, id: &str, due: Due) {
         match due {
+            Due::Phase => self.end_phase(id),
             Due::TrialWillEnd => {
                 self.subscriptions.get_mut(id).expect("due").trial_will_end_sent = true;
                 let rendered = self.render_subscription(id);
@@ -78,53 +98,42 @@ impl World {
                 let price = self.subscriptions[id].items.first().map(|i| i.price.clone());
                 let period = price.and_then(|p| self.prices.get(&p)).map_or(30 * DAY, Price::period_seconds);
                 let sub = self.subscriptions.get_mut(id).expect("due");
-                sub.period_start = sub.period_end;
-                sub.period_end += period;
-                let invoice = self.new_invoice(id, "subscription_cycle", 0);
-                self.charge_renewal(id, &invoice, &before);
+                let (old_start, old_end) = (sub.period_start, sub.period_end);
+                let mut end = old_end + period;
+                // A cancel_at inside the new period shortens it (billed pro rata).
+                if let Some(at) = sub.cancel_at.filter(|at| !sub.cancel_at_period_end && *at > old_end && *at < end) {
+                    end = at;
+                }
+                sub.period_start = old_end;
+                sub.period_end = end;
+                let lines = self.cycle_lines(id, old_end, end, 0);
+                let invoice = self.new_invoice_with(id, "subscription_cycle", lines, (old_start, old_end));
+                self.emit_invoice_issued(&invoice);
+                self.collect(id, &invoice);
+                self.emit_updated(id, &before);
+                let customer = self.subscriptions[id].customer.clone();
+                self.refresh_entitlements(&customer);
             }
             Due::Retry => {
                 let before = self.render_subscription(id);
-                if let Some(invoice) = self.subscriptions[id].latest_invoice.clone() {
-                    self.charge_renewal(id, &invoice, &before);
+                if let Some(invoice) = self.subscriptions[id].latest_invoice.clone()
+                    && self.invoices[&invoice].status == "open"
+                {
+                    self.collect(id, &invoice);
+                } else {
+                    self.subscriptions.get_mut(id).expect("due").next_retry = None;
                 }
+                self.emit_updated(id, &before);
+                let customer = self.subscriptions[id].customer.clone();
+                self.refresh_entitlements(&customer);
             }
         }
-    }
-
-    /// Attempts the subscription's card on `invoice`.
-    fn charge_renewal(&mut self, id: &str, invoice: &str, before: &Value) {
-        let now = self.now();
-        let card = self.subscriptions[id].card;
-        match card {
-            Card::Succeeds => {
-                self.mark_paid(invoice);
-                let sub = self.subscriptions.get_mut(id).expect("due");
-                sub.status = "active".into();
-                sub.failing_since = None;
-                sub.next_retry = None;
-                self.emit_invoice("invoice.paid", invoice);
-            }
-            Card::FailsLater => {
-                let retry = now + self.settings.retry_every_days * DAY;
-                let sub = self.subscriptions.get_mut(id).expect("due");
-                sub.status = "past_due".into();
-                sub.failing_since.get_or_insert(now);
-                sub.next_retry = Some(retry);
-                let inv = self.invoices.get_mut(invoice).expect("exists");
-                inv.attempt_count += 1;
-                inv.next_payment_attempt = Some(retry);
-                self.emit_invoice("invoice.payment_failed", invoice);
-            }
-        }
-        self.emit_updated(id, before);
-        let customer = self.subscriptions[id].customer.clone();
-        self.refresh_entitlements(&customer);
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Due {
+    Phase,
     TrialWillEnd,
     Charge,
     Retry,

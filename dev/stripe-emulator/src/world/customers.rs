@@ -24,6 +24,9 @@ impl World {
             metadata,
             created: self.now(),
             deleted: false,
+            balance: 0,
+            invoice_prefix: id[4..12].to_uppercase(),
+            next_invoice_sequence: 1,
         };
         self.emit("customer.created", customer.render(), None);
         self.customers.insert(id.clone(), customer);

@@ -37,7 +37,7 @@ impl World {
 }
 
 /// `created`, `created[gt]`, `created[gte]`, `created[lt]`, `created[lte]`.
-struct CreatedFilter {
+pub(super) struct CreatedFilter {
     gt: Option<i64>,
     gte: Option<i64>,
     lt: Option<i64>,

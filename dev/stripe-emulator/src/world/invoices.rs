@@ -1,54 +1,302 @@
-//! Invoices.
+//! Invoices and invoice items: issuing (numbers, customer balance), collection with the
+//! subscription's card, lists, previews and the hosted invoice pages.
 
 use super::*;
 
+/// `amount × (end − from) / (end − start)`: the share of a period left at `from`, rounded half
+/// away from zero as Stripe rounds prorations.
+pub fn prorate(amount: i64, from: i64, start: i64, end: i64) -> i64 {
+    let length = i128::from((end - start).max(1));
+    let left = i128::from((end - from).clamp(0, end - start));
+    let scaled = i128::from(amount) * left;
+    let rounded = (scaled.abs() * 2 + length) / (2 * length);
+    (if scaled < 0 { -rounded } else { rounded }) as i64
+}
+
+/// `07 Aug 2025` for a unix time (UTC), as Stripe writes dates in line descriptions.
+pub fn date_text(ts: i64) -> String {
+    let days = ts.div_euclid(DAY);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{day:02} {} {year}", MONTHS[(month - 1) as usize])
+}
+
+/// `$29.00`, `€9.50`, `12.00 CHF`.
+pub fn money_text(amount: i64, currency: &str) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let (units, cents) = (amount.abs() / 100, amount.abs() % 100);
+    match currency {
+        "usd" => format!("{sign}${units}.{cents:02}"),
+        "eur" => format!("{sign}€{units}.{cents:02}"),
+        "gbp" => format!("{sign}£{units}.{cents:02}"),
+        other => format!("{sign}{units}.{cents:02} {}", other.to_uppercase()),
+    }
+}
+
 impl World {
-    /// A new invoice for the subscription's items, `percent_off` discounted (100: free, as in a
-    /// trial or with a 100 % promotion code).
-    pub(super) fn new_invoice(&mut self, sub_id: &str, billing_reason: &'static str, percent_off: u32) -> String {
+    fn product_name(&self, price: &str) -> String {
+        self.prices
+            .get(price)
+            .and_then(|p| self.products.get(&p.product))
+            .map_or_else(|| price.to_owned(), |p| p.name.clone())
+    }
+
+    /// `2 × Pro`, or `Pro` for one.
+    fn quantity_text(&self, price: &str, quantity: u64) -> String {
+        let name = self.product_name(price);
+        if quantity == 1 { name } else { format!("{quantity} × {name}") }
+    }
+
+    /// One line per subscription item billing `[start, end)`; a period shorter than the price's
+    /// is billed pro rata. `percent_off` discounts (100: free, as in a trial).
+    pub(super) fn cycle_lines(&self, sub_id: &str, start: i64, end: i64, percent_off: u32) -> Vec<InvoiceLine> {
         let sub = &self.subscriptions[sub_id];
-        let lines: Vec<InvoiceLine> = sub
-            .items
+        sub.items
             .iter()
             .map(|item| {
-                let full = self.prices.get(&item.price).map_or(0, |p| p.unit_amount) * item.quantity as i64;
-                let amount = full - full * i64::from(percent_off.min(100)) / 100;
+                let price = self.prices.get(&item.price);
+                let unit = price.map_or(0, |p| p.unit_amount);
+                let full = unit * item.quantity as i64;
+                let length = price.map_or(30 * DAY, Price::period_seconds);
+                let billed = if end - start < length {
+                    prorate(full, start, start, start + length) - prorate(full, end, start, start + length)
+                } else {
+                    full
+                };
+                let amount = billed - billed * i64::from(percent_off.min(100)) / 100;
+                let interval = price.and_then(|p| p.interval).unwrap_or("month");
+                let currency = price.map_or("usd", |p| p.currency.as_str());
                 InvoiceLine {
                     id: new_id("il"),
                     price: item.price.clone(),
                     quantity: item.quantity,
                     amount,
+                    description: format!(
+                        "{} × {} (at {} / {interval})",
+                        item.quantity,
+                        self.product_name(&item.price),
+                        money_text(unit, currency)
+                    ),
+                    period_start: start,
+                    period_end: end,
+                    proration: false,
+                    invoice_item: None,
+                    subscription_item: Some(item.id.clone()),
                 }
             })
+            .collect()
+    }
+
+    /// Pending invoice items billed with the subscription's next invoice, oldest first.
+    pub(super) fn pending_items_of(&self, sub_id: &str) -> Vec<String> {
+        let customer = self.subscriptions.get(sub_id).map(|s| s.customer.as_str());
+        let mut ids: Vec<String> = self
+            .invoice_items
+            .values()
+            .filter(|ii| ii.invoice.is_none())
+            .filter(|ii| match &ii.subscription {
+                Some(sub) => sub == sub_id,
+                None => Some(ii.customer.as_str()) == customer,
+            })
+            .map(|ii| ii.id.clone())
             .collect();
+        ids.sort_by_key(|id| self.order.get(id).copied().unwrap_or(0));
+        ids
+    }
+
+    /// A proration invoice item for the subscription (`invoiceitem.created`): a credit for the
+    /// unused time of `price × quantity` from `from` to the period end, or a charge for the
+    /// remaining time.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn proration_item(
+        &mut self,
+        sub_id: &str,
+        subscription_item: &str,
+        price: &str,
+        quantity: u64,
+        credit: bool,
+        from: i64,
+        start: i64,
+        end: i64,
+    ) -> Option<String> {
+        let (unit, currency) = self
+            .prices
+            .get(price)
+            .map_or((0, "usd".to_owned()), |p| (p.unit_amount, p.currency.clone()));
+        let amount = prorate(unit * quantity as i64, from, start, end);
+        if amount == 0 {
+            return None;
+        }
+        let what = self.quantity_text(price, quantity);
+        let item = InvoiceItem {
+            id: new_id("ii"),
+            customer: self.subscriptions[sub_id].customer.clone(),
+            subscription: Some(sub_id.to_owned()),
+            subscription_item: Some(subscription_item.to_owned()),
+            price: price.to_owned(),
+            quantity,
+            amount: if credit { -amount } else { amount },
+            currency,
+            description: format!(
+                "{} time on {what} after {}",
+                if credit { "Unused" } else { "Remaining" },
+                date_text(from)
+            ),
+            period_start: from.max(start),
+            period_end: end,
+            proration: true,
+            invoice: None,
+            date: self.now(),
+        };
+        let id = item.id.clone();
+        let rendered = item.render(&self.prices);
+        self.invoice_items.insert(id.clone(), item);
+        self.track(&id);
+        self.emit("invoiceitem.created", rendered, None);
+        Some(id)
+    }
+
+    /// An invoice of the subscription with `lines` and every pending invoice item it bills,
+    /// finalized at once: numbered from the customer's sequence, the customer's balance applied
+    /// (a credit pays what it can, a negative total adds to the credit). Emits nothing: see
+    /// [`World::emit_invoice_issued`].
+    pub(super) fn new_invoice_with(
+        &mut self,
+        sub_id: &str,
+        billing_reason: &'static str,
+        mut lines: Vec<InvoiceLine>,
+        period: (i64, i64),
+    ) -> String {
+        let id = new_id("in");
+        for item_id in self.pending_items_of(sub_id) {
+            let item = self.invoice_items.get_mut(&item_id).expect("pending");
+            item.invoice = Some(id.clone());
+            lines.push(InvoiceLine {
+                id: new_id("il"),
+                price: item.price.clone(),
+                quantity: item.quantity,
+                amount: item.amount,
+                description: item.description.clone(),
+                period_start: item.period_start,
+                period_end: item.period_end,
+                proration: item.proration,
+                invoice_item: Some(item.id.clone()),
+                subscription_item: item.subscription_item.clone(),
+            });
+        }
+        let now = self.now();
+        let sub = &self.subscriptions[sub_id];
         let currency = sub
             .items
             .first()
             .and_then(|i| self.prices.get(&i.price))
             .map_or_else(|| "usd".into(), |p| p.currency.clone());
+        let total: i64 = lines.iter().map(|l| l.amount).sum();
+        let customer = self.customers.get_mut(&sub.customer).expect("subscriptions have customers");
+        let starting_balance = customer.balance;
+        let after = total + starting_balance;
+        let (amount_due, ending_balance) = (after.max(0), after.min(0));
+        customer.balance = ending_balance;
+        let number = format!("{}-{:04}", customer.invoice_prefix, customer.next_invoice_sequence);
+        customer.next_invoice_sequence += 1;
+        let base = &self.settings.public_url;
         let invoice = Invoice {
-            id: new_id("in"),
+            id: id.clone(),
             customer: sub.customer.clone(),
             subscription: Some(sub_id.to_owned()),
             status: "open".into(),
             billing_reason,
             currency,
-            amount_due: lines.iter().map(|l| l.amount).sum(),
+            total,
+            starting_balance,
+            ending_balance: Some(ending_balance),
+            amount_due,
             amount_paid: 0,
             attempt_count: 0,
-            period_start: sub.period_start,
-            period_end: sub.period_end,
-            created: self.now(),
+            period_start: period.0,
+            period_end: period.1,
+            created: now,
+            finalized_at: Some(now),
             paid_at: None,
-            next_payment_attempt: None,
+            next_payment_attempt: Some(now),
             lines,
             subscription_metadata: sub.metadata.clone(),
+            number: Some(number),
+            hosted_invoice_url: Some(format!("{base}/invoices/{id}")),
+            invoice_pdf: Some(format!("{base}/invoices/{id}/pdf")),
         };
-        let id = invoice.id.clone();
         self.invoices.insert(id.clone(), invoice);
         self.track(&id);
         self.subscriptions.get_mut(sub_id).expect("exists").latest_invoice = Some(id.clone());
         id
+    }
+
+    /// `invoice.created` (as the draft it was), `invoice.finalized`, and `customer.updated` when
+    /// the invoice moved the customer's balance.
+    pub(super) fn emit_invoice_issued(&mut self, invoice_id: &str) {
+        let invoice = &self.invoices[invoice_id];
+        let mut draft = invoice.clone();
+        draft.status = "draft".into();
+        draft.number = None;
+        draft.hosted_invoice_url = None;
+        draft.invoice_pdf = None;
+        draft.finalized_at = None;
+        draft.ending_balance = None;
+        let (customer, before, after) = (invoice.customer.clone(), invoice.starting_balance, invoice.ending_balance);
+        let draft = draft.render(&self.prices);
+        self.emit("invoice.created", draft, None);
+        self.emit_invoice("invoice.finalized", invoice_id);
+        if after.is_some_and(|after| after != before) {
+            let rendered = self.customers[&customer].render();
+            self.emit("customer.updated", rendered, Some(json!({"balance": before})));
+        }
+    }
+
+    /// `invoice.paid` then `invoice.payment_succeeded`.
+    pub(super) fn emit_paid(&mut self, invoice_id: &str) {
+        self.emit_invoice("invoice.paid", invoice_id);
+        self.emit_invoice("invoice.payment_succeeded", invoice_id);
+    }
+
+    /// Collects an open invoice of the subscription with its card. Nothing due: paid at once.
+    /// Paid: the subscription is active again. Declined: `invoice.payment_failed`, and a live
+    /// subscription goes `past_due` with retries. Returns whether the invoice was paid.
+    pub(super) fn collect(&mut self, sub_id: &str, invoice: &str) -> bool {
+        let now = self.now();
+        let sub = &self.subscriptions[sub_id];
+        let live = sub.status != "canceled";
+        if self.invoices[invoice].amount_due == 0 || sub.card == Card::Succeeds {
+            self.mark_paid(invoice);
+            if live {
+                let sub = self.subscriptions.get_mut(sub_id).expect("exists");
+                sub.status = "active".into();
+                sub.failing_since = None;
+                sub.next_retry = None;
+            }
+            self.emit_paid(invoice);
+            return true;
+        }
+        let retry = live.then(|| now + self.settings.retry_every_days * DAY);
+        if live {
+            let sub = self.subscriptions.get_mut(sub_id).expect("exists");
+            sub.status = "past_due".into();
+            sub.failing_since.get_or_insert(now);
+            sub.next_retry = retry;
+        }
+        let inv = self.invoices.get_mut(invoice).expect("exists");
+        inv.attempt_count += 1;
+        inv.next_payment_attempt = retry;
+        self.emit_invoice("invoice.payment_failed", invoice);
+        false
     }
 
     pub(super) fn mark_paid(&mut self, invoice_id: &str) {
@@ -56,7 +304,9 @@ impl World {
         let invoice = self.invoices.get_mut(invoice_id).expect("exists");
         invoice.status = "paid".into();
         invoice.amount_paid = invoice.amount_due;
-        invoice.attempt_count += 1;
+        if invoice.amount_due > 0 {
+            invoice.attempt_count += 1;
+        }
         invoice.paid_at = Some(now);
         invoice.next_payment_attempt = None;
     }
@@ -71,5 +321,264 @@ impl World {
             .get(id)
             .map(|i| i.render(&self.prices))
             .ok_or_else(|| StripeError::no_such("invoice", id, "id"))
+    }
+
+    /// `GET /v1/invoices/{id}/lines`.
+    pub fn invoice_lines(&self, id: &str, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["limit", "starting_after", "ending_before"])?;
+        let invoice = self.invoices.get(id).ok_or_else(|| StripeError::no_such("invoice", id, "id"))?;
+        let items = invoice
+            .lines
+            .iter()
+            .map(|l| (l.id.clone(), invoice.render_line(l, &self.prices)))
+            .collect();
+        let (data, has_more) = paginate_both(items, params.str("starting_after")?, params.str("ending_before")?, params.limit()?)?;
+        Ok(list(&format!("/v1/invoices/{id}/lines"), data, has_more))
+    }
+
+    /// `GET /v1/invoices`: `customer`, `subscription`, `status`, `created`; newest first.
+    pub fn list_invoices(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&[
+            "customer",
+            "subscription",
+            "status",
+            "collection_method",
+            "created",
+            "limit",
+            "starting_after",
+            "ending_before",
+        ])?;
+        let (customer, subscription, status) = (params.str("customer")?, params.str("subscription")?, params.str("status")?);
+        if let Some(status) = status
+            && !matches!(status, "draft" | "open" | "paid" | "uncollectible" | "void")
+        {
+            return Err(StripeError::invalid(
+                "status",
+                format!("Invalid status: must be one of draft, open, paid, uncollectible, or void; got `{status}`."),
+            ));
+        }
+        let created = super::events::CreatedFilter::from_params(params)?;
+        let ids = self.newest_first(self.invoices.keys());
+        let items = ids
+            .iter()
+            .map(|id| &self.invoices[id])
+            .filter(|i| customer.is_none_or(|c| i.customer == c))
+            .filter(|i| subscription.is_none_or(|s| i.subscription.as_deref() == Some(s)))
+            .filter(|i| status.is_none_or(|s| i.status == s))
+            .filter(|i| created.accepts(i.created))
+            .map(|i| (i.id.clone(), i.render(&self.prices)))
+            .collect();
+        let (data, has_more) = paginate_both(items, params.str("starting_after")?, params.str("ending_before")?, params.limit()?)?;
+        Ok(list("/v1/invoices", data, has_more))
+    }
+
+    /// `GET /v1/invoiceitems`: `customer`, `pending`, `invoice`; newest first.
+    pub fn list_invoice_items(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&[
+            "customer",
+            "pending",
+            "invoice",
+            "created",
+            "limit",
+            "starting_after",
+            "ending_before",
+        ])?;
+        let (customer, invoice, pending) = (params.str("customer")?, params.str("invoice")?, params.bool("pending")?);
+        let created = super::events::CreatedFilter::from_params(params)?;
+        let ids = self.newest_first(self.invoice_items.keys());
+        let items = ids
+            .iter()
+            .map(|id| &self.invoice_items[id])
+            .filter(|i| customer.is_none_or(|c| i.customer == c))
+            .filter(|i| invoice.is_none_or(|inv| i.invoice.as_deref() == Some(inv)))
+            .filter(|i| pending.is_none_or(|p| i.invoice.is_none() == p))
+            .filter(|i| created.accepts(i.date))
+            .map(|i| (i.id.clone(), i.render(&self.prices)))
+            .collect();
+        let (data, has_more) = paginate_both(items, params.str("starting_after")?, params.str("ending_before")?, params.limit()?)?;
+        Ok(list("/v1/invoiceitems", data, has_more))
+    }
+
+    pub fn invoice_item(&self, id: &str) -> Result<Value, StripeError> {
+        self.invoice_items
+            .get(id)
+            .map(|i| i.render(&self.prices))
+            .ok_or_else(|| StripeError::no_such("invoiceitem", id, "id"))
+    }
+
+    /// `POST /v1/invoices/create_preview`: the invoice Stripe would make, computed on a copy of
+    /// the world that is then dropped (nothing changes, no event is recorded). With
+    /// `subscription_details`, the change is applied to the copy as `POST /v1/subscriptions/{id}`
+    /// would: an immediate invoice (`always_invoice`, a new billing interval) is the preview;
+    /// otherwise the copy's clock runs to the renewal and the renewal invoice is the preview.
+    pub fn create_preview(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&[
+            "customer",
+            "subscription",
+            "subscription_details",
+            "automatic_tax",
+            "currency",
+            "preview_mode",
+            "issuer",
+            "on_behalf_of",
+        ])?;
+        let customer = params.str("customer")?;
+        if let Some(customer) = customer {
+            self.live_customer(customer, "customer")?;
+        }
+        let sub_id = match (params.str("subscription")?, customer) {
+            (Some(sub), _) => {
+                let found = self.subscription_of(sub, "subscription")?;
+                if customer.is_some_and(|c| c != found.customer) {
+                    return Err(StripeError::invalid(
+                        "subscription",
+                        format!(
+                            "The subscription `{sub}` does not belong to the customer `{}`.",
+                            customer.unwrap_or_default()
+                        ),
+                    ));
+                }
+                sub.to_owned()
+            }
+            (None, Some(customer)) => {
+                let live: Vec<&Subscription> = self
+                    .subscriptions
+                    .values()
+                    .filter(|s| s.customer == customer && s.status != "canceled")
+                    .collect();
+                match live.as_slice() {
+                    [one] => one.id.clone(),
+                    [] => return Err(no_upcoming(customer)),
+                    _ => {
+                        return Err(StripeError::invalid(
+                            "subscription",
+                            "The customer has more than one subscription: pass `subscription` to choose the one to preview.",
+                        ));
+                    }
+                }
+            }
+            (None, None) => return Err(StripeError::missing_param("customer")),
+        };
+        let sub = &self.subscriptions[&sub_id];
+        if sub.status == "canceled" {
+            return Err(no_upcoming(&sub.customer));
+        }
+        let details = params.value("subscription_details").cloned().unwrap_or(Value::Null);
+        let details = match details {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            Value::String(s) if s.is_empty() => serde_json::Map::new(),
+            _ => return Err(StripeError::invalid("subscription_details", "Invalid object: subscription_details")),
+        };
+        const DETAILS: &[&str] = &[
+            "items",
+            "proration_behavior",
+            "proration_date",
+            "cancel_at_period_end",
+            "cancel_at",
+            "metadata",
+        ];
+        if let Some(unknown) = details.keys().find(|k| !DETAILS.contains(&k.as_str())) {
+            return Err(StripeError::unknown_param(&format!("subscription_details[{unknown}]")));
+        }
+        let mut sim = self.clone();
+        sim.pending.clear();
+        let latest = sub.latest_invoice.clone();
+        if !details.is_empty() {
+            sim.update_subscription(&sub_id, &Params::from_value(Value::Object(details)))
+                .map_err(|mut err| {
+                    err.param = err.param.map(|p| {
+                        let (head, rest) = p.split_once('[').map_or((p.as_str(), String::new()), |(h, r)| (h, format!("[{r}")));
+                        format!("subscription_details[{head}]{rest}")
+                    });
+                    err
+                })?;
+        }
+        let immediate = sim.subscriptions[&sub_id]
+            .latest_invoice
+            .clone()
+            .filter(|id| Some(id) != latest.as_ref());
+        let (invoice_id, charge_at) = match immediate {
+            Some(id) => {
+                let at = sim.invoices[&id].created;
+                (id, at)
+            }
+            None => {
+                let s = &sim.subscriptions[&sub_id];
+                let renews_at = if s.status == "trialing" {
+                    s.trial_end.unwrap_or(s.period_end)
+                } else {
+                    s.period_end
+                };
+                if s.status == "past_due" || s.status == "paused" || s.cancel_at_period_end || s.cancel_at.is_some_and(|at| at <= renews_at)
+                {
+                    return Err(no_upcoming(&s.customer));
+                }
+                let seconds = (renews_at - sim.now()).max(0);
+                sim.advance(seconds)?;
+                let renewal = sim.subscriptions[&sub_id]
+                    .latest_invoice
+                    .clone()
+                    .filter(|id| !self.invoices.contains_key(id))
+                    .ok_or_else(|| no_upcoming(&sub.customer))?;
+                (renewal, renews_at)
+            }
+        };
+        let mut preview = sim.invoices[&invoice_id].clone();
+        preview.id = format!("upcoming_{}", new_id("in"));
+        preview.status = "draft".into();
+        preview.number = None;
+        preview.hosted_invoice_url = None;
+        preview.invoice_pdf = None;
+        preview.finalized_at = None;
+        preview.ending_balance = None;
+        preview.amount_paid = 0;
+        preview.attempt_count = 0;
+        preview.paid_at = None;
+        preview.next_payment_attempt = Some(charge_at);
+        for line in &mut preview.lines {
+            line.id = format!("il_tmp_{}", &new_id("x")[2..]);
+            if line.invoice_item.as_ref().is_some_and(|ii| !self.invoice_items.contains_key(ii)) {
+                line.invoice_item = None;
+            }
+        }
+        Ok(preview.render(&self.prices))
+    }
+}
+
+/// Stripe's answer when there is nothing to preview.
+fn no_upcoming(customer: &str) -> StripeError {
+    StripeError {
+        code: Some("invoice_upcoming_none"),
+        ..StripeError::state(format!("No upcoming invoices for customer: {customer}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prorations_round_half_away_from_zero() {
+        assert_eq!(prorate(2900, 15, 0, 30), 1450);
+        assert_eq!(prorate(2900, 0, 0, 30), 2900);
+        assert_eq!(prorate(2900, 30, 0, 30), 0);
+        assert_eq!(prorate(1000, 1, 0, 3), 667);
+        assert_eq!(prorate(-1000, 1, 0, 3), -667);
+        assert_eq!(prorate(1, 1, 0, 2), 1, "half rounds up");
+    }
+
+    #[test]
+    fn dates_read_as_stripe_writes_them() {
+        assert_eq!(date_text(0), "01 Jan 1970");
+        assert_eq!(date_text(1_754_524_800), "07 Aug 2025");
+        assert_eq!(date_text(951_782_400), "29 Feb 2000");
+    }
+
+    #[test]
+    fn money_has_symbols() {
+        assert_eq!(money_text(2900, "usd"), "$29.00");
+        assert_eq!(money_text(-1450, "eur"), "-€14.50");
+        assert_eq!(money_text(5, "chf"), "0.05 CHF");
     }
 }

@@ -9,9 +9,10 @@ mod clock;
 mod customers;
 mod entitlements;
 mod events;
-mod invoices;
+pub mod invoices;
 mod payments;
 mod portal;
+mod schedules;
 mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use crate::error::StripeError;
 use crate::ids::new_id;
 use crate::model::*;
-use crate::params::{Params, paginate};
+use crate::params::{Params, paginate, paginate_both};
 
 /// How the emulator behaves; set at start, partly changeable through `/_emulator/config`.
 #[derive(Debug, Clone)]
@@ -120,6 +121,8 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// Cloneable so that a preview can run a change on a copy and discard it.
+#[derive(Clone)]
 pub struct World {
     pub settings: Settings,
     pub chaos: Chaos,
@@ -133,6 +136,8 @@ pub struct World {
     pub portal_sessions: BTreeMap<String, PortalSession>,
     pub subscriptions: BTreeMap<String, Subscription>,
     pub invoices: BTreeMap<String, Invoice>,
+    pub invoice_items: BTreeMap<String, InvoiceItem>,
+    pub schedules: BTreeMap<String, SubscriptionSchedule>,
     pub promotion_codes: BTreeMap<String, PromotionCode>,
     pub charges: BTreeMap<String, Charge>,
     pub refunds: BTreeMap<String, Refund>,
@@ -170,6 +175,8 @@ impl World {
             portal_sessions: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             invoices: BTreeMap::new(),
+            invoice_items: BTreeMap::new(),
+            schedules: BTreeMap::new(),
             promotion_codes: BTreeMap::new(),
             charges: BTreeMap::new(),
             refunds: BTreeMap::new(),

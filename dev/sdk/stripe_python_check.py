@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Drives the Stripe emulator with Stripe's official Python SDK (stripe-python) and asserts what
+comes back: subscription updates with prorations, invoice previews and lists, subscription
+schedules carried out by the emulator's clock, cancellation with prorate/invoice_now, and
+Stripe's errors. Exits non-zero on the first failure.
+
+Usage: stripe_python_check.py [BASE_URL]   (default: $STRIPE_API_BASE, then http://127.0.0.1:12111)
+
+Only the `stripe` package speaks the Stripe API here; urllib calls the emulator's own
+`/_emulator/*` controls (paying a Checkout Session, moving the clock).
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+import stripe
+
+DAY = 86_400
+CARD = "4242424242424242"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(condition, what):
+    if not condition:
+        raise CheckFailed(what)
+
+
+def equal(actual, expected, what):
+    if actual != expected:
+        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+class Emulator:
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+
+    def control(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def now(self):
+        return self.control("GET", "/_emulator/clock")["now"]
+
+    def advance(self, seconds):
+        return self.control("POST", "/_emulator/clock/advance", {"seconds": int(seconds)})["now"]
+
+    def advance_to(self, when):
+        return self.advance(max(0, when - self.now()) + 1)
+
+    def pay(self, session_id):
+        return self.control("POST", f"/_emulator/checkout/sessions/{session_id}/pay", {"card": CARD})
+
+
+def price(lookup_key):
+    prices = stripe.Price.list(lookup_keys=[lookup_key])
+    equal(len(prices.data), 1, f"one price for {lookup_key}")
+    return prices.data[0]
+
+
+def subscribe(emulator, lookup_key, quantity, email):
+    session = stripe.checkout.Session.create(
+        mode="subscription",
+        line_items=[{"price": price(lookup_key).id, "quantity": quantity}],
+        customer_email=email,
+        success_url="http://localhost:3000/done?session_id={CHECKOUT_SESSION_ID}",
+    )
+    equal(session.status, "open", "a new session is open")
+    emulator.pay(session.id)
+    session = stripe.checkout.Session.retrieve(session.id)
+    equal(session.status, "complete", "the paid session")
+    return stripe.Subscription.retrieve(session.subscription)
+
+
+def item(sub):
+    return sub["items"]["data"][0]
+
+
+def expect_error(call, what, status=400, param=None, code=None, contains=None, kind=stripe.InvalidRequestError):
+    try:
+        call()
+    except kind as err:
+        equal(err.http_status, status, f"{what}: status")
+        if param is not None:
+            equal(err.param, param, f"{what}: param")
+        if code is not None:
+            equal(err.code, code, f"{what}: code")
+        if contains is not None:
+            check(contains in str(err.user_message), f"{what}: {contains!r} in {err.user_message!r}")
+        return err
+    raise CheckFailed(f"{what}: no {kind.__name__} raised")
+
+
+def event_count():
+    return len(list(stripe.Event.list(limit=100).auto_paging_iter()))
+
+
+def proration(line):
+    details = (line.to_dict().get("parent") or {}).get("subscription_item_details") or {}
+    return bool(details.get("proration"))
+
+
+def check_prorations_previews_and_renewal(emulator):
+    sub = subscribe(emulator, "starter_month", 2, "python-upgrade@example.com")
+    pro = price("pro_month").id
+    start, end = item(sub).current_period_start, item(sub).current_period_end
+    equal(end - start, 30 * DAY, "a monthly period")
+    emulator.advance(10 * DAY)
+    at = start + 10 * DAY
+
+    updated = stripe.Subscription.modify(
+        sub.id,
+        items=[{"id": item(sub).id, "price": pro, "quantity": 3}],
+        proration_behavior="create_prorations",
+        proration_date=at,
+    )
+    equal((item(updated).price.id, item(updated).quantity), (pro, 3), "the new price and quantity")
+    credit, charge = -1200, 5800  # 20 of 30 days: -(2 × $9) × 2/3, +(3 × $29) × 2/3
+
+    before = (event_count(), [i.id for i in stripe.Invoice.list(subscription=sub.id).data])
+    preview = stripe.Invoice.create_preview(customer=sub.customer, subscription=sub.id)
+    after = (event_count(), [i.id for i in stripe.Invoice.list(subscription=sub.id).data])
+    equal(after, before, "a preview changes nothing")
+    check(preview.id.startswith("upcoming_in_"), f"a preview id: {preview.id}")
+    equal(preview.status, "draft", "preview status")
+    equal(preview.next_payment_attempt, end, "charged at the renewal")
+    equal(preview.total, 8700 + charge + credit, "the renewal preview")
+    equal(sorted(line.amount for line in preview.lines.data), sorted([8700, charge, credit]), "preview lines")
+
+    # The immediate invoice always_invoice would make, previewed.
+    immediate = stripe.Invoice.create_preview(
+        subscription=sub.id,
+        subscription_details={
+            "items": [{"id": item(updated).id, "price": pro, "quantity": 4}],
+            "proration_behavior": "always_invoice",
+            "proration_date": at,
+        },
+    )
+    equal(immediate.billing_reason, "subscription_update", "immediate preview reason")
+    # Pending: -1200 + 5800; the change 3 → 4 × Pro: -5800 + 7733.
+    equal(immediate.total, credit + charge - 5800 + 7733, "immediate preview total")
+    check(all(proration(line) for line in immediate.lines.data), "immediate lines are prorations")
+    equal(event_count(), before[0], "still nothing changed")
+
+    emulator.advance_to(end)
+    invoices = stripe.Invoice.list(subscription=sub.id, limit=10)
+    equal(len(invoices.data), 2, "the first invoice and the renewal")
+    renewal = invoices.data[0]
+    equal((renewal.billing_reason, renewal.status), ("subscription_cycle", "paid"), "the renewal")
+    equal(renewal.total, preview.total, "the renewal bills what the preview showed")
+    check(renewal.number and renewal.number.endswith("-0002"), f"numbered: {renewal.number}")
+    check(renewal.hosted_invoice_url and renewal.invoice_pdf, "hosted pages")
+    with urllib.request.urlopen(renewal.invoice_pdf, timeout=30) as pdf:
+        equal(pdf.headers["content-type"], "application/pdf", "the PDF")
+        check(pdf.read().startswith(b"%PDF-"), "a PDF document")
+    page = stripe.Invoice.list(subscription=sub.id, limit=1)
+    check(page.has_more, "one page of two")
+    rest = stripe.Invoice.list(subscription=sub.id, limit=1, starting_after=page.data[0].id)
+    equal(rest.data[0].id, invoices.data[1].id, "starting_after")
+    paid = stripe.Invoice.list(customer=sub.customer, status="paid")
+    equal(len(paid.data), 2, "paid invoices of the customer")
+    return sub
+
+
+def check_schedules(emulator, sub):
+    sub = stripe.Subscription.retrieve(sub.id)
+    pro = item(sub).price.id
+    starter = price("starter_month").id
+    start, end = item(sub).current_period_start, item(sub).current_period_end
+
+    schedule = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    equal((schedule.status, schedule.subscription, schedule.end_behavior), ("active", sub.id, "release"), "a new schedule")
+    equal((schedule.current_phase.start_date, schedule.current_phase.end_date), (start, end), "current phase")
+    equal(schedule.phases[0]["items"][0]["price"], pro, "phase item price")
+    equal(stripe.Subscription.retrieve(sub.id).schedule, schedule.id, "subscription.schedule")
+    expect_error(
+        lambda: stripe.SubscriptionSchedule.create(from_subscription=sub.id, phases=[{"items": [{"price": pro}]}]),
+        "from_subscription with phases",
+        param="phases",
+    )
+    expect_error(
+        lambda: stripe.Subscription.modify(sub.id, cancel_at_period_end=True),
+        "cancel on a managed subscription",
+        contains=f"managed by the subscription schedule `{schedule.id}`",
+    )
+    expect_error(
+        lambda: stripe.SubscriptionSchedule.modify(
+            schedule.id,
+            phases=[{"items": [{"price": pro, "quantity": 3}], "start_date": start + 5, "end_date": end}],
+        ),
+        "moving the current phase's start",
+        param="phases[0][start_date]",
+    )
+    expect_error(
+        lambda: stripe.SubscriptionSchedule.modify(
+            schedule.id,
+            phases=[
+                {"items": [{"price": pro, "quantity": 3}], "end_date": end},
+                {"items": [{"price": "price_nope"}]},
+            ],
+        ),
+        "an unknown price",
+        param="phases[1][items][0][price]",
+    )
+
+    updated = stripe.SubscriptionSchedule.modify(
+        schedule.id,
+        phases=[
+            {"items": [{"price": pro, "quantity": 3}], "start_date": start, "end_date": end},
+            {"items": [{"price": starter, "quantity": 1}], "duration": {"interval": "month", "interval_count": 1}},
+        ],
+        end_behavior="release",
+    )
+    equal(len(updated.phases), 2, "two phases")
+    equal((updated.phases[1].start_date, updated.phases[1].end_date), (end, end + 30 * DAY), "the next phase")
+    listed = stripe.SubscriptionSchedule.list(customer=sub.customer)
+    equal([s.id for s in listed.data], [schedule.id], "schedules of the customer")
+
+    emulator.advance_to(end)
+    moved = stripe.Subscription.retrieve(sub.id)
+    equal((item(moved).price.id, item(moved).quantity), (starter, 1), "the phase's items at the period end")
+    renewal = stripe.Invoice.list(subscription=sub.id, limit=1).data[0]
+    equal((renewal.billing_reason, renewal.total), ("subscription_cycle", 900), "the renewal bills the new phase")
+    current = stripe.SubscriptionSchedule.retrieve(schedule.id).current_phase
+    equal((current.start_date, current.end_date), (end, end + 30 * DAY), "the schedule moved on")
+
+    released = stripe.SubscriptionSchedule.release(schedule.id)
+    equal((released.status, released.released_subscription, released.subscription), ("released", sub.id, None), "released")
+    equal(stripe.Subscription.retrieve(sub.id).schedule, None, "the subscription is on its own")
+    expect_error(lambda: stripe.SubscriptionSchedule.release(schedule.id), "releasing twice")
+    expect_error(
+        lambda: stripe.SubscriptionSchedule.retrieve("sub_sched_nope"), "an unknown schedule", status=404, code="resource_missing"
+    )
+
+
+def check_cancellation(emulator, sub):
+    sub = stripe.Subscription.retrieve(sub.id)
+    emulator.advance(15 * DAY)
+    canceled = stripe.Subscription.cancel(
+        sub.id,
+        prorate=True,
+        invoice_now=True,
+        cancellation_details={"comment": "Switching tools", "feedback": "switched_service"},
+    )
+    equal(canceled.status, "canceled", "canceled now")
+    equal(
+        (canceled.cancellation_details.feedback, canceled.cancellation_details.comment),
+        ("switched_service", "Switching tools"),
+        "cancellation details",
+    )
+    final = stripe.Invoice.retrieve(canceled.latest_invoice)
+    check(final.total < 0 and final.amount_due == 0, f"a credit: {final.total} / {final.amount_due}")
+    check(all(proration(line) for line in final.lines.data), "the final invoice holds the proration credit")
+    customer = stripe.Customer.retrieve(sub.customer)
+    equal(customer.balance, final.ending_balance, "the credit is on the customer's balance")
+    check(customer.balance < 0, "a credit balance")
+    expect_error(lambda: stripe.Subscription.modify(sub.id, cancel_at_period_end=True), "updating a canceled subscription")
+    expect_error(lambda: stripe.Subscription.cancel(sub.id), "canceling twice")
+    expect_error(
+        lambda: stripe.Invoice.create_preview(subscription=sub.id),
+        "no upcoming invoice",
+        code="invoice_upcoming_none",
+    )
+
+
+def check_cancel_at_and_errors(emulator):
+    sub = subscribe(emulator, "pro_month", 1, "python-cancel-at@example.com")
+    cancel_at = emulator.now() + 3 * DAY
+    scheduled = stripe.Subscription.modify(
+        sub.id, cancel_at=cancel_at, cancellation_details={"feedback": "too_expensive"}
+    )
+    equal((scheduled.cancel_at, scheduled.cancel_at_period_end), (cancel_at, False), "cancel_at")
+    equal(scheduled.cancellation_details.feedback, "too_expensive", "feedback")
+    cleared = stripe.Subscription.modify(sub.id, cancel_at="")
+    equal(cleared.cancel_at, None, "an empty cancel_at clears it")
+    expect_error(
+        lambda: stripe.Subscription.modify(sub.id, cancellation_details={"feedback": "bored"}),
+        "feedback outside the enum",
+        param="cancellation_details[feedback]",
+    )
+    expect_error(
+        lambda: stripe.Subscription.modify(sub.id, items=[{"id": item(sub).id, "price": "price_nope"}]),
+        "an unknown price",
+        param="items[0][price]",
+    )
+    expect_error(
+        lambda: stripe.Subscription.modify(sub.id, proration_behavior="sometimes"),
+        "an unknown proration_behavior",
+        param="proration_behavior",
+    )
+    stripe.Subscription.modify(sub.id, cancel_at=cancel_at)
+    emulator.advance(3 * DAY + 1)
+    ended = stripe.Subscription.retrieve(sub.id)
+    equal((ended.status, ended.ended_at), ("canceled", cancel_at), "ended at cancel_at")
+
+
+def main():
+    base = (sys.argv[1] if len(sys.argv) > 1 else os.environ.get("STRIPE_API_BASE")) or "http://127.0.0.1:12111"
+    base = base.rstrip("/")
+    stripe.api_key = "sk_test_local_emulator_key"
+    stripe.api_base = base
+    stripe.max_network_retries = 0
+    emulator = Emulator(base)
+    sub = None
+    failures = 0
+    passed = 0
+    for name, step in [
+        ("prorations, previews, invoice lists", lambda: check_prorations_previews_and_renewal(emulator)),
+        ("subscription schedules", lambda: check_schedules(emulator, sub)),
+        ("cancel with prorate and invoice_now", lambda: check_cancellation(emulator, sub)),
+        ("cancel_at and errors", lambda: check_cancel_at_and_errors(emulator)),
+    ]:
+        try:
+            result = step()
+            if sub is None:
+                sub = result
+            passed += 1
+            print(f"ok   {name}")
+        except Exception as err:  # a failed check or an unexpected SDK error
+            failures += 1
+            print(f"FAIL {name}: {type(err).__name__}: {err}")
+            if sub is None:
+                break
+    print(f"stripe-python {stripe.VERSION} against {base}")
+    print(f"sdk-check: {passed} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
