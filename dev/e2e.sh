@@ -71,6 +71,7 @@ warm POST /checkout 401
 warm POST /portal 401
 warm POST /webhook 400
 warm GET /entitlements 401
+warm GET /subscription 401
 
 echo "e2e: running"
 E2E_API="http://127.0.0.1:$api_port" E2E_STRIPE="http://127.0.0.1:$stripe_port" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, handler tests driven by events/*.json, the integration tests in
 # tests/ (which start their own moto server and Stripe emulators on free loopback ports), and
-# the end-to-end tests through `cargo lambda watch` (dev/e2e.sh).
+# the end-to-end tests through `cargo lambda watch` (dev/e2e.sh), and the emulator driven by
+# Stripe's official Python SDK (dev/sdk-check.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
@@ -9,4 +10,5 @@ activate_venv
 cargo test --workspace --all-targets "$@"
 if [ "$#" -eq 0 ]; then
   ./dev/e2e.sh
+  ./dev/sdk-check.sh
 fi

@@ -39,6 +39,8 @@ pub mod vars {
     pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
     pub const CONNECT_ACCOUNTS: &str = "CONNECT_ACCOUNTS";
     pub const STRIPE_MODE: &str = "STRIPE_MODE";
+    pub const CHANGE_PRORATION: &str = "CHANGE_PRORATION";
+    pub const CANCEL_PRORATE: &str = "CANCEL_PRORATE";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
@@ -151,6 +153,15 @@ pub struct CheckoutConfig {
     pub duplicate_policy: DuplicatePolicy,
 }
 
+/// What a deployment decides about subscription changes (the subscription function).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriptionConfig {
+    /// How a change made now is billed when the request does not say (`CHANGE_PRORATION`).
+    pub proration: crate::domain::invoices::Proration,
+    /// Whether cancelling now credits the unused time, invoiced at once (`CANCEL_PRORATE`).
+    pub cancel_prorate: bool,
+}
+
 /// What a deployment decides about the sync engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncOptions {
@@ -185,6 +196,8 @@ pub struct Config {
     pub access: AccessPolicy,
     /// The sync engine's options (`CONNECT_ACCOUNTS`).
     pub sync: SyncOptions,
+    /// Subscription changes (`CHANGE_PRORATION`, `CANCEL_PRORATE`).
+    pub subscription: SubscriptionConfig,
     /// Which Stripe mode this deployment is (`STRIPE_MODE`: `live` or `test`), when said. It
     /// must agree with the key; it decides for functions without a key (entitlements) whether
     /// local-only shortcuts are refused.
@@ -410,6 +423,15 @@ impl Config {
             },
         };
 
+        let subscription = SubscriptionConfig {
+            proration: match get(vars::CHANGE_PRORATION).as_deref() {
+                None => Default::default(),
+                Some(v) => crate::domain::invoices::Proration::parse(v)
+                    .ok_or_else(|| ConfigError::invalid(vars::CHANGE_PRORATION, "expected create_prorations, always_invoice or none"))?,
+            },
+            cancel_prorate: flag(get(vars::CANCEL_PRORATE).as_deref(), vars::CANCEL_PRORATE)?,
+        };
+
         let sync = SyncOptions {
             connect_accounts: get(vars::CONNECT_ACCOUNTS)
                 .map(|v| {
@@ -460,6 +482,7 @@ impl Config {
             checkout,
             access,
             sync,
+            subscription,
             stripe_mode,
         })
     }

@@ -513,6 +513,13 @@ pub struct SchedulePhase {
     pub proration_behavior: String,
     pub metadata: Metadata,
     pub currency: String,
+    /// The phase is a trial until then (`None`: no trial: entering it ends a running trial).
+    pub trial_end: Option<i64>,
+    /// `(coupon | discount | promotion_code, id)`, kept and rendered as given.
+    pub discounts: Vec<(String, String)>,
+    pub default_tax_rates: Vec<String>,
+    pub default_payment_method: Option<String>,
+    pub collection_method: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -552,11 +559,17 @@ impl SubscriptionSchedule {
                     .collect();
                 json!({
                     "add_invoice_items": [], "application_fee_percent": null, "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
-                    "billing_cycle_anchor": null, "billing_thresholds": null, "collection_method": null, "currency": phase.currency,
-                    "default_payment_method": null, "default_tax_rates": [], "description": null, "discounts": [],
+                    "billing_cycle_anchor": null, "billing_thresholds": null, "collection_method": phase.collection_method, "currency": phase.currency,
+                    "default_payment_method": phase.default_payment_method, "default_tax_rates": phase.default_tax_rates.iter().map(|id| json!({"id": id, "object": "tax_rate"})).collect::<Vec<_>>(),
+                    "description": null,
+                    "discounts": phase.discounts.iter().map(|(kind, id)| {
+                        let mut d = json!({"coupon": null, "discount": null, "promotion_code": null});
+                        d[kind.as_str()] = id.as_str().into();
+                        d
+                    }).collect::<Vec<_>>(),
                     "end_date": phase.end_date, "invoice_settings": null, "items": items, "metadata": phase.metadata,
                     "on_behalf_of": null, "proration_behavior": phase.proration_behavior, "start_date": phase.start_date,
-                    "transfer_data": null, "trial_end": null
+                    "transfer_data": null, "trial_end": phase.trial_end
                 })
             })
             .collect();

@@ -146,7 +146,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
     let identity = state.identity.identify(req)?;
     let body = input::body(req)?;
     let input = input::validate(state, &body)?;
-    let client_key = input::client_key(req)?;
+    let client_key = billing::edge::http::client_key(req)?;
     let stripe = state.stripe()?;
 
     let items = state.store.user_items(&identity.user_id).await?;

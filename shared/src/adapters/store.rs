@@ -22,7 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::records::{
-    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, SubscriptionRecord, TABLE_SCHEMA, UserItems, keys,
+    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, RequestClaim, ScheduleRecord, SubscriptionRecord,
+    TABLE_SCHEMA, UserItems, keys,
 };
 use crate::domain::version::Version;
 
@@ -70,6 +71,12 @@ pub enum Write {
         record: EntitlementsRecord,
         observed: Option<Version>,
     },
+    /// A subscription's schedule from an event payload: lands only when no stored version is at
+    /// or above its own.
+    Schedule(ScheduleRecord),
+    /// A subscription's schedule as Stripe answered after `observed` was read: lands only while
+    /// the stored version is still `observed`.
+    ScheduleReplacing { record: ScheduleRecord, observed: Option<Version> },
     /// A user ↔ customer link, both directions: each side must be absent or already the same.
     Link(CustomerLink),
     /// Removes both sides of a link, each only while it still names the other.
@@ -86,6 +93,17 @@ pub enum Committed {
     /// A write's condition failed (newer state stored, or a conflicting link); nothing was
     /// written.
     Refused,
+}
+
+/// What a client's `Idempotency-Key` is to this request ([`Store::claim_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKey {
+    /// First use.
+    New,
+    /// Used before for the same request: a retry.
+    Retry,
+    /// Used before for another request.
+    Mismatch,
 }
 
 /// Result of linking a user to a Stripe customer.
@@ -331,6 +349,8 @@ impl Store {
             Write::Entitlements(record) => items.push(self.put(record, Condition::OlderVersion(record.version))?),
             Write::SubscriptionReplacing { record, observed } => items.push(self.put(record, Condition::SameVersion(*observed))?),
             Write::EntitlementsReplacing { record, observed } => items.push(self.put(record, Condition::SameVersion(*observed))?),
+            Write::Schedule(record) => items.push(self.put(record, Condition::OlderVersion(record.version))?),
+            Write::ScheduleReplacing { record, observed } => items.push(self.put(record, Condition::SameVersion(*observed))?),
             Write::Link(link) => {
                 let user_id = link.user_id().to_owned();
                 items.push(self.put(link, Condition::AbsentOrEqual(keys::CUSTOMER_ID, link.customer_id.clone()))?);
@@ -449,6 +469,8 @@ impl Store {
                     out.entitlements = Some(from_item(item)?);
                 } else if sk.starts_with(keys::SUB_PREFIX) {
                     out.subscriptions.push(from_item(item)?);
+                } else if sk.starts_with(keys::SCHEDULE_PREFIX) {
+                    out.schedules.push(from_item(item)?);
                 }
             }
             match page.last_evaluated_key {
@@ -468,6 +490,59 @@ impl Store {
     /// One stored subscription.
     pub async fn subscription(&self, user_id: &str, subscription_id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
         self.get_as(&keys::user(user_id), &keys::subscription(subscription_id)).await
+    }
+
+    /// The stored schedule record of a user's subscription.
+    pub async fn schedule(&self, user_id: &str, subscription_id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.get_as(&keys::user(user_id), &keys::schedule(subscription_id)).await
+    }
+
+    /// A user's stored subscription and its schedule record, in ONE round trip (strongly
+    /// consistent): what a change reads before it calls Stripe.
+    pub async fn subscription_and_schedule(
+        &self,
+        user_id: &str,
+        subscription_id: &str,
+    ) -> Result<(Option<SubscriptionRecord>, Option<ScheduleRecord>), StoreError> {
+        let wanted = [
+            (keys::user(user_id), keys::subscription(subscription_id)),
+            (keys::user(user_id), keys::schedule(subscription_id)),
+        ];
+        let mut found = self.get_many(&wanted).await?.into_iter();
+        let record = found.next().flatten().map(from_item::<SubscriptionRecord>).transpose()?;
+        let schedule = found.next().flatten().map(from_item::<ScheduleRecord>).transpose()?;
+        Ok((record, schedule))
+    }
+
+    /// Claims a client's idempotency key (`id`: a hash of user and key) for the request with
+    /// `fingerprint`: the first claim wins, conditionally; an expired claim counts as none.
+    pub async fn claim_request(&self, id: &str, fingerprint: &str, now: i64) -> Result<RequestKey, StoreError> {
+        let claim = RequestClaim::new(id, fingerprint, now);
+        for _ in 0..2 {
+            let stored: Option<RequestClaim> = self.get_as(&claim.pk, &claim.sk).await?;
+            match stored {
+                Some(stored) if stored.expires_at > now => {
+                    return Ok(if stored.fingerprint == fingerprint {
+                        RequestKey::Retry
+                    } else {
+                        RequestKey::Mismatch
+                    });
+                }
+                expired => {
+                    let condition = match expired {
+                        Some(old) => Condition::Equal(keys::FINGERPRINT, old.fingerprint),
+                        None => Condition::Absent,
+                    };
+                    let item = self.put(&claim, condition)?;
+                    match self.transact(vec![item]).await? {
+                        None => return Ok(RequestKey::New),
+                        // Claimed by a concurrent request meanwhile: read it.
+                        Some(_) => continue,
+                    }
+                }
+            }
+        }
+        Ok(RequestKey::Mismatch)
     }
 
     /// A user's stored entitlement summary.
@@ -591,6 +666,7 @@ mod tests {
             quantity: 3,
             current_period_end: Some(1_900_000_000),
             cancel_at_period_end: false,
+            cancel_at: None,
             trial_end: None,
             past_due_since: None,
             version: Version::of_payload(7),

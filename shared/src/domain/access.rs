@@ -17,6 +17,7 @@
 //! | `past_due` | `now >= past_due_since + grace` | no | `past_due` | `past_due_grace_expired` |
 //! | `past_due` | `past_due_since` missing | no | `past_due` | `past_due_grace_expired` |
 //! | `active`, `trialing`, `past_due` | `cancel_at_period_end` and `now >= current_period_end` | no | `canceled` | `period_ended` |
+//! | `active`, `trialing`, `past_due` | `cancel_at` set and `now >= cancel_at` | no | `canceled` | `period_ended` |
 //! | `canceled` | | no | `canceled` | `canceled` |
 //! | `unpaid` | | no | `unpaid` | `unpaid` |
 //! | `incomplete` | | no | `incomplete` | `incomplete` |
@@ -313,7 +314,9 @@ impl Access {
 /// How one subscription stands at `now`: the status to report and the reason, which grants iff
 /// it is `active`, `trialing` or `grace_past_due`.
 fn standing(sub: &SubscriptionRecord, now: i64, policy: &AccessPolicy) -> (AccessStatus, Reason) {
-    let period_over = sub.cancel_at_period_end && sub.current_period_end.is_some_and(|end| now >= end);
+    // A scheduled end (`cancel_at`, e.g. set in the Dashboard) ends access like a period end.
+    let period_over =
+        (sub.cancel_at_period_end && sub.current_period_end.is_some_and(|end| now >= end)) || sub.cancel_at.is_some_and(|at| now >= at);
     let grace = i64::try_from(policy.past_due_grace.as_secs()).unwrap_or(i64::MAX);
     match sub.status.as_str() {
         "active" | "trialing" | "past_due" if period_over => (AccessStatus::Canceled, Reason::PeriodEnded),
@@ -473,6 +476,7 @@ mod tests {
             quantity: 1,
             current_period_end: Some(NOW + 20 * DAY),
             cancel_at_period_end: false,
+            cancel_at: None,
             trial_end: None,
             past_due_since: None,
             version: crate::domain::version::Version::of_payload(1),
@@ -546,6 +550,7 @@ mod tests {
                 version: crate::domain::version::Version::of_payload(1),
                 updated_at: NOW - DAY,
             }),
+            schedules: vec![],
         }
     }
 
@@ -592,6 +597,8 @@ mod tests {
             c("cancel at period end, trial ended", D, vec![sub("sub_1", "trialing", "starter").cancel_at_end().period_end(Some(NOW))], None, NOW, "exports", no(Reason::PeriodEnded), (Some("starter"), S::Canceled)),
             c("cancel at period end beats past_due grace", D, vec![sub("sub_1", "past_due", "pro").past_due_since(NOW - DAY).cancel_at_end().period_end(Some(NOW))], None, NOW, "api_access", no(Reason::PeriodEnded), (Some("pro"), S::Canceled)),
             c("cancel at period end without a period end: status decides", D, vec![sub("sub_1", "active", "pro").cancel_at_end().period_end(None)], None, NOW, "api_access", yes(Reason::Active, None), (Some("pro"), S::Active)),
+            c("cancel_at in the future", D, vec![sub("sub_1", "active", "pro").edit(|s| s.cancel_at = Some(NOW + 1))], None, NOW, "api_access", yes(Reason::Active, None), (Some("pro"), S::Active)),
+            c("cancel_at reached, webhook late", D, vec![sub("sub_1", "active", "pro").edit(|s| s.cancel_at = Some(NOW))], None, NOW, "api_access", no(Reason::PeriodEnded), (Some("pro"), S::Canceled)),
 
             // Denying statuses.
             c("canceled", D, vec![sub("sub_1", "canceled", "pro")], None, NOW, "api_access", no(Reason::Canceled), (Some("pro"), S::Canceled)),

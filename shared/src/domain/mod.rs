@@ -6,6 +6,8 @@
 //! - [`version`] — the ordering rule of stored Stripe state
 //! - [`objects`] — Stripe objects as the service reads them (tolerant of API versions) and the
 //!   records they become
+//! - [`schedules`] — Subscription Schedules and the change they will make
+//! - [`invoices`] — invoices and previews as the service shows them
 //! - [`event`] — the tolerant envelope of a Stripe event
 //! - [`access`] — who may use what, decided from the records
 //! - [`clock`] — injectable time
@@ -13,7 +15,9 @@
 pub mod access;
 pub mod clock;
 pub mod event;
+pub mod invoices;
 pub mod objects;
 pub mod plans;
 pub mod records;
+pub mod schedules;
 pub mod version;

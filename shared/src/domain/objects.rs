@@ -50,9 +50,17 @@ pub struct SubscriptionSnapshot {
     pub quantity: u64,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    /// When the subscription is set to end, if it is.
+    pub cancel_at: Option<i64>,
     pub trial_end: Option<i64>,
     /// `metadata.user_id` as set by the checkout function.
     pub metadata_user_id: Option<String>,
+    /// The first item (the one this service manages), for changes of price and quantity.
+    pub item_id: Option<String>,
+    /// The start of the current period.
+    pub current_period_start: Option<i64>,
+    /// The Subscription Schedule that drives the subscription, if one does.
+    pub schedule_id: Option<String>,
 }
 
 /// Reads a subscription object; `None` when it lacks an id, a customer or a status.
@@ -82,6 +90,12 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
     let cancel_at_period_end = cancel_at_period_end || (cancel_at.is_some() && cancel_at == current_period_end);
     let trial_end = object.get("trial_end").and_then(Value::as_i64);
     let metadata_user_id = text(object, "/metadata/user_id").filter(|u| !u.is_empty());
+    let item_id = item.and_then(|i| i.get("id")).and_then(Value::as_str).map(str::to_owned);
+    let current_period_start = item
+        .and_then(|i| i.get("current_period_start"))
+        .and_then(Value::as_i64)
+        .or_else(|| object.get("current_period_start").and_then(Value::as_i64));
+    let schedule_id = id_of(object.get("schedule"));
     Some(SubscriptionSnapshot {
         subscription_id,
         customer_id,
@@ -92,8 +106,12 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
         quantity,
         current_period_end,
         cancel_at_period_end,
+        cancel_at,
         trial_end,
         metadata_user_id,
+        item_id,
+        current_period_start,
+        schedule_id,
     })
 }
 
@@ -133,6 +151,7 @@ impl SubscriptionSnapshot {
             quantity: self.quantity,
             current_period_end: self.current_period_end,
             cancel_at_period_end: self.cancel_at_period_end,
+            cancel_at: self.cancel_at,
             trial_end: self.trial_end,
             past_due_since,
             version,
@@ -342,6 +361,7 @@ pub fn purchase_record(
         quantity: 1,
         current_period_end: None,
         cancel_at_period_end: false,
+        cancel_at: None,
         trial_end: None,
         past_due_since: None,
         version,

@@ -6,9 +6,11 @@
 //! | `USER#<sub>` | `CUSTOMER` | [`CustomerLink`]: the user's Stripe customer |
 //! | `USER#<sub>` | `SUB#<sub_…>` | [`SubscriptionRecord`] (versioned) |
 //! | `USER#<sub>` | `ENTITLEMENTS` | [`EntitlementsRecord`] (versioned) |
+//! | `USER#<sub>` | `SCHEDULE#<sub_…>` | [`ScheduleRecord`]: a subscription's pending change (versioned) |
 //! | `CUSTOMER#<cus_…>` | `USER` | [`CustomerOwner`]: reverse mapping |
 //! | `EVENT#<evt_…>` | `EVENT` | [`EventRecord`]: dedupe marker of a Stripe event (TTL) |
 //! | `AUDIT#<sub>` | `<created>#<evt_…>` | [`AuditRecord`] (TTL) |
+//! | `REQUEST#<hash>` | `REQUEST` | [`RequestClaim`]: a client's `Idempotency-Key` and the request it was first used for (TTL) |
 //!
 //! Everything an entitlement check needs lives under `pk=USER#<sub>`: one Query answers it.
 //! Audit rows live under their own partition so that Query stays small however long a user's
@@ -34,12 +36,17 @@ pub mod keys {
     pub const CUSTOMER_ID: &str = "customer_id";
     /// User id attribute of [`super::CustomerOwner`].
     pub const USER_ID: &str = "user_id";
+    /// Request fingerprint attribute of [`super::RequestClaim`].
+    pub const FINGERPRINT: &str = "fingerprint";
 
     pub const USER_PREFIX: &str = "USER#";
     pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
     pub const EVENT_PREFIX: &str = "EVENT#";
     pub const AUDIT_PREFIX: &str = "AUDIT#";
     pub const SUB_PREFIX: &str = "SUB#";
+    pub const SCHEDULE_PREFIX: &str = "SCHEDULE#";
+    pub const REQUEST_PREFIX: &str = "REQUEST#";
+    pub const SK_REQUEST: &str = "REQUEST";
 
     pub const SK_CUSTOMER: &str = "CUSTOMER";
     pub const SK_USER: &str = "USER";
@@ -54,6 +61,10 @@ pub mod keys {
     }
     pub fn subscription(subscription_id: &str) -> String {
         format!("{SUB_PREFIX}{subscription_id}")
+    }
+    /// The sort key of a subscription's [`super::ScheduleRecord`].
+    pub fn schedule(subscription_id: &str) -> String {
+        format!("{SCHEDULE_PREFIX}{subscription_id}")
     }
     pub fn event(event_id: &str) -> String {
         format!("{EVENT_PREFIX}{event_id}")
@@ -142,6 +153,10 @@ pub struct SubscriptionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    /// When the subscription is set to end (`cancel_at`): the period end when
+    /// `cancel_at_period_end`, or another time chosen in Stripe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_end: Option<i64>,
     /// When the subscription went `past_due` (start of the grace period).
@@ -191,6 +206,33 @@ pub struct EventRecord {
     pub created: i64,
     pub processed_at: i64,
     pub expires_at: i64,
+}
+
+/// `REQUEST#<hash of user and key>` / `REQUEST`: the first request a client's `Idempotency-Key`
+/// was used for (its fingerprint: operation and body), kept as long as Stripe keeps keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestClaim {
+    pub pk: String,
+    pub sk: String,
+    pub fingerprint: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Stripe keeps idempotency keys for a day.
+pub const REQUEST_TTL_SECS: i64 = 86_400;
+
+impl RequestClaim {
+    /// `id` is a hash of the user and the client's key (never the raw key).
+    pub fn new(id: &str, fingerprint: &str, now: i64) -> Self {
+        Self {
+            pk: format!("{}{id}", keys::REQUEST_PREFIX),
+            sk: keys::SK_REQUEST.into(),
+            fingerprint: fingerprint.into(),
+            created_at: now,
+            expires_at: now + REQUEST_TTL_SECS,
+        }
+    }
 }
 
 /// Stripe retries for up to 3 days; dedupe records outlive that.
@@ -250,6 +292,48 @@ pub struct UserItems {
     pub customer: Option<CustomerLink>,
     pub subscriptions: Vec<SubscriptionRecord>,
     pub entitlements: Option<EntitlementsRecord>,
+    pub schedules: Vec<ScheduleRecord>,
+}
+
+/// A change a Subscription Schedule will make to a subscription at `at` (its next phase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledChange {
+    /// The catalog plan of the next phase's price, when the catalog knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    pub price_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    pub quantity: u64,
+    pub at: i64,
+}
+
+/// `USER#<sub>` / `SCHEDULE#<subscription id>`: the Subscription Schedule attached to one
+/// subscription, as far as it changes it later. Written from `subscription_schedule.*` events and
+/// by the subscription function; versioned like a subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
+    pub pk: String,
+    pub sk: String,
+    pub subscription_id: String,
+    /// The schedule (`sub_sched_…`); `None` once none is attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
+    /// Stripe's schedule status (`not_started`, `active`, `completed`, `released`, `canceled`),
+    /// or `none`.
+    pub status: String,
+    /// What the next phase changes, while the schedule is running and has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ScheduledChange>,
+    pub version: Version,
+    pub updated_at: i64,
+}
+
+impl ScheduleRecord {
+    /// Whether the schedule still drives its subscription.
+    pub fn is_running(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "not_started")
+    }
 }
 
 /// Stripe statuses of a subscription that is still running (it can be changed, renews or is

@@ -242,6 +242,21 @@ pub fn request_from_json(text: &str) -> Result<Request, serde_json::Error> {
     Ok(event.into())
 }
 
+/// The client's `Idempotency-Key` header, if any (at most 200 visible ASCII characters): a
+/// retried request with the same key (and body) gets the same result from Stripe.
+pub fn client_key(req: &Request) -> Result<Option<String>, Problem> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= 200 && key.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(key.to_owned())),
+        _ => Err(
+            Problem::bad_request("/errors/invalid-header", "`Idempotency-Key` must be 1-200 visible ASCII characters")
+                .with_field("Idempotency-Key"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

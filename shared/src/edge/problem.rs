@@ -165,6 +165,13 @@ impl From<&GatewayError> for Problem {
                 "Card declined",
                 "the payment method was declined",
             ),
+            GatewayError::IdempotencyReused { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "/errors/idempotency-key-reused",
+                "Idempotency key reused",
+                "this `Idempotency-Key` was used for a different request; use a new key",
+            )
+            .with_field("Idempotency-Key"),
             GatewayError::NotConfigured => Problem::internal(),
             GatewayError::NotFound { .. }
             | GatewayError::Rejected { .. }

@@ -282,6 +282,107 @@ async fn failing_renewal_goes_through_grace_to_denied_and_cancel_at_period_end_h
 }
 
 #[tokio::test]
+async fn a_user_manages_a_subscription_through_the_api() {
+    use reqwest::Method;
+    let env = env();
+    let user = "e2e_manage";
+    let (_, sub) = env.subscribe(user, "starter", "4242424242424242").await;
+    eventually(Duration::from_secs(10), "subscription synced", async || {
+        env.store.user_items(user).await.ok().filter(|i| synced(i, &sub, "trialing"))
+    })
+    .await;
+    assert_eq!(env.feature(user, "api_access").await["allowed"], false, "starter has no api_access");
+
+    // Upgrade now: the extra feature is allowed within 2 s.
+    let (status, body) = env
+        .api(Method::POST, "/subscription/change", user, Some(json!({"plan": "pro"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(2), "api_access after the upgrade", async || {
+        (env.feature(user, "api_access").await["allowed"] == true).then_some(())
+    })
+    .await;
+
+    // A preview changes nothing.
+    let (status, preview) = env
+        .api(
+            Method::POST,
+            "/subscription/change",
+            user,
+            Some(json!({"plan": "starter", "preview": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(preview["amount_due"].is_i64() && preview["lines"].is_array(), "{preview}");
+    let (_, listed) = env.api(Method::GET, "/subscription", user, None).await;
+    assert_eq!(listed["subscriptions"][0]["plan"], "pro", "{listed}");
+
+    // A downgrade at period end, carried out by the clock.
+    let (status, body) = env
+        .api(
+            Method::POST,
+            "/subscription/change",
+            user,
+            Some(json!({"plan": "starter", "when": "period_end"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["subscription"]["scheduled_change"]["plan"], "starter", "{body}");
+    let end = body["subscription"]["current_period_end"].as_i64().unwrap();
+    let now = env
+        .http
+        .get(format!("{}/_emulator/clock", env.stripe))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["now"]
+        .as_i64()
+        .unwrap();
+    env.emulator("/_emulator/clock/advance", json!({"seconds": end - now + 60})).await;
+    eventually(Duration::from_secs(10), "the downgrade applied", async || {
+        let (_, listed) = env.api(Method::GET, "/subscription", user, None).await;
+        let sub = &listed["subscriptions"][0];
+        (sub["plan"] == "starter" && sub["scheduled_change"].is_null()).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "api_access gone with pro", async || {
+        (env.feature(user, "api_access").await["allowed"] == false).then_some(())
+    })
+    .await;
+
+    // Cancel at period end (still allowed), resume, cancel now (denied).
+    let (status, body) = env.api(Method::POST, "/subscription/cancel", user, Some(json!({}))).await;
+    assert_eq!(
+        (status, &body["subscription"]["cancel_at_period_end"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    assert_eq!(env.feature(user, "exports").await["allowed"], true);
+    let (status, body) = env.api(Method::POST, "/subscription/resume", user, Some(json!({}))).await;
+    assert_eq!(
+        (status, &body["subscription"]["cancel_at_period_end"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    let (status, body) = env
+        .api(Method::POST, "/subscription/cancel", user, Some(json!({"at_period_end": false})))
+        .await;
+    assert_eq!((status, &body["subscription"]["status"]), (200, &json!("canceled")), "{body}");
+    eventually(Duration::from_secs(2), "exports denied", async || {
+        (env.feature(user, "exports").await["allowed"] == false).then_some(())
+    })
+    .await;
+
+    let (status, invoices) = env.api(Method::GET, "/invoices", user, None).await;
+    assert_eq!(status, 200, "{invoices}");
+    let invoices = invoices["invoices"].as_array().unwrap();
+    assert!(invoices.len() >= 2, "{invoices:?}");
+    assert!(invoices.iter().all(|i| i["hosted_invoice_url"].is_string()), "{invoices:?}");
+}
+
+#[tokio::test]
 async fn ten_checkouts_in_a_row_reuse_one_stripe_connection() {
     let env = env();
     let stats = async || -> Value {

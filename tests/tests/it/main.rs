@@ -2,10 +2,12 @@
 
 mod checkout;
 mod emulator;
+mod emulator_billing;
 mod entitlements;
 mod hardening;
 mod helpers;
 mod store;
+mod subscription;
 mod sync;
 mod template;
 mod webhook;

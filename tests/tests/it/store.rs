@@ -19,6 +19,7 @@ fn subscription(user: &str, id: &str, status: &str, second: i64) -> Subscription
         quantity: 1,
         current_period_end: Some(1_900_000_000),
         cancel_at_period_end: false,
+        cancel_at: None,
         trial_end: None,
         past_due_since: None,
         version: Version::of_payload(second),
@@ -258,4 +259,26 @@ async fn unreachable_endpoint_is_a_backend_error() {
     let store = billing::adapters::store::Store::new(billing::testkit::dynamodb_client(&format!("http://127.0.0.1:{port}")), "t");
     let err = store.user_items("u").await.unwrap_err();
     assert!(matches!(err, StoreError::Backend { operation: "query", .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_request_key_is_claimed_once_and_expires_after_a_day() {
+    use billing::adapters::store::RequestKey;
+    let store = fresh_store("store-claims").await;
+    let now = 1_800_000_000;
+    assert_eq!(store.claim_request("k1", "change:a", now).await.unwrap(), RequestKey::New);
+    assert_eq!(store.claim_request("k1", "change:a", now + 5).await.unwrap(), RequestKey::Retry);
+    assert_eq!(store.claim_request("k1", "cancel:b", now + 5).await.unwrap(), RequestKey::Mismatch);
+    assert_eq!(
+        store.claim_request("k2", "cancel:b", now).await.unwrap(),
+        RequestKey::New,
+        "keys are apart"
+    );
+    let later = now + billing::domain::records::REQUEST_TTL_SECS + 1;
+    assert_eq!(
+        store.claim_request("k1", "cancel:b", later).await.unwrap(),
+        RequestKey::New,
+        "an expired claim is none"
+    );
+    assert_eq!(store.claim_request("k1", "change:a", later).await.unwrap(), RequestKey::Mismatch);
 }

@@ -151,6 +151,10 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             ],
         ),
         ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
+        (
+            "SubscriptionFunction",
+            &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"],
+        ),
     ];
     for (name, function) in functions(&template) {
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();

@@ -16,6 +16,9 @@ const PHASE_KEYS: &[&str] = &[
     "billing_cycle_anchor",
     "collection_method",
     "default_tax_rates",
+    "trial_end",
+    "discounts",
+    "default_payment_method",
 ];
 const PHASE_ITEM_KEYS: &[&str] = &["price", "plan", "quantity", "metadata", "tax_rates", "discounts"];
 const PRORATIONS: &[&str] = &["create_prorations", "none", "always_invoice"];
@@ -132,6 +135,12 @@ impl World {
                 proration_behavior: "create_prorations".into(),
                 metadata: Metadata::new(),
                 currency,
+                // The trial goes on in the schedule's first phase.
+                trial_end: sub.trial_end.filter(|_| sub.status == "trialing"),
+                discounts: Vec::new(),
+                default_tax_rates: Vec::new(),
+                default_payment_method: None,
+                collection_method: None,
             }],
             current: 0,
             metadata: Metadata::new(),
@@ -396,6 +405,33 @@ impl World {
                 .unwrap_or("create_prorations")
                 .to_owned();
             let metadata = params.metadata(&at("metadata"))?;
+            let trial_end = params.i64(&at("trial_end"))?;
+            if let Some(trial_end) = trial_end
+                && !(start_date..=end_date).contains(&trial_end)
+            {
+                return Err(StripeError::invalid(shown("trial_end"), "The trial end must be within the phase."));
+            }
+            let mut discounts = Vec::new();
+            for j in 0..params.array_len(&at("discounts")) {
+                let found = ["coupon", "discount", "promotion_code"].iter().find_map(|kind| {
+                    params
+                        .str(&format!("phases.{i}.discounts.{j}.{kind}"))
+                        .ok()
+                        .flatten()
+                        .map(|id| ((*kind).to_owned(), id.to_owned()))
+                });
+                discounts.push(found.ok_or_else(|| StripeError::missing_param(&format!("phases[{i}][discounts][{j}][coupon]")))?);
+            }
+            let default_tax_rates = (0..params.array_len(&at("default_tax_rates")))
+                .filter_map(|j| {
+                    params
+                        .str(&format!("phases.{i}.default_tax_rates.{j}"))
+                        .ok()
+                        .flatten()
+                        .map(str::to_owned)
+                })
+                .collect();
+            let collection_method = one_of(params, &at("collection_method"), &["charge_automatically", "send_invoice"])?.map(str::to_owned);
             phases.push(SchedulePhase {
                 start_date,
                 end_date,
@@ -403,6 +439,11 @@ impl World {
                 proration_behavior,
                 metadata,
                 currency: phase_currency,
+                trial_end,
+                discounts,
+                default_tax_rates,
+                default_payment_method: params.str(&at("default_payment_method"))?.map(str::to_owned),
+                collection_method,
             });
         }
         Ok(phases)
@@ -437,6 +478,17 @@ impl World {
         let sub = self.subscriptions.get_mut(sub_id).expect("exists");
         sub.metadata.extend(phase.metadata.clone());
         sub.items = items;
+        // A trialing subscription entering a phase without a trial ends its trial now (billed by
+        // the clock at once); a phase with one keeps (or sets) it.
+        if sub.status == "trialing" {
+            match phase.trial_end.filter(|end| *end > now) {
+                Some(end) => sub.trial_end = Some(end),
+                None => {
+                    sub.trial_end = Some(now);
+                    sub.period_end = now;
+                }
+            }
+        }
         let invoice = if changed {
             self.reprice(sub_id, &current, proration, now)
         } else {

@@ -12,6 +12,7 @@
 //! - Errors are classified into [`GatewayError`], which handlers map to HTTP without ever
 //!   echoing Stripe's message (which can carry other objects' ids) to the client.
 
+mod billing;
 mod client;
 
 use std::collections::HashMap;
@@ -30,9 +31,11 @@ use stripe_checkout::checkout_session::{
 use stripe_client_core::{RequestBuilder, StripeRequest};
 use tokio::sync::RwLock;
 
+pub use self::billing::{InvoicePage, ItemChange, PhasePlan, SubscriptionUpdate};
 pub use self::client::{Answer, ApiErrorBody, CallError, HttpClient, Json, STRIPE_API, STRIPE_TIMEOUT};
 use crate::config::Secret;
 use crate::domain::event::{self, Envelope};
+pub use crate::domain::invoices::Proration;
 use crate::domain::objects::{
     ChargeSnapshot, CheckoutSessionSnapshot, CustomerSnapshot, DisputeSnapshot, SubscriptionSnapshot, parse_charge, parse_checkout_session,
     parse_customer, parse_dispute, parse_subscription,
@@ -63,6 +66,10 @@ pub enum GatewayError {
         param: Option<String>,
         message: String,
     },
+    /// An idempotency key was used before with other parameters (the client's `Idempotency-Key`
+    /// reused for another request).
+    #[error("stripe refused {operation}: idempotency key reused with other parameters")]
+    IdempotencyReused { operation: &'static str },
     /// Still failing after the retries: Stripe or the network is unavailable.
     #[error("stripe {operation} unavailable after {ATTEMPTS} attempts")]
     Unavailable {
@@ -91,6 +98,9 @@ impl GatewayError {
             CallError::Api { status: 402, error } => GatewayError::Card {
                 decline_code: error.decline_code,
             },
+            CallError::Api { status: 400, error } if error.kind.as_deref() == Some("idempotency_error") => {
+                GatewayError::IdempotencyReused { operation }
+            }
             CallError::Api { status, error } if (400..500).contains(&status) && status != 429 => GatewayError::Rejected {
                 operation,
                 status,
@@ -221,6 +231,23 @@ pub struct PriceInfo {
     /// In the currency's minor unit; `None` for prices without a fixed amount.
     pub unit_amount: Option<i64>,
     pub currency: String,
+    /// `recurring.interval` (`day`, `week`, `month`, `year`); `None` for one-time prices.
+    pub interval: Option<String>,
+}
+
+impl PriceInfo {
+    /// What `quantity` of this price costs per day, in thousandths of the minor unit; `None`
+    /// without a fixed amount or an interval.
+    pub fn daily_cost(&self, quantity: u64) -> Option<i128> {
+        let days: i128 = match self.interval.as_deref()? {
+            "day" => 1,
+            "week" => 7,
+            "month" => 30,
+            "year" => 365,
+            _ => return None,
+        };
+        Some(i128::from(self.unit_amount?) * i128::from(quantity) * 1000 / days)
+    }
 }
 
 /// Prices read from Stripe, by lookup key and by id, trusted for a while (`PRICE_CACHE_SECONDS`):
@@ -781,6 +808,7 @@ fn parse_price(value: &Value) -> Option<PriceInfo> {
         lookup_key: value.get("lookup_key").and_then(Value::as_str).map(str::to_owned),
         unit_amount: value.get("unit_amount").and_then(Value::as_i64),
         currency: value.get("currency")?.as_str()?.to_owned(),
+        interval: value.pointer("/recurring/interval").and_then(Value::as_str).map(str::to_owned),
     })
 }
 

@@ -60,7 +60,7 @@ impl Engine<'_> {
 
     /// Lists the customer's active entitlements and stores them, written only while `observed`
     /// (read before this call) is still stored; a refusal reads and lists again.
-    async fn refresh_entitlements(
+    pub(super) async fn refresh_entitlements(
         &self,
         origin: &Origin,
         user: &str,

@@ -32,14 +32,21 @@
 //! | completed Checkout Session (`checkout.session.completed`, or fetched) | user ↔ customer link both ways, plus the session's subscription (fetched) or a paid one-time purchase; one transaction |
 //! | `entitlements.active_entitlement_summary.updated` | the feature list, paged through the Active Entitlements API past the embedded 10 |
 //! | `customer.deleted` | the link removed both ways |
+//! | `subscription_schedule.*` | the change the schedule will make to its subscription (`SCHEDULE#<sub>`) |
+//! | a change this service made ([`Arrival::Changed`]) | the subscription and its schedule as Stripe answered, written only while what was read before the call is still stored |
 //! | `charge.refunded` (full), `charge.dispute.created`/`closed` | a one-time purchase's status: `refunded`, `disputed`, or `active` again |
 //! | anything else | nothing: [`Outcome::Ignored`] |
 
+mod change;
 mod checkout;
 mod customer;
 mod entitlements;
 mod purchase;
+mod schedule;
 mod subscription;
+
+pub use self::change::{Change, Observed};
+pub use self::schedule::SCHEDULE_EVENTS;
 
 use crate::adapters::store::{Committed, Store, StoreError, Write};
 use crate::adapters::stripe::{GatewayError, Stripe};
@@ -77,6 +84,7 @@ pub fn handled_event_types() -> Vec<&'static str> {
         "customer.deleted",
     ]);
     types.extend_from_slice(purchase::CHARGE_EVENTS);
+    types.extend_from_slice(SCHEDULE_EVENTS);
     types
 }
 
@@ -164,6 +172,10 @@ pub enum Arrival<'e> {
     /// A customer that a Stripe call found missing: the engine asks Stripe, and when the
     /// customer is deleted (or unknown) removes its link, as `customer.deleted` would.
     Customer { customer_id: String },
+    /// Stripe's answer to a change this service made (see [`Engine::observe`]).
+    Changed(Box<Change>),
+    /// A user's entitlements to read from Stripe and store now (after a change of plan).
+    Entitlements { user_id: String, customer_id: String },
 }
 
 impl<'e> From<&'e Envelope> for Arrival<'e> {
@@ -273,6 +285,12 @@ impl<'a> Engine<'a> {
                 let origin = Origin::fetch("checkout.session", &fetched.object.id, fetched.started_at);
                 self.checkout_completed(&origin, &fetched.object).await
             }
+            Arrival::Changed(change) => self.changed(&change).await,
+            Arrival::Entitlements { user_id, customer_id } => {
+                let origin = Origin::fetch("entitlements", &customer_id, self.clock.now());
+                let observed = self.store.entitlements(&user_id).await?;
+                self.refresh_entitlements(&origin, &user_id, &customer_id, observed).await
+            }
             Arrival::Customer { customer_id } => {
                 let origin = Origin::fetch("customer", &customer_id, self.clock.now());
                 match self.stripe.retrieve_customer(&customer_id).await? {
@@ -323,6 +341,9 @@ impl<'a> Engine<'a> {
         }
         if purchase::CHARGE_EVENTS.contains(&kind) {
             return self.charge_event(&origin, event).await;
+        }
+        if SCHEDULE_EVENTS.contains(&kind) {
+            return self.schedule_event(&origin, event).await;
         }
         match kind {
             "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {

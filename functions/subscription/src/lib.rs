@@ -1,0 +1,14 @@
+//! The subscription function: the user's subscriptions, cancel, resume, change of plan, seats
+//! and interval (now or at period end), proration previews, invoices (issue 11).
+
+pub mod handler;
+pub mod input;
+mod manage;
+pub mod view;
+
+/// What this function needs configured at startup.
+pub const NEEDS: billing::Needs = billing::Needs {
+    stripe: true,
+    webhook_secrets: false,
+    redirects: false,
+};

@@ -1,0 +1,451 @@
+//! The operations: which subscription a request means (and that it is the caller's), and the
+//! Stripe calls of cancel, resume and change, each result written through the sync engine.
+//!
+//! - Decisions are made on Stripe's current state of the subscription (read first), not on the
+//!   table, which may lag behind a webhook.
+//! - What is written is never the answer of a write call (Stripe may replay an answer up to a day
+//!   old for a repeated idempotency key): after the calls, the subscription (and its schedule)
+//!   are read again, and that state is stored, stamped as of the read of the table that preceded
+//!   the calls ([`Engine::observe`]).
+//! - Every Stripe write carries an idempotency key: derived from the client's `Idempotency-Key`
+//!   when sent (whose first request is claimed in the table, so the same key with another body is
+//!   refused), else from the request and the state it acts on, so a repeated request against
+//!   unchanged state is one change, and the same request after the state moved on is a new one.
+
+use std::collections::BTreeMap;
+
+use billing::AppState;
+use billing::Identity;
+use billing::adapters::store::RequestKey;
+use billing::adapters::stripe::{ItemChange, PhasePlan, PriceName, Proration, Stripe, SubscriptionUpdate, idempotency_key};
+use billing::domain::invoices::InvoicePreview;
+use billing::domain::objects::SubscriptionSnapshot;
+use billing::domain::plans::{Interval, Plan, PlanMode};
+use billing::domain::records::{SubscriptionRecord, UserItems, is_live_status};
+use billing::domain::schedules::ScheduleSnapshot;
+use billing::services::sync::{Arrival, Change, Engine, Observed};
+
+use crate::handler::SubscriptionError;
+use crate::input::{ChangeRequest, When, invalid_quantity};
+
+/// Statuses after which a subscription can no longer be changed.
+pub fn ended(status: &str) -> bool {
+    matches!(status, "canceled" | "incomplete_expired")
+}
+
+/// Subscriptions a request without `subscription` may mean: live ones, and paused ones (which
+/// can be resumed).
+fn open(status: &str) -> bool {
+    is_live_status(status) || status == "paused"
+}
+
+fn invalid(kind: &'static str, field: &str, detail: &str) -> SubscriptionError {
+    SubscriptionError::Invalid(billing::Problem::bad_request(kind, detail.to_owned()).with_field(field))
+}
+
+/// The stored subscription a request means, and the caller's customer: from the table
+/// (strongly consistent), no Stripe call. Another user's subscription is a 404.
+pub async fn load(
+    state: &AppState,
+    identity: &Identity,
+    requested: Option<&str>,
+) -> Result<(SubscriptionRecord, String), SubscriptionError> {
+    let items = state.store.user_items_consistent(&identity.user_id).await?;
+    let record = choose(&items, requested)?.clone();
+    let customer = items.customer.map(|c| c.customer_id).ok_or(SubscriptionError::NotFound)?;
+    if record.customer_id != customer {
+        return Err(SubscriptionError::NotFound);
+    }
+    Ok((record, customer))
+}
+
+fn choose<'a>(items: &'a UserItems, requested: Option<&str>) -> Result<&'a SubscriptionRecord, SubscriptionError> {
+    let mut subscriptions = items.subscriptions.iter().filter(|s| s.interval != Some(Interval::OneTime));
+    match requested {
+        Some(id) => subscriptions.find(|s| s.subscription_id == id).ok_or(SubscriptionError::NotFound),
+        None => {
+            let candidates: Vec<&SubscriptionRecord> = subscriptions.filter(|s| open(&s.status)).collect();
+            match candidates.as_slice() {
+                [] => Err(SubscriptionError::NoSubscription),
+                [one] => Ok(one),
+                _ => Err(invalid(
+                    "/errors/missing-field",
+                    "subscription",
+                    "you have several subscriptions: say which one (`subscription`, see GET /subscription)",
+                )),
+            }
+        }
+    }
+}
+
+/// The subscription a request acts on, verified to be the caller's.
+pub struct Target {
+    pub record: SubscriptionRecord,
+    /// Stripe's current state of it.
+    pub current: SubscriptionSnapshot,
+    pub customer: String,
+}
+
+/// Reads the subscription from Stripe; a subscription of another customer is a 404.
+pub async fn fetch(stripe: &Stripe, record: SubscriptionRecord, customer: String) -> Result<Target, SubscriptionError> {
+    let current = stripe
+        .retrieve_subscription(&record.subscription_id)
+        .await?
+        .filter(|s| s.customer_id == customer)
+        .ok_or(SubscriptionError::NotFound)?;
+    Ok(Target { record, current, customer })
+}
+
+impl Target {
+    pub fn id(&self) -> &str {
+        &self.current.subscription_id
+    }
+
+    /// 409 when the subscription has ended.
+    pub fn require_open(&self) -> Result<(), SubscriptionError> {
+        if ended(&self.current.status) {
+            return Err(SubscriptionError::Ended {
+                status: self.current.status.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Set to end: at period end, or at another `cancel_at`.
+    pub fn ending(&self) -> bool {
+        self.current.cancel_at_period_end || self.current.cancel_at.is_some()
+    }
+}
+
+/// Claims the client's `Idempotency-Key` for this request (`fingerprint`: operation and body).
+/// The same key with another request is a 409; `None` without a key.
+pub async fn claim(
+    state: &AppState,
+    identity: &Identity,
+    client_key: Option<&str>,
+    fingerprint: &str,
+) -> Result<Option<RequestKey>, SubscriptionError> {
+    let Some(key) = client_key else {
+        return Ok(None);
+    };
+    let id = idempotency_key("request", &[&identity.user_id, key]);
+    match state.store.claim_request(&id, fingerprint, state.clock.now()).await? {
+        RequestKey::Mismatch => Err(SubscriptionError::KeyReused),
+        other => Ok(Some(other)),
+    }
+}
+
+/// Idempotency keys of one request's Stripe writes.
+pub struct Keys {
+    base: String,
+}
+
+impl Keys {
+    pub fn new(operation: &str, identity: &Identity, target: &Target, client_key: Option<&str>, observed: &Observed, params: &str) -> Self {
+        let (params, state) = match client_key {
+            // The client's key (its body is pinned by the claim): a retry replays each step.
+            Some(key) => (String::new(), format!("client:{key}")),
+            // The state acted on, including the stored version (each write moves it on).
+            None => {
+                let c = &target.current;
+                let state = format!(
+                    "state:{}:{:?}:{}:{}:{:?}:{:?}:{:?}:{:?}",
+                    c.status,
+                    c.price_id,
+                    c.quantity,
+                    c.cancel_at_period_end,
+                    c.cancel_at,
+                    c.schedule_id,
+                    c.current_period_end,
+                    observed.subscription().map(|s| s.version.get()),
+                );
+                (params.to_owned(), state)
+            }
+        };
+        Self {
+            base: idempotency_key(&format!("sub-{operation}"), &[&identity.user_id, target.id(), &params, &state]),
+        }
+    }
+
+    /// The key of one step of the request.
+    pub fn step(&self, step: &str) -> String {
+        idempotency_key(step, &[&self.base])
+    }
+}
+
+/// Releases the schedule driving the subscription, if one does: its pending change is dropped
+/// and the subscription goes on as it is. Whether one was released.
+pub async fn release_schedule(stripe: &Stripe, target: &Target, keys: &Keys) -> Result<bool, SubscriptionError> {
+    match &target.current.schedule_id {
+        Some(id) => {
+            stripe.release_schedule(id, &keys.step("release")).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Whether the subscription's schedule has a change still to come.
+pub async fn change_pending(stripe: &Stripe, target: &Target) -> Result<bool, SubscriptionError> {
+    match &target.current.schedule_id {
+        Some(id) => Ok(stripe.retrieve_schedule(id).await?.is_some_and(|s| s.next_phase().is_some())),
+        None => Ok(false),
+    }
+}
+
+/// Stores the subscription (and, when `schedule`, its schedule) as Stripe has it now, through
+/// the engine: read again after the calls, never taken from their answers.
+pub async fn record(engine: &Engine<'_>, stripe: &Stripe, observed: Observed, id: &str, schedule: bool) -> Result<(), SubscriptionError> {
+    let subscription = stripe.retrieve_subscription(id).await?;
+    let schedule = if schedule {
+        Some(match subscription.as_ref().and_then(|s| s.schedule_id.as_deref()) {
+            Some(schedule_id) => stripe.retrieve_schedule(schedule_id).await?,
+            None => None,
+        })
+    } else {
+        None
+    };
+    let change = Change {
+        observed,
+        subscription,
+        schedule,
+    };
+    engine.apply(Arrival::Changed(Box::new(change))).await?;
+    Ok(())
+}
+
+/// The plan and interval of a price of the catalog.
+fn plan_of<'a>(state: &'a AppState, price_id: Option<&str>, lookup_key: Option<&str>) -> Option<(&'a Plan, Interval)> {
+    state
+        .catalog
+        .find_price(price_id, lookup_key)
+        .filter(|(p, _)| p.mode == PlanMode::Subscription && !p.free)
+}
+
+/// The plan, interval and quantity a change asks for, given the subscription's plan, interval
+/// and quantity now: the plan defaults to the current one, the interval to the current one
+/// when the plan has it (else the plan's only one), the quantity to the current one, within the
+/// plan's maximum. Used before any Stripe call (on the stored record) and again on Stripe's state.
+pub fn target_of<'a>(
+    request: &ChangeRequest<'a>,
+    current: Option<(&'a Plan, Interval)>,
+    quantity: u64,
+) -> Result<(&'a Plan, Interval, u64), SubscriptionError> {
+    let plan = request.plan.or(current.map(|(p, _)| p)).ok_or_else(|| {
+        invalid(
+            "/errors/missing-field",
+            "plan",
+            "the current plan is not in the catalog: say which `plan` to change to",
+        )
+    })?;
+    let recurring: Vec<Interval> = plan.prices.keys().copied().filter(|i| *i != Interval::OneTime).collect();
+    let interval = match request.interval {
+        Some(interval) => interval,
+        None => match current.map(|(_, i)| i).filter(|i| recurring.contains(i)) {
+            Some(interval) => interval,
+            None => match recurring.as_slice() {
+                [only] => *only,
+                _ => {
+                    return Err(invalid(
+                        "/errors/missing-field",
+                        "interval",
+                        "say which `interval` (`month` or `year`)",
+                    ));
+                }
+            },
+        },
+    };
+    if plan.price(interval).is_none() {
+        return Err(invalid(
+            "/errors/unknown-interval",
+            "interval",
+            "the plan has no price for this interval",
+        ));
+    }
+    let quantity = request.quantity.unwrap_or(quantity);
+    if quantity == 0 || quantity > u64::from(plan.max_quantity) {
+        return Err(SubscriptionError::Invalid(invalid_quantity(Some(plan.max_quantity))));
+    }
+    Ok((plan, interval, quantity))
+}
+
+/// The stored record's plan and interval.
+pub fn stored_plan<'a>(state: &'a AppState, record: &SubscriptionRecord) -> Option<(&'a Plan, Interval)> {
+    let plan = record.plan.as_deref().and_then(|id| state.catalog.get(id))?;
+    (plan.mode == PlanMode::Subscription && !plan.free).then_some((plan, record.interval?))
+}
+
+/// What a change request resolves to for this subscription.
+pub struct Resolved {
+    pub item: ItemChange,
+    pub plan: String,
+    pub interval: Interval,
+    /// The new price × quantity costs more per day than the current one (or either is unknown).
+    pub upgrade: bool,
+}
+
+/// Resolves a change on Stripe's current state of the subscription.
+pub async fn resolve(
+    state: &AppState,
+    stripe: &Stripe,
+    target: &Target,
+    request: &ChangeRequest<'_>,
+) -> Result<Resolved, SubscriptionError> {
+    let current = &target.current;
+    let now = plan_of(state, current.price_id.as_deref(), current.lookup_key.as_deref());
+    let (plan, interval, quantity) = target_of(request, now, current.quantity)?;
+    let price = plan.price(interval).ok_or(SubscriptionError::Incomplete("a price"))?;
+    let price_id = match (&price.price, &price.lookup_key) {
+        (Some(id), _) => id.clone(),
+        (None, Some(key)) => stripe.price_id(key).await?,
+        (None, None) => return Err(SubscriptionError::Incomplete("a price reference")),
+    };
+    let item_id = current
+        .item_id
+        .clone()
+        .ok_or(SubscriptionError::Incomplete("a subscription item"))?;
+    let upgrade = match &current.price_id {
+        Some(old) => {
+            let names = [PriceName::Id(old), PriceName::Id(&price_id)];
+            let prices = stripe.prices(&names).await?;
+            let cost = |name: &PriceName<'_>, quantity| prices.get(&name.key()).and_then(|p| p.daily_cost(quantity));
+            match (cost(&names[0], current.quantity), cost(&names[1], quantity)) {
+                (Some(old), Some(new)) => new > old,
+                _ => true,
+            }
+        }
+        None => true,
+    };
+    Ok(Resolved {
+        item: ItemChange {
+            item_id,
+            price: price_id,
+            quantity,
+        },
+        plan: plan.id.clone(),
+        interval,
+        upgrade,
+    })
+}
+
+/// How a change made now is billed: as asked, else the deployment's default. An upgrade is
+/// always prorated (no free upgrade by asking `none`): a request for `none` is refused, a
+/// default of `none` becomes `create_prorations`.
+pub fn proration(requested: Option<Proration>, default: Proration, upgrade: bool) -> Result<Proration, SubscriptionError> {
+    match (requested, upgrade) {
+        (Some(Proration::None), true) => Err(invalid(
+            "/errors/invalid-field",
+            "proration",
+            "an upgrade is prorated: use `create_prorations` or `always_invoice`",
+        )),
+        (Some(asked), _) => Ok(asked),
+        (None, true) if default == Proration::None => Ok(Proration::CreateProrations),
+        (None, _) => Ok(default),
+    }
+}
+
+/// Previews the invoice of a change.
+pub async fn preview(
+    stripe: &Stripe,
+    target: &Target,
+    resolved: &Resolved,
+    request: &ChangeRequest<'_>,
+    proration: Proration,
+    now: i64,
+) -> Result<InvoicePreview, SubscriptionError> {
+    let proration = match request.when {
+        When::Now => proration,
+        When::PeriodEnd => Proration::None,
+    };
+    Ok(stripe
+        .preview_change(&target.customer, target.id(), &resolved.item, proration, now)
+        .await?)
+}
+
+/// Schedules the change for the end of the current period: the schedule's first phase is the
+/// phase in effect, carried over as Stripe has it (items, trial, discounts, tax rates, payment
+/// settings, metadata), until the period end; the second has the new price for one period, with
+/// the same terms, after which the schedule releases the subscription. A pending change is
+/// replaced.
+pub async fn schedule_change(
+    stripe: &Stripe,
+    identity: &Identity,
+    target: &Target,
+    resolved: &Resolved,
+    keys: &Keys,
+) -> Result<ScheduleSnapshot, SubscriptionError> {
+    let current = &target.current;
+    let schedule = match &current.schedule_id {
+        Some(id) => stripe.retrieve_schedule(id).await?.ok_or(SubscriptionError::ChangedMeanwhile)?,
+        None => stripe.schedule_subscription(target.id(), &keys.step("schedule")).await?,
+    };
+    let phase = schedule.current().cloned().ok_or(SubscriptionError::ChangedMeanwhile)?;
+    let end = phase
+        .end_date
+        .or(current.current_period_end)
+        .ok_or(SubscriptionError::Incomplete("a period end"))?;
+    let interval = |i: Interval| if i == Interval::Year { "year" } else { "month" };
+    let mut metadata: BTreeMap<String, String> = phase.metadata.clone();
+    metadata.insert("user_id".into(), identity.user_id.clone());
+    let trial_end = phase.trial_end.or(current.trial_end.filter(|_| current.status == "trialing"));
+    let first = PhasePlan {
+        start: phase.start_date,
+        end: Some(end),
+        items: phase.items.clone(),
+        interval: interval(target.record.interval.unwrap_or(Interval::Month)),
+        trial_end,
+        discounts: phase.discounts.clone(),
+        default_tax_rates: phase.default_tax_rates.clone(),
+        default_payment_method: phase.default_payment_method.clone(),
+        collection_method: phase.collection_method.clone(),
+        metadata: metadata.clone(),
+    };
+    metadata.insert("plan".into(), resolved.plan.clone());
+    metadata.insert("interval".into(), interval(resolved.interval).into());
+    let second = PhasePlan {
+        start: end,
+        end: None,
+        items: vec![(resolved.item.price.clone(), resolved.item.quantity)],
+        interval: interval(resolved.interval),
+        trial_end: None,
+        metadata,
+        ..first.clone()
+    };
+    Ok(stripe
+        .set_schedule_phases(&schedule.id, &identity.user_id, &[first, second], &keys.step("phases"))
+        .await?)
+}
+
+/// The change made now: the item's price and quantity, billed as `proration` says. An upgrade
+/// invoiced now is refused by Stripe when its invoice cannot be paid (no upgrade on an unpaid
+/// invoice).
+pub async fn change_now(
+    stripe: &Stripe,
+    target: &Target,
+    resolved: &Resolved,
+    proration: Proration,
+    keys: &Keys,
+) -> Result<SubscriptionSnapshot, SubscriptionError> {
+    let update = SubscriptionUpdate {
+        item: Some(resolved.item.clone()),
+        proration: Some(proration),
+        error_if_incomplete: resolved.upgrade && proration == Proration::AlwaysInvoice,
+        ..SubscriptionUpdate::default()
+    };
+    Ok(stripe.update_subscription(target.id(), &update, &keys.step("update")).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upgrade_is_never_free() {
+        use Proration::*;
+        assert!(proration(Some(None), CreateProrations, true).is_err());
+        assert_eq!(proration(Some(None), CreateProrations, false).unwrap(), None);
+        assert_eq!(proration(Option::None, None, true).unwrap(), CreateProrations);
+        assert_eq!(proration(Option::None, None, false).unwrap(), None);
+        assert_eq!(proration(Some(AlwaysInvoice), None, true).unwrap(), AlwaysInvoice);
+    }
+}
