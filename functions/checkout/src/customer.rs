@@ -6,7 +6,7 @@ use billing::Identity;
 use billing::adapters::store::LinkOutcome;
 use billing::adapters::stripe::{Stripe, idempotency_key};
 
-use crate::handler::CheckoutError;
+use crate::error::CheckoutError;
 
 /// How long one customer-creation key lasts. Within it, a retried first checkout gets the
 /// customer the first attempt created; the conditional link makes sure only one is ever linked.

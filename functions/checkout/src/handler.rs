@@ -12,19 +12,19 @@
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::adapters::store::StoreError;
 use billing::adapters::stripe::{GatewayError, PriceName, Stripe};
 use billing::domain::objects::CheckoutSessionSnapshot;
 use billing::domain::plans::Interval;
 use billing::domain::records::{SubscriptionRecord, UserItems};
 use billing::edge::http::{json, method_not_allowed, not_found};
-use billing::edge::identity::{Identity, IdentityError};
-use billing::edge::problem::{ApiError, Problem, respond};
+use billing::edge::identity::Identity;
+use billing::edge::problem::respond;
 use billing::services::sync::{Arrival, Outcome, SyncError};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
+use crate::error::CheckoutError;
 use crate::{customer, input, session};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -40,73 +40,6 @@ pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, In
         _ => not_found(&req),
     };
     Ok(response)
-}
-
-/// Everything that can go wrong in this function, mapped to HTTP in [`ApiError::problem`].
-#[derive(Debug, thiserror::Error)]
-pub enum CheckoutError {
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    #[error("invalid request: {}", .0.detail)]
-    Invalid(Problem),
-    #[error("user already has a live subscription to `{plan}`")]
-    AlreadySubscribed { plan: String },
-    #[error("checkout session not found for this user")]
-    SessionNotFound,
-    #[error("the checkout's customer is linked to another user, or the user to another customer")]
-    CustomerConflict,
-    #[error("a stripe call failed")]
-    Stripe(#[from] GatewayError),
-    #[error("the store failed")]
-    Store(#[from] StoreError),
-    #[error("the eager sync failed")]
-    Sync(#[source] SyncError),
-    #[error("stripe returned a checkout session without {0}")]
-    Incomplete(&'static str),
-}
-
-impl From<Problem> for CheckoutError {
-    fn from(problem: Problem) -> Self {
-        CheckoutError::Invalid(problem)
-    }
-}
-
-impl From<SyncError> for CheckoutError {
-    fn from(err: SyncError) -> Self {
-        match err {
-            SyncError::Store(err) => CheckoutError::Store(err),
-            SyncError::Stripe(err) => CheckoutError::Stripe(err),
-            other => CheckoutError::Sync(other),
-        }
-    }
-}
-
-impl ApiError for CheckoutError {
-    fn problem(&self) -> Problem {
-        match self {
-            CheckoutError::Identity(err) => err.problem(),
-            CheckoutError::Invalid(problem) => problem.clone(),
-            CheckoutError::AlreadySubscribed { plan } => Problem::new(
-                StatusCode::CONFLICT,
-                "/errors/already-subscribed",
-                "Already subscribed",
-                format!("you already have a subscription to `{plan}`; change or manage it in the billing portal (POST /portal)"),
-            )
-            .with_extension("portal", "/portal"),
-            CheckoutError::SessionNotFound => Problem::not_found("no such checkout session"),
-            CheckoutError::CustomerConflict => Problem::new(
-                StatusCode::CONFLICT,
-                "/errors/customer-conflict",
-                "Customer conflict",
-                "this checkout belongs to a billing account linked to another user; contact support",
-            ),
-            CheckoutError::Stripe(err) => err.into(),
-            CheckoutError::Store(err) => err.into(),
-            CheckoutError::Sync(SyncError::Contention { .. }) => Problem::unavailable(1),
-            CheckoutError::Sync(_) => Problem::internal(),
-            CheckoutError::Incomplete(_) => Problem::payment_provider(),
-        }
-    }
 }
 
 /// `GET /plans`: the public view of the catalog (no Stripe identifiers), with the amounts and

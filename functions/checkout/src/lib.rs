@@ -2,6 +2,7 @@
 //! (`POST /checkout`) and the eager sync after Checkout (`GET /checkout/{session_id}`).
 
 pub mod customer;
+pub mod error;
 pub mod handler;
 pub mod input;
 pub mod session;

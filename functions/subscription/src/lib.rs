@@ -1,6 +1,7 @@
 //! The subscription function: the user's subscriptions, cancel, resume, change of plan, seats
 //! and interval (now or at period end), proration previews, invoices (issue 11).
 
+pub mod error;
 pub mod handler;
 pub mod input;
 mod manage;

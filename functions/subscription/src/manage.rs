@@ -25,7 +25,7 @@ use billing::domain::records::{SubscriptionRecord, UserItems, is_live_status};
 use billing::domain::schedules::ScheduleSnapshot;
 use billing::services::sync::{Arrival, Change, Engine, Observed};
 
-use crate::handler::SubscriptionError;
+use crate::error::SubscriptionError;
 use crate::input::{ChangeRequest, When, invalid_quantity};
 
 /// Statuses after which a subscription can no longer be changed.

@@ -11,3 +11,16 @@ pub mod catalog;
 pub mod secrets;
 pub mod store;
 pub mod stripe;
+
+/// An error and every source below it, `outer: inner: …`: what logs show of a failure (the
+/// client sees a generic problem).
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

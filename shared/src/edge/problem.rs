@@ -10,7 +10,6 @@
 //! delegates to them for the store, the Stripe port and the gate.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
@@ -226,15 +225,7 @@ pub fn respond<E: ApiError>(result: Result<Response<Body>, E>) -> Response<Body>
 }
 
 /// `outer: inner: innermost` for logs.
-pub fn cause_chain(err: &dyn StdError) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let _ = write!(out, ": {cause}");
-        source = cause.source();
-    }
-    out
-}
+pub use crate::adapters::cause_chain;
 
 #[cfg(test)]
 mod tests {

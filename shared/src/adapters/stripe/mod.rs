@@ -717,7 +717,7 @@ impl Stripe {
             Ok(prices) => prices,
             Err(err) => {
                 self.prices.hush();
-                tracing::warn!(error = %crate::edge::problem::cause_chain(&err), "prices unavailable from stripe; showing the last known for a while");
+                tracing::warn!(error = %crate::adapters::cause_chain(&err), "prices unavailable from stripe; showing the last known for a while");
                 self.remembered_prices(names).await
             }
         }
