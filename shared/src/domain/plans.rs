@@ -70,6 +70,27 @@ pub struct PriceRef {
     pub currency: String,
 }
 
+/// A usage counter of a plan (`"usage": {"api_calls": {...}}`): a quota per billing period
+/// (`limit`), and/or usage billed through a Stripe meter (`meter`: the meter's event name) at the
+/// plan's metered `prices` (one per recurring interval of the plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRule {
+    pub limit: Option<u64>,
+    pub meter: Option<String>,
+    pub prices: BTreeMap<Interval, PriceRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsage {
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    meter: Option<String>,
+    #[serde(default)]
+    prices: BTreeMap<String, PriceRef>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub id: String,
@@ -83,6 +104,8 @@ pub struct Plan {
     pub max_quantity: u32,
     pub features: BTreeSet<String>,
     pub limits: BTreeMap<String, u64>,
+    /// Usage counters by feature key.
+    pub usage: BTreeMap<String, UsageRule>,
 }
 
 impl Plan {
@@ -129,6 +152,8 @@ struct RawPlan {
     features: Vec<String>,
     #[serde(default)]
     limits: BTreeMap<String, i64>,
+    #[serde(default)]
+    usage: BTreeMap<String, RawUsage>,
 }
 
 /// Longest trial Stripe accepts.
@@ -185,7 +210,8 @@ impl Catalog {
             if !ids.insert(plan.id.clone()) {
                 return Err(invalid(&format!("plans[{index}] `{}`", plan.id), "duplicate plan id"));
             }
-            for (interval, price) in &plan.prices {
+            let metered = plan.usage.values().flat_map(|u| u.prices.iter());
+            for (interval, price) in plan.prices.iter().chain(metered) {
                 for key in price.price.iter().chain(price.lookup_key.iter()) {
                     if !price_keys.insert(key.clone()) {
                         return Err(invalid(
@@ -230,6 +256,21 @@ impl Catalog {
         })
     }
 
+    /// The plan a metered price belongs to, and the usage feature it bills.
+    pub fn find_metered_price(&self, price_id: Option<&str>, lookup_key: Option<&str>) -> Option<(&Plan, &str)> {
+        self.plans.iter().find_map(|plan| {
+            plan.usage.iter().find_map(|(feature, rule)| {
+                rule.prices
+                    .values()
+                    .any(|price| {
+                        (price_id.is_some() && price.price.as_deref() == price_id)
+                            || (lookup_key.is_some() && price.lookup_key.as_deref() == lookup_key)
+                    })
+                    .then_some((plan, feature.as_str()))
+            })
+        })
+    }
+
     /// What `GET /plans` shows: public fields only, with the catalog's own amounts.
     pub fn public_view(&self) -> PublicCatalog<'_> {
         self.public_view_priced(|_| None)
@@ -260,6 +301,28 @@ impl Catalog {
                     max_quantity: p.max_quantity,
                     features: &p.features,
                     limits: &p.limits,
+                    usage: p
+                        .usage
+                        .iter()
+                        .map(|(feature, rule)| {
+                            let prices = rule
+                                .prices
+                                .iter()
+                                .map(|(i, price)| {
+                                    let (amount, currency) = charged(price).unwrap_or_else(|| (price.amount, price.currency.clone()));
+                                    (*i, PublicPrice { amount, currency })
+                                })
+                                .collect();
+                            (
+                                feature.as_str(),
+                                PublicUsage {
+                                    limit: rule.limit,
+                                    metered: rule.meter.is_some(),
+                                    unit_prices: prices,
+                                },
+                            )
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -284,6 +347,17 @@ pub struct PublicPlan<'a> {
     pub max_quantity: u32,
     pub features: &'a BTreeSet<String>,
     pub limits: &'a BTreeMap<String, u64>,
+    pub usage: BTreeMap<&'a str, PublicUsage>,
+}
+
+/// A usage counter as `GET /plans` shows it: the quota per period (`null`: none), whether usage
+/// is billed, and at what price per unit.
+#[derive(Debug, Serialize)]
+pub struct PublicUsage {
+    pub limit: Option<u64>,
+    pub metered: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unit_prices: BTreeMap<Interval, PublicPrice>,
 }
 
 #[derive(Debug, Serialize)]
@@ -377,6 +451,54 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
         let value = u64::try_from(value).map_err(|_| invalid(&entry, format!("limit `{name}` is negative")))?;
         limits.insert(name, value);
     }
+    let mut usage = BTreeMap::new();
+    for (feature, rule) in raw.usage {
+        let at = format!("{entry} usage `{feature}`");
+        if !is_valid_key(&feature) {
+            return Err(invalid(&at, "the feature must match [a-z0-9_.:-]{1,100}"));
+        }
+        let limit = match rule.limit {
+            None => None,
+            Some(l) if l >= 1 => Some(l as u64),
+            Some(_) => return Err(invalid(&at, "limit must be at least 1 (leave it out for no limit)")),
+        };
+        if limit.is_none() && rule.meter.is_none() {
+            return Err(invalid(&at, "a counter needs a `limit`, a `meter`, or both"));
+        }
+        let mut metered_prices = BTreeMap::new();
+        match &rule.meter {
+            Some(meter) => {
+                if !is_valid_key(meter) {
+                    return Err(invalid(&at, "the meter's event name must match [a-z0-9_.:-]{1,100}"));
+                }
+                if raw.free || raw.mode == PlanMode::OneTime {
+                    return Err(invalid(&at, "only subscription plans can bill metered usage"));
+                }
+                for (key, price) in rule.prices {
+                    let interval = Interval::parse(&key)
+                        .filter(|i| prices.contains_key(i))
+                        .ok_or_else(|| invalid(&at, format!("metered price `{key}`: the plan has no `{key}` price")))?;
+                    if price.price.is_none() && price.lookup_key.is_none() {
+                        return Err(invalid(&at, format!("metered price `{key}` needs `price` or `lookup_key`")));
+                    }
+                    metered_prices.insert(interval, price);
+                }
+                if let Some(missing) = prices.keys().find(|i| !metered_prices.contains_key(i)) {
+                    return Err(invalid(&at, format!("a metered price for every interval of the plan: `{missing}` is missing")));
+                }
+            }
+            None if !rule.prices.is_empty() => return Err(invalid(&at, "prices need a `meter`")),
+            None => {}
+        }
+        usage.insert(
+            feature,
+            UsageRule {
+                limit,
+                meter: rule.meter,
+                prices: metered_prices,
+            },
+        );
+    }
     Ok(Plan {
         id: raw.id,
         name: raw.name,
@@ -388,6 +510,7 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
         max_quantity,
         features,
         limits,
+        usage,
     })
 }
 
@@ -406,6 +529,30 @@ mod tests {
             Some(("starter", Interval::Year))
         );
         assert_eq!(catalog.get("lifetime").unwrap().mode, PlanMode::OneTime);
+        assert_eq!(catalog.free_plan().unwrap().usage["api_calls"].limit, Some(100));
+        let metered = &pro.usage["api_calls"];
+        assert_eq!((metered.meter.as_deref(), metered.prices.len()), (Some("api_calls"), 2));
+        assert_eq!(
+            catalog.find_metered_price(None, Some("pro_api_calls_month")).map(|(p, f)| (p.id.as_str(), f)),
+            Some(("pro", "api_calls"))
+        );
+    }
+
+    #[test]
+    fn usage_rules_are_checked() {
+        let plan = |usage: &str| format!(r#"{{"plans": [{{"id": "a", "name": "A", "prices": {{"month": {PRICE}}}, "usage": {usage}}}]}}"#);
+        for (usage, expected) in [
+            (r#"{"Calls": {"limit": 1}}"#, "must match"),
+            (r#"{"calls": {"limit": 0}}"#, "at least 1"),
+            (r#"{"calls": {}}"#, "a `limit`, a `meter`"),
+            (r#"{"calls": {"meter": "calls"}}"#, "`month` is missing"),
+            (r#"{"calls": {"limit": 5, "prices": {"month": {"lookup_key": "x", "amount": 1, "currency": "usd"}}}}"#, "need a `meter`"),
+            (r#"{"calls": {"meter": "calls", "prices": {"year": {"lookup_key": "x", "amount": 1, "currency": "usd"}}}}"#, "no `year` price"),
+            (r#"{"calls": {"meter": "calls", "prices": {"month": {"lookup_key": "k_m", "amount": 1, "currency": "usd"}}}}"#, "used by another"),
+        ] {
+            let message = err(&plan(usage));
+            assert!(message.contains(expected), "{usage}: {message}");
+        }
     }
 
     fn err(json: &str) -> String {
