@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Drives the Stripe emulator with Stripe's official Python SDK (stripe-python) and asserts what
 comes back: subscription updates with prorations, invoice previews and lists, subscription
-schedules carried out by the emulator's clock, cancellation with prorate/invoice_now, and
+schedules carried out by the emulator's clock, cancellation with prorate/invoice_now, billing
+meters (meter events, a repeated identifier, event summaries, metered usage on the renewal) and
 Stripe's errors. Exits non-zero on the first failure.
 
 Usage: stripe_python_check.py [BASE_URL]   (default: $STRIPE_API_BASE, then http://127.0.0.1:12111)
@@ -302,6 +303,110 @@ def check_cancel_at_and_errors(emulator):
     equal((ended.status, ended.ended_at), ("canceled", cancel_at), "ended at cancel_at")
 
 
+def check_meters(emulator):
+    meters = stripe.billing.Meter.list()
+    meter = next((m for m in meters.data if m.event_name == "api_calls"), None)
+    check(meter is not None, "the catalog's api_calls meter is seeded")
+    equal((meter.status, meter.default_aggregation.formula), ("active", "sum"), "an active sum meter")
+    equal(meter.customer_mapping.event_payload_key, "stripe_customer_id", "customer mapping")
+    equal(stripe.billing.Meter.retrieve(meter.id).event_name, "api_calls", "retrieved by id")
+    metered = price("pro_api_calls_month")
+    equal((metered.recurring.usage_type, metered.recurring.meter), ("metered", meter.id), "the metered price")
+
+    # A Pro subscription with its metered price (no quantity: Stripe refuses one).
+    pro = price("pro_month")
+    expect_error(
+        lambda: stripe.checkout.Session.create(
+            mode="subscription",
+            line_items=[{"price": pro.id, "quantity": 1}, {"price": metered.id, "quantity": 1}],
+            success_url="http://localhost:3000/done",
+        ),
+        "a quantity for a metered price",
+        param="line_items[1][quantity]",
+    )
+    session = stripe.checkout.Session.create(
+        mode="subscription",
+        line_items=[{"price": pro.id, "quantity": 1}, {"price": metered.id}],
+        customer_email="python-usage@example.com",
+        success_url="http://localhost:3000/done",
+    )
+    equal(session.amount_total, 2900, "only the licensed item is paid at checkout")
+    emulator.pay(session.id)
+    sub = stripe.Subscription.retrieve(stripe.checkout.Session.retrieve(session.id).subscription)
+    items = sub["items"]["data"]
+    equal([i.price.id for i in items], [pro.id, metered.id], "items in the order given")
+    check("quantity" not in items[1].to_dict(), "a metered item has no quantity")
+    customer = sub.customer
+    start, end = items[0].current_period_start, items[0].current_period_end
+
+    now = emulator.now()
+    event = stripe.billing.MeterEvent.create(
+        event_name="api_calls",
+        payload={"stripe_customer_id": customer, "value": "120"},
+        identifier="python-usage-1",
+        timestamp=now,
+    )
+    equal((event.identifier, event.timestamp, event.payload["value"]), ("python-usage-1", now, "120"), "the meter event")
+    expect_error(
+        lambda: stripe.billing.MeterEvent.create(
+            event_name="api_calls",
+            payload={"stripe_customer_id": customer, "value": "120"},
+            identifier="python-usage-1",
+        ),
+        "a repeated identifier",
+        param="identifier",
+        contains="An event already exists with identifier python-usage-1",
+    )
+    stripe.billing.MeterEvent.create(
+        event_name="api_calls", payload={"stripe_customer_id": customer, "value": "3"}, timestamp=now
+    )
+    expect_error(
+        lambda: stripe.billing.MeterEvent.create(
+            event_name="api_calls", payload={"stripe_customer_id": customer, "value": "1"}, timestamp=now - 36 * DAY
+        ),
+        "a timestamp older than 35 days",
+        param="timestamp",
+    )
+    expect_error(
+        lambda: stripe.billing.MeterEvent.create(event_name="no_such_meter", payload={"stripe_customer_id": customer, "value": "1"}),
+        "an event name without a meter",
+        param="event_name",
+    )
+    expect_error(
+        lambda: stripe.billing.MeterEvent.create(event_name="api_calls", payload={"stripe_customer_id": "cus_nobody", "value": "1"}),
+        "an unknown customer",
+        code="resource_missing",
+    )
+
+    minute = now - now % 60
+    summaries = stripe.billing.Meter.list_event_summaries(
+        meter.id, customer=customer, start_time=minute, end_time=minute + 600
+    )
+    equal([s.aggregated_value for s in summaries.data], [123], "one summary; the repeat counted once")
+    hour = now - now % 3600
+    hourly = stripe.billing.Meter.list_event_summaries(
+        meter.id, customer=customer, start_time=hour - 3600, end_time=hour + 3600, value_grouping_window="hour"
+    )
+    equal([(s.start_time, s.aggregated_value) for s in hourly.data], [(hour, 123)], "only the hour with events")
+    expect_error(
+        lambda: stripe.billing.Meter.list_event_summaries(meter.id, customer=customer, start_time=minute + 1, end_time=minute + 600),
+        "a start off the minute",
+        param="start_time",
+    )
+
+    preview = stripe.Invoice.create_preview(subscription=sub.id)
+    usage_line = next(line for line in preview.lines.data if line.pricing.price_details.price == metered.id)
+    equal(usage_line.amount, 123, "the upcoming invoice shows the usage so far")
+
+    emulator.advance_to(end)
+    renewal = stripe.Invoice.list(subscription=sub.id, limit=1).data[0]
+    equal(renewal.billing_reason, "subscription_cycle", "the renewal")
+    lines = {line.pricing.price_details.price: line for line in renewal.lines.data}
+    equal((lines[pro.id].amount, lines[metered.id].amount, lines[metered.id].quantity), (2900, 123, 123), "renewal lines")
+    equal((lines[metered.id].period.start, lines[metered.id].period.end), (start, end), "usage billed in arrears")
+    equal(renewal.total, 2900 + 123, "the renewal total")
+
+
 def main():
     base = (sys.argv[1] if len(sys.argv) > 1 else os.environ.get("STRIPE_API_BASE")) or "http://127.0.0.1:12111"
     base = base.rstrip("/")
@@ -317,6 +422,7 @@ def main():
         ("subscription schedules", lambda: check_schedules(emulator, sub)),
         ("cancel with prorate and invoice_now", lambda: check_cancellation(emulator, sub)),
         ("cancel_at and errors", lambda: check_cancel_at_and_errors(emulator)),
+        ("meters, meter events, summaries, usage billing", lambda: check_meters(emulator)),
     ]:
         try:
             result = step()

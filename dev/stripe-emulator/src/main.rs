@@ -6,7 +6,8 @@
 //! - `STRIPE_EMULATOR_WEBHOOK_URLS`: comma-separated endpoints to deliver events to
 //! - `STRIPE_WEBHOOK_SECRETS`: comma-separated `whsec_…` secrets to sign with
 //! - `STRIPE_EMULATOR_API_KEY`: the only accepted key (default: any `sk_test_…`)
-//! - `PLANS_PATH`: plans catalog to seed products, prices and features from
+//! - `PLANS_PATH`: plans catalog to seed products, prices, features, billing meters and metered
+//!   prices from
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -91,15 +91,27 @@ pub struct Price {
     pub metadata: Metadata,
     pub created: i64,
     pub active: bool,
+    /// The billing meter (`mtr_…`) of a metered price (`recurring.usage_type = metered`): billed
+    /// in arrears from the meter's aggregated events; `None` for licensed and one-time prices.
+    pub meter: Option<String>,
 }
 
 impl Price {
+    /// Billed from a meter's usage rather than by quantity.
+    pub fn metered(&self) -> bool {
+        self.meter.is_some()
+    }
+
+    fn usage_type(&self) -> &'static str {
+        if self.metered() { "metered" } else { "licensed" }
+    }
+
     pub fn render(&self) -> Value {
         json!({
             "id": self.id, "object": "price", "active": self.active, "billing_scheme": "per_unit", "created": self.created,
             "currency": self.currency, "custom_unit_amount": null, "livemode": false, "lookup_key": self.lookup_key,
             "metadata": self.metadata, "nickname": null, "product": self.product,
-            "recurring": self.interval.map(|i| json!({"interval": i, "interval_count": 1, "meter": null, "trial_period_days": null, "usage_type": "licensed"})),
+            "recurring": self.interval.map(|i| json!({"interval": i, "interval_count": 1, "meter": self.meter, "trial_period_days": null, "usage_type": self.usage_type()})),
             "tax_behavior": "unspecified", "tiers_mode": null, "transform_quantity": null,
             "type": if self.interval.is_some() { "recurring" } else { "one_time" },
             "unit_amount": self.unit_amount, "unit_amount_decimal": self.unit_amount.to_string()
@@ -111,8 +123,8 @@ impl Price {
         json!({
             "id": self.id, "object": "plan", "active": true, "amount": self.unit_amount, "amount_decimal": self.unit_amount.to_string(),
             "billing_scheme": "per_unit", "created": self.created, "currency": self.currency, "interval": self.interval.unwrap_or("month"),
-            "interval_count": 1, "livemode": false, "metadata": {}, "meter": null, "nickname": null, "product": self.product,
-            "tiers_mode": null, "transform_usage": null, "trial_period_days": null, "usage_type": "licensed"
+            "interval_count": 1, "livemode": false, "metadata": {}, "meter": self.meter, "nickname": null, "product": self.product,
+            "tiers_mode": null, "transform_usage": null, "trial_period_days": null, "usage_type": self.usage_type()
         })
     }
 
@@ -159,6 +171,7 @@ pub fn classify_card(number: &str) -> CardOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineItem {
     pub price: String,
+    /// `0` for a metered price, which has no quantity (rendered without one).
     pub quantity: u64,
 }
 
@@ -240,8 +253,12 @@ impl PortalSession {
 pub struct SubscriptionItem {
     pub id: String,
     pub price: String,
+    /// `0` for a metered price, which has no quantity (rendered without one).
     pub quantity: u64,
     pub created: i64,
+    /// Usage of a metered price counts from here (the item's creation or its last price change):
+    /// with `billing_mode=classic`, usage before a price change is not billed.
+    pub usage_from: i64,
 }
 
 /// Stripe's `cancellation_details[feedback]` values.
@@ -305,12 +322,17 @@ impl Subscription {
             .iter()
             .map(|item| {
                 let price = prices.get(&item.price);
-                json!({
+                let mut rendered = json!({
                     "id": item.id, "object": "subscription_item", "billing_thresholds": null, "created": item.created,
                     "current_period_end": self.period_end, "current_period_start": self.period_start, "discounts": [], "metadata": {},
                     "plan": price.map(Price::render_plan), "price": price.map(Price::render), "quantity": item.quantity,
                     "subscription": self.id, "tax_rates": []
-                })
+                });
+                // Stripe leaves `quantity` out of a metered item.
+                if price.is_some_and(Price::metered) {
+                    rendered.as_object_mut().expect("an object").remove("quantity");
+                }
+                rendered
             })
             .collect();
         let currency = self
@@ -446,6 +468,11 @@ pub struct Invoice {
 impl Invoice {
     pub fn render_line(&self, line: &InvoiceLine, prices: &BTreeMap<String, Price>) -> Value {
         let product = prices.get(&line.price).map(|p| p.product.clone());
+        // A metered line's unit amount is its price's (its quantity may be 0).
+        let unit_amount = match prices.get(&line.price).filter(|p| p.metered()) {
+            Some(price) => price.unit_amount.to_string(),
+            None => unit_amount_decimal(line.amount, line.quantity),
+        };
         let parent = match (&line.subscription_item, &line.invoice_item) {
             (Some(si), _) => json!({
                 "type": "subscription_item_details", "invoice_item_details": null,
@@ -467,7 +494,7 @@ impl Invoice {
             "id": line.id, "object": "line_item", "amount": line.amount, "currency": self.currency, "description": line.description,
             "discount_amounts": [], "discountable": !line.proration, "discounts": [], "invoice": self.id, "livemode": false, "metadata": {},
             "parent": parent, "period": {"end": line.period_end, "start": line.period_start}, "pretax_credit_amounts": [],
-            "pricing": {"price_details": {"price": line.price, "product": product}, "type": "price_details", "unit_amount_decimal": unit_amount_decimal(line.amount, line.quantity)},
+            "pricing": {"price_details": {"price": line.price, "product": product}, "type": "price_details", "unit_amount_decimal": unit_amount},
             "quantity": line.quantity, "quantity_decimal": line.quantity.to_string(), "subscription": self.subscription, "subtotal": line.amount, "taxes": []
         })
     }
@@ -551,10 +578,15 @@ impl SubscriptionSchedule {
                     .items
                     .iter()
                     .map(|item| {
-                        json!({
+                        let mut rendered = json!({
                             "billing_thresholds": null, "discounts": [], "metadata": {}, "plan": item.price, "price": item.price,
                             "quantity": item.quantity, "tax_rates": []
-                        })
+                        });
+                        // A metered price's item has no quantity.
+                        if item.quantity == 0 {
+                            rendered.as_object_mut().expect("an object").remove("quantity");
+                        }
+                        rendered
                     })
                     .collect();
                 json!({
@@ -741,6 +773,67 @@ impl Dispute {
             "payment_intent": self.payment_intent,
             "payment_method_details": {"card": {"brand": "visa", "case_type": "chargeback", "network": "visa", "network_reason_code": "10.4"}, "type": "card"},
             "reason": "fraudulent", "status": self.status
+        })
+    }
+}
+
+/// A Billing Meter (`billing.meter`, `mtr_test_…`): how meter events with its `event_name` are
+/// mapped to a customer and aggregated.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    pub id: String,
+    pub display_name: String,
+    pub event_name: String,
+    /// `sum`, `count` or `last`.
+    pub formula: String,
+    /// The payload key naming the customer (`stripe_customer_id`), mapped `by_id`.
+    pub customer_key: String,
+    /// The payload key holding the value (`value`).
+    pub value_key: String,
+    /// Pre-aggregated events (`day`, `hour`): the last event received in each window counts.
+    pub event_time_window: Option<String>,
+    /// `active` or `inactive`.
+    pub status: String,
+    pub deactivated_at: Option<i64>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Meter {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "billing.meter", "created": self.created,
+            "customer_mapping": {"event_payload_key": self.customer_key, "type": "by_id"},
+            "default_aggregation": {"formula": self.formula}, "display_name": self.display_name, "event_name": self.event_name,
+            "event_time_window": self.event_time_window, "livemode": false, "status": self.status,
+            "status_transitions": {"deactivated_at": self.deactivated_at}, "updated": self.updated,
+            "value_settings": {"event_payload_key": self.value_key}
+        })
+    }
+}
+
+/// A recorded meter event (`billing.meter_event`), kept with what the meter read from it.
+#[derive(Debug, Clone)]
+pub struct MeterEvent {
+    pub identifier: String,
+    pub event_name: String,
+    pub payload: Metadata,
+    pub timestamp: i64,
+    pub created: i64,
+    /// The meter that counts it, the customer it maps to and its value (a whole number, possibly
+    /// negative; 0 when the meter counts events).
+    pub meter: String,
+    pub customer: String,
+    pub value: i64,
+    /// Order of arrival (the `last` formula and pre-aggregated windows keep the latest).
+    pub seq: u64,
+}
+
+impl MeterEvent {
+    pub fn render(&self) -> Value {
+        json!({
+            "object": "billing.meter_event", "created": self.created, "event_name": self.event_name,
+            "identifier": self.identifier, "livemode": false, "payload": self.payload, "timestamp": self.timestamp
         })
     }
 }

@@ -43,7 +43,17 @@ pub fn checkout(world: &World, session: &CheckoutSession, error: Option<&str>) -
     body.push_str("<div class=\"box\">");
     for item in &session.line_items {
         if let Some(price) = world.prices.get(&item.price) {
-            body.push_str(&format!("<p>{} × {}</p>", describe_price(world, price), item.quantity));
+            if price.metered() {
+                let product = world.products.get(&price.product).map_or("?", |p| p.name.as_str());
+                body.push_str(&format!(
+                    "<p>{} usage — {} per unit, billed at the end of each {}</p>",
+                    escape(product),
+                    money(price.unit_amount, &price.currency),
+                    price.interval.unwrap_or("month")
+                ));
+            } else {
+                body.push_str(&format!("<p>{} × {}</p>", describe_price(world, price), item.quantity));
+            }
         }
     }
     if let Some(days) = session.trial_period_days {
@@ -115,7 +125,7 @@ pub fn portal(world: &World, session: &PortalSession, notice: Option<&str>) -> S
                 action("cancel", "Cancel at period end")
             });
             let mut options = String::new();
-            for price in world.prices.values().filter(|p| p.interval.is_some()) {
+            for price in world.prices.values().filter(|p| p.interval.is_some() && !p.metered()) {
                 options.push_str(&format!(
                     "<option value=\"{}\">{}</option>",
                     escape(&price.id),

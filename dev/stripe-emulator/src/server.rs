@@ -262,6 +262,14 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["refunds", id]) => world.refund(id),
         ("GET", ["disputes"]) => world.list_disputes(&params),
         ("GET", ["disputes", id]) => world.dispute(id),
+        ("GET", ["billing", "meters"]) => world.list_meters(&params),
+        ("POST", ["billing", "meters"]) => world.create_meter(&params),
+        ("GET", ["billing", "meters", id]) => world.meter(id),
+        ("POST", ["billing", "meters", id]) => world.update_meter(id, &params),
+        ("POST", ["billing", "meters", id, "deactivate"]) => world.set_meter_active(id, false, &params),
+        ("POST", ["billing", "meters", id, "reactivate"]) => world.set_meter_active(id, true, &params),
+        ("GET", ["billing", "meters", id, "event_summaries"]) => world.list_meter_event_summaries(id, &params),
+        ("POST", ["billing", "meter_events"]) => world.create_meter_event(&params),
         ("GET", ["entitlements", "active_entitlements"]) => world.list_active_entitlements(&params),
         ("GET", ["events"]) => world.list_events(&params),
         ("GET", ["events", id]) => world.event(id),
@@ -497,13 +505,13 @@ async fn emulator_set_config(State(shared): State<Arc<Shared>>, body: Bytes) -> 
 
 async fn emulator_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     match serde_json::from_slice::<Fault>(&body) {
-        Ok(fault) if fault.status.map_or(fault.delay_ms > 0, |s| (400..=599).contains(&s)) && fault.delay_ms <= 30_000 => {
+        Ok(fault) if fault.status.map_or(fault.delay_ms > 0 || fault.after, |s| (400..=599).contains(&s)) && fault.delay_ms <= 30_000 => {
             shared.world.lock().await.faults.push(fault.clone());
             axum::Json(json!({"queued": fault})).into_response()
         }
         _ => StripeError::invalid(
             "fault",
-            "Send JSON {\"path_prefix\": \"/v1/…\", \"status\": 500 or \"delay_ms\": 1000, \"count\": 1, \"method\": \"POST\"?}.",
+            "Send JSON {\"path_prefix\": \"/v1/…\", \"status\": 500 or \"delay_ms\": 1000 or \"after\": true, \"count\": 1, \"method\": \"POST\"?}.",
         )
         .into_response(),
     }

@@ -55,6 +55,31 @@ impl World {
             Some("year") => Some("year"),
             Some(other) => return Err(StripeError::invalid("recurring[interval]", format!("Invalid interval: `{other}`."))),
         };
+        let meter = match (params.str("recurring.usage_type")?, params.str("recurring.meter")?) {
+            (None | Some("licensed"), None) => None,
+            (None | Some("licensed"), Some(_)) => {
+                return Err(StripeError::invalid(
+                    "recurring[meter]",
+                    "A meter can only be set on a price with `recurring[usage_type]=metered`.",
+                ));
+            }
+            (Some("metered"), None) => return Err(StripeError::missing_param("recurring[meter]")),
+            (Some("metered"), Some(meter)) => {
+                if !self.meters.contains_key(meter) {
+                    return Err(StripeError::no_such_ref("meter", meter, "recurring[meter]"));
+                }
+                Some(meter.to_owned())
+            }
+            (Some(other), _) => {
+                return Err(StripeError::invalid(
+                    "recurring[usage_type]",
+                    format!("Invalid recurring[usage_type]: must be one of licensed or metered; got `{other}`."),
+                ));
+            }
+        };
+        if meter.is_some() && interval.is_none() {
+            return Err(StripeError::missing_param("recurring[interval]"));
+        }
         let lookup_key = params.str("lookup_key")?.map(str::to_owned);
         self.claim_lookup_key(lookup_key.as_deref(), None, params.bool("transfer_lookup_key")?.unwrap_or(false))?;
         let id = new_id("price");
@@ -68,6 +93,7 @@ impl World {
             metadata: params.metadata("metadata")?,
             created: self.now(),
             active: params.bool("active")?.unwrap_or(true),
+            meter,
         };
         self.prices.insert(id.clone(), price);
         self.track(&id);

@@ -50,13 +50,27 @@ impl World {
                 .prices
                 .get(price_id)
                 .ok_or_else(|| StripeError::no_such_ref("price", price_id, &format!("line_items[{i}][price]")))?;
-            let quantity = params.u64(&format!("line_items.{i}.quantity"))?.unwrap_or(1);
-            if quantity == 0 || quantity > 10_000 {
-                return Err(StripeError::invalid(
-                    format!("line_items[{i}][quantity]"),
-                    "Quantity must be between 1 and 10000.",
-                ));
-            }
+            let given = params.u64(&format!("line_items.{i}.quantity"))?;
+            // A metered price is billed from its meter's usage: it takes no quantity (and adds
+            // nothing to the amount paid now).
+            let quantity = if price.metered() {
+                if given.is_some() {
+                    return Err(StripeError::invalid(
+                        format!("line_items[{i}][quantity]"),
+                        format!("Quantity should not be specified where usage_type is `metered`. Remove quantity from `line_items[{i}]`"),
+                    ));
+                }
+                0
+            } else {
+                let quantity = given.unwrap_or(1);
+                if quantity == 0 || quantity > 10_000 {
+                    return Err(StripeError::invalid(
+                        format!("line_items[{i}][quantity]"),
+                        "Quantity must be between 1 and 10000.",
+                    ));
+                }
+                quantity
+            };
             match (mode, price.interval) {
                 ("subscription", None) => {
                     return Err(StripeError::invalid(
@@ -291,6 +305,7 @@ impl World {
                         price: l.price.clone(),
                         quantity: l.quantity,
                         created: now,
+                        usage_from: now,
                     })
                     .collect(),
                 cancel_at_period_end: false,

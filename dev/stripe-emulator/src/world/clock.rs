@@ -86,7 +86,16 @@ impl World {
                 let rendered = self.render_subscription(id);
                 self.emit("customer.subscription.trial_will_end", rendered, None);
             }
-            Due::End => self.end_subscription(id, Some("cancellation_requested")),
+            Due::End => {
+                // Metered usage is billed in arrears: the period that ends with the subscription
+                // gets a final invoice for it (free when it was a trial).
+                let trial = self.subscriptions[id].status == "trialing";
+                self.end_subscription(id, Some("cancellation_requested"));
+                if self.has_metered_items(id) {
+                    let now = self.now();
+                    self.final_usage_invoice(id, now, "subscription_cycle", if trial { 100 } else { 0 });
+                }
+            }
             Due::Dunning => {
                 if let Some(invoice) = self.subscriptions[id].latest_invoice.clone() {
                     self.invoices.get_mut(&invoice).expect("exists").next_payment_attempt = None;
@@ -98,6 +107,7 @@ impl World {
                 let price = self.subscriptions[id].items.first().map(|i| i.price.clone());
                 let period = price.and_then(|p| self.prices.get(&p)).map_or(30 * DAY, Price::period_seconds);
                 let sub = self.subscriptions.get_mut(id).expect("due");
+                let usage_off = if sub.status == "trialing" { 100 } else { 0 };
                 let (old_start, old_end) = (sub.period_start, sub.period_end);
                 let mut end = old_end + period;
                 // A cancel_at inside the new period shortens it (billed pro rata).
@@ -106,7 +116,12 @@ impl World {
                 }
                 sub.period_start = old_end;
                 sub.period_end = end;
-                let lines = self.cycle_lines(id, old_end, end, 0);
+                // Licensed items for the new period in advance, metered usage of the period
+                // that just ended in arrears; in the order of the items.
+                let mut lines = self.cycle_lines(id, old_end, end, 0);
+                lines.extend(self.usage_lines(id, old_start, old_end, usage_off));
+                let items = &self.subscriptions[id].items;
+                lines.sort_by_key(|l| items.iter().position(|i| Some(&i.id) == l.subscription_item.as_ref()));
                 let invoice = self.new_invoice_with(id, "subscription_cycle", lines, (old_start, old_end));
                 self.emit_invoice_issued(&invoice);
                 self.collect(id, &invoice);

@@ -56,12 +56,14 @@ impl World {
         if quantity == 1 { name } else { format!("{quantity} × {name}") }
     }
 
-    /// One line per subscription item billing `[start, end)`; a period shorter than the price's
-    /// is billed pro rata. `percent_off` discounts (100: free, as in a trial).
+    /// One line per licensed subscription item billing `[start, end)` in advance; a period
+    /// shorter than the price's is billed pro rata. `percent_off` discounts (100: free, as in a
+    /// trial). Metered items are billed in arrears: see [`World::usage_lines`].
     pub(super) fn cycle_lines(&self, sub_id: &str, start: i64, end: i64, percent_off: u32) -> Vec<InvoiceLine> {
         let sub = &self.subscriptions[sub_id];
         sub.items
             .iter()
+            .filter(|item| !self.prices.get(&item.price).is_some_and(Price::metered))
             .map(|item| {
                 let price = self.prices.get(&item.price);
                 let unit = price.map_or(0, |p| p.unit_amount);
@@ -94,6 +96,60 @@ impl World {
                 }
             })
             .collect()
+    }
+
+    /// One line per metered subscription item billing its usage in `[start, end)` (from the
+    /// item's `usage_from` when later): the meter's aggregate of the customer's events × the
+    /// price's unit amount, a negative aggregate billed as 0; line period `[start, end]`.
+    /// `percent_off` discounts (100: usage during a trial is free).
+    pub(super) fn usage_lines(&self, sub_id: &str, start: i64, end: i64, percent_off: u32) -> Vec<InvoiceLine> {
+        let sub = &self.subscriptions[sub_id];
+        sub.items
+            .iter()
+            .filter_map(|item| {
+                let price = self.prices.get(&item.price)?;
+                let meter = price.meter.as_ref()?;
+                let (usage, _) = self.meter_usage(meter, &sub.customer, start.max(item.usage_from), end);
+                let units = usage.max(0);
+                let billed = units.saturating_mul(price.unit_amount);
+                let amount = billed - billed * i64::from(percent_off.min(100)) / 100;
+                Some(InvoiceLine {
+                    id: new_id("il"),
+                    price: item.price.clone(),
+                    quantity: units as u64,
+                    amount,
+                    description: format!(
+                        "{units} × {} (at {} / {})",
+                        self.product_name(&item.price),
+                        money_text(price.unit_amount, &price.currency),
+                        price.interval.unwrap_or("month")
+                    ),
+                    period_start: start,
+                    period_end: end,
+                    proration: false,
+                    invoice_item: None,
+                    subscription_item: Some(item.id.clone()),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the subscription bills metered usage.
+    pub(super) fn has_metered_items(&self, sub_id: &str) -> bool {
+        self.subscriptions[sub_id]
+            .items
+            .iter()
+            .any(|i| self.prices.get(&i.price).is_some_and(Price::metered))
+    }
+
+    /// The final invoice of a subscription that just ended with metered items: their usage from
+    /// the period start to `end`, and the pending invoice items; issued and collected.
+    pub(super) fn final_usage_invoice(&mut self, sub_id: &str, end: i64, billing_reason: &'static str, percent_off: u32) {
+        let start = self.subscriptions[sub_id].period_start;
+        let lines = self.usage_lines(sub_id, start, end, percent_off);
+        let invoice = self.new_invoice_with(sub_id, billing_reason, lines, (start, end));
+        self.emit_invoice_issued(&invoice);
+        self.collect(sub_id, &invoice);
     }
 
     /// Pending invoice items billed with the subscription's next invoice, oldest first.

@@ -10,12 +10,13 @@ mod customers;
 mod entitlements;
 mod events;
 pub mod invoices;
+mod meters;
 mod payments;
 mod portal;
 mod schedules;
 mod subscriptions;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use billing::domain::plans::{Catalog, Interval, PlanMode};
 use serde_json::{Value, json};
@@ -142,6 +143,11 @@ pub struct World {
     pub charges: BTreeMap<String, Charge>,
     pub refunds: BTreeMap<String, Refund>,
     pub disputes: BTreeMap<String, Dispute>,
+    pub meters: BTreeMap<String, Meter>,
+    /// Meter events in order of arrival (identifiers unique: a repeated one is refused).
+    pub meter_events: Vec<MeterEvent>,
+    /// The identifiers of `meter_events`.
+    meter_identifiers: HashSet<String>,
     /// Active entitlements per customer.
     pub entitlements: BTreeMap<String, Vec<ActiveEntitlement>>,
     pub events: Vec<Event>,
@@ -160,7 +166,8 @@ fn real_now() -> i64 {
 
 impl World {
     /// A world seeded from the plans catalog: one product per paid plan, one price per
-    /// interval (with the catalog's lookup key or price id), one feature per feature key.
+    /// interval (with the catalog's lookup key or price id), one feature per feature key, one
+    /// billing meter per distinct `usage` meter and one metered price per usage price.
     pub fn new(settings: Settings, catalog: &Catalog) -> Self {
         let mut world = Self {
             settings,
@@ -181,6 +188,9 @@ impl World {
             charges: BTreeMap::new(),
             refunds: BTreeMap::new(),
             disputes: BTreeMap::new(),
+            meters: BTreeMap::new(),
+            meter_events: Vec::new(),
+            meter_identifiers: HashSet::new(),
             entitlements: BTreeMap::new(),
             events: Vec::new(),
             pending: Vec::new(),
@@ -225,6 +235,18 @@ impl World {
                 }
             }
         }
+        let mut meter_ids: BTreeMap<String, String> = BTreeMap::new();
+        for name in catalog
+            .plans()
+            .iter()
+            .flat_map(|p| p.usage.values())
+            .filter_map(|u| u.meter.as_ref())
+        {
+            if !meter_ids.contains_key(name) {
+                let id = self.seed_meter(name, now);
+                meter_ids.insert(name.clone(), id);
+            }
+        }
         for plan in catalog.plans().iter().filter(|p| !p.free) {
             let product_id = new_id("prod");
             let metadata = Metadata::from([("plan".to_owned(), plan.id.clone())]);
@@ -260,9 +282,56 @@ impl World {
                         metadata: metadata.clone(),
                         created: now,
                         active: true,
+                        meter: None,
                     },
                 );
                 self.track(&id);
+            }
+            for (feature, rule) in &plan.usage {
+                let Some(meter) = rule.meter.as_ref().and_then(|name| meter_ids.get(name)) else {
+                    continue;
+                };
+                // Metered prices live on a product of their own, without entitlement features:
+                // a subscription keeping a metered item after a downgrade must not keep the
+                // plan's features (Stripe entitles the features of every item's product).
+                let usage_product = new_id("prod");
+                self.products.insert(
+                    usage_product.clone(),
+                    Product {
+                        id: usage_product.clone(),
+                        name: format!("{} {}", plan.name, feature.replace(['_', '.', ':', '-'], " ")),
+                        description: None,
+                        feature_ids: Vec::new(),
+                        metadata: Metadata::from([("plan".to_owned(), plan.id.clone()), ("feature".to_owned(), feature.clone())]),
+                        created: now,
+                    },
+                );
+                self.track(&usage_product);
+                for (interval, price) in &rule.prices {
+                    let interval = match interval {
+                        Interval::Month => "month",
+                        Interval::Year => "year",
+                        Interval::OneTime => continue,
+                    };
+                    let id = price.price.clone().unwrap_or_else(|| new_id("price"));
+                    let metadata = Metadata::from([("plan".to_owned(), plan.id.clone()), ("feature".to_owned(), feature.clone())]);
+                    self.prices.insert(
+                        id.clone(),
+                        Price {
+                            id: id.clone(),
+                            product: usage_product.clone(),
+                            lookup_key: price.lookup_key.clone(),
+                            unit_amount: price.amount,
+                            currency: price.currency.clone(),
+                            interval: Some(interval),
+                            metadata,
+                            created: now,
+                            active: true,
+                            meter: Some(meter.clone()),
+                        },
+                    );
+                    self.track(&id);
+                }
             }
         }
     }

@@ -286,10 +286,22 @@ impl World {
                 }
                 phase_currency.get_or_insert_with(|| price.currency.clone());
                 phase_interval.get_or_insert(price.interval);
-                let quantity = params.u64(&item_at("quantity"))?.unwrap_or(1);
-                if quantity == 0 {
-                    return Err(StripeError::invalid(item_shown("quantity"), "Quantity must be at least 1."));
-                }
+                let given = params.u64(&item_at("quantity"))?;
+                let quantity = if price.metered() {
+                    if given.is_some() {
+                        return Err(StripeError::invalid(
+                            item_shown("quantity"),
+                            "You cannot set the quantity for metered plans.",
+                        ));
+                    }
+                    0
+                } else {
+                    let quantity = given.unwrap_or(1);
+                    if quantity == 0 {
+                        return Err(StripeError::invalid(item_shown("quantity"), "Quantity must be at least 1."));
+                    }
+                    quantity
+                };
                 if items.iter().any(|it| it.price == price_id) {
                     return Err(StripeError::invalid(
                         shown("items"),
@@ -467,6 +479,7 @@ impl World {
                     price: wanted.price.clone(),
                     quantity: wanted.quantity,
                     created: now,
+                    usage_from: now,
                 },
             })
             .collect();
@@ -523,9 +536,14 @@ impl World {
                 s.status = "completed".into();
                 s.completed_at = Some(now);
                 self.subscriptions.get_mut(&sub_id).expect("exists").schedule = None;
+                let trial = self.subscriptions[&sub_id].status == "trialing";
                 self.end_subscription(&sub_id, Some("cancellation_requested"));
                 let rendered = self.schedules[id].render();
                 self.emit("subscription_schedule.completed", rendered, None);
+                // The metered usage of the last period, in arrears.
+                if self.has_metered_items(&sub_id) {
+                    self.final_usage_invoice(&sub_id, now, "subscription_cycle", if trial { 100 } else { 0 });
+                }
             }
             _ => self.release(id, &sub_id, true),
         }

@@ -147,11 +147,8 @@ impl World {
                 }
             }
             let quantity = params.u64(&at("quantity"))?;
-            if quantity == Some(0) {
-                return Err(StripeError::invalid(shown("quantity"), "Quantity must be at least 1."));
-            }
             let deleted = params.bool(&at("deleted"))?.unwrap_or(false);
-            match params.str(&at("id"))? {
+            let index = match params.str(&at("id"))? {
                 Some(item_id) => {
                     let index = next
                         .iter()
@@ -161,12 +158,14 @@ impl World {
                         next.remove(index);
                         continue;
                     }
-                    if let Some(price) = price {
+                    if let Some(price) = price
+                        && next[index].price != price
+                    {
+                        // With billing_mode=classic, usage before a price change is not billed.
                         next[index].price = price.to_owned();
+                        next[index].usage_from = now;
                     }
-                    if let Some(q) = quantity {
-                        next[index].quantity = q;
-                    }
+                    index
                 }
                 None if deleted => return Err(StripeError::missing_param(&shown("id"))),
                 None => {
@@ -174,9 +173,30 @@ impl World {
                     next.push(SubscriptionItem {
                         id: new_id("si"),
                         price: price.to_owned(),
-                        quantity: quantity.unwrap_or(1),
+                        quantity: 1,
                         created: now,
+                        usage_from: now,
                     });
+                    next.len() - 1
+                }
+            };
+            // A metered price has no quantity; a licensed one at least 1 (1 when it was metered).
+            if self.prices.get(&next[index].price).is_some_and(Price::metered) {
+                if quantity.is_some() {
+                    return Err(StripeError::invalid(
+                        shown("quantity"),
+                        "You cannot set the quantity for metered plans.",
+                    ));
+                }
+                next[index].quantity = 0;
+            } else {
+                if quantity == Some(0) {
+                    return Err(StripeError::invalid(shown("quantity"), "Quantity must be at least 1."));
+                }
+                match quantity {
+                    Some(q) => next[index].quantity = q,
+                    None if next[index].quantity == 0 => next[index].quantity = 1,
+                    None => {}
                 }
             }
         }
@@ -441,7 +461,8 @@ impl World {
 
     /// Cancels now (validated by the caller): proration credits when `prorate`, the
     /// subscription ended (`customer.subscription.deleted`), then the final invoice when
-    /// `invoice_now` and something is pending.
+    /// `invoice_now` and something is pending or metered. Without `invoice_now`, the metered
+    /// usage of the unfinished period is not billed.
     pub(super) fn end_with_prorations(&mut self, id: &str, prorate: bool, invoice_now: bool, details: CancellationDetails) {
         let now = self.now();
         let sub = self.subscriptions[id].clone();
@@ -461,8 +482,18 @@ impl World {
         }
         details.apply(self.subscriptions.get_mut(id).expect("exists"));
         self.end_subscription(id, Some("cancellation_requested"));
-        if invoice_now && !self.pending_items_of(id).is_empty() {
-            let invoice = self.new_invoice_with(id, "subscription_update", Vec::new(), (now, now));
+        if !invoice_now {
+            return;
+        }
+        // The final invoice: un-invoiced metered usage of the period so far, this second
+        // included (free in a trial), and the pending invoice items.
+        let mut usage = self.usage_lines(id, sub.period_start, now + 1, if sub.status == "trialing" { 100 } else { 0 });
+        for line in &mut usage {
+            line.period_end = now;
+        }
+        if !usage.is_empty() || !self.pending_items_of(id).is_empty() {
+            let period = if usage.is_empty() { (now, now) } else { (sub.period_start, now) };
+            let invoice = self.new_invoice_with(id, "subscription_update", usage, period);
             self.emit_invoice_issued(&invoice);
             self.collect(id, &invoice);
         }
