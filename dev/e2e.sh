@@ -41,7 +41,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "e2e":
         print(m["executable"])')
 
-moto_server -H 127.0.0.1 -p "$dynamo_port" > "$work/moto.log" 2>&1 &
+python3 dev/moto-server.py -H 127.0.0.1 -p "$dynamo_port" > "$work/moto.log" 2>&1 &
 pids+=($!)
 wait_for_port 127.0.0.1 "$dynamo_port" 30 "moto server"
 cargo run --quiet -p devtool -- create-table
@@ -72,6 +72,13 @@ warm POST /portal 401
 warm POST /webhook 400
 warm GET /entitlements 401
 warm GET /subscription 401
+warm POST /usage 401
+# The scheduled usage reporter, through the Lambda Invoke API of cargo lambda watch.
+deadline=$((SECONDS + 900))
+until curl -fsS -X POST "http://127.0.0.1:$api_port/2015-03-31/functions/usage-reporter/invocations" -d '{}' > /dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then echo "e2e: usage-reporter never answered"; tail -n 50 "$work/watch.log"; exit 1; fi
+  sleep 1
+done
 
 echo "e2e: running"
 E2E_API="http://127.0.0.1:$api_port" E2E_STRIPE="http://127.0.0.1:$stripe_port" \

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, the Stripe
 # emulator on 127.0.0.1:12111 (delivering signed webhooks to the local webhook function), and
-# `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths.
+# `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths, and the
+# scheduled functions on their schedule (the usage reporter every minute, through
+# `cargo lambda invoke` against the watch server).
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,7 +28,7 @@ dynamo_port="${DYNAMODB_ENDPOINT##*:}"
 if port_in_use "$dynamo_host" "$dynamo_port"; then
   echo "DynamoDB: something already listens on $dynamo_host:$dynamo_port; using it"
 else
-  moto_server -H "$dynamo_host" -p "$dynamo_port" > "$state_dir/moto.log" 2>&1 &
+  python3 dev/moto-server.py -H "$dynamo_host" -p "$dynamo_port" > "$state_dir/moto.log" 2>&1 &
   pids+=($!)
   wait_for_port "$dynamo_host" "$dynamo_port" 30 "moto server"
 fi
@@ -51,10 +53,21 @@ stripe-lambda local stack
   DynamoDB (moto server)    $DYNAMODB_ENDPOINT  table $TABLE_NAME   log: .dev/moto.log
   Stripe emulator           http://$STRIPE_EMULATOR_ADDR  webhooks → $STRIPE_EMULATOR_WEBHOOK_URLS   log: .dev/stripe-emulator.log
   bearer token for a user   ./dev/token.sh user_123
+  usage reporter            every ${USAGE_REPORT_EVERY:-60} s   log: .dev/usage-reporter.log
 Ctrl-C stops everything started here.
 
 INFO
 
 cargo lambda watch -A 127.0.0.1 -P 9000 --env-file "$root/dev/local.env" &
+pids+=($!)
+
+# What EventBridge Scheduler does in AWS.
+(
+  wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
+  while sleep "${USAGE_REPORT_EVERY:-60}"; do
+    cargo lambda invoke usage-reporter --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/usage-reporter.log" 2>&1 || true
+    echo >> "$state_dir/usage-reporter.log"
+  done
+) &
 pids+=($!)
 wait "${pids[@]}"

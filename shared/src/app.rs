@@ -13,7 +13,9 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::plans::{Catalog, CatalogError};
 use crate::edge::identity::IdentityVerifier;
 use crate::services::gate::Gate;
+use crate::services::reporter::Reporter;
 use crate::services::sync::Engine;
+use crate::services::usage::{AllowanceCache, Usage};
 
 /// How long `main` waits for the connections it opens during init.
 pub const WARM_UP_BUDGET: Duration = Duration::from_secs(1);
@@ -44,6 +46,8 @@ pub struct AppState {
     pub livemode: bool,
     /// The time the sync engine and the services read.
     pub clock: Arc<dyn Clock>,
+    /// What users may count, kept briefly (see [`crate::services::usage`]).
+    pub usage_cache: AllowanceCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -147,6 +151,7 @@ impl AppState {
             webhook_secrets: WebhookSecrets::new(secrets.webhook_secrets, None, crate::domain::clock::now_epoch()),
             livemode,
             clock: Arc::new(SystemClock),
+            usage_cache: AllowanceCache::new(config.usage_cache),
             config,
         })
     }
@@ -181,6 +186,27 @@ impl AppState {
     /// Feature gating (one Query, no Stripe call).
     pub fn gate(&self) -> Gate<'_> {
         Gate::new(&self.store, &self.catalog, self.config.access)
+    }
+
+    /// The usage reporter: metered units to Stripe's meters (for functions with a Stripe key).
+    pub fn reporter(&self) -> Result<Reporter<'_>, GatewayError> {
+        Ok(Reporter::new(
+            &self.store,
+            self.stripe()?,
+            self.clock.as_ref(),
+            self.config.reporter_budget,
+        ))
+    }
+
+    /// Usage metering: count units against the user's quota, keep metered units for Stripe.
+    pub fn usage(&self) -> Usage<'_> {
+        Usage::new(
+            &self.store,
+            &self.catalog,
+            self.clock.as_ref(),
+            self.config.access,
+            &self.usage_cache,
+        )
     }
 
     /// Opens the DynamoDB and Stripe connections during init, which Lambda runs before the

@@ -41,6 +41,8 @@ pub mod vars {
     pub const STRIPE_MODE: &str = "STRIPE_MODE";
     pub const CHANGE_PRORATION: &str = "CHANGE_PRORATION";
     pub const CANCEL_PRORATE: &str = "CANCEL_PRORATE";
+    pub const USAGE_CACHE_SECONDS: &str = "USAGE_CACHE_SECONDS";
+    pub const REPORTER_BUDGET_SECONDS: &str = "REPORTER_BUDGET_SECONDS";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
@@ -186,6 +188,12 @@ pub struct Config {
     pub plans_parameter: Option<String>,
     /// How long prices read from Stripe are trusted (`GET /plans`, lookup keys → price ids).
     pub price_cache: Duration,
+    /// How long a process trusts what a user may count (plan, period) before reading it again
+    /// (`USAGE_CACHE_SECONDS`, default 10; 0 reads every time).
+    pub usage_cache: Duration,
+    /// How long one run of the usage reporter may work before it stops and leaves the rest to
+    /// the next run (`REPORTER_BUDGET_SECONDS`, default 40).
+    pub reporter_budget: Duration,
     /// The API mapping of a custom domain (`billing` for `https://api.example.com/billing/…`),
     /// stripped from request paths before routing.
     pub api_base_path: Option<String>,
@@ -379,6 +387,18 @@ impl Config {
                 }
             })
             .transpose()?;
+        let seconds = |var: &'static str, default: u64, max: u64| -> Result<Duration, ConfigError> {
+            match get(var) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n <= max => Ok(Duration::from_secs(n)),
+                    _ => Err(ConfigError::invalid(var, format!("expected whole seconds from 0 to {max}"))),
+                },
+            }
+        };
+        let usage_cache = seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
+        // The reporter's Lambda timeout is 60 s: one send may still run past the budget.
+        let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
         let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
             None => DEFAULT_PRICE_CACHE,
             Some(v) => match v.parse::<u64>() {
@@ -477,6 +497,8 @@ impl Config {
             plans_path,
             plans_parameter,
             price_cache,
+            usage_cache,
+            reporter_budget,
             api_base_path,
             metrics_namespace: get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
             checkout,

@@ -6,7 +6,8 @@
 //!  │
 //! edge       http (routing, typed bodies), identity (JWT), problem+json, webhook signatures
 //!  │
-//! services   sync (the engine every writer of Stripe state goes through), gate
+//! services   sync (the engine every writer of Stripe state goes through), gate, usage,
+//!  │         reporter (metered usage to Stripe)
 //!  │
 //! adapters   store (DynamoDB), stripe (the Stripe port, pooled), secrets, aws
 //!  │
@@ -32,6 +33,8 @@ pub use config::{Config, Needs};
 pub use domain::clock::now_epoch;
 pub use edge::identity::{Identity, IdentityError};
 pub use edge::problem::{ApiError, Problem};
+/// `billing::gate` and `billing::usage`: the services the team's own Rust Lambdas call.
+pub use services::{gate, usage};
 
 /// Installs the tracing subscriber: JSON under Lambda's JSON log format, level from
 /// `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.

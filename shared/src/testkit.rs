@@ -158,9 +158,12 @@ pub fn moto_endpoint() -> &'static str {
             return endpoint;
         }
         let port = free_port();
+        // dev/moto-server.py: moto's server applying one request at a time, as DynamoDB applies
+        // the writes to one item (moto's own server does not).
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/moto-server.py");
         spawn_with_watchdog(
-            &venv_bin("moto_server"),
-            &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+            &venv_bin("python"),
+            &[script.into(), "-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
             "moto",
         );
         wait_for_port(

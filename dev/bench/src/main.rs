@@ -91,13 +91,22 @@ async fn main() {
     println!("|---|---|---|");
     webhook_bench(&state, &requests, args.events).await;
     entitlements_bench(&state, &requests, args.checks).await;
+    usage_bench(&state, &requests, args.checks).await;
     connections_bench(&config, &emulator).await;
     if let Some(dir) = &args.release_dir {
         release_bench(&format!("{dir}/entitlements"), &config).await;
         first_response_bench(dir, &config).await;
     }
     if let Some(dir) = &args.zips {
-        for f in ["checkout", "portal", "webhook", "entitlements"] {
+        for f in [
+            "checkout",
+            "portal",
+            "webhook",
+            "entitlements",
+            "subscription",
+            "usage",
+            "usage-reporter",
+        ] {
             // The issue sets a size target for the entitlements function only.
             let target = if f == "entitlements" { "≤ 8 MB" } else { "—" };
             let path = format!("{dir}/{f}/bootstrap.zip");
@@ -241,6 +250,47 @@ async fn entitlements_bench(state: &billing::AppState, requests: &testkit::Reque
     report(
         "entitlements: DynamoDB requests per check",
         format!("{:.2}", (requests.get() - before) as f64 / checks as f64),
+        "1",
+    );
+}
+
+/// `POST /usage`: own CPU per record (parse the API Gateway event, identify, validate, the
+/// allowance from the process cache, render the answer) and DynamoDB round trips per record in a
+/// warm process (target 1: the conditional update).
+async fn usage_bench(state: &billing::AppState, requests: &testkit::RequestCounter, n: usize) {
+    let event = testkit::event_text("usage-record.json");
+    // Warm: the user's allowance is read once and kept for USAGE_CACHE_SECONDS.
+    let response = usage::handler::handle(state, testkit::event("usage-record.json")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let items = state.store.user_items("user_123").await.unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let req = lambda_http::request::from_str(&event).unwrap();
+        let identity = state.identity.identify(&req).unwrap();
+        let body: Value = serde_json::from_slice(req.body().as_ref()).unwrap();
+        let feature = body["feature"].as_str().unwrap();
+        assert!(billing::domain::plans::is_valid_key(feature));
+        let access = billing::domain::access::decide(&state.catalog, &items, billing::now_epoch(), &state.config.access);
+        let allowance = access.usage.get(feature).unwrap();
+        std::hint::black_box(
+            serde_json::to_string(&json!({"user": identity.user_id, "feature": feature, "limit": allowance.limit})).unwrap(),
+        );
+    }
+    let per_record = start.elapsed() / n as u32;
+    report(
+        "usage: own CPU per record",
+        format!("{:.3} ms", per_record.as_secs_f64() * 1e3),
+        "—",
+    );
+    let before = requests.get();
+    let records = 50;
+    for _ in 0..records {
+        let response = usage::handler::handle(state, testkit::event("usage-record.json")).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    report(
+        "usage: DynamoDB round trips per record (warm process)",
+        format!("{:.2}", (requests.get() - before) as f64 / records as f64),
         "1",
     );
 }

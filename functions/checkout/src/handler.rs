@@ -89,11 +89,24 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
         (None, Some(key)) => stripe.price_id(key).await?,
         (None, None) => return Err(CheckoutError::Incomplete("a price reference")),
     };
+    let mut metered_prices = Vec::new();
+    for rule in input.plan.usage.values().filter(|r| r.meter.is_some()) {
+        let price = rule
+            .prices
+            .get(&input.interval)
+            .ok_or(CheckoutError::Incomplete("a metered price"))?;
+        metered_prices.push(match (&price.price, &price.lookup_key) {
+            (Some(id), _) => id.clone(),
+            (None, Some(key)) => stripe.price_id(key).await?,
+            (None, None) => return Err(CheckoutError::Incomplete("a metered price reference")),
+        });
+    }
     let offer = Offer {
         identity: &identity,
         input: &input,
         items: &items,
         price_id,
+        metered_prices,
         client_key: client_key.as_deref(),
     };
     let mut linked = items.customer.as_ref().map(|c| c.customer_id.clone());
@@ -136,6 +149,8 @@ struct Offer<'a> {
     input: &'a input::CheckoutInput<'a>,
     items: &'a UserItems,
     price_id: String,
+    /// The plan's metered prices at the interval (usage billed through Stripe meters).
+    metered_prices: Vec<String>,
     client_key: Option<&'a str>,
 }
 
@@ -160,6 +175,7 @@ impl Offer<'_> {
             customer,
             first_time,
             self.price_id.clone(),
+            self.metered_prices.clone(),
         );
         let mut key = session::key(self.identity, self.input, &new, self.client_key, state.clock.now());
         for _ in 0..=FRESH_KEY_STEPS {

@@ -54,6 +54,7 @@ pub fn new_session(
     customer: &str,
     first_time: bool,
     price: String,
+    metered_prices: Vec<String>,
 ) -> NewCheckoutSession {
     let metadata = vec![
         ("user_id".to_owned(), identity.user_id.clone()),
@@ -79,6 +80,7 @@ pub fn new_session(
         client_reference_id: (identity.user_id.len() <= 200).then(|| identity.user_id.clone()),
         trial_days,
         allow_promotion_codes: config.allow_promotion_codes,
+        metered_prices,
     }
 }
 
@@ -106,6 +108,7 @@ pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSess
             &input.cancel_url,
             customer,
             &new.price,
+            &new.metered_prices.join(","),
             &trial,
             if new.allow_promotion_codes { "promo" } else { "" },
             client_key.unwrap_or_default(),
@@ -141,7 +144,7 @@ mod tests {
             email: None,
         };
         let t = 1_800_000_000 - 1_800_000_000 % CHECKOUT_KEY_WINDOW_SECS;
-        let new = new_session(&state.config.checkout, &identity, &input, "cus_1", true, "price_1".into());
+        let new = new_session(&state.config.checkout, &identity, &input, "cus_1", true, "price_1".into(), vec![]);
         let key = key(&identity, &input, &new, None, t);
         assert_eq!(key, super::key(&identity, &input, &new, None, t + CHECKOUT_KEY_WINDOW_SECS - 1));
         assert_ne!(key, super::key(&identity, &input, &new, None, t + CHECKOUT_KEY_WINDOW_SECS));
@@ -164,7 +167,7 @@ mod tests {
             super::key(&identity, &input, &no_trial, None, t),
             super::key(&identity, &input, &with_trial, None, t)
         );
-        let other_customer = new_session(&state.config.checkout, &identity, &input, "cus_2", true, "price_1".into());
+        let other_customer = new_session(&state.config.checkout, &identity, &input, "cus_2", true, "price_1".into(), vec![]);
         assert_ne!(key, super::key(&identity, &input, &other_customer, None, t));
         assert_ne!(fresh_key(&key, "cs_1"), key);
         assert_ne!(fresh_key(&key, "cs_1"), fresh_key(&key, "cs_2"));

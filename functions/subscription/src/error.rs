@@ -28,6 +28,8 @@ pub enum SubscriptionError {
     NoChange,
     #[error("the client's idempotency key was used for another request")]
     KeyReused,
+    #[error("a change of interval of a metered subscription must wait for the period end")]
+    MeteredIntervalChange,
     #[error("the subscription or its schedule changed while the request was served")]
     ChangedMeanwhile,
     #[error("a stripe call failed")]
@@ -95,6 +97,11 @@ impl ApiError for SubscriptionError {
                 "this `Idempotency-Key` was used for a different request; use a new key",
             )
             .with_field("Idempotency-Key"),
+            SubscriptionError::MeteredIntervalChange => conflict(
+                "/errors/change-at-period-end",
+                "Change at period end",
+                "this subscription bills metered usage: a change of billing interval takes effect at the period end (`\"when\": \"period_end\"`)",
+            ),
             SubscriptionError::ChangedMeanwhile => conflict(
                 "/errors/changed-meanwhile",
                 "Changed meanwhile",

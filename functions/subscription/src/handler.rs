@@ -53,7 +53,20 @@ async fn list(state: &AppState, req: &Request) -> Result<Response<Body>, Subscri
     Ok(json(StatusCode::OK, &value!({ "subscriptions": subscriptions })))
 }
 
-/// The subscription as stored after a change (strongly consistent: our own write).
+/// The subscription as Stripe has it after a change (what was just written through the engine).
+fn answer(state: &AppState, user: &str, target: &Target, now: manage::Now) -> Result<Response<Body>, SubscriptionError> {
+    let clock = state.clock.now();
+    let version = billing::domain::version::Version::of_payload(clock);
+    let subscription = now.subscription.ok_or(SubscriptionError::NotFound)?;
+    let record = subscription.to_record(user, &state.catalog, version, clock, Some(&target.record), clock);
+    let schedule = now
+        .schedule
+        .map(|s| s.to_record(user, target.id(), &state.catalog, None, version, clock));
+    let view = SubscriptionView::new(&record, schedule.as_ref(), clock);
+    Ok(json(StatusCode::OK, &value!({ "subscription": view })))
+}
+
+/// The subscription as stored (strongly consistent), when nothing was asked of Stripe.
 async fn changed(state: &AppState, user: &str, target: &Target) -> Result<Response<Body>, SubscriptionError> {
     let items = state.store.user_items_consistent(user).await?;
     let record = items
@@ -91,26 +104,57 @@ async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     let keys = Keys::new("cancel", &identity, &target, client_key.as_deref(), &observed, &params);
     let released;
     if at_period_end {
-        released = manage::release_schedule(stripe, &target, &keys).await?;
+        released = step(manage::release_schedule(stripe, &target, &keys).await, claim)?.unwrap_or(true);
         let update = SubscriptionUpdate {
             cancel_at_period_end: Some(true),
             feedback,
             ..SubscriptionUpdate::default()
         };
-        if let Err(err) = stripe.update_subscription(target.id(), &update, &keys.step("update")).await {
-            return Err(failed(&engine, stripe, observed, &target, released, err.into()).await);
+        let result = stripe.update_subscription(target.id(), &update, &keys.step("update")).await;
+        if let Err(err) = step(result.map_err(SubscriptionError::from), claim) {
+            return Err(failed(&engine, stripe, observed, &target, released, err).await);
         }
     } else {
         // Stripe cancels the schedule with its subscription.
         released = target.current.schedule_id.is_some();
         let prorate = state.config.subscription.cancel_prorate;
-        stripe
-            .cancel_subscription_now(target.id(), prorate, feedback.as_deref(), &keys.step("cancel"))
-            .await?;
+        // Metered usage: reported first, then billed on a final invoice (Stripe drops the usage
+        // of a subscription canceled without one).
+        let metered = !target.current.other_items.is_empty();
+        if metered {
+            let items = state.store.user_items_consistent(&identity.user_id).await?;
+            let flushed = state.reporter()?.flush(&items.usage).await;
+            if flushed.failed > 0 {
+                tracing::warn!(user = %identity.user_id, failed = flushed.failed, "metered usage not reported before the cancel; the reporter will send it");
+            }
+        }
+        let result = stripe
+            .cancel_subscription_now(target.id(), prorate, metered, feedback.as_deref(), &keys.step("cancel"))
+            .await;
+        step(result.map_err(SubscriptionError::from), claim)?;
     }
-    manage::record(&engine, stripe, observed, target.id(), released).await?;
+    let now = manage::record(&engine, stripe, observed, target.id(), released).await?;
     tracing::info!(user = %identity.user_id, subscription = %target.id(), at_period_end, "subscription canceled");
-    changed(state, &identity.user_id, &target).await
+    answer(state, &identity.user_id, &target, now)
+}
+
+/// Whether a Stripe step's refusal means a retry of a claimed request finds its first attempt
+/// applied: the same client key, the same body (the claim says so), but parameters derived from
+/// the state the first attempt changed, so Stripe refuses the key's reuse.
+fn applied_before(err: &SubscriptionError, claim: Option<RequestKey>) -> bool {
+    claim == Some(RequestKey::Retry) && matches!(err, SubscriptionError::Stripe(GatewayError::IdempotencyReused { .. }))
+}
+
+/// A step's result, with a retry's [`applied_before`] refusal taken as done.
+fn step<T>(result: Result<T, SubscriptionError>, claim: Option<RequestKey>) -> Result<Option<T>, SubscriptionError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if applied_before(&err, claim) => {
+            tracing::info!("a retry of a request whose first attempt took effect");
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// After a step failed: when a schedule was released before it, the table learns that now (its
@@ -150,9 +194,17 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     let engine = state.sync()?;
     let observed = engine.observe(&identity.user_id, target.id()).await?;
     let keys = Keys::new("resume", &identity, &target, client_key.as_deref(), &observed, "");
-    let released = manage::release_schedule(stripe, &target, &keys).await?;
-    if paused && let Err(err) = stripe.resume_subscription(target.id(), &keys.step("resume")).await {
-        return Err(failed(&engine, stripe, observed, &target, released, err.into()).await);
+    let released = step(manage::release_schedule(stripe, &target, &keys).await, claim)?.unwrap_or(true);
+    if paused
+        && let Err(err) = step(
+            stripe
+                .resume_subscription(target.id(), &keys.step("resume"))
+                .await
+                .map_err(SubscriptionError::from),
+            claim,
+        )
+    {
+        return Err(failed(&engine, stripe, observed, &target, released, err).await);
     }
     if ending {
         // Both: a `cancel_at` at the period end may come without the flag.
@@ -161,13 +213,14 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
             clear_cancel_at: true,
             ..SubscriptionUpdate::default()
         };
-        if let Err(err) = stripe.update_subscription(target.id(), &update, &keys.step("update")).await {
-            return Err(failed(&engine, stripe, observed, &target, released, err.into()).await);
+        let result = stripe.update_subscription(target.id(), &update, &keys.step("update")).await;
+        if let Err(err) = step(result.map_err(SubscriptionError::from), claim) {
+            return Err(failed(&engine, stripe, observed, &target, released, err).await);
         }
     }
-    manage::record(&engine, stripe, observed, target.id(), released).await?;
+    let now = manage::record(&engine, stripe, observed, target.id(), released).await?;
     tracing::info!(user = %identity.user_id, subscription = %target.id(), paused, ending, pending, "subscription resumed");
-    changed(state, &identity.user_id, &target).await
+    answer(state, &identity.user_id, &target, now)
 }
 
 /// `POST /subscription/change` `{subscription?, plan?, interval?, quantity?, proration?, when?,
@@ -199,6 +252,10 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     if request.when == When::PeriodEnd && target.ending() {
         return Err(SubscriptionError::CancelPending);
     }
+    if request.when == When::Now && resolved.interval_changes && !target.current.other_items.is_empty() {
+        // Its metered items must go, and Stripe would drop the period's usage with them.
+        return Err(SubscriptionError::MeteredIntervalChange);
+    }
     let proration = manage::proration(request.proration, state.config.subscription.proration, resolved.upgrade)?;
     if request.preview {
         let preview = manage::preview(stripe, &target, &resolved, &request, proration, state.clock.now()).await?;
@@ -216,13 +273,13 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
         request.plan.map(|p| &p.id)
     );
     let keys = Keys::new("change", &identity, &target, client_key.as_deref(), &observed, &params);
-    match request.when {
+    let now = match request.when {
         When::Now => {
-            let released = manage::release_schedule(stripe, &target, &keys).await?;
-            if let Err(err) = manage::change_now(stripe, &target, &resolved, proration, &keys).await {
+            let released = step(manage::release_schedule(stripe, &target, &keys).await, claim)?.unwrap_or(true);
+            if let Err(err) = step(manage::change_now(stripe, &target, &resolved, proration, &keys).await, claim) {
                 return Err(failed(&engine, stripe, observed, &target, released, err).await);
             }
-            manage::record(&engine, stripe, observed, target.id(), released).await?;
+            let now = manage::record(&engine, stripe, observed, target.id(), released).await?;
             // Features follow the new plan at once (the summary event comes later).
             let refresh = Arrival::Entitlements {
                 user_id: identity.user_id.clone(),
@@ -231,12 +288,13 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
             if let Err(err) = engine.apply(refresh).await {
                 tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "entitlements not refreshed after the change; the webhook will");
             }
+            now
         }
         When::PeriodEnd => {
-            manage::schedule_change(stripe, &identity, &target, &resolved, &keys).await?;
-            manage::record(&engine, stripe, observed, target.id(), true).await?;
+            step(manage::schedule_change(stripe, &identity, &target, &resolved, &keys).await, claim)?;
+            manage::record(&engine, stripe, observed, target.id(), true).await?
         }
-    }
+    };
     tracing::info!(
         user = %identity.user_id,
         subscription = %target.id(),
@@ -247,7 +305,7 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
         upgrade = resolved.upgrade,
         "subscription changed"
     );
-    changed(state, &identity.user_id, &target).await
+    answer(state, &identity.user_id, &target, now)
 }
 
 /// `GET /invoices?limit=&starting_after=`: the user's invoices from Stripe, newest first.

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use billing::AppState;
 use billing::Identity;
 use billing::adapters::store::RequestKey;
-use billing::adapters::stripe::{ItemChange, PhasePlan, PriceName, Proration, Stripe, SubscriptionUpdate, idempotency_key};
+use billing::adapters::stripe::{ItemChange, MeteredChange, PhasePlan, PriceName, Proration, Stripe, SubscriptionUpdate, idempotency_key};
 use billing::domain::invoices::InvoicePreview;
 use billing::domain::objects::SubscriptionSnapshot;
 use billing::domain::plans::{Interval, Plan, PlanMode};
@@ -195,23 +195,29 @@ pub async fn change_pending(stripe: &Stripe, target: &Target) -> Result<bool, Su
 
 /// Stores the subscription (and, when `schedule`, its schedule) as Stripe has it now, through
 /// the engine: read again after the calls, never taken from their answers.
-pub async fn record(engine: &Engine<'_>, stripe: &Stripe, observed: Observed, id: &str, schedule: bool) -> Result<(), SubscriptionError> {
+pub async fn record(engine: &Engine<'_>, stripe: &Stripe, observed: Observed, id: &str, schedule: bool) -> Result<Now, SubscriptionError> {
     let subscription = stripe.retrieve_subscription(id).await?;
-    let schedule = if schedule {
-        Some(match subscription.as_ref().and_then(|s| s.schedule_id.as_deref()) {
-            Some(schedule_id) => stripe.retrieve_schedule(schedule_id).await?,
-            None => None,
-        })
-    } else {
-        None
+    let current_schedule = match subscription.as_ref().and_then(|s| s.schedule_id.as_deref()) {
+        Some(schedule_id) => stripe.retrieve_schedule(schedule_id).await?,
+        None => None,
     };
     let change = Change {
         observed,
-        subscription,
-        schedule,
+        subscription: subscription.clone(),
+        schedule: schedule.then(|| current_schedule.clone()),
     };
     engine.apply(Arrival::Changed(Box::new(change))).await?;
-    Ok(())
+    Ok(Now {
+        subscription,
+        schedule: current_schedule,
+    })
+}
+
+/// Stripe's state after a change, as read for the engine: what the answer shows (the table may
+/// briefly hold an event's older payload until the events that follow it land).
+pub struct Now {
+    pub subscription: Option<SubscriptionSnapshot>,
+    pub schedule: Option<ScheduleSnapshot>,
 }
 
 /// The plan and interval of a price of the catalog.
@@ -282,6 +288,10 @@ pub struct Resolved {
     pub interval: Interval,
     /// The new price × quantity costs more per day than the current one (or either is unknown).
     pub upgrade: bool,
+    /// The subscription's metered prices after the change.
+    pub metered_prices: Vec<String>,
+    /// The change moves the subscription to another billing interval.
+    pub interval_changes: bool,
 }
 
 /// Resolves a change on Stripe's current state of the subscription.
@@ -304,6 +314,45 @@ pub async fn resolve(
         .item_id
         .clone()
         .ok_or(SubscriptionError::Incomplete("a subscription item"))?;
+    // The new plan's metered prices at the interval: added when missing, others removed.
+    let mut metered_prices = Vec::new();
+    for rule in plan.usage.values().filter(|r| r.meter.is_some()) {
+        let price = rule.prices.get(&interval).ok_or(SubscriptionError::Incomplete("a metered price"))?;
+        metered_prices.push(match (&price.price, &price.lookup_key) {
+            (Some(id), _) => id.clone(),
+            (None, Some(key)) => stripe.price_id(key).await?,
+            (None, None) => return Err(SubscriptionError::Incomplete("a metered price reference")),
+        });
+    }
+    // Metered items are added, never removed on a change of plan: Stripe (classic billing)
+    // drops the period's usage of a deleted metered item. A change of interval must remove them
+    // (one interval per subscription), so it waits for the period end (see the handler).
+    let interval_changes = now.map(|(_, i)| i) != Some(interval);
+    let mut metered: Vec<MeteredChange> = metered_prices
+        .iter()
+        .filter(|p| !current.other_items.iter().any(|(_, price)| price == *p))
+        .map(|p| MeteredChange::Add { price: p.clone() })
+        .collect();
+    if interval_changes {
+        metered.extend(
+            current
+                .other_items
+                .iter()
+                .filter(|(_, price)| !metered_prices.contains(price))
+                .map(|(item_id, _)| MeteredChange::Remove { item_id: item_id.clone() }),
+        );
+    }
+    // What the subscription's metered items are after the change.
+    let mut metered_after = metered_prices.clone();
+    if !interval_changes {
+        metered_after.extend(
+            current
+                .other_items
+                .iter()
+                .map(|(_, price)| price.clone())
+                .filter(|p| !metered_prices.contains(p)),
+        );
+    }
     let upgrade = match &current.price_id {
         Some(old) => {
             let names = [PriceName::Id(old), PriceName::Id(&price_id)];
@@ -321,7 +370,10 @@ pub async fn resolve(
             item_id,
             price: price_id,
             quantity,
+            metered,
         },
+        metered_prices: metered_after,
+        interval_changes,
         plan: plan.id.clone(),
         interval,
         upgrade,
@@ -405,7 +457,9 @@ pub async fn schedule_change(
     let second = PhasePlan {
         start: end,
         end: None,
-        items: vec![(resolved.item.price.clone(), resolved.item.quantity)],
+        items: std::iter::once((resolved.item.price.clone(), Some(resolved.item.quantity)))
+            .chain(resolved.metered_prices.iter().map(|p| (p.clone(), None)))
+            .collect(),
         interval: interval(resolved.interval),
         trial_end: None,
         metadata,

@@ -148,6 +148,7 @@ mod tests {
             quantity: 1,
             current_period_end: Some(end),
             cancel_at_period_end: false,
+            current_period_start: None,
             cancel_at: None,
             trial_end: None,
             past_due_since: None,

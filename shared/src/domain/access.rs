@@ -90,6 +90,7 @@ use serde::Serialize;
 
 use crate::domain::plans::{Catalog, Plan};
 use crate::domain::records::{SubscriptionRecord, UserItems};
+use crate::domain::usage::{Allowance, Allowances, Period, calendar_month, combine};
 
 /// The default grace period of a `past_due` subscription.
 pub const DEFAULT_PAST_DUE_GRACE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -263,6 +264,12 @@ pub struct Access {
     /// What the access rests on: a granting reason, `free_plan`, or why nothing grants.
     #[serde(skip)]
     basis: Reason,
+    /// The usage counters the user may count, and the period they count in
+    /// ([`crate::domain::usage`]).
+    #[serde(skip)]
+    pub usage: Allowances,
+    #[serde(skip)]
+    pub usage_period: Period,
 }
 
 /// The answer for one feature.
@@ -410,16 +417,63 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             let slot = limits.entry(name.clone()).or_insert(*value);
             *slot = (*slot).max(*value);
         }
-        return headline(best, features, limits);
+        let mut usage: BTreeMap<String, Option<Allowance>> = BTreeMap::new();
+        for j in &granting {
+            let recurring = j.sub.interval != Some(crate::domain::plans::Interval::OneTime);
+            for (feature, rule) in j.plan.into_iter().flat_map(|p| p.usage.iter()) {
+                let meter = rule.meter.as_deref().filter(|_| recurring).map(|m| (m, j.sub.customer_id.as_str()));
+                combine(usage.entry(feature.clone()).or_default(), rule.limit, meter);
+            }
+        }
+        let usage = usage.into_iter().filter_map(|(f, a)| Some((f, a?))).collect();
+        let period = match (best.sub.interval, best.sub.current_period_end) {
+            (Some(crate::domain::plans::Interval::OneTime), _) | (_, None) => calendar_month(now),
+            (interval, Some(end)) => {
+                let length = if interval == Some(crate::domain::plans::Interval::Year) {
+                    365
+                } else {
+                    30
+                } * 86_400;
+                let start = best.sub.current_period_start.filter(|s| *s < end).unwrap_or(end - length).min(now);
+                let mut period = Period { start, end };
+                // A renewal whose webhook is late: the next period has begun all the same.
+                let length = (end - start).max(86_400);
+                if now >= period.end {
+                    let passed = now.saturating_sub(period.end) / length;
+                    period.start = period.end.saturating_add(passed.saturating_mul(length));
+                    period.end = period.start.saturating_add(length);
+                }
+                period
+            }
+        };
+        let mut access = headline(best, features, limits);
+        access.usage = usage;
+        access.usage_period = period;
+        return access;
     }
 
     let free = catalog.free_plan();
     let features = free.map(|p| p.features.clone()).unwrap_or_default();
     let limits = free.map(|p| p.limits.clone()).unwrap_or_default();
+    let usage: Allowances = free
+        .map(|p| {
+            p.usage
+                .iter()
+                .map(|(f, rule)| {
+                    let allowance = Allowance {
+                        limit: rule.limit,
+                        meter: None,
+                        customer_id: None,
+                    };
+                    (f.clone(), allowance)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let latest = judged
         .iter()
         .max_by_key(|j| (j.sub.updated_at, j.sub.current_period_end, j.sub.subscription_id.as_str()));
-    match latest {
+    let mut access = match latest {
         Some(latest) => headline(latest, features, limits),
         None => Access {
             plan: free.map(|p| p.id.clone()),
@@ -430,8 +484,14 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             cancel_at_period_end: false,
             trial_end: None,
             basis: if free.is_some() { Reason::FreePlan } else { Reason::NoSubscription },
+            usage: Allowances::new(),
+            usage_period: calendar_month(now),
         },
-    }
+    };
+    // The free plan's counters only, on the calendar month.
+    access.usage = usage.into_iter().filter(|(_, a)| a.limit.is_some()).collect();
+    access.usage_period = calendar_month(now);
+    access
 }
 
 fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String, u64>) -> Access {
@@ -444,6 +504,8 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
         cancel_at_period_end: j.sub.cancel_at_period_end,
         trial_end: j.sub.trial_end,
         basis: j.reason,
+        usage: Allowances::new(),
+        usage_period: Period { start: 0, end: 0 },
     }
 }
 
@@ -476,6 +538,7 @@ mod tests {
             quantity: 1,
             current_period_end: Some(NOW + 20 * DAY),
             cancel_at_period_end: false,
+            current_period_start: None,
             cancel_at: None,
             trial_end: None,
             past_due_since: None,
@@ -551,6 +614,7 @@ mod tests {
                 updated_at: NOW - DAY,
             }),
             schedules: vec![],
+            usage: vec![],
         }
     }
 
@@ -691,6 +755,41 @@ mod tests {
         let access = decide(&no_free, &UserItems::default(), NOW, &AccessPolicy::default());
         assert_eq!(access.reason(), Reason::NoSubscription);
         assert!(access.features.is_empty() && access.limits.is_empty());
+    }
+
+    #[test]
+    fn usage_counts_in_the_granting_plans_period_else_the_calendar_month() {
+        let catalog = Catalog::embedded().expect("embedded catalog");
+        let free = decide(&catalog, &UserItems::default(), NOW, &AccessPolicy::default());
+        assert_eq!(free.usage["api_calls"].limit, Some(100));
+        assert!(!free.usage["api_calls"].metered());
+        assert_eq!(free.usage_period, crate::domain::usage::calendar_month(NOW));
+
+        let subs = vec![
+            sub("sub_1", "active", "starter").period_end(Some(NOW + 9 * DAY)),
+            sub("sub_2", "active", "pro").period_end(Some(NOW + 20 * DAY)),
+        ];
+        let access = decide(&catalog, &items(subs, None), NOW, &AccessPolicy::default());
+        let calls = &access.usage["api_calls"];
+        assert_eq!(
+            (calls.limit, calls.meter.as_deref(), calls.customer_id.as_deref()),
+            (None, Some("api_calls"), Some("cus_1")),
+            "pro meters without a limit"
+        );
+        assert_eq!(access.usage_period.end, NOW + 20 * DAY, "the headline subscription's period");
+
+        // The renewal webhook is late: the next period has begun all the same.
+        let late = vec![
+            sub("sub_1", "active", "starter")
+                .period_end(Some(NOW - DAY))
+                .edit(|s| s.current_period_start = Some(NOW - 31 * DAY)),
+        ];
+        let access = decide(&catalog, &items(late, None), NOW, &AccessPolicy::default());
+        assert_eq!((access.usage_period.start, access.usage_period.end), (NOW - DAY, NOW + 29 * DAY));
+
+        let ended = vec![sub("sub_1", "canceled", "pro")];
+        let access = decide(&catalog, &items(ended, None), NOW, &AccessPolicy::default());
+        assert_eq!(access.usage["api_calls"].limit, Some(100), "back to the free plan's quota");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`invoices`] — invoices and previews as the service shows them
 //! - [`event`] — the tolerant envelope of a Stripe event
 //! - [`access`] — who may use what, decided from the records
+//! - [`usage`] — usage periods and what a user may count
 //! - [`clock`] — injectable time
 
 pub mod access;
@@ -20,4 +21,5 @@ pub mod objects;
 pub mod plans;
 pub mod records;
 pub mod schedules;
+pub mod usage;
 pub mod version;

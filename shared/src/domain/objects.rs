@@ -61,6 +61,8 @@ pub struct SubscriptionSnapshot {
     pub current_period_start: Option<i64>,
     /// The Subscription Schedule that drives the subscription, if one does.
     pub schedule_id: Option<String>,
+    /// The metered items (usage billed through meters): item id and price id.
+    pub other_items: Vec<(String, String)>,
 }
 
 /// Reads a subscription object; `None` when it lacks an id, a customer or a status.
@@ -71,7 +73,15 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
     let subscription_id = object.get("id")?.as_str()?.to_owned();
     let customer_id = id_of(object.get("customer"))?;
     let status = object.get("status")?.as_str()?.to_owned();
-    let item = object.pointer("/items/data/0");
+    // The licensed item (the plan's price): Stripe does not promise the order of items, and
+    // metered ones (usage billed through meters) ride along.
+    let items: Vec<&Value> = object
+        .pointer("/items/data")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().collect())
+        .unwrap_or_default();
+    let metered = |i: &&Value| i.pointer("/price/recurring/usage_type").and_then(Value::as_str) == Some("metered");
+    let item = items.iter().find(|i| !metered(i)).or(items.first()).copied();
     let price = item.and_then(|i| i.get("price"));
     let price_id = id_of(price);
     let lookup_key = price.and_then(|p| p.get("lookup_key")).and_then(Value::as_str).map(str::to_owned);
@@ -96,6 +106,11 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
         .and_then(Value::as_i64)
         .or_else(|| object.get("current_period_start").and_then(Value::as_i64));
     let schedule_id = id_of(object.get("schedule"));
+    let other_items = items
+        .iter()
+        .filter(|i| metered(i))
+        .filter_map(|i| Some((i.get("id")?.as_str()?.to_owned(), id_of(i.get("price"))?)))
+        .collect();
     Some(SubscriptionSnapshot {
         subscription_id,
         customer_id,
@@ -112,6 +127,7 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
         item_id,
         current_period_start,
         schedule_id,
+        other_items,
     })
 }
 
@@ -150,6 +166,7 @@ impl SubscriptionSnapshot {
             interval,
             quantity: self.quantity,
             current_period_end: self.current_period_end,
+            current_period_start: self.current_period_start,
             cancel_at_period_end: self.cancel_at_period_end,
             cancel_at: self.cancel_at,
             trial_end: self.trial_end,
@@ -361,6 +378,7 @@ pub fn purchase_record(
         quantity: 1,
         current_period_end: None,
         cancel_at_period_end: false,
+        current_period_start: None,
         cancel_at: None,
         trial_end: None,
         past_due_since: None,

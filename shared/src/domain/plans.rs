@@ -484,7 +484,10 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
                     metered_prices.insert(interval, price);
                 }
                 if let Some(missing) = prices.keys().find(|i| !metered_prices.contains_key(i)) {
-                    return Err(invalid(&at, format!("a metered price for every interval of the plan: `{missing}` is missing")));
+                    return Err(invalid(
+                        &at,
+                        format!("a metered price for every interval of the plan: `{missing}` is missing"),
+                    ));
                 }
             }
             None if !rule.prices.is_empty() => return Err(invalid(&at, "prices need a `meter`")),
@@ -533,7 +536,9 @@ mod tests {
         let metered = &pro.usage["api_calls"];
         assert_eq!((metered.meter.as_deref(), metered.prices.len()), (Some("api_calls"), 2));
         assert_eq!(
-            catalog.find_metered_price(None, Some("pro_api_calls_month")).map(|(p, f)| (p.id.as_str(), f)),
+            catalog
+                .find_metered_price(None, Some("pro_api_calls_month"))
+                .map(|(p, f)| (p.id.as_str(), f)),
             Some(("pro", "api_calls"))
         );
     }
@@ -546,9 +551,18 @@ mod tests {
             (r#"{"calls": {"limit": 0}}"#, "at least 1"),
             (r#"{"calls": {}}"#, "a `limit`, a `meter`"),
             (r#"{"calls": {"meter": "calls"}}"#, "`month` is missing"),
-            (r#"{"calls": {"limit": 5, "prices": {"month": {"lookup_key": "x", "amount": 1, "currency": "usd"}}}}"#, "need a `meter`"),
-            (r#"{"calls": {"meter": "calls", "prices": {"year": {"lookup_key": "x", "amount": 1, "currency": "usd"}}}}"#, "no `year` price"),
-            (r#"{"calls": {"meter": "calls", "prices": {"month": {"lookup_key": "k_m", "amount": 1, "currency": "usd"}}}}"#, "used by another"),
+            (
+                r#"{"calls": {"limit": 5, "prices": {"month": {"lookup_key": "x", "amount": 1, "currency": "usd"}}}}"#,
+                "need a `meter`",
+            ),
+            (
+                r#"{"calls": {"meter": "calls", "prices": {"year": {"lookup_key": "x", "amount": 1, "currency": "usd"}}}}"#,
+                "no `year` price",
+            ),
+            (
+                r#"{"calls": {"meter": "calls", "prices": {"month": {"lookup_key": "k_m", "amount": 1, "currency": "usd"}}}}"#,
+                "used by another",
+            ),
         ] {
             let message = err(&plan(usage));
             assert!(message.contains(expected), "{usage}: {message}");

@@ -11,6 +11,12 @@
 //! | `EVENT#<evt_…>` | `EVENT` | [`EventRecord`]: dedupe marker of a Stripe event (TTL) |
 //! | `AUDIT#<sub>` | `<created>#<evt_…>` | [`AuditRecord`] (TTL) |
 //! | `REQUEST#<hash>` | `REQUEST` | [`RequestClaim`]: a client's `Idempotency-Key` and the request it was first used for (TTL) |
+//! | `USER#<sub>` | `USAGE#<period end>#<feature>` | [`UsageCounter`]: units used in one period (TTL after the period) |
+//! | `BATCH#<identifier>` | `BATCH` | [`UsageBatch`]: metered units sealed for one meter event (TTL once sent) |
+//!
+//! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
+//! units not reported yet (`pending`) and the batches sealed but not sent (`sealed`): what the
+//! usage reporter works on.
 //!
 //! Everything an entitlement check needs lives under `pk=USER#<sub>`: one Query answers it.
 //! Audit rows live under their own partition so that Query stays small however long a user's
@@ -45,6 +51,23 @@ pub mod keys {
     pub const AUDIT_PREFIX: &str = "AUDIT#";
     pub const SUB_PREFIX: &str = "SUB#";
     pub const SCHEDULE_PREFIX: &str = "SCHEDULE#";
+    pub const USAGE_PREFIX: &str = "USAGE#";
+    pub const BATCH_PREFIX: &str = "BATCH#";
+    pub const SK_BATCH: &str = "BATCH";
+    /// The sparse index key: `pending` (a counter with unreported metered units) or `sealed`
+    /// (a batch not sent yet); absent otherwise.
+    pub const REPORT: &str = "report";
+    /// Counters are spread over [`REPORT_SHARDS`] index keys `pending#<n>`, so that metered
+    /// writes of many users do not all land on one index partition.
+    pub const REPORT_PENDING: &str = "pending";
+    pub const REPORT_SHARDS: u32 = 8;
+    pub const REPORT_SEALED: &str = "sealed";
+
+    /// The index key of a counter of `user_id` waiting to be reported.
+    pub fn report_pending(user_id: &str) -> String {
+        let shard = user_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % REPORT_SHARDS;
+        format!("{REPORT_PENDING}#{shard}")
+    }
     pub const REQUEST_PREFIX: &str = "REQUEST#";
     pub const SK_REQUEST: &str = "REQUEST";
 
@@ -65,6 +88,13 @@ pub mod keys {
     /// The sort key of a subscription's [`super::ScheduleRecord`].
     pub fn schedule(subscription_id: &str) -> String {
         format!("{SCHEDULE_PREFIX}{subscription_id}")
+    }
+    /// The sort key of a usage counter.
+    pub fn usage(period_end: i64, feature: &str) -> String {
+        format!("{USAGE_PREFIX}{period_end}#{feature}")
+    }
+    pub fn batch(identifier: &str) -> String {
+        format!("{BATCH_PREFIX}{identifier}")
     }
     pub fn event(event_id: &str) -> String {
         format!("{EVENT_PREFIX}{event_id}")
@@ -87,6 +117,10 @@ pub const TABLE_SCHEMA: TableSchema = TableSchema {
     range_key: keys::SK,
     ttl_attribute: keys::TTL,
 };
+
+/// The sparse global secondary index of the usage reporter (hash key [`keys::REPORT`], all
+/// attributes projected).
+pub const REPORT_INDEX: &str = "report";
 
 /// `USER#<sub>` / `CUSTOMER`: which Stripe customer belongs to a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +187,9 @@ pub struct SubscriptionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    /// The start of the current period (records written before it was kept lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_period_start: Option<i64>,
     /// When the subscription is set to end (`cancel_at`): the period end when
     /// `cancel_at_period_end`, or another time chosen in Stripe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +252,9 @@ pub struct RequestClaim {
     pub pk: String,
     pub sk: String,
     pub fingerprint: String,
+    /// The answer given the first time, when the caller keeps one (usage records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -229,6 +269,7 @@ impl RequestClaim {
             pk: format!("{}{id}", keys::REQUEST_PREFIX),
             sk: keys::SK_REQUEST.into(),
             fingerprint: fingerprint.into(),
+            answer: None,
             created_at: now,
             expires_at: now + REQUEST_TTL_SECS,
         }
@@ -293,6 +334,88 @@ pub struct UserItems {
     pub subscriptions: Vec<SubscriptionRecord>,
     pub entitlements: Option<EntitlementsRecord>,
     pub schedules: Vec<ScheduleRecord>,
+    /// Usage counters (of every period still kept).
+    pub usage: Vec<UsageCounter>,
+}
+
+/// `USER#<sub>` / `USAGE#<period end>#<feature>`: the units a user used of one counter in one
+/// period. The check and the increment are one conditional write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageCounter {
+    pub pk: String,
+    pub sk: String,
+    pub feature: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    /// Every unit counted in the period.
+    pub used: u64,
+    /// Units counted under a limit (the quota's count): a plan change in the period does not
+    /// charge the units of the plan before it against the quota of the plan after it.
+    #[serde(default)]
+    pub limited: u64,
+    /// Units counted while metered (what Stripe bills): units of a plan that was not metered
+    /// are never reported.
+    #[serde(default)]
+    pub metered: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// The Stripe meter (event name) that bills these units, when metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// Metered units sealed into batches for Stripe so far.
+    #[serde(default)]
+    pub reported: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    pub expires_at: i64,
+}
+
+impl UsageCounter {
+    /// The user this counter belongs to.
+    pub fn user_id(&self) -> &str {
+        self.pk.strip_prefix(keys::USER_PREFIX).unwrap_or(&self.pk)
+    }
+}
+
+/// Counters are kept this long after their period ends (the reporter's and `GET /usage`'s
+/// window; Stripe accepts meter events up to 35 days old).
+pub const USAGE_TTL_AFTER_PERIOD_SECS: i64 = 40 * 86_400;
+
+/// `BATCH#<identifier>` / `BATCH`: metered units of one counter sealed for one Stripe meter event.
+/// The identifier is fixed at sealing: a resend after a crash or a Stripe error carries the same
+/// one, and Stripe counts it once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageBatch {
+    pub pk: String,
+    pub sk: String,
+    pub identifier: String,
+    pub counter_pk: String,
+    pub counter_sk: String,
+    pub customer_id: String,
+    pub meter: String,
+    /// Units: the counter's `reported` moved from `from` to `to`.
+    pub from: u64,
+    pub to: u64,
+    /// The meter event's timestamp: inside the counter's period.
+    pub timestamp: i64,
+    /// The end of the counter's period.
+    #[serde(default)]
+    pub period_end: i64,
+    /// `sealed`, `sent`, or `rejected` (Stripe refused it for good, e.g. too old).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl UsageBatch {
+    pub fn value(&self) -> u64 {
+        self.to.saturating_sub(self.from)
+    }
 }
 
 /// A change a Subscription Schedule will make to a subscription at `at` (its next phase).

@@ -19,8 +19,8 @@ pub struct Phase {
     pub quantity: u64,
     /// `metadata.plan` of the phase, when this service wrote it.
     pub plan: Option<String>,
-    /// Every item: price id and quantity.
-    pub items: Vec<(String, u64)>,
+    /// Every item: price id and quantity (`None` for a metered price).
+    pub items: Vec<(String, Option<u64>)>,
     pub trial_end: Option<i64>,
     /// Discounts as `(coupon | discount | promotion_code, id)`.
     pub discounts: Vec<(String, String)>,
@@ -39,7 +39,7 @@ fn parse_phase(phase: &Value) -> Option<Phase> {
         .map(|items| {
             items
                 .iter()
-                .filter_map(|i| Some((id_of(i.get("price"))?, i.get("quantity").and_then(Value::as_u64).unwrap_or(1))))
+                .filter_map(|i| Some((id_of(i.get("price"))?, i.get("quantity").and_then(Value::as_u64))))
                 .collect()
         })
         .unwrap_or_default();

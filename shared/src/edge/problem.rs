@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::adapters::store::StoreError;
 use crate::adapters::stripe::GatewayError;
 use crate::services::gate::GateError;
+use crate::services::usage::UsageError;
 
 /// Content type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -196,6 +197,55 @@ impl From<&GateError> for Problem {
             )
             .with_extension("reason", decision.reason.as_str()),
             GateError::Unavailable(_) => Problem::unavailable(2),
+        }
+    }
+}
+
+/// Usage records: 400 for bad input, 403 when the plan does not count the feature, 429 with
+/// `limit`, `used` and `resets_at` when the record would pass the limit, 409 for a reused key,
+/// 503 when the store is down (never counted twice: the client retries with its key).
+impl From<&UsageError> for Problem {
+    fn from(err: &UsageError) -> Self {
+        match err {
+            UsageError::InvalidFeature => {
+                Problem::bad_request("/errors/invalid-feature", "feature keys match [a-z0-9_.:-]{1,100}").with_field("feature")
+            }
+            UsageError::InvalidQuantity => Problem::bad_request(
+                "/errors/invalid-quantity",
+                format!(
+                    "`quantity` must be a whole number from 1 to {}",
+                    crate::services::usage::MAX_QUANTITY
+                ),
+            )
+            .with_field("quantity"),
+            UsageError::NotInPlan { .. } => Problem::new(
+                StatusCode::FORBIDDEN,
+                "/errors/not-in-plan",
+                "Not in plan",
+                "your plan does not count this feature",
+            )
+            .with_field("feature"),
+            UsageError::OverLimit { limit, used, resets_at } => {
+                let wait = (*resets_at - crate::domain::clock::now_epoch()).clamp(1, u32::MAX as i64) as u32;
+                Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "/errors/usage-limit",
+                    "Usage limit reached",
+                    "this would pass your plan's limit for the period; nothing was recorded",
+                )
+                .with_extension("limit", *limit)
+                .with_extension("used", *used)
+                .with_extension("resets_at", *resets_at)
+                .with_retry_after(wait)
+            }
+            UsageError::KeyReused => Problem::new(
+                StatusCode::CONFLICT,
+                "/errors/idempotency-key-reused",
+                "Idempotency key reused",
+                "this `Idempotency-Key` was used for a different record; use a new key",
+            )
+            .with_field("Idempotency-Key"),
+            UsageError::Store(err) => err.into(),
         }
     }
 }

@@ -2,6 +2,10 @@
 //!
 //! - [`sync`] — the sync engine, the one path by which Stripe state reaches the table
 //! - [`gate`] — "may this user use this feature?" for any Rust Lambda
+//! - [`usage`] — usage quotas and metered usage for any Rust Lambda
+//! - [`reporter`] — metered usage to Stripe's meters, exactly once
 
 pub mod gate;
+pub mod reporter;
 pub mod sync;
+pub mod usage;

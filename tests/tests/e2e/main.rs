@@ -382,6 +382,108 @@ async fn a_user_manages_a_subscription_through_the_api() {
     assert!(invoices.iter().all(|i| i["hosted_invoice_url"].is_string()), "{invoices:?}");
 }
 
+impl Env {
+    /// Invokes a function through `cargo lambda watch`'s Lambda Invoke API, as EventBridge
+    /// Scheduler would.
+    async fn invoke(&self, function: &str, payload: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", self.api))
+            .json(&payload)
+            .send()
+            .await
+            .expect("cargo lambda watch reachable");
+        assert!(response.status().is_success(), "{function}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    async fn stripe_get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.stripe))
+            .bearer_auth(testkit::LOCAL_STRIPE_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_metered_plan_bills_usage_through_the_meter_exactly_once() {
+    use reqwest::Method;
+    let env = env();
+    let user = "e2e_metered";
+    let (_, sub) = env.subscribe(user, "pro", "4242424242424242").await;
+    eventually(Duration::from_secs(10), "subscription synced", async || {
+        env.store.user_items(user).await.ok().filter(|i| synced(i, &sub, "active"))
+    })
+    .await;
+    let mut recorded = 0;
+    for quantity in [3, 4, 5] {
+        let (status, body) = env
+            .api(
+                Method::POST,
+                "/usage",
+                user,
+                Some(json!({"feature": "api_calls", "quantity": quantity})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        recorded += quantity;
+        assert_eq!(body["used"], recorded);
+    }
+    let (_, usage) = env.api(Method::GET, "/usage", user, None).await;
+    assert_eq!(usage["features"]["api_calls"]["metered"], true, "{usage}");
+
+    let first = env.invoke("usage-reporter", json!({})).await;
+    assert_eq!(
+        (first["sent"].as_u64(), first["units"].as_u64()),
+        (Some(1), Some(recorded)),
+        "{first}"
+    );
+    let second = env.invoke("usage-reporter", json!({})).await;
+    assert_eq!(second["units"].as_u64(), Some(0), "a second run adds nothing: {second}");
+
+    let customer = env.store.user_items(user).await.unwrap().customer.unwrap().customer_id;
+    let meters = env.stripe_get("/v1/billing/meters").await;
+    let meter = meters["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["event_name"] == "api_calls")
+        .expect("the api_calls meter")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = env
+        .http
+        .get(format!("{}/_emulator/clock", env.stripe))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["now"]
+        .as_i64()
+        .unwrap();
+    let (start, end) = (usage["period_start"].as_i64().unwrap(), now - now % 60 + 3600);
+    let start = start - start % 60;
+    let summaries = env
+        .stripe_get(&format!(
+            "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
+        ))
+        .await;
+    let total: f64 = summaries["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["aggregated_value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(total, recorded as f64, "{summaries}");
+}
+
 #[tokio::test]
 async fn ten_checkouts_in_a_row_reuse_one_stripe_connection() {
     let env = env();

@@ -155,7 +155,8 @@ async fn a_lost_response_is_retried_under_its_key_and_a_500_under_a_fresh_one() 
     // The first attempt creates the session but its response is lost (the connection drops):
     // the retry must carry the same idempotency key, or a second session would appear.
     let fault = json!({"path_prefix": "/v1/checkout/sessions", "count": 1, "method": "POST", "after": true});
-    control(&stack.emulator, "/_emulator/faults", fault).await;
+    let (queued, body) = control(&stack.emulator, "/_emulator/faults", fault).await;
+    assert_eq!(queued, 200, "the emulator takes a lost-answer fault: {body}");
     let (status, created) = create(&stack, testkit::event("checkout-create.json")).await;
     assert_eq!(status, 201, "{created}");
     let world = stack.emulator.shared.world.lock().await;

@@ -3,6 +3,7 @@
 mod checkout;
 mod emulator;
 mod emulator_billing;
+mod emulator_meters;
 mod entitlements;
 mod hardening;
 mod helpers;
@@ -10,4 +11,5 @@ mod store;
 mod subscription;
 mod sync;
 mod template;
+mod usage;
 mod webhook;

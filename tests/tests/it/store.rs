@@ -19,6 +19,7 @@ fn subscription(user: &str, id: &str, status: &str, second: i64) -> Subscription
         quantity: 1,
         current_period_end: Some(1_900_000_000),
         cancel_at_period_end: false,
+        current_period_start: None,
         cancel_at: None,
         trial_end: None,
         past_due_since: None,

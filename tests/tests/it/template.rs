@@ -33,7 +33,14 @@ fn table_key_schema_matches_the_store() {
         .iter()
         .map(|a| (a["AttributeName"].as_str().unwrap(), a["AttributeType"].as_str().unwrap()))
         .collect();
-    assert_eq!(attrs, vec![(TABLE_SCHEMA.hash_key, "S"), (TABLE_SCHEMA.range_key, "S")]);
+    assert_eq!(
+        attrs,
+        vec![
+            (TABLE_SCHEMA.hash_key, "S"),
+            (TABLE_SCHEMA.range_key, "S"),
+            (billing::domain::records::keys::REPORT, "S")
+        ]
+    );
     assert_eq!(
         props["TimeToLiveSpecification"]["AttributeName"].as_str(),
         Some(TABLE_SCHEMA.ttl_attribute)
@@ -45,6 +52,12 @@ fn table_key_schema_matches_the_store() {
         Some(true)
     );
     assert_eq!(props["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+    let index = &props["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"].as_str(), Some(billing::domain::records::REPORT_INDEX));
+    assert_eq!(
+        index["KeySchema"][0]["AttributeName"].as_str(),
+        Some(billing::domain::records::keys::REPORT)
+    );
 }
 
 #[test]
@@ -56,7 +69,12 @@ fn routes_match_the_watch_router_and_public_routes_skip_the_authorizer() {
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .expect("Binary build property");
-        for event in resource["Properties"]["Events"].as_mapping().into_iter().flat_map(|m| m.values()) {
+        for event in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|e| e["Type"] == "HttpApi")
+        {
             let props = &event["Properties"];
             let path = props["Path"].as_str().unwrap().to_owned();
             let method = props["Method"].as_str().unwrap().to_uppercase();
@@ -152,8 +170,22 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
         ),
         ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
         (
+            "UsageFunction",
+            &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+        ),
+        (
+            "UsageReporterFunction",
+            &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+        ),
+        (
             "SubscriptionFunction",
-            &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"],
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
         ),
     ];
     for (name, function) in functions(&template) {
@@ -176,7 +208,12 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             "{name} reads the catalog parameter"
         );
         let reads_stripe_secret = policies.iter().any(|p| tag(p) == "Ref StripeSecretReadPolicy");
-        assert_eq!(reads_stripe_secret, name != "EntitlementsFunction", "{name}");
+        let keyless = ["EntitlementsFunction", "UsageFunction"];
+        assert_eq!(
+            reads_stripe_secret,
+            !keyless.contains(&name.as_str()),
+            "{name}: only the functions that call Stripe read its key"
+        );
     }
     assert_eq!(table(&template)["DeletionProtectionEnabled"].as_bool(), Some(true));
     let secret_policy = &template["Resources"]["StripeSecretReadPolicy"]["Properties"]["PolicyDocument"]["Statement"];
@@ -215,7 +252,7 @@ fn alarms_cover_the_webhook_every_function_and_the_table() {
             .all(|a| a["Condition"] == "HasAlarms" && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn")
     );
     let metric_names: Vec<String> = alarms.iter().map(|a| tag(&a["Properties"]["MetricName"])).collect();
-    for metric in ["Webhook5xx", "WebhookBadSignatures", "FailingOldEvents"] {
+    for metric in ["Webhook5xx", "WebhookBadSignatures", "FailingOldEvents", "UsageUnitsRejected"] {
         assert!(metric_names.iter().any(|m| m == metric), "{metric}");
     }
     let text = serde_yaml::to_string(&alarms).unwrap();

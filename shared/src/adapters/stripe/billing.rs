@@ -19,6 +19,30 @@ pub struct ItemChange {
     pub item_id: String,
     pub price: String,
     pub quantity: u64,
+    /// Metered items to add (a price) or remove (an item id), so that the subscription carries
+    /// the new plan's metered prices and no others.
+    pub metered: Vec<MeteredChange>,
+}
+
+/// A change of a subscription's metered items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeteredChange {
+    Add { price: String },
+    Remove { item_id: String },
+}
+
+impl ItemChange {
+    /// The `items` parameter of a subscription update or preview.
+    fn items(&self) -> Value {
+        let mut items = vec![json!({"id": self.item_id, "price": self.price, "quantity": self.quantity})];
+        for change in &self.metered {
+            items.push(match change {
+                MeteredChange::Add { price } => json!({"price": price}),
+                MeteredChange::Remove { item_id } => json!({"id": item_id, "deleted": true}),
+            });
+        }
+        Value::Array(items)
+    }
 }
 
 /// A change of a subscription (`POST /v1/subscriptions/{id}`).
@@ -44,8 +68,8 @@ pub struct SubscriptionUpdate {
 pub struct PhasePlan {
     pub start: i64,
     pub end: Option<i64>,
-    /// Price ids and quantities.
-    pub items: Vec<(String, u64)>,
+    /// Price ids and quantities (`None` for metered prices).
+    pub items: Vec<(String, Option<u64>)>,
     /// `month` or `year`: the length of an open-ended phase.
     pub interval: &'static str,
     pub trial_end: Option<i64>,
@@ -107,10 +131,7 @@ impl Stripe {
     ) -> Result<SubscriptionSnapshot, GatewayError> {
         let mut params = Map::new();
         if let Some(item) = &update.item {
-            params.insert(
-                "items".into(),
-                json!([{"id": item.item_id, "price": item.price, "quantity": item.quantity}]),
-            );
+            params.insert("items".into(), item.items());
         }
         if let Some(proration) = update.proration {
             params.insert("proration_behavior".into(), proration.as_str().into());
@@ -131,18 +152,21 @@ impl Stripe {
         self.subscription_answer("update_subscription", request, Some(key)).await
     }
 
-    /// `DELETE /v1/subscriptions/{id}`: ends it now; with `prorate`, the unused time is credited
-    /// and invoiced at once.
+    /// `DELETE /v1/subscriptions/{id}`: ends it now; with `prorate`, the unused time is credited;
+    /// with `invoice_now`, a final invoice bills it and the period's metered usage at once.
     pub async fn cancel_subscription_now(
         &self,
         id: &str,
         prorate: bool,
+        invoice_now: bool,
         feedback: Option<&str>,
         key: &str,
     ) -> Result<SubscriptionSnapshot, GatewayError> {
         let mut params = Map::new();
         if prorate {
             params.insert("prorate".into(), true.into());
+        }
+        if prorate || invoice_now {
             params.insert("invoice_now".into(), true.into());
         }
         if let Some(feedback) = feedback {
@@ -194,7 +218,10 @@ impl Stripe {
                 let items: Vec<Value> = phase
                     .items
                     .iter()
-                    .map(|(price, quantity)| json!({"price": price, "quantity": quantity}))
+                    .map(|(price, quantity)| match quantity {
+                        Some(quantity) => json!({"price": price, "quantity": quantity}),
+                        None => json!({"price": price}),
+                    })
                     .collect();
                 let mut value = json!({"start_date": phase.start, "items": items, "proration_behavior": "none"});
                 match phase.end {
@@ -247,7 +274,7 @@ impl Stripe {
             "customer": customer,
             "subscription": subscription,
             "subscription_details": {
-                "items": [{"id": item.item_id, "price": item.price, "quantity": item.quantity}],
+                "items": item.items(),
                 "proration_behavior": proration.as_str(),
                 "proration_date": at,
             },
@@ -256,6 +283,29 @@ impl Stripe {
         // A preview changes nothing: no idempotency key needed, and retrying is safe.
         let value = self.json("preview_invoice", "invoice", request, None).await?;
         parse_preview(&value).ok_or_else(|| unreadable("preview_invoice", "invoice"))
+    }
+
+    /// `POST /v1/billing/meter_events`: `value` units for `customer` on the meter with
+    /// `event_name`, at `timestamp`. Stripe counts an `identifier` once (a repeat is refused), so
+    /// no idempotency key: one attempt per call (a retry under a key would replay a stored 5xx for
+    /// a day; the caller's schedule is the retry).
+    pub async fn create_meter_event(
+        &self,
+        event_name: &str,
+        customer: &str,
+        value: u64,
+        timestamp: i64,
+        identifier: &str,
+    ) -> Result<(), GatewayError> {
+        let params = json!({
+            "event_name": event_name,
+            "payload": {"stripe_customer_id": customer, "value": value.to_string()},
+            "timestamp": timestamp,
+            "identifier": identifier,
+        });
+        let request = form(StripeMethod::Post, "/billing/meter_events".into(), &params);
+        self.answer_within(1, "create_meter_event", "meter", request, None).await?;
+        Ok(())
     }
 
     /// `GET /v1/invoices?customer=`: newest first, `limit` per page, after `starting_after`.

@@ -31,7 +31,7 @@ use stripe_checkout::checkout_session::{
 use stripe_client_core::{RequestBuilder, StripeRequest};
 use tokio::sync::RwLock;
 
-pub use self::billing::{InvoicePage, ItemChange, PhasePlan, SubscriptionUpdate};
+pub use self::billing::{InvoicePage, ItemChange, MeteredChange, PhasePlan, SubscriptionUpdate};
 pub use self::client::{Answer, ApiErrorBody, CallError, HttpClient, Json, STRIPE_API, STRIPE_TIMEOUT};
 use crate::config::Secret;
 use crate::domain::event::{self, Envelope};
@@ -193,6 +193,8 @@ pub struct NewCheckoutSession {
     pub client_reference_id: Option<String>,
     pub trial_days: Option<u32>,
     pub allow_promotion_codes: bool,
+    /// Metered prices of the plan (usage billed through Stripe meters), after the licensed one.
+    pub metered_prices: Vec<String>,
 }
 
 /// A Billing Portal flow.
@@ -400,8 +402,15 @@ impl Stripe {
         let mut line = CreateCheckoutSessionLineItems::new();
         line.price = Some(new.price.clone());
         line.quantity = Some(new.quantity);
+        let mut lines = vec![line];
+        // Metered prices carry no quantity (Stripe refuses one): usage is reported to the meter.
+        for price in &new.metered_prices {
+            let mut metered = CreateCheckoutSessionLineItems::new();
+            metered.price = Some(price.clone());
+            lines.push(metered);
+        }
         let mut request = CreateCheckoutSession::new()
-            .line_items(vec![line])
+            .line_items(lines)
             .metadata(new.metadata.iter().cloned().collect::<HashMap<_, _>>())
             .success_url(new.success_url.clone())
             .cancel_url(new.cancel_url.clone())

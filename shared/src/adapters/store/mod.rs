@@ -9,23 +9,27 @@
 //!   condition (versioned state only above the stored version; links only onto absent or equal
 //!   items), and a failed condition is an outcome ([`Committed`]), not an error.
 
+mod usage;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes, Put, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes,
+    Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::records::{
-    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, RequestClaim, ScheduleRecord, SubscriptionRecord,
-    TABLE_SCHEMA, UserItems, keys,
+    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, REPORT_INDEX, RequestClaim, ScheduleRecord,
+    SubscriptionRecord, TABLE_SCHEMA, UserItems, keys,
 };
 use crate::domain::version::Version;
+
+pub use self::usage::{Counted, KeyedCount, UsageWrite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -261,6 +265,15 @@ impl Store {
             .attribute_definitions(attr(TABLE_SCHEMA.range_key)?)
             .key_schema(key(TABLE_SCHEMA.hash_key, KeyType::Hash)?)
             .key_schema(key(TABLE_SCHEMA.range_key, KeyType::Range)?)
+            .attribute_definitions(attr(keys::REPORT)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(REPORT_INDEX)
+                    .key_schema(key(keys::REPORT, KeyType::Hash)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .map_err(backend("create_table"))?,
+            )
             .send()
             .await;
         match result {
@@ -471,6 +484,8 @@ impl Store {
                     out.subscriptions.push(from_item(item)?);
                 } else if sk.starts_with(keys::SCHEDULE_PREFIX) {
                     out.schedules.push(from_item(item)?);
+                } else if sk.starts_with(keys::USAGE_PREFIX) {
+                    out.usage.push(from_item(item)?);
                 }
             }
             match page.last_evaluated_key {
@@ -666,6 +681,7 @@ mod tests {
             quantity: 3,
             current_period_end: Some(1_900_000_000),
             cancel_at_period_end: false,
+            current_period_start: None,
             cancel_at: None,
             trial_end: None,
             past_due_since: None,

@@ -1,0 +1,318 @@
+//! Metered usage to Stripe's meters, exactly once in effect, from a scheduled run (never the
+//! request path).
+//!
+//! 1. Batches sealed by an earlier run and not sent (it crashed, or Stripe failed) are sent
+//!    again with their identifier: Stripe refuses an identifier it already recorded, which the
+//!    reporter takes as sent.
+//! 2. Each counter with metered units not reported yet is *sealed*: in ONE transaction the
+//!    counter's `reported` moves to its `metered` count and a batch holding the difference is
+//!    written with a fixed identifier. Then the batch is sent as one meter event and marked sent.
+//!
+//! A crash between sealing and sending leaves a sealed batch (step 1 of the next run); a crash
+//! after sending but before marking resends the same identifier. Each batch gets one attempt
+//! per run (the schedule is the retry), several in flight at once, and an item that fails never
+//! stops the run. Stripe calls per run grow with the counters that moved (customers × features),
+//! not with the records. Only what Stripe refuses for good (a timestamp outside its window, a
+//! deleted customer) is marked `rejected`: logged and counted, never dropped silently; anything
+//! else stays for the next run.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::adapters::store::{Store, StoreError};
+use crate::adapters::stripe::{GatewayError, Stripe, idempotency_key};
+use crate::domain::clock::Clock;
+use crate::domain::records::{UsageBatch, UsageCounter, keys};
+
+/// Stripe accepts meter events up to this old.
+pub const METER_EVENT_MAX_AGE_SECS: i64 = 35 * 86_400;
+/// How long after a period ends Stripe still adds usage to its invoice (the renewal invoice is
+/// finalized about an hour after the period ends): a batch sent later is counted as late.
+pub const INVOICE_GRACE_SECS: i64 = 3600;
+/// Items read per index shard per run.
+const PAGE: i32 = 250;
+/// Batches in flight at once.
+const IN_FLIGHT: usize = 8;
+
+/// What one run did (the invoke answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// Meter events Stripe accepted (or had already recorded).
+    pub sent: u64,
+    /// Units in them.
+    pub units: u64,
+    /// Counters and batches left for the next run (the time budget ran out, a concurrent record).
+    pub pending: u64,
+    /// Batches that failed and stay for the next run.
+    pub failed: u64,
+    /// Units Stripe refused for good (outside its time window, a deleted customer): logged,
+    /// marked `rejected`.
+    pub rejected_units: u64,
+    /// Units sent after their period's invoice was probably finalized (Stripe records them; the
+    /// invoice may not show them).
+    pub late_units: u64,
+}
+
+impl RunSummary {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Sent { units, late } => {
+                self.sent += 1;
+                self.units += units;
+                if late {
+                    self.late_units += units;
+                }
+            }
+            Outcome::Failed => self.failed += 1,
+            Outcome::Rejected { units } => self.rejected_units += units,
+            Outcome::Pending => self.pending += 1,
+            Outcome::Nothing => {}
+        }
+    }
+}
+
+/// What became of one queue item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent { units: u64, late: bool },
+    Failed,
+    Rejected { units: u64 },
+    Pending,
+    Nothing,
+}
+
+pub struct Reporter<'a> {
+    store: &'a Store,
+    stripe: &'a Stripe,
+    clock: &'a dyn Clock,
+    budget: Duration,
+}
+
+impl<'a> Reporter<'a> {
+    pub fn new(store: &'a Store, stripe: &'a Stripe, clock: &'a dyn Clock, budget: Duration) -> Self {
+        Self {
+            store,
+            stripe,
+            clock,
+            budget,
+        }
+    }
+
+    /// One run. Fails only when the queue itself cannot be read.
+    pub async fn run(&self) -> Result<RunSummary, StoreError> {
+        let deadline = Instant::now() + self.budget;
+        let mut summary = RunSummary::default();
+        let sealed = self.store.sealed_batches(PAGE).await?;
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(sealed.iter())
+            .map(|batch| async move {
+                if Instant::now() >= deadline {
+                    return Outcome::Pending;
+                }
+                self.send(batch).await
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        outcomes.into_iter().for_each(|o| summary.add(o));
+
+        let counters = self.store.pending_counters(PAGE).await?;
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(counters.iter())
+            .map(|counter| async move {
+                if Instant::now() >= deadline {
+                    return Outcome::Pending;
+                }
+                self.report(counter).await
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        outcomes.into_iter().for_each(|o| summary.add(o));
+        Ok(summary)
+    }
+
+    /// Reports `counters` now (a user's, before their subscription ends: Stripe bills the
+    /// usage it has on the final invoice).
+    pub async fn flush(&self, counters: &[UsageCounter]) -> RunSummary {
+        let mut summary = RunSummary::default();
+        for counter in counters.iter().filter(|c| c.meter.is_some() && c.metered > c.reported) {
+            summary.add(self.report(counter).await);
+        }
+        summary
+    }
+
+    /// Seals and sends a counter's unreported metered units.
+    async fn report(&self, counter: &UsageCounter) -> Outcome {
+        let result: Result<Outcome, StoreError> = async {
+            if counter.metered <= counter.reported {
+                self.store.retire_counter(counter).await?;
+                return Ok(Outcome::Nothing);
+            }
+            let Some(batch) = self.seal(counter) else {
+                return Ok(Outcome::Nothing);
+            };
+            if !self.store.seal_batch(&batch).await? {
+                // Another run sealed it first, or a record came in between: next run.
+                return Ok(Outcome::Pending);
+            }
+            let outcome = self.send(&batch).await;
+            // Out of the queue now unless metered units were counted meanwhile.
+            self.store.retire_counter(counter).await?;
+            Ok(outcome)
+        }
+        .await;
+        result.unwrap_or_else(|err| {
+            tracing::warn!(counter = %counter.sk, user = %counter.user_id(), error = %crate::adapters::cause_chain(&err), "usage counter not reported; next run");
+            Outcome::Failed
+        })
+    }
+
+    /// The batch of a counter's unreported metered units, with its fixed identifier and a
+    /// timestamp inside the counter's period and never ahead of now (Stripe bills an event in
+    /// the period of its timestamp, and refuses one from the future).
+    fn seal(&self, counter: &UsageCounter) -> Option<UsageBatch> {
+        let (meter, customer) = (counter.meter.clone()?, counter.customer_id.clone()?);
+        let now = self.clock.now();
+        let (from, to) = (counter.reported.to_string(), counter.metered.to_string());
+        let identifier = idempotency_key("usage", &[&counter.pk, &counter.sk, &from, &to]);
+        Some(UsageBatch {
+            pk: keys::batch(&identifier),
+            sk: keys::SK_BATCH.into(),
+            identifier,
+            counter_pk: counter.pk.clone(),
+            counter_sk: counter.sk.clone(),
+            customer_id: customer,
+            meter,
+            from: counter.reported,
+            to: counter.metered,
+            timestamp: now.min(counter.period_end - 1).max(counter.period_start).min(now),
+            period_end: counter.period_end,
+            state: "sealed".into(),
+            report: Some(keys::REPORT_SEALED.into()),
+            created_at: now,
+            expires_at: None,
+        })
+    }
+
+    async fn send(&self, batch: &UsageBatch) -> Outcome {
+        let now = self.clock.now();
+        let result = self
+            .stripe
+            .create_meter_event(&batch.meter, &batch.customer_id, batch.value(), batch.timestamp, &batch.identifier)
+            .await;
+        let settle = |state: &'static str| async move {
+            if let Err(err) = self.store.settle_batch(batch, state, now).await {
+                // Sent (or refused) but still queued: the next run sends it again, and Stripe
+                // refuses the identifier it has, which counts as sent.
+                tracing::warn!(identifier = %batch.identifier, error = %crate::adapters::cause_chain(&err), "batch not marked; next run");
+            }
+        };
+        match result {
+            Ok(()) => {
+                settle("sent").await;
+                let late = batch.period_end > 0 && now > batch.period_end + INVOICE_GRACE_SECS;
+                if late {
+                    tracing::warn!(identifier = %batch.identifier, units = batch.value(), timestamp = batch.timestamp, "usage sent after its period's invoice was likely finalized");
+                }
+                tracing::info!(identifier = %batch.identifier, meter = %batch.meter, customer = %batch.customer_id, units = batch.value(), "usage reported");
+                Outcome::Sent {
+                    units: batch.value(),
+                    late,
+                }
+            }
+            Err(err) => match Refusal::of(&err) {
+                Refusal::AlreadyRecorded => {
+                    settle("sent").await;
+                    tracing::info!(identifier = %batch.identifier, "usage already recorded by Stripe (an earlier attempt's answer was lost)");
+                    Outcome::Sent {
+                        units: batch.value(),
+                        late: false,
+                    }
+                }
+                Refusal::ForGood => {
+                    tracing::error!(
+                        identifier = %batch.identifier,
+                        meter = %batch.meter,
+                        customer = %batch.customer_id,
+                        units = batch.value(),
+                        timestamp = batch.timestamp,
+                        error = %crate::adapters::cause_chain(&err),
+                        "usage refused by Stripe for good; not billed"
+                    );
+                    settle("rejected").await;
+                    Outcome::Rejected { units: batch.value() }
+                }
+                Refusal::Retry => {
+                    tracing::warn!(identifier = %batch.identifier, error = %crate::adapters::cause_chain(&err), "usage not reported; kept for the next run");
+                    Outcome::Failed
+                }
+            },
+        }
+    }
+}
+
+/// How a refused meter event is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Stripe has an event with this identifier: the batch was sent before.
+    AlreadyRecorded,
+    /// Outside Stripe's time window, or the customer is gone: it never will be accepted.
+    ForGood,
+    /// Anything else (a key problem, a meter deactivated, Stripe down): the next run tries again.
+    Retry,
+}
+
+impl Refusal {
+    fn of(err: &GatewayError) -> Self {
+        match err {
+            GatewayError::Rejected {
+                param: Some(param),
+                message,
+                ..
+            } if param == "identifier" && message.contains("already exists") => Refusal::AlreadyRecorded,
+            GatewayError::Rejected { param: Some(param), .. } if param == "timestamp" => Refusal::ForGood,
+            GatewayError::Rejected {
+                code: Some(code),
+                param: Some(param),
+                ..
+            } if code == "resource_missing" && param.starts_with("payload[") => Refusal::ForGood,
+            _ => Refusal::Retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(param: &str, code: Option<&str>, message: &str) -> GatewayError {
+        GatewayError::Rejected {
+            operation: "create_meter_event",
+            status: 400,
+            code: code.map(str::to_owned),
+            param: Some(param.into()),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn only_what_stripe_never_takes_is_rejected() {
+        assert_eq!(
+            Refusal::of(&rejected("identifier", None, "An event already exists with identifier usage-1.")),
+            Refusal::AlreadyRecorded
+        );
+        assert_eq!(Refusal::of(&rejected("timestamp", None, "too old")), Refusal::ForGood);
+        assert_eq!(
+            Refusal::of(&rejected(
+                "payload[stripe_customer_id]",
+                Some("resource_missing"),
+                "No such customer"
+            )),
+            Refusal::ForGood
+        );
+        assert_eq!(Refusal::of(&rejected("event_name", None, "No active meter")), Refusal::Retry);
+        assert_eq!(Refusal::of(&GatewayError::NotFound { what: "meter" }), Refusal::Retry);
+        assert_eq!(Refusal::of(&GatewayError::NotConfigured), Refusal::Retry);
+    }
+}

@@ -1,0 +1,267 @@
+//! Usage metering for any Rust Lambda: count units of a feature against the user's quota for the
+//! current period, and keep metered units for the usage reporter to bill through Stripe. Never a
+//! Stripe call on the request path.
+//!
+//! ```no_run
+//! # async fn example(state: &billing::AppState, user_id: &str) -> Result<(), billing::services::usage::UsageError> {
+//! let recorded = state.usage().record(user_id, "pdf_conversion", 1, None).await?; // Err(OverLimit) → 429
+//! println!("{} left", recorded.remaining.map_or("unlimited".into(), |r| r.to_string()));
+//! # Ok(()) }
+//! ```
+//!
+//! - The check and the increment are ONE conditional DynamoDB write: concurrent callers can never
+//!   pass the limit together. A record that would pass it is refused whole.
+//! - What a user may count (plan, period) is read with the same rules as the entitlement check
+//!   and kept in the process for [`crate::config::Config::usage_cache`] (default 10 s): a warm
+//!   process records in ONE round trip; a plan change or a renewal reaches it within that time.
+//! - A client's idempotency key is claimed in the same transaction as the increment: a retry
+//!   counts nothing and answers as the first request did.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::store::{Counted, KeyedCount, Store, StoreError, UsageWrite};
+use crate::adapters::stripe::idempotency_key;
+use crate::domain::access::{self, AccessPolicy};
+use crate::domain::clock::Clock;
+use crate::domain::plans::{Catalog, is_valid_key};
+use crate::domain::usage::{Allowances, Period};
+
+/// Largest quantity of one record.
+pub const MAX_QUANTITY: u64 = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// The feature key is not of the form `[a-z0-9_.:-]{1,100}`.
+    #[error("invalid feature key")]
+    InvalidFeature,
+    #[error("quantity outside 1..=1000000")]
+    InvalidQuantity,
+    /// The user's plan does not count this feature.
+    #[error("feature `{feature}` is not counted by the user's plan")]
+    NotInPlan { feature: String },
+    /// The record would pass the limit; nothing was counted.
+    #[error("usage limit reached")]
+    OverLimit { limit: u64, used: u64, resets_at: i64 },
+    /// The client's idempotency key was used for another record.
+    #[error("idempotency key reused for another record")]
+    KeyReused,
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+}
+
+/// The answer to a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub feature: String,
+    pub used: u64,
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    pub period_end: i64,
+}
+
+/// One feature of `GET /usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeatureUsage {
+    pub used: u64,
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    pub metered: bool,
+}
+
+/// `GET /usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageSummary {
+    pub period_start: i64,
+    pub period_end: i64,
+    pub features: std::collections::BTreeMap<String, FeatureUsage>,
+}
+
+/// What a user may count, as last read; kept per process for a short time.
+#[derive(Debug, Clone)]
+struct Entry {
+    usage: Allowances,
+    period: Period,
+    read_at: Instant,
+}
+
+/// The per-process cache of what users may count. Bounded: past [`CACHE_ENTRIES`] users it
+/// starts over.
+#[derive(Debug)]
+pub struct AllowanceCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+const CACHE_ENTRIES: usize = 10_000;
+
+impl AllowanceCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, user: &str, now: i64) -> Option<Entry> {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(user)
+            .filter(|e| e.read_at.elapsed() < self.ttl && now < e.period.end)
+            .cloned()
+    }
+
+    fn put(&self, user: &str, entry: Entry) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(user.to_owned(), entry);
+    }
+}
+
+/// Borrowed pieces of the process state; cheap to build per request.
+pub struct Usage<'a> {
+    store: &'a Store,
+    catalog: &'a Catalog,
+    clock: &'a dyn Clock,
+    policy: AccessPolicy,
+    cache: &'a AllowanceCache,
+}
+
+impl<'a> Usage<'a> {
+    pub fn new(store: &'a Store, catalog: &'a Catalog, clock: &'a dyn Clock, policy: AccessPolicy, cache: &'a AllowanceCache) -> Self {
+        Self {
+            store,
+            catalog,
+            clock,
+            policy,
+            cache,
+        }
+    }
+
+    async fn allowances(&self, user: &str) -> Result<Entry, StoreError> {
+        let now = self.clock.now();
+        if let Some(entry) = self.cache.get(user, now) {
+            return Ok(entry);
+        }
+        let items = self.store.user_items(user).await?;
+        let access = access::decide(self.catalog, &items, now, &self.policy);
+        let entry = Entry {
+            usage: access.usage,
+            period: access.usage_period,
+            read_at: Instant::now(),
+        };
+        self.cache.put(user, entry.clone());
+        Ok(entry)
+    }
+
+    /// Counts `quantity` units of `feature` for `user` in the current period, or refuses the
+    /// whole record ([`UsageError::OverLimit`]). With `key` (the client's idempotency key) a
+    /// repeated record counts nothing and answers as the first one did.
+    pub async fn record(&self, user: &str, feature: &str, quantity: u64, key: Option<&str>) -> Result<Recorded, UsageError> {
+        if !is_valid_key(feature) {
+            return Err(UsageError::InvalidFeature);
+        }
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
+            return Err(UsageError::InvalidQuantity);
+        }
+        let entry = self.allowances(user).await?;
+        let allowance = entry.usage.get(feature).ok_or_else(|| UsageError::NotInPlan {
+            feature: feature.to_owned(),
+        })?;
+        let write = UsageWrite {
+            user_id: user,
+            feature,
+            period: entry.period,
+            quantity,
+            limit: allowance.limit,
+            meter: allowance.meter.as_deref().zip(allowance.customer_id.as_deref()),
+        };
+        let answer = |used: u64| Recorded {
+            feature: feature.to_owned(),
+            used,
+            limit: allowance.limit,
+            remaining: allowance.limit.map(|l| l.saturating_sub(used)),
+            period_end: entry.period.end,
+        };
+        let over = |used: u64| UsageError::OverLimit {
+            limit: allowance.limit.unwrap_or(0),
+            used,
+            resets_at: entry.period.end,
+        };
+        let Some(key) = key else {
+            return match self.store.count_usage(&write).await? {
+                Counted::Yes { used } => Ok(answer(used)),
+                Counted::OverLimit { used } => Err(over(used)),
+            };
+        };
+        let request = idempotency_key("usage", &[user, key]);
+        let fingerprint = format!("usage:{feature}:{quantity}");
+        match self
+            .store
+            .count_usage_once(&write, &request, &fingerprint, self.clock.now())
+            .await?
+        {
+            KeyedCount::Counted(Counted::Yes { used }) => {
+                let recorded = answer(used);
+                if let Ok(text) = serde_json::to_string(&recorded)
+                    && let Err(err) = self.store.save_answer(&request, &text).await
+                {
+                    // Counted; a retry then answers from the counter as it stands.
+                    tracing::warn!(error = %crate::adapters::cause_chain(&err), "the answer of a usage record was not kept");
+                }
+                Ok(recorded)
+            }
+            KeyedCount::Counted(Counted::OverLimit { used }) => Err(over(used)),
+            KeyedCount::Seen(claim) if claim.fingerprint != fingerprint => Err(UsageError::KeyReused),
+            KeyedCount::Seen(claim) => match claim.answer.as_deref().and_then(|a| serde_json::from_str(a).ok()) {
+                Some(first) => Ok(first),
+                // Counted by the first request, whose answer was not kept: the count as it stands.
+                None => {
+                    let used = self
+                        .store
+                        .usage_counter(user, entry.period.end, feature)
+                        .await?
+                        .map_or(quantity, |c| if allowance.limit.is_some() { c.limited } else { c.used });
+                    Ok(answer(used))
+                }
+            },
+        }
+    }
+
+    /// The user's counters in the current period (one Query).
+    pub async fn summary(&self, user: &str) -> Result<UsageSummary, UsageError> {
+        let now = self.clock.now();
+        let items = self.store.user_items(user).await?;
+        let access = access::decide(self.catalog, &items, now, &self.policy);
+        let period = access.usage_period;
+        let features = access
+            .usage
+            .iter()
+            .map(|(feature, allowance)| {
+                let counter = items.usage.iter().find(|c| c.feature == *feature && c.period_end == period.end);
+                // Under a limit, the quota's count; else every unit.
+                let used = counter.map_or(0, |c| if allowance.limit.is_some() { c.limited } else { c.used });
+                let usage = FeatureUsage {
+                    used,
+                    limit: allowance.limit,
+                    remaining: allowance.limit.map(|l| l.saturating_sub(used)),
+                    metered: allowance.metered(),
+                };
+                (feature.clone(), usage)
+            })
+            .collect();
+        Ok(UsageSummary {
+            period_start: period.start,
+            period_end: period.end,
+            features,
+        })
+    }
+}
