@@ -14,7 +14,7 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 echo "bench: building arm64 release zips (cargo lambda build --release --arm64)" >&2
-for f in checkout portal webhook entitlements subscription usage usage-reporter; do
+for f in checkout portal webhook entitlements subscription usage usage-reporter reconcile; do
   cargo lambda build --quiet --release --arm64 --output-format zip --bin "$f"
 done
 echo "bench: building the native release binaries and the bench harness" >&2

@@ -2,8 +2,8 @@
 # Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, the Stripe
 # emulator on 127.0.0.1:12111 (delivering signed webhooks to the local webhook function), and
 # `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths, and the
-# scheduled functions on their schedule (the usage reporter every minute, through
-# `cargo lambda invoke` against the watch server).
+# scheduled functions on their schedule (the usage reporter every minute, reconcile every 15
+# minutes, through `cargo lambda invoke` against the watch server).
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -54,6 +54,7 @@ stripe-lambda local stack
   Stripe emulator           http://$STRIPE_EMULATOR_ADDR  webhooks → $STRIPE_EMULATOR_WEBHOOK_URLS   log: .dev/stripe-emulator.log
   bearer token for a user   ./dev/token.sh user_123
   usage reporter            every ${USAGE_REPORT_EVERY:-60} s   log: .dev/usage-reporter.log
+  reconcile                 every ${RECONCILE_EVERY:-900} s   log: .dev/reconcile.log   (now: cargo run -p devtool -- reconcile)
 Ctrl-C stops everything started here.
 
 INFO
@@ -67,6 +68,14 @@ pids+=($!)
   while sleep "${USAGE_REPORT_EVERY:-60}"; do
     cargo lambda invoke usage-reporter --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/usage-reporter.log" 2>&1 || true
     echo >> "$state_dir/usage-reporter.log"
+  done
+) &
+pids+=($!)
+(
+  wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
+  while sleep "${RECONCILE_EVERY:-900}"; do
+    cargo lambda invoke reconcile --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/reconcile.log" 2>&1 || true
+    echo >> "$state_dir/reconcile.log"
   done
 ) &
 pids+=($!)

@@ -43,6 +43,7 @@ pub mod vars {
     pub const CANCEL_PRORATE: &str = "CANCEL_PRORATE";
     pub const USAGE_CACHE_SECONDS: &str = "USAGE_CACHE_SECONDS";
     pub const REPORTER_BUDGET_SECONDS: &str = "REPORTER_BUDGET_SECONDS";
+    pub const RECONCILE_BUDGET_SECONDS: &str = "RECONCILE_BUDGET_SECONDS";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
@@ -194,6 +195,9 @@ pub struct Config {
     /// How long one run of the usage reporter may work before it stops and leaves the rest to
     /// the next run (`REPORTER_BUDGET_SECONDS`, default 40).
     pub reporter_budget: Duration,
+    /// How long one reconcile run may work before it saves its checkpoint and stops
+    /// (`RECONCILE_BUDGET_SECONDS`, default 240, at most 280: the function's timeout is 300 s).
+    pub reconcile_budget: Duration,
     /// The API mapping of a custom domain (`billing` for `https://api.example.com/billing/…`),
     /// stripped from request paths before routing.
     pub api_base_path: Option<String>,
@@ -399,6 +403,7 @@ impl Config {
         let usage_cache = seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
         // The reporter's Lambda timeout is 60 s: one send may still run past the budget.
         let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
+        let reconcile_budget = seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 280)?;
         let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
             None => DEFAULT_PRICE_CACHE,
             Some(v) => match v.parse::<u64>() {
@@ -499,6 +504,7 @@ impl Config {
             price_cache,
             usage_cache,
             reporter_budget,
+            reconcile_budget,
             api_base_path,
             metrics_namespace: get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
             checkout,

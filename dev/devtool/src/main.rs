@@ -6,6 +6,9 @@
 //! devtool sign-webhook <stripe-event.json>
 //!                                 print the API Gateway event POSTing that Stripe event to
 //!                                 /webhook, signed now with STRIPE_WEBHOOK_SECRETS
+//! devtool reconcile [full | customer <cus_…> | user <user-id>]
+//!                                 what the reconcile function does (events since the
+//!                                 checkpoint; or fetched snapshots), printing its summary
 //! ```
 //!
 //! Reads the same environment as the functions (see `dev/local.env`).
@@ -14,8 +17,9 @@ use std::process::ExitCode;
 
 use billing::adapters::store::Store;
 use billing::config::{Config, Needs};
+use billing::services::reconcile::Reconciler;
 
-const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json>";
+const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json> | devtool reconcile [full | customer <cus_…> | user <user-id>]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -76,9 +80,54 @@ async fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        ["reconcile", rest @ ..] if rest.len() <= 2 => reconcile(rest).await,
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The reconcile function's work, run here against the configured stack.
+async fn reconcile(args: &[&str]) -> ExitCode {
+    let needs = Needs {
+        stripe: true,
+        ..Needs::default()
+    };
+    let state = match billing::AppState::from_env(needs).await {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
+            return ExitCode::FAILURE;
+        }
+    };
+    let (Ok(engine), Ok(stripe)) = (state.sync(), state.stripe()) else {
+        eprintln!("devtool: set STRIPE_SECRET_KEY (see dev/local.env)");
+        return ExitCode::FAILURE;
+    };
+    let reconciler = Reconciler::new(engine, &state.store, stripe, state.clock.as_ref(), state.config.reconcile_budget);
+    let result = match args {
+        [] => reconciler.events().await,
+        ["full"] => reconciler.sweep().await,
+        ["customer", customer] => reconciler.customer(customer).await,
+        ["user", user] => reconciler.user(user).await,
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+            if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
+            ExitCode::FAILURE
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | `REQUEST#<hash>` | `REQUEST` | [`RequestClaim`]: a client's `Idempotency-Key` and the request it was first used for (TTL) |
 //! | `USER#<sub>` | `USAGE#<period end>#<feature>` | [`UsageCounter`]: units used in one period (TTL after the period) |
 //! | `BATCH#<identifier>` | `BATCH` | [`UsageBatch`]: metered units sealed for one meter event (TTL once sent) |
+//! | `RECONCILE` | `EVENTS` | [`ReconcileState`]: how far reconcile has applied Stripe's events, and a pending sweep |
 //!
 //! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
 //! units not reported yet (`pending`) and the batches sealed but not sent (`sealed`): what the
@@ -75,6 +76,9 @@ pub mod keys {
     pub const SK_USER: &str = "USER";
     pub const SK_ENTITLEMENTS: &str = "ENTITLEMENTS";
     pub const SK_EVENT: &str = "EVENT";
+    /// Reconcile's checkpoint item.
+    pub const RECONCILE: &str = "RECONCILE";
+    pub const SK_RECONCILE_EVENTS: &str = "EVENTS";
 
     pub fn user(user_id: &str) -> String {
         format!("{USER_PREFIX}{user_id}")
@@ -324,6 +328,40 @@ impl AuditRecord {
             after,
             expires_at: now + AUDIT_TTL_SECS,
         }
+    }
+}
+
+/// `RECONCILE` / `EVENTS`: how far reconcile got (see `crate::services::reconcile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileState {
+    pub pk: String,
+    pub sk: String,
+    /// Every event created up to this second (Unix) was applied or deliberately skipped;
+    /// `None` before the first run that read Stripe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<i64>,
+    /// A sweep of every Stripe customer in progress: the last customer done (`""`: none yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_after: Option<String>,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+impl ReconcileState {
+    pub fn new() -> Self {
+        Self {
+            pk: keys::RECONCILE.into(),
+            sk: keys::SK_RECONCILE_EVENTS.into(),
+            checkpoint: None,
+            sweep_after: None,
+            updated_at: 0,
+        }
+    }
+}
+
+impl Default for ReconcileState {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

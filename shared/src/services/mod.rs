@@ -4,8 +4,10 @@
 //! - [`gate`] — "may this user use this feature?" for any Rust Lambda
 //! - [`usage`] — usage quotas and metered usage for any Rust Lambda
 //! - [`reporter`] — metered usage to Stripe's meters, exactly once
+//! - [`reconcile`] — what missed or lost webhooks left behind, repaired from Stripe's records
 
 pub mod gate;
+pub mod reconcile;
 pub mod reporter;
 pub mod sync;
 pub mod usage;

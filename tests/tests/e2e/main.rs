@@ -518,3 +518,76 @@ async fn ten_checkouts_in_a_row_reuse_one_stripe_connection() {
         "the warm checkout process keeps its connection: {connections} opened for {requests} requests"
     );
 }
+
+/// Issue 13: with webhook delivery off, a paid checkout leaves the user without access until
+/// reconcile runs (through the Lambda Invoke API, as EventBridge Scheduler would); a second run
+/// applies nothing; with deliveries on again but late and shuffled, a run racing them ends in
+/// the state webhooks alone reach.
+#[tokio::test]
+async fn reconcile_repairs_missed_webhooks_and_races_late_ones_to_the_same_state() {
+    let env = env();
+    let config: Value = env
+        .http
+        .get(format!("{}/_emulator/config", env.stripe))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let urls = config["webhook_urls"].clone();
+    assert!(!urls.as_array().unwrap().is_empty(), "{config}");
+    env.emulator("/_emulator/config", json!({"webhook_urls": []})).await;
+    let (_, sub) = env.subscribe("e2e_reconcile", "pro", "4242424242424242").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        env.feature("e2e_reconcile", "api_access").await["allowed"],
+        false,
+        "no webhook: no access"
+    );
+
+    let first = env.invoke("reconcile", json!({})).await;
+    assert!(first["applied"].as_u64().unwrap_or(0) >= 2, "{first}");
+    assert_eq!(first["failed"], 0, "{first}");
+    assert!(first["checkpoint"].is_i64(), "{first}");
+    assert_eq!(
+        env.feature("e2e_reconcile", "api_access").await["allowed"],
+        true,
+        "one run grants access"
+    );
+    let repaired = env.store.user_items("e2e_reconcile").await.unwrap();
+    assert!(synced(&repaired, &sub, "active"), "{repaired:?}");
+    let second = env.invoke("reconcile", json!({})).await;
+    assert_eq!(second["applied"], 0, "a second run applies nothing: {second}");
+    assert_eq!(second["failed"], 0, "{second}");
+
+    env.emulator(
+        "/_emulator/config",
+        json!({"webhook_urls": urls, "chaos": {"duplicates": false, "shuffle": true, "delay_ms": 100}}),
+    )
+    .await;
+    let (_, sub) = env.subscribe("e2e_reconcile_race", "pro", "4242424242424242").await;
+    let raced = env.invoke("reconcile", json!({})).await;
+    assert_eq!(raced["failed"], 0, "{raced}");
+    let settled = eventually(Duration::from_secs(30), "late deliveries acknowledged", async || {
+        let deliveries: Value = env
+            .http
+            .get(format!("{}/_emulator/deliveries", env.stripe))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let all = deliveries["deliveries"].as_array()?.iter().all(|d| d["delivered"] == true);
+        let items = env.store.user_items("e2e_reconcile_race").await.ok()?;
+        (all && synced(&items, &sub, "active")).then_some(items)
+    })
+    .await;
+    env.emulator(
+        "/_emulator/config",
+        json!({"chaos": {"duplicates": false, "shuffle": false, "delay_ms": 0}}),
+    )
+    .await;
+    assert_eq!(shape(&settled), shape(&repaired), "racing webhooks end in the same state");
+}

@@ -7,6 +7,7 @@ mod emulator_meters;
 mod entitlements;
 mod hardening;
 mod helpers;
+mod reconcile;
 mod store;
 mod subscription;
 mod sync;

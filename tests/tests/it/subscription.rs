@@ -47,7 +47,7 @@ async fn subscribed(stack: &Stack, plan: &str) -> String {
     world.sessions[&session].subscription.clone().unwrap()
 }
 
-async fn allowed(stack: &Stack, feature: &str) -> bool {
+pub(crate) async fn allowed(stack: &Stack, feature: &str) -> bool {
     let req = testkit::event_with("entitlements-feature.json", |e| {
         e["rawPath"] = format!("/entitlements/{feature}").into();
         e["requestContext"]["http"]["path"] = format!("/entitlements/{feature}").into();

@@ -273,11 +273,11 @@ async fn the_port_lists_events_oldest_first_and_pages_back() {
     paid_checkout(&stack).await;
     let stripe = stack.state.stripe().unwrap();
     let types = billing::services::sync::handled_event_types();
-    let first = stripe.list_events(&types, 0, None, 2).await.unwrap();
+    let first = stripe.list_events(&types, 0, None, None, 2).await.unwrap();
     assert_eq!(first.events.len(), 2);
     assert!(first.has_more);
     assert!(first.events[0].created <= first.events[1].created);
-    let rest = stripe.list_events(&types, 0, first.last_id.as_deref(), 100).await.unwrap();
+    let rest = stripe.list_events(&types, 0, None, first.last_id.as_deref(), 100).await.unwrap();
     assert!(!rest.has_more);
     let all: Vec<&str> = rest.events.iter().chain(&first.events).map(|e| e.event_type.as_str()).collect();
     assert!(
@@ -285,7 +285,7 @@ async fn the_port_lists_events_oldest_first_and_pages_back() {
         "{all:?}"
     );
     assert!(!all.contains(&"customer.created"), "only the types asked for");
-    let none = stripe.list_events(&types, billing::now_epoch() + 60, None, 10).await.unwrap();
+    let none = stripe.list_events(&types, billing::now_epoch() + 60, None, None, 10).await.unwrap();
     assert!(none.events.is_empty());
 }
 

@@ -178,6 +178,16 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
         ),
         (
+            "ReconcileFunction",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            ],
+        ),
+        (
             "SubscriptionFunction",
             &[
                 "dynamodb:GetItem",
@@ -252,7 +262,13 @@ fn alarms_cover_the_webhook_every_function_and_the_table() {
             .all(|a| a["Condition"] == "HasAlarms" && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn")
     );
     let metric_names: Vec<String> = alarms.iter().map(|a| tag(&a["Properties"]["MetricName"])).collect();
-    for metric in ["Webhook5xx", "WebhookBadSignatures", "FailingOldEvents", "UsageUnitsRejected"] {
+    for metric in [
+        "Webhook5xx",
+        "WebhookBadSignatures",
+        "FailingOldEvents",
+        "UsageUnitsRejected",
+        "ReconcileApplied",
+    ] {
         assert!(metric_names.iter().any(|m| m == metric), "{metric}");
     }
     let text = serde_yaml::to_string(&alarms).unwrap();

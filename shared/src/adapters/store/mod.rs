@@ -9,6 +9,7 @@
 //!   condition (versioned state only above the stored version; links only onto absent or equal
 //!   items), and a failed condition is an outcome ([`Committed`]), not an error.
 
+mod reconcile;
 mod usage;
 
 use std::collections::HashMap;

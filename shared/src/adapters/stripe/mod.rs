@@ -225,6 +225,13 @@ pub struct EventPage {
     pub last_id: Option<String>,
 }
 
+/// One page of `GET /v1/customers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerPage {
+    pub customers: Vec<CustomerSnapshot>,
+    pub has_more: bool,
+}
+
 /// A price as Stripe has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceInfo {
@@ -602,6 +609,28 @@ impl Stripe {
         })
     }
 
+    /// One page of `GET /v1/customers` (newest first), after the customer `starting_after`.
+    pub async fn list_customers(&self, starting_after: Option<&str>, limit: u8) -> Result<CustomerPage, GatewayError> {
+        let mut request = stripe_core::customer::ListCustomer::new().limit(i64::from(limit.clamp(1, 100)));
+        if let Some(after) = starting_after {
+            request = request.starting_after(after);
+        }
+        let page = self.json("list_customers", "customer", request.build(), None).await?;
+        let unreadable = || GatewayError::Unreadable {
+            operation: "list_customers",
+            what: "customer list",
+        };
+        let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
+        let customers = data
+            .iter()
+            .map(|c| parse_customer(c).ok_or_else(unreadable))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CustomerPage {
+            customers,
+            has_more: page.get("has_more").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+
     /// Every subscription of `customer`, of any status (`GET /v1/subscriptions?status=all`, all
     /// pages).
     pub async fn list_subscriptions(&self, customer: &str) -> Result<Vec<SubscriptionSnapshot>, GatewayError> {
@@ -662,18 +691,24 @@ impl Stripe {
         Ok(features)
     }
 
-    /// One page of `GET /v1/events` of `types`, created after `created_after`, older than the
-    /// event `starting_after`.
+    /// One page of `GET /v1/events` of `types`, created after `created_after` (and up to
+    /// `created_until`, when given), older than the event `starting_after`.
     pub async fn list_events(
         &self,
         types: &[&str],
         created_after: i64,
+        created_until: Option<i64>,
         starting_after: Option<&str>,
         limit: u8,
     ) -> Result<EventPage, GatewayError> {
+        let created = stripe_types::RangeQueryTs::Bounds(stripe_types::RangeBoundsTs {
+            gt: Some(created_after),
+            lte: created_until,
+            ..Default::default()
+        });
         let mut request = stripe_core::event::ListEvent::new()
             .types(types.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>())
-            .created(stripe_types::RangeQueryTs::gt(created_after))
+            .created(created)
             .limit(i64::from(limit.clamp(1, 100)));
         if let Some(after) = starting_after {
             request = request.starting_after(after);
