@@ -44,6 +44,7 @@ pub mod vars {
     pub const USAGE_CACHE_SECONDS: &str = "USAGE_CACHE_SECONDS";
     pub const REPORTER_BUDGET_SECONDS: &str = "REPORTER_BUDGET_SECONDS";
     pub const RECONCILE_BUDGET_SECONDS: &str = "RECONCILE_BUDGET_SECONDS";
+    pub const RECONCILE_SETTLE_SECONDS: &str = "RECONCILE_SETTLE_SECONDS";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
@@ -196,8 +197,12 @@ pub struct Config {
     /// the next run (`REPORTER_BUDGET_SECONDS`, default 40).
     pub reporter_budget: Duration,
     /// How long one reconcile run may work before it saves its checkpoint and stops
-    /// (`RECONCILE_BUDGET_SECONDS`, default 240, at most 280: the function's timeout is 300 s).
+    /// (`RECONCILE_BUDGET_SECONDS`, default 240, at most 240: the function's timeout is 300 s and
+    /// one event may still take a while past the budget).
     pub reconcile_budget: Duration,
+    /// Events younger than this are left to the webhook (`RECONCILE_SETTLE_SECONDS`, default 0,
+    /// at most 3600; the template sets 300).
+    pub reconcile_settle: Duration,
     /// The API mapping of a custom domain (`billing` for `https://api.example.com/billing/…`),
     /// stripped from request paths before routing.
     pub api_base_path: Option<String>,
@@ -403,7 +408,8 @@ impl Config {
         let usage_cache = seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
         // The reporter's Lambda timeout is 60 s: one send may still run past the budget.
         let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
-        let reconcile_budget = seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 280)?;
+        let reconcile_budget = seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 240)?;
+        let reconcile_settle = seconds(vars::RECONCILE_SETTLE_SECONDS, 0, 3600)?;
         let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
             None => DEFAULT_PRICE_CACHE,
             Some(v) => match v.parse::<u64>() {
@@ -505,6 +511,7 @@ impl Config {
             usage_cache,
             reporter_budget,
             reconcile_budget,
+            reconcile_settle,
             api_base_path,
             metrics_namespace: get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
             checkout,

@@ -105,7 +105,9 @@ async fn reconcile(args: &[&str]) -> ExitCode {
         eprintln!("devtool: set STRIPE_SECRET_KEY (see dev/local.env)");
         return ExitCode::FAILURE;
     };
-    let reconciler = Reconciler::new(engine, &state.store, stripe, state.clock.as_ref(), state.config.reconcile_budget);
+    let reconciler = Reconciler::new(engine, &state.store, stripe, state.clock.as_ref(), state.config.reconcile_budget)
+        .with_settle(state.config.reconcile_settle.as_secs())
+        .with_livemode(state.livemode);
     let result = match args {
         [] => reconciler.events().await,
         ["full"] => reconciler.sweep().await,

@@ -71,17 +71,41 @@ pub fn parse(payload: &Value) -> Result<Run, ReconcileFnError> {
     }
 }
 
+/// The service as this process configures it (budget, settle time, the key's mode).
+pub fn reconciler(state: &AppState) -> Result<Reconciler<'_>, ReconcileFnError> {
+    Ok(Reconciler::new(
+        state.sync()?,
+        &state.store,
+        state.stripe()?,
+        state.clock.as_ref(),
+        state.config.reconcile_budget,
+    )
+    .with_settle(state.config.reconcile_settle.as_secs())
+    .with_livemode(state.livemode))
+}
+
+/// The run's metrics. Event runs feed the drift alarm (`ReconcileApplied`) and report how far
+/// behind the checkpoint is; snapshot runs write every snapshot, so theirs are counted apart.
+pub fn run_metrics(run: &Run, summary: &RunSummary, now: i64) -> Vec<(&'static str, f64)> {
+    match run {
+        Run::Events => {
+            let mut metrics = summary.metrics();
+            if let Some(checkpoint) = summary.checkpoint {
+                metrics.push(("ReconcileCheckpointAgeSeconds", (now - checkpoint).max(0) as f64));
+            }
+            metrics
+        }
+        Run::Full | Run::Customer(_) | Run::User(_) => vec![
+            ("ReconcileSnapshotsWritten", summary.applied as f64),
+            ("ReconcileSnapshotsFailed", summary.failed as f64),
+        ],
+    }
+}
+
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn handle(state: &AppState, event: LambdaEvent<Value>) -> Result<RunSummary, ReconcileFnError> {
     let run = parse(&event.payload)?;
-    let stripe = state.stripe()?;
-    let reconciler = Reconciler::new(
-        state.sync()?,
-        &state.store,
-        stripe,
-        state.clock.as_ref(),
-        state.config.reconcile_budget,
-    );
+    let reconciler = reconciler(state)?;
     let result = match &run {
         Run::Events => reconciler.events().await,
         Run::Full => reconciler.sweep().await,
@@ -96,7 +120,7 @@ pub async fn handle(state: &AppState, event: LambdaEvent<Value>) -> Result<RunSu
             return Err(err.into());
         }
     };
-    metrics::emit(&state.config.metrics_namespace, &summary.metrics());
+    metrics::emit(&state.config.metrics_namespace, &run_metrics(&run, &summary, state.clock.now()));
     tracing::info!(
         ?run,
         events_seen = summary.events_seen,
@@ -155,18 +179,29 @@ mod tests {
     }
 
     #[test]
-    fn every_figure_is_a_metric() {
+    fn every_figure_is_a_metric_and_snapshots_are_counted_apart() {
         let summary = RunSummary {
             events_seen: 5,
             applied: 2,
             failed: 1,
+            checkpoint: Some(1_000),
             complete: false,
             ..RunSummary::default()
         };
-        let metrics = summary.metrics();
-        assert!(metrics.contains(&("ReconcileEventsSeen", 5.0)));
-        assert!(metrics.contains(&("ReconcileApplied", 2.0)));
-        assert!(metrics.contains(&("ReconcileFailed", 1.0)));
-        assert!(metrics.contains(&("ReconcileIncomplete", 1.0)));
+        let metrics = run_metrics(&Run::Events, &summary, 1_600);
+        for expected in [
+            ("ReconcileEventsSeen", 5.0),
+            ("ReconcileApplied", 2.0),
+            ("ReconcileFailed", 1.0),
+            ("ReconcileIncomplete", 1.0),
+            ("ReconcileCheckpointAgeSeconds", 600.0),
+        ] {
+            assert!(metrics.contains(&expected), "{expected:?} in {metrics:?}");
+        }
+        let snapshot = run_metrics(&Run::Full, &summary, 1_600);
+        assert!(
+            snapshot.iter().all(|(name, _)| name.starts_with("ReconcileSnapshots")),
+            "{snapshot:?}"
+        );
     }
 }

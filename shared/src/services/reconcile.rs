@@ -35,18 +35,20 @@ use crate::adapters::stripe::{GatewayError, Stripe};
 use crate::domain::clock::Clock;
 use crate::domain::event::Envelope;
 use crate::domain::records::ReconcileState;
-use crate::services::sync::{Arrival, Engine, Outcome, SyncError, handled_event_types};
+use crate::services::sync::{Arrival, Engine, Outcome, SyncError, handled_event_type_groups};
 
 /// How far back Stripe's Events API lists events.
 pub const EVENTS_WINDOW_SECS: i64 = 30 * 86_400;
-/// Each run lists again this far before its checkpoint: events become listable shortly after
-/// their `created`, and a few seconds of clock difference must not lose one.
-pub const OVERLAP_SECS: i64 = 300;
+/// Each run lists again this far before its checkpoint: events become listable after their
+/// `created` (later still during Stripe incidents), and clocks differ. Listing them again is
+/// cheap: their markers are read in bulk and they are not applied twice.
+pub const OVERLAP_SECS: i64 = 3600;
 /// The longest time slice listed (and held in memory) at once.
 pub const SLICE_SECS: i64 = 86_400;
 /// A slice listing more events than this is halved (down to [`MIN_SLICE_SECS`]).
 pub const MAX_SLICE_EVENTS: usize = 2000;
-const MIN_SLICE_SECS: i64 = 60;
+/// Slices are halved down to one second; a second is listed whole however busy.
+const MIN_SLICE_SECS: i64 = 1;
 /// Events per page (Stripe's maximum).
 const PAGE: u8 = 100;
 
@@ -113,7 +115,18 @@ enum Applied {
     Done(Outcome),
     /// A malformed event: logged, skipped for good.
     Malformed,
-    Failed(SyncError),
+    /// Failed, for the reason given (its cause chain).
+    Failed(String),
+}
+
+/// What listing one slice came to.
+enum Listed {
+    /// The events not applied before (no marker), oldest first, and what the listing counted.
+    Events(Vec<Envelope>, RunSummary),
+    /// More than the slice limit, and the slice can still be halved.
+    TooMany,
+    /// The budget ran out while listing.
+    OutOfTime,
 }
 
 pub struct Reconciler<'a> {
@@ -123,6 +136,8 @@ pub struct Reconciler<'a> {
     clock: &'a dyn Clock,
     deadline: Instant,
     max_slice_events: usize,
+    settle: i64,
+    livemode: Option<bool>,
 }
 
 impl<'a> Reconciler<'a> {
@@ -134,12 +149,28 @@ impl<'a> Reconciler<'a> {
             clock,
             deadline: Instant::now() + budget,
             max_slice_events: MAX_SLICE_EVENTS,
+            settle: 0,
+            livemode: None,
         }
     }
 
-    /// Halves slices holding more than `limit` events (default [`MAX_SLICE_EVENTS`]).
+    /// Halves slices holding more than `limit` new events (default [`MAX_SLICE_EVENTS`]).
     pub fn with_max_slice_events(mut self, limit: usize) -> Self {
         self.max_slice_events = limit.max(1);
+        self
+    }
+
+    /// Leaves events younger than `seconds` to the webhook (`RECONCILE_SETTLE_SECONDS`): they
+    /// are read by a later run, and a delivery in flight is not counted as drift.
+    pub fn with_settle(mut self, seconds: u64) -> Self {
+        self.settle = i64::try_from(seconds).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Refuses events of the other mode (the webhook does the same): a base URL pointing at the
+    /// wrong account must not write its events.
+    pub fn with_livemode(mut self, livemode: bool) -> Self {
+        self.livemode = Some(livemode);
         self
     }
 
@@ -161,15 +192,12 @@ impl<'a> Reconciler<'a> {
             state.sweep_after = Some(String::new());
         }
         let from = state.checkpoint.map_or(window_start, |c| (c - OVERLAP_SECS).max(window_start));
+        // Without a settle time the newest slice is open-ended: Stripe's clock may run ahead.
+        let (target, open_ended) = if self.settle > 0 { (now - self.settle, false) } else { (now, true) };
         let mut summary = RunSummary::default();
-        let reached = self.events_since(from, now, &mut summary).await;
-        if let Some(reached) = reached {
-            state.checkpoint = Some(reached);
-        }
-        let mut complete = reached == Some(now) && summary.failed == 0;
+        let mut complete = self.events_since(&mut state, from, target, open_ended, &mut summary).await?;
         if state.sweep_after.is_some() {
-            let done = self.sweep_from(&mut state, &mut summary).await?;
-            complete &= done;
+            complete &= self.sweep_from(&mut state, &mut summary).await?;
         }
         state.updated_at = self.clock.now();
         self.store.save_reconcile_state(&state).await?;
@@ -178,134 +206,154 @@ impl<'a> Reconciler<'a> {
         Ok(summary)
     }
 
-    /// Lists and applies the events created after `from`; returns how far everything was
-    /// applied or skipped (`now` when all of it was), `None` when nothing can be said (the first
-    /// page could not be read).
-    async fn events_since(&self, from: i64, now: i64, summary: &mut RunSummary) -> Option<i64> {
-        let types = handled_event_types();
+    /// Lists and applies the events created in `(from, target]` slice by slice, saving the
+    /// checkpoint after each. Returns whether everything was applied or skipped.
+    async fn events_since(
+        &self,
+        state: &mut ReconcileState,
+        from: i64,
+        target: i64,
+        open_ended: bool,
+        summary: &mut RunSummary,
+    ) -> Result<bool, ReconcileError> {
+        let groups = handled_event_type_groups();
         let mut start = from;
         let mut span = SLICE_SECS;
-        // Everything created up to `done` is applied or skipped.
-        let mut done = from;
-        // The first failure holds the checkpoint.
+        // Just before the oldest event that failed: the checkpoint never passes it.
         let mut held: Option<i64> = None;
-        let mut read_any = false;
-        while start < now {
+        while start < target {
             if !self.time_left() {
-                tracing::warn!(reached = done, "reconcile budget spent; the next run resumes");
-                break;
+                tracing::warn!(reached = start, "reconcile budget spent; the next run resumes");
+                return Ok(false);
             }
-            // The newest slice has no upper bound: Stripe's clock may run ahead of ours.
-            let until = (start + span < now).then_some(start + span);
-            let events = match self.list_slice(&types, start, until, until.unwrap_or(now)).await {
-                Ok(Some(events)) => events,
-                Ok(None) => {
+            let bounded = start + span < target;
+            let slice_end = if bounded { start + span } else { target };
+            let until = (bounded || !open_ended).then_some(slice_end);
+            let (events, listed) = match self.list_slice(&groups, start, until, slice_end).await {
+                Ok(Listed::Events(events, listed)) => (events, listed),
+                Ok(Listed::TooMany) => {
                     span = (span / 2).max(MIN_SLICE_SECS);
                     continue;
                 }
+                Ok(Listed::OutOfTime) => {
+                    tracing::warn!(reached = start, "reconcile budget spent while listing; the next run resumes");
+                    return Ok(false);
+                }
                 Err(err) => {
-                    tracing::error!(error = %crate::edge::problem::cause_chain(&err), from = start, "stripe's events could not be listed; the next run resumes");
-                    break;
+                    tracing::error!(error = %crate::adapters::cause_chain(&err), from = start, "stripe's events could not be listed; the next run resumes");
+                    return Ok(false);
                 }
             };
-            read_any = true;
-            summary.events_seen += events.len() as u64;
-            let (finished, failed) = self.apply_slice(&events, summary).await;
+            summary.events_seen += listed.events_seen;
+            summary.duplicate += listed.duplicate;
+            summary.ignored += listed.ignored;
+            let (unfinished, failed) = self.apply_slice(&events, summary).await;
             if let Some(failed) = failed {
-                held.get_or_insert(failed);
+                held = Some(held.map_or(failed - 1, |h| h.min(failed - 1)));
             }
-            match finished {
-                // Every event of the slice applied or skipped (or failed, which `held` keeps).
-                None => done = until.unwrap_or(now),
-                // The budget ran out at this event: it and everything after it are for next time.
-                Some(unfinished) => {
-                    done = unfinished - 1;
-                    break;
+            let done = unfinished.map_or(slice_end, |created| created - 1);
+            state.checkpoint = Some(held.map_or(done, |h| h.min(done)));
+            state.updated_at = self.clock.now();
+            self.store.save_reconcile_state(state).await?;
+            if unfinished.is_some() {
+                tracing::warn!(reached = done, "reconcile budget spent; the next run resumes");
+                return Ok(false);
+            }
+            start = slice_end;
+            span = (span * 2).min(SLICE_SECS);
+        }
+        Ok(held.is_none())
+    }
+
+    /// The events created in `(after, until]` (no upper bound without `until`) of every type
+    /// group, less those already applied (their markers are read page by page, so only new
+    /// events are held in memory), oldest first.
+    async fn list_slice(&self, groups: &[Vec<&str>], after: i64, until: Option<i64>, end: i64) -> Result<Listed, GatewayError> {
+        let mut kept: Vec<Envelope> = Vec::new();
+        let mut listed = RunSummary::default();
+        for types in groups {
+            let mut cursor: Option<String> = None;
+            loop {
+                if !self.time_left() {
+                    return Ok(Listed::OutOfTime);
+                }
+                let page = self.stripe.list_events(types, after, until, cursor.as_deref(), PAGE).await?;
+                listed.events_seen += (page.events.len() + page.malformed.len()) as u64;
+                for id in &page.malformed {
+                    tracing::error!(event = %id, "malformed event skipped");
+                    listed.ignored += 1;
+                }
+                let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
+                let marked = match self.store.event_markers(&ids).await {
+                    Ok(marked) => marked,
+                    // The engine's own marker condition still holds: only the shortcut is lost.
+                    Err(err) => {
+                        tracing::warn!(error = %crate::adapters::cause_chain(&err), "event markers could not be read");
+                        HashSet::new()
+                    }
+                };
+                listed.duplicate += marked.len() as u64;
+                kept.extend(page.events.into_iter().filter(|e| !marked.contains(&e.id)));
+                if kept.len() > self.max_slice_events && end - after > MIN_SLICE_SECS {
+                    return Ok(Listed::TooMany);
+                }
+                match (page.has_more, page.last_id) {
+                    (true, Some(last)) => cursor = Some(last),
+                    _ => break,
                 }
             }
-            start = until.unwrap_or(now);
-            span = SLICE_SECS;
         }
-        if !read_any && from < now {
-            // Not one slice was read: the checkpoint stays where it was.
-            return None;
-        }
-        // A failed event holds the checkpoint just before it: the next run lists it again.
-        Some(held.map_or(done, |h| (h - 1).min(done)))
+        // Each group's pages come oldest first; the groups interleave by time. Events of the
+        // same second cannot be ordered by their payloads anyway (the engine fetches then).
+        kept.sort_by_key(|e| e.created);
+        Ok(Listed::Events(kept, listed))
     }
 
-    /// The events created in `(after, until]`, oldest first; `None` when there are more than
-    /// the slice limit and the slice (up to `end`) can still be halved.
-    async fn list_slice(&self, types: &[&str], after: i64, until: Option<i64>, end: i64) -> Result<Option<Vec<Envelope>>, GatewayError> {
-        let mut newest_first: Vec<Envelope> = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.stripe.list_events(types, after, until, cursor.as_deref(), PAGE).await?;
-            // Each page comes oldest first: flip it back to Stripe's order.
-            newest_first.extend(page.events.into_iter().rev());
-            if newest_first.len() > self.max_slice_events && end - after > MIN_SLICE_SECS {
-                return Ok(None);
-            }
-            match (page.has_more, page.last_id) {
-                (true, Some(last)) => cursor = Some(last),
-                _ => break,
-            }
-        }
-        newest_first.reverse();
-        Ok(Some(newest_first))
-    }
-
-    /// Applies a slice's events (oldest first). Returns the `created` of the first event left
-    /// undone when the budget ran out, and the `created` of the oldest event that failed.
+    /// Applies a slice's new events (oldest first). Returns the `created` of the first event
+    /// left undone when the budget ran out, and the `created` of the oldest event that failed.
     async fn apply_slice(&self, events: &[Envelope], summary: &mut RunSummary) -> (Option<i64>, Option<i64>) {
         let mut retry: Vec<&Envelope> = Vec::new();
         let mut unfinished = None;
-        for chunk in events.chunks(usize::from(PAGE)) {
-            let ids: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
-            let marked = match self.store.event_markers(&ids).await {
-                Ok(marked) => marked,
-                // The engine's own marker condition still holds: only the shortcut is lost.
-                Err(err) => {
-                    tracing::warn!(error = %crate::edge::problem::cause_chain(&err), "event markers could not be read");
-                    HashSet::new()
-                }
-            };
-            for event in chunk {
-                if !self.time_left() {
-                    unfinished = Some(event.created);
-                    break;
-                }
-                if marked.contains(&event.id) {
-                    summary.duplicate += 1;
-                    continue;
-                }
-                match self.apply(event).await {
-                    Applied::Done(outcome) => summary.count(outcome),
-                    Applied::Malformed => summary.ignored += 1,
-                    Applied::Failed(_) => retry.push(event),
-                }
-            }
-            if unfinished.is_some() {
+        for event in events {
+            if !self.time_left() {
+                unfinished = Some(event.created);
                 break;
+            }
+            match self.apply(event).await {
+                Applied::Done(outcome) => summary.count(outcome),
+                Applied::Malformed => summary.ignored += 1,
+                Applied::Failed(_) => retry.push(event),
             }
         }
         // Once more, after the rest of the slice: a customer's link may have come later in it.
         let mut failed = None;
         for event in retry {
-            match self.apply(event).await {
-                Applied::Done(outcome) => summary.count(outcome),
-                Applied::Malformed => summary.ignored += 1,
-                Applied::Failed(err) => {
-                    tracing::error!(event = %event.id, event_type = %event.event_type, created = event.created, error = %crate::edge::problem::cause_chain(&err), "event failed; the checkpoint stays before it");
-                    summary.failed += 1;
-                    failed = Some(failed.map_or(event.created, |f: i64| f.min(event.created)));
+            let reason = if self.time_left() {
+                match self.apply(event).await {
+                    Applied::Done(outcome) => {
+                        summary.count(outcome);
+                        continue;
+                    }
+                    Applied::Malformed => {
+                        summary.ignored += 1;
+                        continue;
+                    }
+                    Applied::Failed(reason) => reason,
                 }
-            }
+            } else {
+                "not retried: the budget ran out".to_owned()
+            };
+            tracing::error!(event = %event.id, event_type = %event.event_type, created = event.created, error = %reason, "event failed; the checkpoint stays before it");
+            summary.failed += 1;
+            failed = Some(failed.map_or(event.created, |f: i64| f.min(event.created)));
         }
         (unfinished, failed)
     }
 
     async fn apply(&self, event: &Envelope) -> Applied {
+        if let Some(expected) = self.livemode.filter(|expected| *expected != event.livemode) {
+            return Applied::Failed(format!("event livemode {} but the configured key's is {expected}", event.livemode));
+        }
         match self.engine.apply(event).await {
             Ok(outcome) => {
                 tracing::info!(event = %event.id, event_type = %event.event_type, outcome = outcome.as_str(), "reconciled");
@@ -315,7 +363,7 @@ impl<'a> Reconciler<'a> {
                 tracing::error!(event = %event.id, %kind, what, "malformed event skipped");
                 Applied::Malformed
             }
-            Err(err) => Applied::Failed(err),
+            Err(err) => Applied::Failed(crate::adapters::cause_chain(&err)),
         }
     }
 
@@ -328,9 +376,18 @@ impl<'a> Reconciler<'a> {
         };
         match self.stripe.retrieve_customer(customer_id).await {
             Ok(Some(customer)) if !customer.deleted => self.snapshot(customer_id, &mut summary).await,
-            // Deleted in Stripe (or never there) but linked here: the engine removes the link,
-            // as `customer.deleted` would.
-            Ok(_) if self.store.customer_owner(customer_id).await?.is_some() => {
+            // Deleted in Stripe (or never there) but linked here: its subscriptions as Stripe
+            // has them now (deleting a customer cancels them), then the engine removes the
+            // link, as `customer.deleted` would.
+            Ok(_) if let Some(owner) = self.store.customer_owner(customer_id).await? => {
+                let items = self.store.user_items(&owner).await?;
+                for record in items.subscriptions.iter().filter(|s| s.customer_id == customer_id) {
+                    let arrival = Arrival::Subscription {
+                        user_id: owner.clone(),
+                        subscription_id: record.subscription_id.clone(),
+                    };
+                    self.apply_arrival(customer_id, arrival, &mut summary).await;
+                }
                 let arrival = Arrival::Customer {
                     customer_id: customer_id.to_owned(),
                 };
@@ -384,7 +441,7 @@ impl<'a> Reconciler<'a> {
             let page = match self.stripe.list_customers(cursor, PAGE).await {
                 Ok(page) => page,
                 Err(err) => {
-                    tracing::error!(error = %crate::edge::problem::cause_chain(&err), "stripe customers could not be listed; the sweep resumes next run");
+                    tracing::error!(error = %crate::adapters::cause_chain(&err), "stripe customers could not be listed; the sweep resumes next run");
                     return Ok(false);
                 }
             };
@@ -421,9 +478,9 @@ impl<'a> Reconciler<'a> {
             Err(err) => return self.failed(summary, customer_id, &err),
         };
         summary.events_seen += subscriptions.len() as u64;
-        // The stored link is the authority; without one, the subscriptions' own metadata names
-        // the user (as it does for their events), on the platform account only.
-        let mut users: HashSet<String> = owner.iter().cloned().collect();
+        // The stored link is the authority; without one, the subscription's own metadata names
+        // the user, as it does for the subscription's events (on the platform account, where
+        // the metadata is this service's).
         for subscription in &subscriptions {
             let user = owner
                 .clone()
@@ -433,17 +490,15 @@ impl<'a> Reconciler<'a> {
                 summary.ignored += 1;
                 continue;
             };
-            users.insert(user.clone());
             let arrival = Arrival::Subscription {
                 user_id: user,
                 subscription_id: subscription.subscription_id.clone(),
             };
             self.apply_arrival(customer_id, arrival, summary).await;
         }
-        // Entitlements belong to the customer: written for its one user, never guessed among
-        // several.
-        if users.len() == 1 {
-            let user_id = users.into_iter().next().unwrap_or_default();
+        // A user's entitlements record is their linked customer's: never written from a customer
+        // only metadata points at (it would replace the linked one's features).
+        if let Some(user_id) = owner {
             let arrival = Arrival::Entitlements {
                 user_id,
                 customer_id: customer_id.to_owned(),
@@ -460,7 +515,7 @@ impl<'a> Reconciler<'a> {
     }
 
     fn failed(&self, summary: &mut RunSummary, customer_id: &str, err: &(dyn std::error::Error + 'static)) {
-        tracing::error!(customer = customer_id, error = %crate::edge::problem::cause_chain(err), "customer snapshot failed");
+        tracing::error!(customer = customer_id, error = %crate::adapters::cause_chain(err), "customer snapshot failed");
         summary.failed += 1;
     }
 }

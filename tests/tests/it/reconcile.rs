@@ -175,6 +175,10 @@ async fn a_failed_event_holds_the_checkpoint_before_it() {
             .unwrap()
     };
     let summary = invoke(&stack.state, json!({})).await.unwrap();
+    assert!(
+        summary["applied"].as_u64().unwrap() >= 1,
+        "events after the failure are still applied: {summary}"
+    );
     assert!(summary["failed"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["complete"], false, "{summary}");
     assert_eq!(summary["checkpoint"], first_fetching - 1, "{summary}");
@@ -290,10 +294,16 @@ async fn a_busy_slice_is_halved_and_every_event_still_applied_once() {
     )
     .with_max_slice_events(2);
     let summary = reconciler.events().await.unwrap();
-    assert_eq!((summary.failed, summary.complete), (0, true), "{summary:?}");
+    assert_eq!((summary.failed, summary.complete, summary.duplicate), (0, true, 0), "{summary:?}");
+    let handled = billing::services::sync::handled_event_types();
+    let distinct = {
+        let world = stack.emulator.shared.world.lock().await;
+        world.events.iter().filter(|e| handled.contains(&e.event_type.as_str())).count() as u64
+    };
+    assert_eq!(summary.events_seen, distinct, "each event listed once: {summary:?}");
     assert_eq!(
         summary.events_seen,
-        summary.applied + summary.duplicate + summary.stale + summary.ignored,
+        summary.applied + summary.stale + summary.ignored,
         "{summary:?}"
     );
     assert!(
@@ -301,4 +311,68 @@ async fn a_busy_slice_is_halved_and_every_event_still_applied_once() {
         "thirty day slices and the halving"
     );
     assert!(allowed(&stack, "api_access").await);
+}
+
+#[tokio::test]
+async fn a_customer_only_metadata_points_at_never_replaces_the_linked_customers_entitlements() {
+    let stack = Stack::new("rc-stranger", vec![]).await;
+    paid_checkout(&stack, "pro").await;
+    run(&stack.state).await;
+    assert!(allowed(&stack, "api_access").await);
+    // Another customer (made by hand in the Dashboard, say), never linked, whose subscription's
+    // metadata names the same user.
+    let other = {
+        let mut world = stack.emulator.shared.world.lock().await;
+        let price = world
+            .prices
+            .values()
+            .find(|p| p.lookup_key.as_deref() == Some("starter_month"))
+            .unwrap()
+            .id
+            .clone();
+        let params = stripe_emulator::params::Params::parse(
+            format!("mode=subscription&line_items[0][price]={price}&customer_email=other%40example.com&subscription_data[metadata][user_id]=user_123&success_url=http%3A%2F%2Flocalhost%2F").as_bytes(),
+        )
+        .unwrap();
+        let session = world.create_checkout_session(&params).unwrap();
+        let id = session["id"].as_str().unwrap().to_owned();
+        world.pay_session(&id, "4242424242424242").unwrap();
+        world.sessions[&id].customer.clone().unwrap()
+    };
+    let summary = invoke(&stack.state, json!({"customer": other})).await.unwrap();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let items = stack.state.store.user_items("user_123").await.unwrap();
+    assert_eq!(
+        items.subscriptions.len(),
+        2,
+        "its subscription is stored as its events would store it"
+    );
+    let features = items.entitlements.unwrap().features;
+    assert!(
+        features.contains(&"api_access".to_owned()),
+        "the linked customer's entitlements stay: {features:?}"
+    );
+    assert!(allowed(&stack, "api_access").await);
+}
+
+#[tokio::test]
+async fn a_customer_deleted_in_stripe_ends_its_subscriptions_and_link() {
+    let stack = Stack::new("rc-deleted", vec![]).await;
+    let sub = paid_checkout(&stack, "pro").await;
+    run(&stack.state).await;
+    assert!(allowed(&stack, "api_access").await);
+    let customer = {
+        let mut world = stack.emulator.shared.world.lock().await;
+        let customer = world.subscriptions[&sub].customer.clone();
+        world.delete_customer(&customer).unwrap();
+        customer
+    };
+    // Its webhooks missed, and older than the Events API's window: the snapshot repairs it.
+    let summary = invoke(&stack.state, json!({"customer": customer})).await.unwrap();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let items = stack.state.store.user_items("user_123").await.unwrap();
+    assert_eq!(items.subscriptions[0].status, "canceled", "{items:?}");
+    assert!(items.customer.is_none(), "the link is removed");
+    assert_eq!(stack.state.store.customer_owner(&customer).await.unwrap(), None);
+    assert!(!allowed(&stack, "api_access").await);
 }

@@ -272,7 +272,14 @@ async fn the_port_lists_events_oldest_first_and_pages_back() {
     let stack = Stack::new("sync-events", vec![]).await;
     paid_checkout(&stack).await;
     let stripe = stack.state.stripe().unwrap();
-    let types = billing::services::sync::handled_event_types();
+    let all = billing::services::sync::handled_event_types();
+    assert!(
+        stripe.list_events(&all, 0, None, None, 10).await.is_err(),
+        "more than 20 types in one request: Stripe refuses it"
+    );
+    let groups = billing::services::sync::handled_event_type_groups();
+    assert!(groups.iter().all(|g| g.len() <= 20) && groups.concat() == all, "{groups:?}");
+    let types = groups[0].clone();
     let first = stripe.list_events(&types, 0, None, None, 2).await.unwrap();
     assert_eq!(first.events.len(), 2);
     assert!(first.has_more);

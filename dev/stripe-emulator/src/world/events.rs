@@ -13,15 +13,23 @@ impl World {
 
     pub fn list_events(&self, params: &Params) -> Result<Value, StripeError> {
         params.allow(&["type", "types", "created", "limit", "starting_after", "delivery_success"])?;
-        let types: Vec<String> = match params.str("type")? {
-            Some(t) => vec![t.to_owned()],
-            None => params.strings("types"),
+        // `type` takes one name or a `*` pattern; `types` up to 20 exact names (Stripe's rules).
+        let (types, patterns) = match params.str("type")? {
+            Some(t) => (vec![t.to_owned()], true),
+            None => (params.strings("types"), false),
         };
+        if types.len() > 20 {
+            return Err(StripeError::invalid(
+                "types",
+                "Invalid array: `types` may contain at most 20 event types.",
+            ));
+        }
         let matches_type = |t: &str| {
             types.is_empty()
-                || types
-                    .iter()
-                    .any(|p| p.strip_suffix('*').map_or(p == t, |prefix| t.starts_with(prefix)))
+                || types.iter().any(|p| match p.strip_suffix('*').filter(|_| patterns) {
+                    Some(prefix) => t.starts_with(prefix),
+                    None => p == t,
+                })
         };
         let created = CreatedFilter::from_params(params)?;
         let items = self

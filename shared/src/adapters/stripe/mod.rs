@@ -220,6 +220,8 @@ pub struct NewPortalSession {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventPage {
     pub events: Vec<Envelope>,
+    /// Ids of listed events that could not be read (skipped).
+    pub malformed: Vec<String>,
     pub has_more: bool,
     /// The cursor for the next (older) page.
     pub last_id: Option<String>,
@@ -719,14 +721,21 @@ impl Stripe {
             what: "event",
         };
         let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
-        let mut events = data
-            .iter()
-            .map(|e| event::parse_value(e.clone()).map_err(|_| unreadable()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let last_id = events.last().map(|e| e.id.clone());
+        // One unreadable event must not hide the page: it is counted and skipped, and the
+        // cursor comes from the raw list.
+        let mut events = Vec::with_capacity(data.len());
+        let mut malformed = Vec::new();
+        for raw in data {
+            match event::parse_value(raw.clone()) {
+                Ok(envelope) => events.push(envelope),
+                Err(_) => malformed.push(raw.get("id").and_then(Value::as_str).unwrap_or("?").to_owned()),
+            }
+        }
+        let last_id = data.last().and_then(|e| e.get("id")).and_then(Value::as_str).map(str::to_owned);
         events.reverse();
         Ok(EventPage {
             events,
+            malformed,
             has_more: page.get("has_more").and_then(Value::as_bool).unwrap_or(false),
             last_id,
         })

@@ -88,6 +88,14 @@ pub fn handled_event_types() -> Vec<&'static str> {
     types
 }
 
+/// Stripe's Events API takes at most this many `types` per request.
+pub const MAX_TYPES_PER_LIST: usize = 20;
+
+/// [`handled_event_types`] in groups Stripe's Events API accepts in one request.
+pub fn handled_event_type_groups() -> Vec<Vec<&'static str>> {
+    handled_event_types().chunks(MAX_TYPES_PER_LIST).map(<[_]>::to_vec).collect()
+}
+
 /// Attempts of one write refused by concurrent writers before the arrival fails (and is retried).
 pub const ROUNDS: usize = 4;
 
