@@ -73,7 +73,7 @@ warm POST /webhook 400
 warm GET /entitlements 401
 warm GET /subscription 401
 warm POST /usage 401
-# The scheduled functions (usage reporter, reconcile), through the Lambda Invoke API of cargo lambda watch.
+# The functions without a route (usage reporter, reconcile, authorizer), through the Lambda Invoke API of cargo lambda watch.
 deadline=$((SECONDS + 900))
 until curl -fsS -X POST "http://127.0.0.1:$api_port/2015-03-31/functions/usage-reporter/invocations" -d '{}' > /dev/null 2>&1; do
   if [ "$SECONDS" -ge "$deadline" ]; then echo "e2e: usage-reporter never answered"; tail -n 50 "$work/watch.log"; exit 1; fi
@@ -82,6 +82,11 @@ done
 deadline=$((SECONDS + 900))
 until curl -fsS -X POST "http://127.0.0.1:$api_port/2015-03-31/functions/reconcile/invocations" -d '{}' > /dev/null 2>&1; do
   if [ "$SECONDS" -ge "$deadline" ]; then echo "e2e: reconcile never answered"; tail -n 50 "$work/watch.log"; exit 1; fi
+  sleep 1
+done
+deadline=$((SECONDS + 900))
+until curl -fsS -X POST "http://127.0.0.1:$api_port/2015-03-31/functions/authorizer/invocations" -d '{"routeKey": "GET /profile"}' > /dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then echo "e2e: authorizer never answered"; tail -n 50 "$work/watch.log"; exit 1; fi
   sleep 1
 done
 

@@ -11,11 +11,14 @@ activate_venv() {
 
 # Exports every KEY=VALUE of dev/local.env that the caller has not set already.
 load_local_env() {
-  local line key
+  local line key value
   while IFS= read -r line; do
     case "$line" in ''|'#'*) continue ;; esac
     key="${line%%=*}"
-    if [ -z "${!key+x}" ]; then export "$line"; fi
+    value="${line#*=}"
+    # Single-quoted values (JSON) lose their quotes, as the dotenv reader of `cargo lambda watch` does.
+    case "$value" in \'*\') value="${value:1:${#value}-2}" ;; esac
+    if [ -z "${!key+x}" ]; then export "$key=$value"; fi
   done < "$root/dev/local.env"
 }
 

@@ -30,6 +30,8 @@ pub enum StartupError {
     Secrets(#[from] SecretsError),
     #[error("STRIPE_API_BASE: stripe client: {0}")]
     Stripe(#[from] CallError),
+    #[error("token signing keys (JWT_JWKS_URL / JWT_ISSUER): {0}")]
+    Jwks(#[from] crate::adapters::jwks::JwksError),
 }
 
 /// Everything a function needs, built once per process.
@@ -76,6 +78,9 @@ impl AppState {
             let ssm = crate::adapters::catalog::ssm_client(&sdk, None);
             state.catalog = crate::adapters::catalog::from_parameter(&ssm, &name).await?;
         }
+        // The issuer's keys are fetched on the first bearer token (most functions sit behind the
+        // HTTP API's JWT authorizer and never see one); the authorizer fetches them at init
+        // (`require_keys`).
         state.warm_up().await;
         Ok(state)
     }
@@ -145,7 +150,7 @@ impl AppState {
         }
         Ok(Self {
             store: Store::new(dynamodb, config.table_name.clone()),
-            identity: IdentityVerifier::new(&config.jwt),
+            identity: IdentityVerifier::new(&config.jwt)?,
             catalog,
             stripe,
             webhook_secrets: WebhookSecrets::new(secrets.webhook_secrets, None, crate::domain::clock::now_epoch()),
@@ -154,6 +159,13 @@ impl AppState {
             usage_cache: AllowanceCache::new(config.usage_cache),
             config,
         })
+    }
+
+    /// For a function that cannot work without the issuer's keys (the authorizer): fetches
+    /// them now, an error when keys are configured and cannot be fetched.
+    pub async fn require_keys(&self) -> Result<(), StartupError> {
+        self.identity.load_keys().await?;
+        Ok(())
     }
 
     /// The same state reading time from `clock` (tests place events and fetches in time).

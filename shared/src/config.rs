@@ -42,6 +42,8 @@ pub mod vars {
     pub const CHANGE_PRORATION: &str = "CHANGE_PRORATION";
     pub const CANCEL_PRORATE: &str = "CANCEL_PRORATE";
     pub const USAGE_CACHE_SECONDS: &str = "USAGE_CACHE_SECONDS";
+    pub const JWT_JWKS_URL: &str = "JWT_JWKS_URL";
+    pub const AUTHORIZER_ROUTES: &str = "AUTHORIZER_ROUTES";
     pub const REPORTER_BUDGET_SECONDS: &str = "REPORTER_BUDGET_SECONDS";
     pub const RECONCILE_BUDGET_SECONDS: &str = "RECONCILE_BUDGET_SECONDS";
     pub const RECONCILE_SETTLE_SECONDS: &str = "RECONCILE_SETTLE_SECONDS";
@@ -117,10 +119,23 @@ pub struct Needs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtConfig {
     /// HS256 secret for verifying `Authorization: Bearer` tokens when no API Gateway authorizer
-    /// context is present (local runs, Function URLs). `None` disables that path.
+    /// context is present (local runs only: refused with a live key and outside a local run
+    /// when it is the published one).
     pub hs256_secret: Option<Secret>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Where the issuer's RS256/ES256 signing keys come from: `JWT_JWKS_URL`, else OpenID
+    /// discovery from an `https://` `JWT_ISSUER` when no HS256 secret is set. `None`: no keys.
+    pub jwks: Option<JwksSource>,
+}
+
+/// Where the issuer's signing keys come from (see [`crate::adapters::jwks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// `JWT_JWKS_URL`.
+    Url(Url),
+    /// OpenID Connect discovery from the issuer (`JWT_ISSUER`).
+    Discovery(Url),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +218,9 @@ pub struct Config {
     /// Events younger than this are left to the webhook (`RECONCILE_SETTLE_SECONDS`, default 0,
     /// at most 3600; the template sets 300).
     pub reconcile_settle: Duration,
+    /// The routes of the team's own API that need a feature (`AUTHORIZER_ROUTES`, JSON; the
+    /// authorizer function's). Empty: every route needs a valid token only.
+    pub authorizer_routes: crate::domain::routes::RouteFeatures,
     /// The API mapping of a custom domain (`billing` for `https://api.example.com/billing/…`),
     /// stripped from request paths before routing.
     pub api_base_path: Option<String>,
@@ -348,7 +366,34 @@ impl Config {
                 .transpose()?,
             issuer: get(vars::JWT_ISSUER),
             audience: get(vars::JWT_AUDIENCE),
+            jwks: None,
         };
+        let mut jwt = jwt;
+        jwt.jwks = match get(vars::JWT_JWKS_URL) {
+            Some(raw) => match Url::parse(&raw) {
+                Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => Some(JwksSource::Url(url)),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        vars::JWT_JWKS_URL,
+                        "expected an https URL (http only on loopback)",
+                    ));
+                }
+            },
+            None => match (&jwt.hs256_secret, jwt.issuer.as_deref().map(Url::parse)) {
+                (None, Some(Ok(issuer))) if issuer.scheme() == "https" => Some(JwksSource::Discovery(issuer)),
+                _ => None,
+            },
+        };
+        if jwt.jwks.is_some() && (jwt.issuer.is_none() || jwt.audience.is_none()) {
+            return Err(ConfigError {
+                var: if jwt.issuer.is_none() {
+                    vars::JWT_ISSUER
+                } else {
+                    vars::JWT_AUDIENCE
+                },
+                problem: format!("is not set (required with {})", vars::JWT_JWKS_URL),
+            });
+        }
         let local_run = dynamodb_endpoint.as_ref().is_some_and(is_loopback);
         if jwt.hs256_secret.as_ref().is_some_and(|s| s.expose() == PUBLISHED_LOCAL_JWT_SECRET) && !local_run {
             return Err(ConfigError::invalid(
@@ -410,6 +455,12 @@ impl Config {
         let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
         let reconcile_budget = seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 240)?;
         let reconcile_settle = seconds(vars::RECONCILE_SETTLE_SECONDS, 0, 3600)?;
+        let authorizer_routes = match get(vars::AUTHORIZER_ROUTES) {
+            None => crate::domain::routes::RouteFeatures::default(),
+            Some(json) => {
+                crate::domain::routes::RouteFeatures::parse(&json).map_err(|e| ConfigError::invalid(vars::AUTHORIZER_ROUTES, e))?
+            }
+        };
         let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
             None => DEFAULT_PRICE_CACHE,
             Some(v) => match v.parse::<u64>() {
@@ -512,6 +563,7 @@ impl Config {
             reporter_budget,
             reconcile_budget,
             reconcile_settle,
+            authorizer_routes,
             api_base_path,
             metrics_namespace: get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
             checkout,

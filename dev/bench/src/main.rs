@@ -224,7 +224,7 @@ async fn entitlements_bench(state: &billing::AppState, requests: &testkit::Reque
     let start = Instant::now();
     for _ in 0..n {
         let req = lambda_http::request::from_str(&event).unwrap();
-        let identity = state.identity.identify(&req).unwrap();
+        let identity = state.identity.identify(&req).await.unwrap();
         let access = billing::domain::access::decide(&state.catalog, &items, billing::now_epoch(), &policy);
         let decision = access.check("api_access");
         std::hint::black_box(
@@ -266,7 +266,7 @@ async fn usage_bench(state: &billing::AppState, requests: &testkit::RequestCount
     let start = Instant::now();
     for _ in 0..n {
         let req = lambda_http::request::from_str(&event).unwrap();
-        let identity = state.identity.identify(&req).unwrap();
+        let identity = state.identity.identify(&req).await.unwrap();
         let body: Value = serde_json::from_slice(req.body().as_ref()).unwrap();
         let feature = body["feature"].as_str().unwrap();
         assert!(billing::domain::plans::is_valid_key(feature));

@@ -76,7 +76,7 @@ struct Created<'a> {
 
 /// `POST /checkout`.
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, CheckoutError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let body = input::body(req)?;
     let input = input::validate(state, &body)?;
     let client_key = billing::edge::http::client_key(req)?;
@@ -247,7 +247,7 @@ fn owned_by(session: &CheckoutSessionSnapshot, identity: &Identity) -> bool {
 /// it to the sync engine, which stores the customer mapping and what was bought right away (the
 /// webhook may come later).
 async fn sync(state: &AppState, req: &Request, session_id: &str) -> Result<Response<Body>, CheckoutError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     if !valid_session_id(session_id) {
         return Err(CheckoutError::SessionNotFound);
     }

@@ -61,7 +61,7 @@ struct Summary<'a> {
 
 /// `GET /entitlements`.
 async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, EntitlementsError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let access = state.gate().access(&identity.user_id).await.map_err(GateError::Unavailable)?;
     Ok(private(json(
         StatusCode::OK,
@@ -84,7 +84,7 @@ struct FeatureView<'a> {
 
 /// `GET /entitlements/{feature}`: 200 whether allowed or not (the answer is the body).
 async fn feature_check(state: &AppState, req: &Request, feature: &str) -> Result<Response<Body>, EntitlementsError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let decision = state.gate().check(&identity.user_id, feature).await?;
     let view = FeatureView {
         feature,

@@ -101,7 +101,7 @@ struct PortalBody {
 
 /// `POST /portal` `{return_url?, flow?}` → `{url}`.
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, PortalError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let body: PortalBody = http::json_body(req, http::MAX_JSON_BODY)?;
     let return_url = http::redirect_url(&state.config.redirects, "return_url", body.return_url.as_deref())?.to_string();
     let stripe = state.stripe()?;

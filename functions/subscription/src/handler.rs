@@ -47,7 +47,7 @@ pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, In
 
 /// `GET /subscription`: one Query, no Stripe call.
 async fn list(state: &AppState, req: &Request) -> Result<Response<Body>, SubscriptionError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let items = state.store.user_items(&identity.user_id).await?;
     let subscriptions = view::subscriptions(&items, state.clock.now());
     Ok(json(StatusCode::OK, &value!({ "subscriptions": subscriptions })))
@@ -81,7 +81,7 @@ async fn changed(state: &AppState, user: &str, target: &Target) -> Result<Respon
 
 /// `POST /subscription/cancel` `{subscription?, at_period_end? = true, feedback?}`.
 async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, SubscriptionError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let body: CancelBody = input::body(req)?;
     let requested = input::subscription_id(body.subscription.as_deref())?;
     let feedback = input::feedback(body.feedback.as_deref())?.map(str::to_owned);
@@ -175,7 +175,7 @@ async fn failed(
 
 /// `POST /subscription/resume` `{subscription?}`.
 async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, SubscriptionError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let body: ResumeBody = input::body(req)?;
     let requested = input::subscription_id(body.subscription.as_deref())?;
     let client_key = http::client_key(req)?;
@@ -226,7 +226,7 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
 /// `POST /subscription/change` `{subscription?, plan?, interval?, quantity?, proration?, when?,
 /// preview?}`.
 async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, SubscriptionError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let body: ChangeBody = input::body(req)?;
     let requested = input::subscription_id(body.subscription.as_deref())?;
     let request = input::change(&state.catalog, &body)?;
@@ -310,7 +310,7 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
 
 /// `GET /invoices?limit=&starting_after=`: the user's invoices from Stripe, newest first.
 async fn invoices(state: &AppState, req: &Request) -> Result<Response<Body>, SubscriptionError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let query = input::invoice_query(req)?;
     let items = state.store.user_items(&identity.user_id).await?;
     let Some(customer) = items.customer.map(|c| c.customer_id) else {

@@ -38,7 +38,7 @@ struct RecordBody {
 
 /// `POST /usage` `{feature, quantity}` → `{feature, used, limit, remaining, period_end}`.
 async fn record(state: &AppState, req: &Request) -> Result<Response<Body>, UsageFnError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let body: RecordBody = http::json_body(req, http::MAX_JSON_BODY)?;
     let feature = body
         .feature
@@ -59,7 +59,7 @@ async fn record(state: &AppState, req: &Request) -> Result<Response<Body>, Usage
 
 /// `GET /usage` → `{period_start, period_end, features: {…}}`.
 async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, UsageFnError> {
-    let identity = state.identity.identify(req)?;
+    let identity = state.identity.identify(req).await?;
     let summary = state.usage().summary(&identity.user_id).await?;
     Ok(json(StatusCode::OK, &summary))
 }

@@ -5,9 +5,11 @@
 //! - [`secrets`] — the Stripe key and webhook secrets, from the environment or Secrets Manager
 //! - [`aws`] — AWS SDK configuration and clients
 //! - [`catalog`] — the plans catalog from an SSM parameter
+//! - [`jwks`] — the token issuer's signing keys (JWKS, OpenID discovery)
 
 pub mod aws;
 pub mod catalog;
+pub mod jwks;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

@@ -11,6 +11,7 @@
 //! - [`event`] — the tolerant envelope of a Stripe event
 //! - [`access`] — who may use what, decided from the records
 //! - [`usage`] — usage periods and what a user may count
+//! - [`routes`] — which feature a route of the team's own API needs
 //! - [`clock`] — injectable time
 
 pub mod access;
@@ -20,6 +21,7 @@ pub mod invoices;
 pub mod objects;
 pub mod plans;
 pub mod records;
+pub mod routes;
 pub mod schedules;
 pub mod usage;
 pub mod version;

@@ -3,23 +3,37 @@
 //! 1. In AWS, API Gateway's JWT authorizer has verified the token: the claims are read from
 //!    `requestContext.authorizer.jwt.claims` (HTTP API) or `requestContext.authorizer.claims`
 //!    (REST API with a Cognito authorizer).
-//! 2. Without an authorizer context (local `cargo lambda watch`, Function URLs) the function
-//!    verifies `Authorization: Bearer <jwt>` itself: HS256 with the configured secret, issuer
-//!    and audience checked, `exp` required.
+//! 2. Without an authorizer context (local `cargo lambda watch`, Function URLs, a REST API, the
+//!    `authorizer` function) the function verifies `Authorization: Bearer <jwt>` itself:
+//!    - RS256 / ES256 against the issuer's keys (`JWT_JWKS_URL`, or OpenID discovery from
+//!      `JWT_ISSUER`), fetched at init, cached, and fetched again for an unknown `kid` at most
+//!      once a minute. The algorithm is the key's, never the token's: a token whose `alg` is
+//!      not its key's is refused (no `none`, no HS256 signed with a public key).
+//!    - HS256 with the configured secret (local runs only; see `crate::config`).
+//!
+//!    Issuer and audience must match, `exp` is required, `exp` and `nbf` are checked with
+//!    [`LEEWAY_SECS`] of leeway.
 //! 3. Otherwise: [`IdentityError`], which every function renders as 401 problem+json.
 //!
 //! There is no header that names a user and no mode that trusts an unverified id.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::http::header::AUTHORIZATION;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
 
+use crate::adapters::jwks::{JwksError, JwksFetcher, VerificationKey};
 use crate::config::JwtConfig;
 use crate::edge::problem::Problem;
+
+/// Leeway on `exp` and `nbf`, for clocks that differ a little.
+pub const LEEWAY_SECS: u64 = 30;
+/// An unknown `kid` fetches the key set again at most this often.
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,24 +76,126 @@ struct Claims {
     iat: u64,
 }
 
+/// What this service reads of a verified token (issuer, audience and times are checked by the
+/// validation; `aud` may be a string or a list there).
+#[derive(Debug, Deserialize)]
+struct VerifiedClaims {
+    sub: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// The issuer's keys, fetched at init and again for an unknown `kid` (at most once per
+/// [`KEY_REFRESH_INTERVAL`]).
+pub struct KeySet {
+    fetcher: JwksFetcher,
+    keys: RwLock<Vec<VerificationKey>>,
+    /// When the keys were last fetched (or a fetch last failed).
+    fetched: Mutex<Option<Instant>>,
+    refresh_interval: Duration,
+}
+
+impl KeySet {
+    pub fn new(fetcher: JwksFetcher) -> Self {
+        Self {
+            fetcher,
+            keys: RwLock::new(Vec::new()),
+            fetched: Mutex::new(None),
+            refresh_interval: KEY_REFRESH_INTERVAL,
+        }
+    }
+
+    /// The same, refreshing at most once per `interval` (tests).
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = interval;
+        self
+    }
+
+    /// Fetches the keys now; returns how many are usable.
+    pub async fn load(&self) -> Result<usize, JwksError> {
+        let mut fetched = self.fetched.lock().await;
+        self.fetch(&mut fetched).await
+    }
+
+    async fn fetch(&self, fetched: &mut Option<Instant>) -> Result<usize, JwksError> {
+        *fetched = Some(Instant::now());
+        let keys = self.fetcher.fetch().await?;
+        let count = keys.len();
+        *self.keys.write().await = keys;
+        tracing::info!(keys = count, "token signing keys loaded");
+        Ok(count)
+    }
+
+    /// How many keys are loaded.
+    pub async fn len(&self) -> usize {
+        self.keys.read().await.len()
+    }
+
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+
+    fn find(keys: &[VerificationKey], kid: Option<&str>) -> Option<VerificationKey> {
+        match kid {
+            Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)).cloned(),
+            // Without a `kid` only a set of one key says which key is meant.
+            None if keys.len() == 1 => keys.first().cloned(),
+            None => None,
+        }
+    }
+
+    /// The key `kid` names; an unknown one fetches the set again, at most once per interval.
+    pub async fn key(&self, kid: Option<&str>) -> Option<VerificationKey> {
+        if let Some(key) = Self::find(&self.keys.read().await, kid) {
+            return Some(key);
+        }
+        let mut fetched = self.fetched.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(key) = Self::find(&self.keys.read().await, kid) {
+            return Some(key);
+        }
+        if fetched.is_some_and(|at| at.elapsed() < self.refresh_interval) {
+            return None;
+        }
+        if let Err(err) = self.fetch(&mut fetched).await {
+            tracing::warn!(error = %crate::adapters::cause_chain(&err), "token signing keys could not be fetched");
+            return None;
+        }
+        Self::find(&self.keys.read().await, kid)
+    }
+}
+
 /// Verifies identities; built once per process from [`JwtConfig`].
 pub struct IdentityVerifier {
-    key: Option<DecodingKey>,
+    hs256: Option<DecodingKey>,
+    keys: Option<KeySet>,
     validation: Validation,
 }
 
 impl std::fmt::Debug for IdentityVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdentityVerifier")
-            .field("bearer_enabled", &self.key.is_some())
+            .field("hs256", &self.hs256.is_some())
+            .field("jwks", &self.keys.as_ref().map(|k| k.fetcher.source().clone()))
             .finish()
     }
 }
 
 impl IdentityVerifier {
-    pub fn new(config: &JwtConfig) -> Self {
+    /// The verifier `config` describes. Keys are not fetched yet: see [`IdentityVerifier::load_keys`].
+    pub fn new(config: &JwtConfig) -> Result<Self, JwksError> {
+        let keys = match &config.jwks {
+            Some(source) => Some(KeySet::new(JwksFetcher::new(source.clone())?)),
+            None => None,
+        };
+        Ok(Self::with_keys(config, keys))
+    }
+
+    /// A verifier with the given key set (tests pass one with a short refresh interval).
+    pub fn with_keys(config: &JwtConfig, keys: Option<KeySet>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         if let Some(issuer) = &config.issuer {
             validation.set_issuer(&[issuer]);
@@ -87,29 +203,73 @@ impl IdentityVerifier {
         if let Some(audience) = &config.audience {
             validation.set_audience(&[audience]);
         }
-        let key = config
+        let hs256 = config
             .hs256_secret
             .as_ref()
             .map(|s| DecodingKey::from_secret(s.expose().as_bytes()));
-        Self { key, validation }
+        Self { hs256, keys, validation }
+    }
+
+    /// Fetches the issuer's keys (at init). `Ok(None)` when this verifier uses none.
+    pub async fn load_keys(&self) -> Result<Option<usize>, JwksError> {
+        match &self.keys {
+            Some(keys) => keys.load().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The key set, when tokens are verified against the issuer's keys.
+    pub fn key_set(&self) -> Option<&KeySet> {
+        self.keys.as_ref()
     }
 
     /// The caller of `req`, from the authorizer context or a verified bearer token.
-    pub fn identify(&self, req: &Request) -> Result<Identity, IdentityError> {
+    pub async fn identify(&self, req: &Request) -> Result<Identity, IdentityError> {
         if let Some(claims) = authorizer_claims(req) {
             return identity_from_claims(claims.sub, claims.email);
         }
         let header = req.headers().get(AUTHORIZATION).ok_or(IdentityError::Missing)?;
         let value = header.to_str().map_err(|_| IdentityError::NotBearer)?;
+        self.verify_bearer(value).await
+    }
+
+    /// An `Authorization` header value (`Bearer <jwt>`), verified.
+    pub async fn verify_bearer(&self, value: &str) -> Result<Identity, IdentityError> {
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(IdentityError::NotBearer)?;
-        let key = self.key.as_ref().ok_or(IdentityError::BearerDisabled)?;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
+        self.verify_token(token).await
+    }
+
+    /// A bearer token, verified: its signature under the key its `kid` names (with that key's
+    /// algorithm) or the local HS256 secret, then issuer, audience, `exp` and `nbf`.
+    pub async fn verify_token(&self, token: &str) -> Result<Identity, IdentityError> {
+        if self.hs256.is_none() && self.keys.is_none() {
+            return Err(IdentityError::BearerDisabled);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
+        let (key, algorithm) = match (header.alg, &self.hs256, &self.keys) {
+            (Algorithm::HS256, Some(secret), _) => (secret.clone(), Algorithm::HS256),
+            (Algorithm::HS256, None, _) => return Err(IdentityError::InvalidToken("algorithm not accepted")),
+            (_, _, Some(keys)) => {
+                let key = keys
+                    .key(header.kid.as_deref())
+                    .await
+                    .ok_or(IdentityError::InvalidToken("unknown signing key"))?;
+                if key.algorithm != header.alg {
+                    return Err(IdentityError::InvalidToken("algorithm not accepted"));
+                }
+                (key.key, key.algorithm)
+            }
+            (_, _, None) => return Err(IdentityError::InvalidToken("algorithm not accepted")),
+        };
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![algorithm];
+        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &key, &validation)
+            .map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
         identity_from_claims(Some(data.claims.sub), data.claims.email)
     }
 }
@@ -197,6 +357,7 @@ mod tests {
             hs256_secret: Some(Secret::new("unit-test-secret-unit-test-secret!!")),
             issuer: Some("iss-a".into()),
             audience: Some("aud-a".into()),
+            jwks: None,
         }
     }
 
@@ -208,10 +369,10 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn valid_bearer_token_identifies_user() {
+    #[tokio::test]
+    async fn valid_bearer_token_identifies_user() {
         let token = issue_token(&config(), "user_1", Some("a@example.com"), 60).unwrap();
-        let id = IdentityVerifier::new(&config()).identify(&bearer(&token)).unwrap();
+        let id = IdentityVerifier::new(&config()).unwrap().identify(&bearer(&token)).await.unwrap();
         assert_eq!(
             id,
             Identity {
@@ -221,19 +382,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn wrong_issuer_audience_secret_and_expiry_are_rejected() {
-        let verifier = IdentityVerifier::new(&config());
+    #[tokio::test]
+    async fn wrong_issuer_audience_secret_and_expiry_are_rejected() {
+        let verifier = IdentityVerifier::new(&config()).unwrap();
         let mut other = config();
         other.issuer = Some("iss-b".into());
         let token = issue_token(&other, "u", None, 60).unwrap();
-        assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::InvalidToken("wrong issuer")));
+        assert_eq!(
+            verifier.identify(&bearer(&token)).await,
+            Err(IdentityError::InvalidToken("wrong issuer"))
+        );
 
         let mut other = config();
         other.audience = Some("aud-b".into());
         let token = issue_token(&other, "u", None, 60).unwrap();
         assert_eq!(
-            verifier.identify(&bearer(&token)),
+            verifier.identify(&bearer(&token)).await,
             Err(IdentityError::InvalidToken("wrong audience"))
         );
 
@@ -241,7 +405,7 @@ mod tests {
         other.hs256_secret = Some(Secret::new("another-secret-another-secret-xx"));
         let token = issue_token(&other, "u", None, 60).unwrap();
         assert_eq!(
-            verifier.identify(&bearer(&token)),
+            verifier.identify(&bearer(&token)).await,
             Err(IdentityError::InvalidToken("bad signature"))
         );
 
@@ -260,57 +424,62 @@ mod tests {
             &EncodingKey::from_secret(b"unit-test-secret-unit-test-secret!!"),
         )
         .unwrap();
-        assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::InvalidToken("expired")));
+        assert_eq!(
+            verifier.identify(&bearer(&token)).await,
+            Err(IdentityError::InvalidToken("expired"))
+        );
     }
 
-    #[test]
-    fn malformed_and_missing_credentials_are_rejected() {
-        let verifier = IdentityVerifier::new(&config());
+    #[tokio::test]
+    async fn malformed_and_missing_credentials_are_rejected() {
+        let verifier = IdentityVerifier::new(&config()).unwrap();
         assert_eq!(
-            verifier.identify(&bearer("not.a.jwt")),
+            verifier.identify(&bearer("not.a.jwt")).await,
             Err(IdentityError::InvalidToken("malformed"))
         );
-        assert_eq!(verifier.identify(&bearer("")), Err(IdentityError::NotBearer));
+        assert_eq!(verifier.identify(&bearer("")).await, Err(IdentityError::NotBearer));
         let none = lambda_http::http::Request::builder().uri("/").body(Body::Empty).unwrap();
-        assert_eq!(verifier.identify(&none), Err(IdentityError::Missing));
+        assert_eq!(verifier.identify(&none).await, Err(IdentityError::Missing));
         let basic = lambda_http::http::Request::builder()
             .uri("/")
             .header("authorization", "Basic dTpw")
             .body(Body::Empty)
             .unwrap();
-        assert_eq!(verifier.identify(&basic), Err(IdentityError::NotBearer));
+        assert_eq!(verifier.identify(&basic).await, Err(IdentityError::NotBearer));
     }
 
-    #[test]
-    fn none_algorithm_is_rejected() {
+    #[tokio::test]
+    async fn none_algorithm_is_rejected() {
         // {"alg":"none"} header, valid-looking claims, empty signature.
         let token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1IiwiaXNzIjoiaXNzLWEiLCJhdWQiOiJhdWQtYSIsImV4cCI6OTk5OTk5OTk5OX0.";
         assert!(matches!(
-            IdentityVerifier::new(&config()).identify(&bearer(token)),
+            IdentityVerifier::new(&config()).unwrap().identify(&bearer(token)).await,
             Err(IdentityError::InvalidToken(_))
         ));
     }
 
-    #[test]
-    fn bearer_path_is_off_without_a_secret() {
+    #[tokio::test]
+    async fn bearer_path_is_off_without_a_secret() {
         let token = issue_token(&config(), "u", None, 60).unwrap();
         let verifier = IdentityVerifier::new(&JwtConfig {
             hs256_secret: None,
             issuer: None,
             audience: None,
-        });
-        assert_eq!(verifier.identify(&bearer(&token)), Err(IdentityError::BearerDisabled));
+            jwks: None,
+        })
+        .unwrap();
+        assert_eq!(verifier.identify(&bearer(&token)).await, Err(IdentityError::BearerDisabled));
     }
 
-    #[test]
-    fn authorizer_claims_of_both_api_shapes() {
-        let verifier = IdentityVerifier::new(&config());
+    #[tokio::test]
+    async fn authorizer_claims_of_both_api_shapes() {
+        let verifier = IdentityVerifier::new(&config()).unwrap();
         let v2 = r#"{"version":"2.0","routeKey":"GET /entitlements","rawPath":"/entitlements","rawQueryString":"","headers":{},
             "requestContext":{"accountId":"1","apiId":"a","domainName":"x","domainPrefix":"x","http":{"method":"GET","path":"/entitlements","protocol":"HTTP/1.1","sourceIp":"1.1.1.1","userAgent":"t"},
             "requestId":"r","routeKey":"GET /entitlements","stage":"$default","time":"t","timeEpoch":0,
             "authorizer":{"jwt":{"claims":{"sub":"user_v2","email":"v2@example.com"},"scopes":null}}},"isBase64Encoded":false}"#;
         let req = lambda_http::request::from_str(v2).unwrap();
-        assert_eq!(verifier.identify(&req).unwrap().user_id, "user_v2");
+        assert_eq!(verifier.identify(&req).await.unwrap().user_id, "user_v2");
 
         let v1 = r#"{"resource":"/entitlements","path":"/entitlements","httpMethod":"GET","headers":{},"multiValueHeaders":{},
             "queryStringParameters":null,"multiValueQueryStringParameters":null,"pathParameters":null,"stageVariables":null,
@@ -318,7 +487,7 @@ mod tests {
             "authorizer":{"claims":{"sub":"user_v1","email":"v1@example.com"}}},"body":null,"isBase64Encoded":false}"#;
         let req = lambda_http::request::from_str(v1).unwrap();
         assert_eq!(
-            verifier.identify(&req).unwrap(),
+            verifier.identify(&req).await.unwrap(),
             Identity {
                 user_id: "user_v1".into(),
                 email: Some("v1@example.com".into())

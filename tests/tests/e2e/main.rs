@@ -591,3 +591,53 @@ async fn reconcile_repairs_missed_webhooks_and_races_late_ones_to_the_same_state
     .await;
     assert_eq!(shape(&settled), shape(&repaired), "racing webhooks end in the same state");
 }
+
+/// Issue 14: the authorizer through `cargo lambda watch`'s Lambda Invoke API, with the local
+/// default `GET /reports` → `exports`: a free user is denied, a paying one allowed, an unlisted
+/// route needs a valid token only, a bad token is denied.
+#[tokio::test]
+async fn the_authorizer_gates_a_route_by_feature() {
+    let env = env();
+    let event: Value = serde_json::from_str(&testkit::event_text("authorizer-gated.json")).unwrap();
+    let ask = async |user: Option<&str>, route: &str| {
+        let mut event = event.clone();
+        event["routeKey"] = route.into();
+        event["headers"]["authorization"] = match user {
+            Some(user) => format!("Bearer {}", env.token(user)).into(),
+            None => "Bearer not.a.token".into(),
+        };
+        event["identitySource"] = json!([event["headers"]["authorization"].clone(), route]);
+        env.invoke("authorizer", event).await
+    };
+    let free = ask(Some("e2e_authz_free"), "GET /reports").await;
+    assert_eq!(
+        (free["isAuthorized"].clone(), free["context"]["reason"].clone()),
+        (json!(false), json!("no_subscription")),
+        "{free}"
+    );
+    assert_eq!(free["context"]["feature"], "exports");
+
+    let (_, sub) = env.subscribe("e2e_authz_paid", "starter", "4242424242424242").await;
+    eventually(Duration::from_secs(5), "the subscription synced", async || {
+        let items = env.store.user_items("e2e_authz_paid").await.ok()?;
+        synced(&items, &sub, "active").then_some(())
+    })
+    .await;
+    let paid = ask(Some("e2e_authz_paid"), "GET /reports").await;
+    assert_eq!(paid["isAuthorized"], true, "{paid}");
+    assert_eq!(
+        (paid["context"]["plan"].clone(), paid["context"]["status"].clone()),
+        (json!("starter"), json!("active"))
+    );
+
+    let ungated = ask(Some("e2e_authz_free"), "GET /profile").await;
+    assert_eq!(
+        (ungated["isAuthorized"].clone(), ungated["context"]["reason"].clone()),
+        (json!(true), json!("authenticated"))
+    );
+    let forged = ask(None, "GET /profile").await;
+    assert_eq!(
+        (forged["isAuthorized"].clone(), forged["context"]["reason"].clone()),
+        (json!(false), json!("invalid_token"))
+    );
+}

@@ -1,5 +1,6 @@
 //! All integration tests compile into one binary; `helpers` starts what they need.
 
+mod authorizer;
 mod checkout;
 mod emulator;
 mod emulator_billing;

@@ -177,6 +177,7 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             "UsageReporterFunction",
             &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
         ),
+        ("AuthorizerFunction", &["dynamodb:Query"]),
         (
             "ReconcileFunction",
             &[
@@ -218,7 +219,7 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             "{name} reads the catalog parameter"
         );
         let reads_stripe_secret = policies.iter().any(|p| tag(p) == "Ref StripeSecretReadPolicy");
-        let keyless = ["EntitlementsFunction", "UsageFunction"];
+        let keyless = ["EntitlementsFunction", "UsageFunction", "AuthorizerFunction"];
         assert_eq!(
             reads_stripe_secret,
             !keyless.contains(&name.as_str()),
@@ -283,4 +284,25 @@ fn alarms_cover_the_webhook_every_function_and_the_table() {
         });
         assert!(watched, "errors and throttles of {name}");
     }
+}
+
+#[test]
+fn the_feature_gate_caches_per_token_and_route() {
+    let template = template();
+    let authorizer = &template["Resources"]["FeatureGateAuthorizer"]["Properties"];
+    let sources: Vec<&str> = authorizer["IdentitySource"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        ["$request.header.Authorization", "$context.routeKey"],
+        "a token-only cache key would leak one route's answer to another"
+    );
+    assert_eq!(authorizer["AuthorizerPayloadFormatVersion"].as_str(), Some("2.0"));
+    assert_eq!(authorizer["EnableSimpleResponses"].as_bool(), Some(true));
+    let outputs = template["Outputs"].as_mapping().unwrap();
+    assert!(outputs.contains_key("AuthorizerFunctionArn"));
 }
