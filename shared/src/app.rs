@@ -295,6 +295,8 @@ mod tests {
                 ("JWT_HS256_SECRET", "a-deployment-secret-of-32-bytes-min!"),
                 ("JWT_ISSUER", "i"),
                 ("JWT_AUDIENCE", "a"),
+                // A local run: the only place an HS256 secret is accepted at all.
+                ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
             ],
         ]
         .concat();

@@ -127,6 +127,9 @@ pub struct JwtConfig {
     /// Where the issuer's RS256/ES256 signing keys come from: `JWT_JWKS_URL`, else OpenID
     /// discovery from an `https://` `JWT_ISSUER` when no HS256 secret is set. `None`: no keys.
     pub jwks: Option<JwksSource>,
+    /// A local run (DynamoDB on loopback): keys may then be fetched over plain http from
+    /// loopback addresses.
+    pub local: bool,
 }
 
 /// Where the issuer's signing keys come from (see [`crate::adapters::jwks`]).
@@ -354,6 +357,7 @@ impl Config {
             }
         }
 
+        let local_run = dynamodb_endpoint.as_ref().is_some_and(is_loopback);
         let jwt = JwtConfig {
             hs256_secret: get(vars::JWT_HS256_SECRET)
                 .map(|v| {
@@ -367,15 +371,18 @@ impl Config {
             issuer: get(vars::JWT_ISSUER),
             audience: get(vars::JWT_AUDIENCE),
             jwks: None,
+            local: local_run,
         };
         let mut jwt = jwt;
         jwt.jwks = match get(vars::JWT_JWKS_URL) {
             Some(raw) => match Url::parse(&raw) {
-                Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => Some(JwksSource::Url(url)),
+                Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url) && local_run) => {
+                    Some(JwksSource::Url(url))
+                }
                 _ => {
                     return Err(ConfigError::invalid(
                         vars::JWT_JWKS_URL,
-                        "expected an https URL (http only on loopback)",
+                        "expected an https URL (http only on loopback, in a local run)",
                     ));
                 }
             },
@@ -391,16 +398,24 @@ impl Config {
                 } else {
                     vars::JWT_AUDIENCE
                 },
-                problem: format!("is not set (required with {})", vars::JWT_JWKS_URL),
+                problem: "is not set (required to verify tokens against the issuer's keys)".into(),
             });
         }
-        let local_run = dynamodb_endpoint.as_ref().is_some_and(is_loopback);
-        if jwt.hs256_secret.as_ref().is_some_and(|s| s.expose() == PUBLISHED_LOCAL_JWT_SECRET) && !local_run {
+        if jwt.hs256_secret.is_some() && !local_run {
             return Err(ConfigError::invalid(
                 vars::JWT_HS256_SECRET,
                 format!(
-                    "is the published local secret; it is accepted only for a local run ({} on loopback)",
+                    "is accepted only for a local run ({} on loopback); deployed stacks verify tokens against the issuer's keys",
                     vars::DYNAMODB_ENDPOINT
+                ),
+            ));
+        }
+        if jwt.hs256_secret.is_some() && jwt.jwks.is_some() {
+            return Err(ConfigError::invalid(
+                vars::JWT_HS256_SECRET,
+                format!(
+                    "set it or {}, not both: a token must not choose how it is verified",
+                    vars::JWT_JWKS_URL
                 ),
             ));
         }
@@ -781,11 +796,11 @@ mod tests {
     }
 
     #[test]
-    fn the_published_local_jwt_secret_is_refused_outside_a_local_run() {
+    fn hs256_secrets_are_refused_outside_a_local_run() {
         let with = |endpoint: Option<&str>| {
             let mut pairs: Vec<(&str, &str)> = vec![
                 ("TABLE_NAME", "billing"),
-                ("JWT_HS256_SECRET", PUBLISHED_LOCAL_JWT_SECRET),
+                ("JWT_HS256_SECRET", "a-private-secret-of-at-least-32-bytes!!"),
                 ("JWT_ISSUER", "i"),
                 ("JWT_AUDIENCE", "a"),
             ];
@@ -796,11 +811,58 @@ mod tests {
         assert!(with(Some("http://localhost:8000")).is_ok());
         let err = with(None).unwrap_err();
         assert_eq!(err.var, "JWT_HS256_SECRET", "{err}");
-        assert!(err.to_string().contains("published local secret"), "{err}");
+        assert!(err.to_string().contains("only for a local run"), "{err}");
         assert_eq!(
             with(Some("https://dynamodb.eu-west-1.amazonaws.com")).unwrap_err().var,
             "JWT_HS256_SECRET"
         );
+    }
+
+    #[test]
+    fn token_keys_come_from_a_url_or_discovery_never_beside_a_secret() {
+        let base = [("TABLE_NAME", "billing"), ("JWT_AUDIENCE", "a")];
+        let load_with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            load(&pairs, Needs::default())
+        };
+        let discovered = load_with(&[("JWT_ISSUER", "https://issuer.example.com/pool")]).unwrap();
+        assert_eq!(
+            discovered.jwt.jwks,
+            Some(JwksSource::Discovery(Url::parse("https://issuer.example.com/pool").unwrap()))
+        );
+        let listed = load_with(&[
+            ("JWT_ISSUER", "https://i.example.com"),
+            ("JWT_JWKS_URL", "https://keys.example.com/jwks"),
+        ])
+        .unwrap();
+        assert!(matches!(listed.jwt.jwks, Some(JwksSource::Url(_))));
+        // Plain http only to loopback, in a local run.
+        let deployed_http = load_with(&[
+            ("JWT_ISSUER", "https://i.example.com"),
+            ("JWT_JWKS_URL", "http://127.0.0.1:9001/jwks"),
+        ]);
+        assert_eq!(deployed_http.unwrap_err().var, "JWT_JWKS_URL");
+        let local_http = load_with(&[
+            ("JWT_ISSUER", "https://i.example.com"),
+            ("JWT_JWKS_URL", "http://127.0.0.1:9001/jwks"),
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+        ]);
+        assert!(local_http.is_ok());
+        let both = load_with(&[
+            ("JWT_ISSUER", "https://i.example.com"),
+            ("JWT_JWKS_URL", "https://keys.example.com/jwks"),
+            ("JWT_HS256_SECRET", "a-private-secret-of-at-least-32-bytes!!"),
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+        ]);
+        assert_eq!(both.unwrap_err().var, "JWT_HS256_SECRET");
+        let no_audience = load(
+            &[("TABLE_NAME", "billing"), ("JWT_ISSUER", "https://i.example.com")],
+            Needs::default(),
+        );
+        assert_eq!(no_audience.unwrap_err().var, "JWT_AUDIENCE");
+        // A local issuer name is no URL: no keys, bearer tokens need the local secret.
+        assert_eq!(load_with(&[("JWT_ISSUER", "stripe-lambda-local")]).unwrap().jwt.jwks, None);
     }
 
     #[test]
@@ -838,6 +900,7 @@ mod tests {
             ("JWT_HS256_SECRET", "a-deployment-secret-of-32-bytes-min!"),
             ("JWT_ISSUER", "i"),
             ("JWT_AUDIENCE", "a"),
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
         ];
         let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
         let err = Config::from_lookup(lookup, Needs::default()).unwrap_err();

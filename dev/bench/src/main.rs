@@ -92,6 +92,7 @@ async fn main() {
     webhook_bench(&state, &requests, args.events).await;
     entitlements_bench(&state, &requests, args.checks).await;
     usage_bench(&state, &requests, args.checks).await;
+    authorizer_bench(&state, args.checks).await;
     connections_bench(&config, &emulator).await;
     if let Some(dir) = &args.release_dir {
         release_bench(&format!("{dir}/entitlements"), &config).await;
@@ -106,6 +107,8 @@ async fn main() {
             "subscription",
             "usage",
             "usage-reporter",
+            "reconcile",
+            "authorizer",
         ] {
             // The issue sets a size target for the entitlements function only.
             let target = if f == "entitlements" { "≤ 8 MB" } else { "—" };
@@ -251,6 +254,87 @@ async fn entitlements_bench(state: &billing::AppState, requests: &testkit::Reque
         "entitlements: DynamoDB requests per check",
         format!("{:.2}", (requests.get() - before) as f64 / checks as f64),
         "1",
+    );
+}
+
+/// The authorizer: own CPU per decision (verify the bearer token, decide the route's feature
+/// from the user's items, render the answer), for an HS256 token (local) and an RS256 token
+/// verified against a key set served on loopback (production's path; the keys fetched once).
+async fn authorizer_bench(state: &billing::AppState, n: usize) {
+    use aws_lc_rs::signature::KeyPair;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let items = state.store.user_items("user_123").await.unwrap();
+    let policy = state.config.access;
+    let routes = billing::domain::routes::RouteFeatures::parse(r#"{"GET /reports": "exports"}"#).unwrap();
+    let decide = |identity: billing::edge::identity::Identity| {
+        let access = billing::domain::access::decide(&state.catalog, &items, billing::now_epoch(), &policy);
+        let feature = routes.feature_for("GET /reports").unwrap();
+        let decision = access.check(feature);
+        std::hint::black_box(
+            serde_json::to_string(
+                &json!({"isAuthorized": decision.allowed, "context": {"user": identity.user_id, "reason": decision.reason.as_str()}}),
+            )
+            .unwrap(),
+        );
+    };
+
+    let hs256 = format!("Bearer {}", testkit::token(&state.config, "user_123", None));
+    let start = Instant::now();
+    for _ in 0..n {
+        decide(state.identity.verify_bearer(&hs256).await.unwrap());
+    }
+    report(
+        "authorizer: own CPU per decision, HS256 token (verify + decide)",
+        format!("{:.3} ms", (start.elapsed() / n as u32).as_secs_f64() * 1e3),
+        "—",
+    );
+
+    // RS256 against a key set on loopback.
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let public = pair.public_key();
+    let jwk = json!({"kty": "RSA", "kid": "bench", "alg": "RS256", "use": "sig",
+        "n": B64.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": B64.encode(public.exponent().big_endian_without_leading_zero())});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let set = json!({"keys": [jwk]});
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/jwks", axum::routing::get(move || async move { axum::Json(set.clone()) }));
+        axum::serve(listener, app).await.unwrap()
+    });
+    let jwt = billing::config::JwtConfig {
+        hs256_secret: None,
+        issuer: Some("https://issuer.example.com".into()),
+        audience: Some("bench".into()),
+        jwks: Some(billing::config::JwksSource::Url(url.parse().unwrap())),
+        local: true,
+    };
+    let verifier = billing::edge::identity::IdentityVerifier::new(&jwt).unwrap();
+    verifier.load_keys().await.unwrap();
+    let claims = json!({"sub": "user_123", "iss": "https://issuer.example.com", "aud": "bench", "exp": billing::now_epoch() + 3600});
+    let input = format!(
+        "{}.{}",
+        B64.encode(json!({"alg": "RS256", "kid": "bench", "typ": "JWT"}).to_string()),
+        B64.encode(claims.to_string())
+    );
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    let rs256 = format!("Bearer {input}.{}", B64.encode(signature));
+    let start = Instant::now();
+    for _ in 0..n {
+        decide(verifier.verify_bearer(&rs256).await.unwrap());
+    }
+    report(
+        "authorizer: own CPU per decision, RS256 token (verify + decide)",
+        format!("{:.3} ms", (start.elapsed() / n as u32).as_secs_f64() * 1e3),
+        "—",
     );
 }
 

@@ -10,7 +10,9 @@
 //! - A listed route: the user's access decided by the rules of `GET /entitlements/{feature}` (one
 //!   DynamoDB Query); `reason` is that decision's (`active`, `trialing`, `grace_past_due`,
 //!   `free_plan`, `canceled`, …).
-//! - The store down: denied, `reason: "unavailable"`, and logged. Never allowed.
+//! - The store down: denied, `reason: "unavailable"`, logged and counted (`AuthorizerUnavailable`,
+//!   alarmed). Never allowed.
+//! - No `routeKey` (not a payload 2.0 request): denied, `reason: "no_route"`.
 
 use std::collections::HashMap;
 
@@ -83,6 +85,11 @@ fn deny(user: &str, feature: &str, reason: &str) -> AuthorizerResponse {
 /// The decision for one request.
 pub async fn decide(state: &AppState, request: &AuthorizerRequest) -> AuthorizerResponse {
     let route = request.route_key.as_deref().unwrap_or_default();
+    if route.is_empty() {
+        // Not API Gateway's payload 2.0 (a 1.0 payload, a test invoke): nothing to decide on.
+        tracing::warn!("no routeKey in the authorizer request; denied");
+        return deny("", "", "no_route");
+    }
     let feature = state.config.authorizer_routes.feature_for(route);
     let identity = match request.authorization() {
         Some(value) => state.identity.verify_bearer(value).await,
@@ -130,6 +137,7 @@ pub async fn decide(state: &AppState, request: &AuthorizerRequest) -> Authorizer
         }
         Err(err) => {
             tracing::error!(route, user, feature, error = %billing::edge::problem::cause_chain(&err), "entitlements unavailable; denied");
+            billing::edge::metrics::emit(&state.config.metrics_namespace, &[("AuthorizerUnavailable", 1.0)]);
             deny(user, feature, "unavailable")
         }
     }
@@ -176,6 +184,16 @@ mod tests {
             assert_eq!(answer.context.reason, "invalid_token");
             assert_eq!(answer.context.feature, "exports");
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_route_key_is_denied() {
+        let state = state();
+        let mut request = request("GET /profile", Some(token(&state, "user_1")));
+        request.route_key = None;
+        let answer = decide(&state, &request).await;
+        assert!(!answer.is_authorized);
+        assert_eq!(answer.context.reason, "no_route");
     }
 
     #[tokio::test]

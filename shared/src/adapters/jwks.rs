@@ -1,6 +1,7 @@
 //! The issuer's signing keys: a JSON Web Key Set fetched over HTTPS, from `JWT_JWKS_URL` or from
 //! the `jwks_uri` of the issuer's OpenID configuration (`<JWT_ISSUER>/.well-known/openid-configuration`).
-//! Plain HTTP is accepted on loopback only (local runs, tests).
+//! Plain HTTP is accepted on loopback only, in local runs (and tests). A discovery document must
+//! name the configured issuer. One key that cannot be read is skipped, not the whole set.
 //!
 //! Each usable key is returned with the one algorithm it verifies, taken from the key itself
 //! (its `alg`, else its type and curve): RS256 for RSA keys, ES256 for P-256 keys. Keys for
@@ -14,12 +15,15 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use url::Url;
 
 /// Per-request timeout of a key fetch.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// The whole fetch (discovery and key set), well inside a Lambda init and the authorizer's
+/// timeout.
+pub const FETCH_DEADLINE: Duration = Duration::from_secs(5);
 /// Largest key set or discovery document read.
 const MAX_BODY: usize = 256 * 1024;
 
@@ -57,6 +61,10 @@ impl std::fmt::Debug for VerificationKey {
 pub struct JwksFetcher {
     client: HyperClient<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     source: JwksSource,
+    /// The issuer the discovery document must name (`JWT_ISSUER`).
+    issuer: Option<String>,
+    /// Plain http to loopback addresses (local runs and tests only).
+    loopback_http: bool,
 }
 
 impl std::fmt::Debug for JwksFetcher {
@@ -66,7 +74,9 @@ impl std::fmt::Debug for JwksFetcher {
 }
 
 impl JwksFetcher {
-    pub fn new(source: JwksSource) -> Result<Self, JwksError> {
+    /// A fetcher for `source`; `issuer` is what a discovery document must name, and
+    /// `loopback_http` allows plain http to loopback addresses (local runs only).
+    pub fn new(source: JwksSource, issuer: Option<String>, loopback_http: bool) -> Result<Self, JwksError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -83,6 +93,8 @@ impl JwksFetcher {
         Ok(Self {
             client: HyperClient::builder(TokioExecutor::new()).build(https),
             source,
+            issuer,
+            loopback_http,
         })
     }
 
@@ -90,18 +102,38 @@ impl JwksFetcher {
         &self.source
     }
 
-    /// The current signing keys.
+    /// The current signing keys (within [`FETCH_DEADLINE`]).
     pub async fn fetch(&self) -> Result<Vec<VerificationKey>, JwksError> {
+        tokio::time::timeout(FETCH_DEADLINE, self.fetch_now())
+            .await
+            .map_err(|_| JwksError::Fetch {
+                url: format!("{:?}", self.source),
+                problem: format!("keys not fetched within {FETCH_DEADLINE:?}"),
+            })?
+    }
+
+    async fn fetch_now(&self) -> Result<Vec<VerificationKey>, JwksError> {
         let url = match &self.source {
             JwksSource::Url(url) => url.clone(),
             JwksSource::Discovery(issuer) => self.discover(issuer).await?,
         };
         let body = self.get(&url).await?;
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| JwksError::Unreadable {
+        // Each key on its own: one key of a kind this service does not read (an encryption key,
+        // another curve) must not hide the others.
+        #[derive(serde::Deserialize)]
+        struct RawSet {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: RawSet = serde_json::from_slice(&body).map_err(|e| JwksError::Unreadable {
             url: url.to_string(),
             problem: e.to_string(),
         })?;
-        let keys: Vec<VerificationKey> = set.keys.iter().filter_map(verification_key).collect();
+        let keys: Vec<VerificationKey> = set
+            .keys
+            .into_iter()
+            .filter_map(|raw| serde_json::from_value::<Jwk>(raw).ok())
+            .filter_map(|jwk| verification_key(&jwk))
+            .collect();
         if keys.is_empty() {
             return Err(JwksError::NoKeys { url: url.to_string() });
         }
@@ -121,17 +153,26 @@ impl JwksFetcher {
             problem,
         };
         let document: serde_json::Value = serde_json::from_slice(&body).map_err(|e| unreadable(e.to_string()))?;
+        // The document must be the configured issuer's (OpenID Connect Discovery 1.0, 4.3).
+        let named = document
+            .get("issuer")
+            .and_then(serde_json::Value::as_str)
+            .map(|i| i.trim_end_matches('/'));
+        let expected = self.issuer.as_deref().unwrap_or(issuer.as_str()).trim_end_matches('/');
+        if named != Some(expected) {
+            return Err(unreadable(format!("its issuer is {named:?}, not {expected:?}")));
+        }
         let jwks_uri = document
             .get("jwks_uri")
             .and_then(serde_json::Value::as_str)
             .ok_or_else(|| unreadable("no jwks_uri".into()))?;
         let jwks_uri = Url::parse(jwks_uri).map_err(|e| unreadable(format!("jwks_uri: {e}")))?;
-        check_scheme(&jwks_uri)?;
+        check_scheme(&jwks_uri, self.loopback_http)?;
         Ok(jwks_uri)
     }
 
     async fn get(&self, url: &Url) -> Result<Bytes, JwksError> {
-        check_scheme(url)?;
+        check_scheme(url, self.loopback_http)?;
         let failed = |problem: String| JwksError::Fetch {
             url: url.to_string(),
             problem,
@@ -160,8 +201,8 @@ impl JwksFetcher {
     }
 }
 
-/// HTTPS, or HTTP to a loopback address (local runs and tests).
-fn check_scheme(url: &Url) -> Result<(), JwksError> {
+/// HTTPS, or HTTP to a loopback address when `loopback_http` (local runs and tests).
+fn check_scheme(url: &Url, loopback_http: bool) -> Result<(), JwksError> {
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -170,7 +211,7 @@ fn check_scheme(url: &Url) -> Result<(), JwksError> {
     };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if loopback && loopback_http => Ok(()),
         _ => Err(JwksError::Fetch {
             url: url.to_string(),
             problem: "keys are fetched over https only (http on loopback)".into(),
@@ -228,9 +269,17 @@ mod tests {
 
     #[test]
     fn keys_come_over_https_or_loopback_http_only() {
-        assert!(check_scheme(&Url::parse("https://issuer.example.com/jwks").unwrap()).is_ok());
-        assert!(check_scheme(&Url::parse("http://127.0.0.1:9999/jwks").unwrap()).is_ok());
-        assert!(check_scheme(&Url::parse("http://issuer.example.com/jwks").unwrap()).is_err());
-        assert!(check_scheme(&Url::parse("file:///etc/passwd").unwrap()).is_err());
+        assert!(check_scheme(&Url::parse("https://issuer.example.com/jwks").unwrap(), false).is_ok());
+        assert!(check_scheme(&Url::parse("http://127.0.0.1:9999/jwks").unwrap(), true).is_ok());
+        assert!(
+            check_scheme(
+                &Url::parse("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next").unwrap(),
+                false
+            )
+            .is_err(),
+            "not in a deployed function: loopback there is the Lambda Runtime API"
+        );
+        assert!(check_scheme(&Url::parse("http://issuer.example.com/jwks").unwrap(), true).is_err());
+        assert!(check_scheme(&Url::parse("file:///etc/passwd").unwrap(), true).is_err());
     }
 }

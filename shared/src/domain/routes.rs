@@ -1,8 +1,9 @@
 //! Which feature a route of the team's own API needs (the `authorizer` function's
 //! configuration, `AUTHORIZER_ROUTES`): route keys as API Gateway names them (`GET /reports`),
 //! exact or with a `*` suffix matching every route key that starts with the rest
-//! (`GET /reports/*`, `* ` forms such as `ANY /admin*`). The exact key wins, then the longest
-//! prefix. A route not listed needs a valid token only.
+//! (`GET /reports/*`, `ANY /admin*`, `GET *`). The exact key wins, then the longest prefix. A
+//! route not listed needs a valid token only; keys are checked when the configuration is read
+//! (`get /x` or a doubled space would never match, so they are refused).
 
 use std::collections::BTreeMap;
 
@@ -23,10 +24,25 @@ pub struct RouteFeatures {
 pub enum RouteError {
     #[error("expected a JSON object of route key → feature: {0}")]
     Json(String),
-    #[error("route key {0:?} is empty, too long, or has a `*` other than at its end")]
+    #[error("route key {0:?} is not `$default` or `METHOD /path` (an upper-case method or ANY, one space, a `*` only at the end)")]
     Route(String),
     #[error("feature {feature:?} of route {route:?} is not of the form [a-z0-9_.:-]{{1,100}}")]
     Feature { route: String, feature: String },
+}
+
+/// `$default`, or `METHOD /path` as API Gateway writes route keys (a prefix of one when
+/// `prefix`: `GET /api/` or even `GET ` for every GET route).
+fn is_route_key(key: &str, prefix: bool) -> bool {
+    if key == "$default" {
+        return true;
+    }
+    let Some((method, path)) = key.split_once(' ') else {
+        return false;
+    };
+    let method_ok = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
+    let path_ok =
+        (path.starts_with('/') || (prefix && path.is_empty())) && !path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+    method_ok && path_ok
 }
 
 impl RouteFeatures {
@@ -35,9 +51,9 @@ impl RouteFeatures {
         let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| RouteError::Json(e.to_string()))?;
         let mut routes = Self::default();
         for (route, feature) in map {
-            let pattern = route.trim();
+            let pattern = route.as_str();
             let body = pattern.strip_suffix('*').unwrap_or(pattern);
-            if pattern.is_empty() || pattern.len() > MAX_ROUTE_KEY_LEN || body.contains('*') || pattern.chars().any(char::is_control) {
+            if pattern.len() > MAX_ROUTE_KEY_LEN || body.contains('*') || !is_route_key(body, pattern.ends_with('*')) {
                 return Err(RouteError::Route(route));
             }
             if !is_valid_key(&feature) {
@@ -95,11 +111,18 @@ mod tests {
             ("[1]", "JSON object"),
             (r#"{"": "exports"}"#, "route key"),
             (r#"{"GET /a*b": "exports"}"#, "route key"),
+            (r#"{"get /reports": "exports"}"#, "route key"),
+            (r#"{"GET  /reports": "exports"}"#, "route key"),
+            (r#"{"GET reports": "exports"}"#, "route key"),
             (r#"{"GET /a": "Exports!"}"#, "feature \"Exports!\""),
         ] {
             let err = RouteFeatures::parse(json).unwrap_err();
             assert!(err.to_string().contains(says), "{json}: {err}");
         }
         assert!(RouteFeatures::parse("{}").unwrap().is_empty());
+        let every_get = RouteFeatures::parse(r#"{"GET *": "reads", "$default": "api_access", "ANY /admin/*": "admin"}"#).unwrap();
+        assert_eq!(every_get.feature_for("GET /anything"), Some("reads"));
+        assert_eq!(every_get.feature_for("$default"), Some("api_access"));
+        assert_eq!(every_get.feature_for("ANY /admin/users"), Some("admin"));
     }
 }

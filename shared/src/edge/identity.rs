@@ -34,6 +34,10 @@ use crate::edge::problem::Problem;
 pub const LEEWAY_SECS: u64 = 30;
 /// An unknown `kid` fetches the key set again at most this often.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// While no key could be fetched at all, a token may try again this often.
+pub const EMPTY_SET_RETRY: Duration = Duration::from_secs(5);
+/// The algorithms verified against the issuer's keys.
+pub const KEY_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +87,26 @@ struct VerifiedClaims {
     sub: String,
     #[serde(default)]
     email: Option<String>,
+    /// A string or a list.
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    /// Cognito access tokens name their app client here instead of `aud`.
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    token_use: Option<String>,
+}
+
+impl VerifiedClaims {
+    /// `aud` holds `audience`; or, without `aud`, a Cognito access token of that app client.
+    fn for_audience(&self, audience: &str) -> bool {
+        match &self.aud {
+            Some(serde_json::Value::String(aud)) => aud == audience,
+            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
+            Some(_) => false,
+            None => self.token_use.as_deref() == Some("access") && self.client_id.as_deref() == Some(audience),
+        }
+    }
 }
 
 /// The issuer's keys, fetched at init and again for an unknown `kid` (at most once per
@@ -135,33 +159,47 @@ impl KeySet {
         self.len().await == 0
     }
 
-    fn find(keys: &[VerificationKey], kid: Option<&str>) -> Option<VerificationKey> {
+    fn find(keys: &[VerificationKey], kid: Option<&str>, algorithm: Algorithm) -> Option<VerificationKey> {
         match kid {
-            Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)).cloned(),
+            Some(kid) => keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid) && k.algorithm == algorithm)
+                .cloned(),
             // Without a `kid` only a set of one key says which key is meant.
-            None if keys.len() == 1 => keys.first().cloned(),
+            None if keys.len() == 1 => keys.first().filter(|k| k.algorithm == algorithm).cloned(),
             None => None,
         }
     }
 
-    /// The key `kid` names; an unknown one fetches the set again, at most once per interval.
-    pub async fn key(&self, kid: Option<&str>) -> Option<VerificationKey> {
-        if let Some(key) = Self::find(&self.keys.read().await, kid) {
+    /// The key `kid` names for `algorithm`; an unknown `kid` fetches the set again, at most once
+    /// per interval (every [`EMPTY_SET_RETRY`] while no key could be fetched at all).
+    pub async fn key(&self, kid: Option<&str>, algorithm: Algorithm) -> Option<VerificationKey> {
+        if let Some(key) = Self::find(&self.keys.read().await, kid, algorithm) {
             return Some(key);
+        }
+        let empty = self.keys.read().await.is_empty();
+        if kid.is_none() && !empty {
+            // No fetch can make a `kid`-less token name one key of several.
+            return None;
         }
         let mut fetched = self.fetched.lock().await;
         // Another request may have fetched while this one waited.
-        if let Some(key) = Self::find(&self.keys.read().await, kid) {
+        if let Some(key) = Self::find(&self.keys.read().await, kid, algorithm) {
             return Some(key);
         }
-        if fetched.is_some_and(|at| at.elapsed() < self.refresh_interval) {
+        let interval = if empty {
+            EMPTY_SET_RETRY.min(self.refresh_interval)
+        } else {
+            self.refresh_interval
+        };
+        if fetched.is_some_and(|at| at.elapsed() < interval) {
             return None;
         }
         if let Err(err) = self.fetch(&mut fetched).await {
             tracing::warn!(error = %crate::adapters::cause_chain(&err), "token signing keys could not be fetched");
             return None;
         }
-        Self::find(&self.keys.read().await, kid)
+        Self::find(&self.keys.read().await, kid, algorithm)
     }
 }
 
@@ -170,6 +208,8 @@ pub struct IdentityVerifier {
     hs256: Option<DecodingKey>,
     keys: Option<KeySet>,
     validation: Validation,
+    /// Checked here rather than by the validation: Cognito access tokens carry `client_id`.
+    audience: Option<String>,
 }
 
 impl std::fmt::Debug for IdentityVerifier {
@@ -185,7 +225,7 @@ impl IdentityVerifier {
     /// The verifier `config` describes. Keys are not fetched yet: see [`IdentityVerifier::load_keys`].
     pub fn new(config: &JwtConfig) -> Result<Self, JwksError> {
         let keys = match &config.jwks {
-            Some(source) => Some(KeySet::new(JwksFetcher::new(source.clone())?)),
+            Some(source) => Some(KeySet::new(JwksFetcher::new(source.clone(), config.issuer.clone(), config.local)?)),
             None => None,
         };
         Ok(Self::with_keys(config, keys))
@@ -196,18 +236,21 @@ impl IdentityVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         if let Some(issuer) = &config.issuer {
             validation.set_issuer(&[issuer]);
         }
-        if let Some(audience) = &config.audience {
-            validation.set_audience(&[audience]);
-        }
+        validation.validate_aud = false;
         let hs256 = config
             .hs256_secret
             .as_ref()
             .map(|s| DecodingKey::from_secret(s.expose().as_bytes()));
-        Self { hs256, keys, validation }
+        Self {
+            hs256,
+            keys,
+            validation,
+            audience: config.audience.clone(),
+        }
     }
 
     /// Fetches the issuer's keys (at init). `Ok(None)` when this verifier uses none.
@@ -236,8 +279,9 @@ impl IdentityVerifier {
     /// An `Authorization` header value (`Bearer <jwt>`), verified.
     pub async fn verify_bearer(&self, value: &str) -> Result<Identity, IdentityError> {
         let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+            .and_then(|_| value.get(7..))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(IdentityError::NotBearer)?;
@@ -251,25 +295,30 @@ impl IdentityVerifier {
             return Err(IdentityError::BearerDisabled);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
-        let (key, algorithm) = match (header.alg, &self.hs256, &self.keys) {
-            (Algorithm::HS256, Some(secret), _) => (secret.clone(), Algorithm::HS256),
-            (Algorithm::HS256, None, _) => return Err(IdentityError::InvalidToken("algorithm not accepted")),
-            (_, _, Some(keys)) => {
-                let key = keys
-                    .key(header.kid.as_deref())
-                    .await
-                    .ok_or(IdentityError::InvalidToken("unknown signing key"))?;
-                if key.algorithm != header.alg {
+        let (key, algorithm) = match (&self.keys, &self.hs256) {
+            // With the issuer's keys, only their algorithms: never the token's choice of HS256.
+            (Some(keys), _) => {
+                if !KEY_ALGORITHMS.contains(&header.alg) {
                     return Err(IdentityError::InvalidToken("algorithm not accepted"));
                 }
+                let key = keys
+                    .key(header.kid.as_deref(), header.alg)
+                    .await
+                    .ok_or(IdentityError::InvalidToken("unknown signing key"))?;
                 (key.key, key.algorithm)
             }
-            (_, _, None) => return Err(IdentityError::InvalidToken("algorithm not accepted")),
+            (None, Some(secret)) if header.alg == Algorithm::HS256 => (secret.clone(), Algorithm::HS256),
+            (None, _) => return Err(IdentityError::InvalidToken("algorithm not accepted")),
         };
         let mut validation = self.validation.clone();
         validation.algorithms = vec![algorithm];
         let data = jsonwebtoken::decode::<VerifiedClaims>(token, &key, &validation)
             .map_err(|e| IdentityError::InvalidToken(describe(e.kind())))?;
+        if let Some(audience) = &self.audience
+            && !data.claims.for_audience(audience)
+        {
+            return Err(IdentityError::InvalidToken("wrong audience"));
+        }
         identity_from_claims(Some(data.claims.sub), data.claims.email)
     }
 }
@@ -358,6 +407,7 @@ mod tests {
             issuer: Some("iss-a".into()),
             audience: Some("aud-a".into()),
             jwks: None,
+            local: true,
         }
     }
 
@@ -466,6 +516,7 @@ mod tests {
             issuer: None,
             audience: None,
             jwks: None,
+            local: true,
         })
         .unwrap();
         assert_eq!(verifier.identify(&bearer(&token)).await, Err(IdentityError::BearerDisabled));

@@ -618,7 +618,7 @@ async fn the_authorizer_gates_a_route_by_feature() {
     assert_eq!(free["context"]["feature"], "exports");
 
     let (_, sub) = env.subscribe("e2e_authz_paid", "starter", "4242424242424242").await;
-    eventually(Duration::from_secs(5), "the subscription synced", async || {
+    eventually(Duration::from_secs(30), "the subscription synced", async || {
         let items = env.store.user_items("e2e_authz_paid").await.ok()?;
         synced(&items, &sub, "active").then_some(())
     })

@@ -145,15 +145,18 @@ impl Issuer {
             issuer: Some(self.url.clone()),
             audience: Some(ISSUER_AUDIENCE.into()),
             jwks: Some(JwksSource::Discovery(url::Url::parse(&self.url).unwrap())),
+            local: true,
         }
     }
 
     /// A verifier as a function builds it, keys loaded (as the authorizer does at init).
     async fn verifier(&self, refresh: Duration) -> IdentityVerifier {
         let config = self.config();
-        let keys = KeySet::new(JwksFetcher::new(config.jwks.clone().unwrap()).unwrap()).with_refresh_interval(refresh);
+        let keys = KeySet::new(JwksFetcher::new(config.jwks.clone().unwrap(), config.issuer.clone(), true).unwrap())
+            .with_refresh_interval(refresh);
         let verifier = IdentityVerifier::with_keys(&config, Some(keys));
-        assert_eq!(verifier.load_keys().await.unwrap(), Some(self.keys.lock().unwrap().len()));
+        let readable = self.keys.lock().unwrap().iter().filter(|k| k["kty"] != "OKP").count();
+        assert_eq!(verifier.load_keys().await.unwrap(), Some(readable));
         verifier
     }
 }
@@ -220,7 +223,11 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
     // A token claiming ES256 under the RSA key's kid: the key's algorithm rules.
     let header = B64.encode(json!({"alg": "ES256", "kid": "rsa-1"}).to_string());
     let forged = format!("{header}.{}.{}", B64.encode(issuer.claims("u").to_string()), B64.encode([0u8; 64]));
-    assert_eq!(verifier.verify_token(&forged).await, refused("algorithm not accepted"));
+    assert_eq!(
+        verifier.verify_token(&forged).await,
+        refused("unknown signing key"),
+        "no ES256 key has that kid"
+    );
 
     // A signature by a key the issuer never published.
     let stranger = TestKey::rsa("rsa-1");
@@ -275,6 +282,7 @@ async fn a_key_endpoint_down_at_start_is_a_startup_error_and_never_an_allow() {
         issuer: Some("https://issuer.example.com".into()),
         audience: Some(ISSUER_AUDIENCE.into()),
         jwks: Some(JwksSource::Url(url::Url::parse(&format!("http://127.0.0.1:{port}/jwks")).unwrap())),
+        local: true,
     };
     let state = testkit::state(config, authorizer::NEEDS).unwrap();
     let err = state.require_keys().await.unwrap_err();
@@ -375,4 +383,44 @@ async fn the_authorizer_decides_by_the_entitlement_rules_with_one_read() {
         (answer.context.plan.as_str(), answer.context.feature.as_str()),
         ("starter", "exports")
     );
+}
+
+#[tokio::test]
+async fn odd_key_sets_and_kid_less_tokens() {
+    let (rsa, ec) = (TestKey::rsa("rsa-1"), TestKey::ec("ec-1"));
+    let issuer = Issuer::start(&[&rsa, &ec]).await;
+    // A key this service cannot read (an X25519 encryption key) does not hide the others.
+    issuer
+        .keys
+        .lock()
+        .unwrap()
+        .push(json!({"kty": "OKP", "crv": "X25519", "use": "enc", "kid": "x", "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}));
+    let verifier = issuer.verifier(Duration::from_secs(60)).await;
+    assert!(verifier.verify_token(&ec.sign(&issuer.claims("u"))).await.is_ok());
+
+    // Without a kid, a set of several keys names none, and nothing is fetched for it.
+    let fetched = issuer.fetches.load(Ordering::SeqCst);
+    let header = B64.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string());
+    let claims = B64.encode(issuer.claims("u").to_string());
+    let input = format!("{header}.{claims}");
+    let Signer::Rsa(pair) = &rsa.signer else { unreachable!() };
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature)
+        .unwrap();
+    let kidless = format!("{input}.{}", B64.encode(signature));
+    assert_eq!(
+        verifier.verify_token(&kidless).await,
+        Err(IdentityError::InvalidToken("unknown signing key"))
+    );
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), fetched);
+
+    // A discovery document naming another issuer is refused.
+    let mut config = issuer.config();
+    config.issuer = Some("https://other-issuer.example.com".into());
+    let err = IdentityVerifier::new(&config).unwrap().load_keys().await.unwrap_err();
+    assert!(err.to_string().contains("other-issuer.example.com"), "{err}");
+    // As is plain http outside a local run.
+    let mut config = issuer.config();
+    config.local = false;
+    assert!(IdentityVerifier::new(&config).unwrap().load_keys().await.is_err());
 }

@@ -305,4 +305,11 @@ fn the_feature_gate_caches_per_token_and_route() {
     assert_eq!(authorizer["EnableSimpleResponses"].as_bool(), Some(true));
     let outputs = template["Outputs"].as_mapping().unwrap();
     assert!(outputs.contains_key("AuthorizerFunctionArn"));
+    let mappings = template["Resources"]["GatedExampleIntegration"]["Properties"]["RequestParameters"]
+        .as_mapping()
+        .unwrap();
+    assert!(
+        mappings.keys().all(|k| k.as_str().unwrap().starts_with("overwrite:")),
+        "a client's own x-billing-user header must never reach the backend beside ours"
+    );
 }
