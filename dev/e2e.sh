@@ -93,4 +93,4 @@ done
 echo "e2e: running"
 E2E_API="http://127.0.0.1:$api_port" E2E_STRIPE="http://127.0.0.1:$stripe_port" \
 E2E_DYNAMODB="http://127.0.0.1:$dynamo_port" E2E_TABLE="$table" \
-  "$e2e_bin" --test-threads=1 || { echo "e2e: failed; watch log:"; tail -n 80 "$work/watch.log"; echo "emulator log:"; tail -n 40 "$work/emulator.log"; exit 1; }
+  "$e2e_bin" --test-threads=1 "$@" || { echo "e2e: failed; watch log:"; tail -n 80 "$work/watch.log"; echo "emulator log:"; tail -n 40 "$work/emulator.log"; exit 1; }

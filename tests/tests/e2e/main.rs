@@ -620,14 +620,19 @@ async fn the_authorizer_gates_a_route_by_feature() {
     let (_, sub) = env.subscribe("e2e_authz_paid", "starter", "4242424242424242").await;
     eventually(Duration::from_secs(30), "the subscription synced", async || {
         let items = env.store.user_items("e2e_authz_paid").await.ok()?;
-        synced(&items, &sub, "active").then_some(())
+        // Starter starts with a 14-day trial.
+        synced(&items, &sub, "trialing").then_some(())
     })
     .await;
     let paid = ask(Some("e2e_authz_paid"), "GET /reports").await;
     assert_eq!(paid["isAuthorized"], true, "{paid}");
     assert_eq!(
-        (paid["context"]["plan"].clone(), paid["context"]["status"].clone()),
-        (json!("starter"), json!("active"))
+        (
+            paid["context"]["plan"].clone(),
+            paid["context"]["status"].clone(),
+            paid["context"]["reason"].clone()
+        ),
+        (json!("starter"), json!("trialing"), json!("trialing"))
     );
 
     let ungated = ask(Some("e2e_authz_free"), "GET /profile").await;
