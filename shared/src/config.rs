@@ -36,6 +36,9 @@ pub mod vars {
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const ALLOW_PROMOTION_CODES: &str = "ALLOW_PROMOTION_CODES";
     pub const CHECKOUT_DUPLICATE_POLICY: &str = "CHECKOUT_DUPLICATE_POLICY";
+    pub const BILLING_ADDRESS_COLLECTION: &str = "BILLING_ADDRESS_COLLECTION";
+    pub const AUTOMATIC_TAX: &str = "AUTOMATIC_TAX";
+    pub const TAX_ID_COLLECTION: &str = "TAX_ID_COLLECTION";
     pub const PAST_DUE_GRACE_DAYS: &str = "PAST_DUE_GRACE_DAYS";
     pub const CONNECT_ACCOUNTS: &str = "CONNECT_ACCOUNTS";
     pub const STRIPE_MODE: &str = "STRIPE_MODE";
@@ -173,6 +176,35 @@ pub struct CheckoutConfig {
     /// Lets customers enter promotion codes on the Checkout page.
     pub allow_promotion_codes: bool,
     pub duplicate_policy: DuplicatePolicy,
+    /// Address and tax collection on the Checkout page.
+    pub collection: Collection,
+}
+
+/// What Checkout collects (`BILLING_ADDRESS_COLLECTION`, `AUTOMATIC_TAX`, `TAX_ID_COLLECTION`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collection {
+    /// `auto` (only when needed, e.g. for tax) or `required`; `None`: Stripe's default (`auto`).
+    pub billing_address: Option<AddressCollection>,
+    /// Stripe Tax computes tax from the customer's location (returning customers' addresses are
+    /// saved with `customer_update[address]=auto`).
+    pub automatic_tax: bool,
+    /// Business customers may enter a tax ID.
+    pub tax_id: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressCollection {
+    Auto,
+    Required,
+}
+
+impl AddressCollection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Required => "required",
+        }
+    }
 }
 
 /// What a deployment decides about subscription changes (the subscription function).
@@ -501,9 +533,21 @@ impl Config {
                 ));
             }
         };
+        let billing_address = match get(vars::BILLING_ADDRESS_COLLECTION).as_deref() {
+            None => None,
+            Some("auto") => Some(AddressCollection::Auto),
+            Some("required") => Some(AddressCollection::Required),
+            Some(_) => return Err(ConfigError::invalid(vars::BILLING_ADDRESS_COLLECTION, "expected auto or required")),
+        };
+        let collection = Collection {
+            billing_address,
+            automatic_tax: flag(get(vars::AUTOMATIC_TAX).as_deref(), vars::AUTOMATIC_TAX)?,
+            tax_id: flag(get(vars::TAX_ID_COLLECTION).as_deref(), vars::TAX_ID_COLLECTION)?,
+        };
         let checkout = CheckoutConfig {
             allow_promotion_codes,
             duplicate_policy,
+            collection,
         };
         let access = match get(vars::PAST_DUE_GRACE_DAYS) {
             None => AccessPolicy::default(),
@@ -863,6 +907,35 @@ mod tests {
         assert_eq!(no_audience.unwrap_err().var, "JWT_AUDIENCE");
         // A local issuer name is no URL: no keys, bearer tokens need the local secret.
         assert_eq!(load_with(&[("JWT_ISSUER", "stripe-lambda-local")]).unwrap().jwt.jwks, None);
+    }
+
+    #[test]
+    fn checkout_collects_what_the_deployment_says() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("TABLE_NAME", "billing")];
+            pairs.extend_from_slice(extra);
+            load(&pairs, Needs::default())
+        };
+        assert_eq!(with(&[]).unwrap().checkout.collection, Collection::default());
+        let all = with(&[
+            ("BILLING_ADDRESS_COLLECTION", "required"),
+            ("AUTOMATIC_TAX", "true"),
+            ("TAX_ID_COLLECTION", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            all.checkout.collection,
+            Collection {
+                billing_address: Some(AddressCollection::Required),
+                automatic_tax: true,
+                tax_id: true
+            }
+        );
+        assert_eq!(
+            with(&[("BILLING_ADDRESS_COLLECTION", "always")]).unwrap_err().var,
+            "BILLING_ADDRESS_COLLECTION"
+        );
+        assert_eq!(with(&[("AUTOMATIC_TAX", "yes please")]).unwrap_err().var, "AUTOMATIC_TAX");
     }
 
     #[test]

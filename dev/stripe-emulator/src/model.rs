@@ -27,6 +27,8 @@ pub struct Customer {
     pub invoice_prefix: String,
     /// The sequence number of the customer's next finalized invoice.
     pub next_invoice_sequence: u64,
+    /// `address` as Stripe renders it (`null` until one is set).
+    pub address: Option<Value>,
 }
 
 impl Customer {
@@ -35,7 +37,7 @@ impl Customer {
             return json!({"id": self.id, "object": "customer", "deleted": true});
         }
         json!({
-            "id": self.id, "object": "customer", "address": null, "balance": self.balance, "created": self.created,
+            "id": self.id, "object": "customer", "address": self.address, "balance": self.balance, "created": self.created,
             "currency": "usd", "default_source": null, "delinquent": false, "description": null, "discount": null,
             "email": self.email, "invoice_prefix": self.invoice_prefix,
             "invoice_settings": {"custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null},
@@ -94,6 +96,8 @@ pub struct Price {
     /// The billing meter (`mtr_…`) of a metered price (`recurring.usage_type = metered`): billed
     /// in arrears from the meter's aggregated events; `None` for licensed and one-time prices.
     pub meter: Option<String>,
+    /// The same price in other currencies (`currency_options`): currency → unit amount.
+    pub currency_options: std::collections::BTreeMap<String, i64>,
 }
 
 impl Price {
@@ -132,6 +136,8 @@ impl Price {
     pub fn period_seconds(&self) -> i64 {
         match self.interval {
             Some("year") => 365 * DAY,
+            Some("week") => 7 * DAY,
+            Some("day") => DAY,
             _ => 30 * DAY,
         }
     }
@@ -203,6 +209,14 @@ pub struct CheckoutSession {
     pub url: String,
     pub created: i64,
     pub expires_at: i64,
+    /// `billing_address_collection` (`auto`, `required`), as asked.
+    pub billing_address_collection: Option<String>,
+    /// `automatic_tax[enabled]`: tax computed (as zero here) from the customer's address.
+    pub automatic_tax: bool,
+    /// `tax_id_collection[enabled]`.
+    pub tax_id_collection: bool,
+    /// `customer_update[address]` (`auto`, `never`).
+    pub customer_update_address: Option<String>,
 }
 
 impl CheckoutSession {
@@ -211,8 +225,12 @@ impl CheckoutSession {
         json!({
             "id": self.id, "object": "checkout.session", "adaptive_pricing": null, "after_expiration": null,
             "allow_promotion_codes": self.allow_promotion_codes, "amount_subtotal": self.amount_total + self.amount_discount, "amount_total": self.amount_total,
-            "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
-            "billing_address_collection": null, "cancel_url": self.cancel_url, "client_reference_id": self.client_reference_id,
+            "automatic_tax": if self.automatic_tax {
+                json!({"enabled": true, "liability": {"type": "self"}, "provider": "stripe", "status": if complete { "complete" } else { "requires_location_inputs" }})
+            } else {
+                json!({"enabled": false, "liability": null, "provider": null, "status": null})
+            },
+            "billing_address_collection": self.billing_address_collection, "cancel_url": self.cancel_url, "client_reference_id": self.client_reference_id,
             "client_secret": null, "consent": null, "consent_collection": null, "created": self.created, "currency": self.currency,
             "custom_fields": [], "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
             "customer": self.customer, "customer_creation": self.customer_creation,
@@ -223,6 +241,7 @@ impl CheckoutSession {
             "payment_status": self.payment_status, "phone_number_collection": {"enabled": false}, "recovered_from": null,
             "setup_intent": null, "shipping_address_collection": null, "shipping_cost": null, "shipping_options": [],
             "status": self.status, "submit_type": null, "subscription": self.subscription, "success_url": self.success_url,
+            "tax_id_collection": {"enabled": self.tax_id_collection, "required": "never"},
             "total_details": {"amount_discount": self.amount_discount, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted_page",
             "url": if self.status == "open" { Value::String(self.url.clone()) } else { Value::Null }
         })

@@ -59,10 +59,29 @@ pub fn checkout(world: &World, session: &CheckoutSession, error: Option<&str>) -
     if let Some(days) = session.trial_period_days {
         body.push_str(&format!("<p><b>{days}-day free trial</b>: nothing is charged today.</p>"));
     }
+    if session.automatic_tax {
+        body.push_str(&format!(
+            "<p>Tax (Stripe Tax, from your address): {}</p>",
+            money(0, &session.currency)
+        ));
+    }
     body.push_str(&format!(
         "<p>Total: <b>{}</b></p></div>",
         money(session.amount_total, &session.currency)
     ));
+    let mut collects = Vec::new();
+    match session.billing_address_collection.as_deref() {
+        Some("required") => collects.push("your billing address (required)"),
+        _ if session.automatic_tax => collects.push("your billing address (for tax)"),
+        Some("auto") => collects.push("your billing address when needed"),
+        _ => {}
+    }
+    if session.tax_id_collection {
+        collects.push("a tax ID (optional, for businesses)");
+    }
+    if !collects.is_empty() {
+        body.push_str(&format!("<p>This page collects {}.</p>", collects.join(" and ")));
+    }
     if let Some(error) = error {
         body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", escape(error)));
     }

@@ -227,6 +227,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("POST", ["customers"]) => world.create_customer(&params),
         ("GET", ["customers"]) => world.list_customers(&params),
         ("GET", ["customers", id]) => world.customer(id).map(|c| c.render()),
+        ("POST", ["customers", id]) => world.update_customer(id, &params),
         ("DELETE", ["customers", id]) => world.delete_customer(id),
         ("GET", ["prices"]) => world.list_prices(&params),
         ("GET", ["prices", id]) => world.price(id),

@@ -78,7 +78,10 @@ struct Created<'a> {
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, CheckoutError> {
     let identity = state.identity.identify(req).await?;
     let body = input::body(req)?;
-    let input = input::validate(state, &body)?;
+    let input = match input::validate(state, &body)? {
+        input::Validated::Plan(input) => input,
+        input::Validated::Custom(custom) => return create_custom(state, req, &identity, &custom).await,
+    };
     let client_key = billing::edge::http::client_key(req)?;
     let stripe = state.stripe()?;
 
@@ -134,6 +137,43 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Check
     };
     let url = created.url.as_deref().ok_or(CheckoutError::Incomplete("a url"))?;
     tracing::info!(user = %identity.user_id, plan = %input.plan.id, interval = %input.interval, session = %created.id, "checkout session created");
+    Ok(json(
+        StatusCode::CREATED,
+        &Created {
+            id: created.id.as_str(),
+            url,
+        },
+    ))
+}
+
+/// `POST /checkout` of a custom-amount entry: the amount, currency and interval were checked
+/// against the catalog's bounds; the session prices it inline (`price_data`). No duplicate
+/// guard (a second donation is welcome) and no trial.
+async fn create_custom(
+    state: &AppState,
+    req: &Request,
+    identity: &Identity,
+    input: &input::CustomInput<'_>,
+) -> Result<Response<Body>, CheckoutError> {
+    let client_key = billing::edge::http::client_key(req)?;
+    let stripe = state.stripe()?;
+    let items = state.store.user_items(&identity.user_id).await?;
+    let linked = items.customer.as_ref().map(|c| c.customer_id.clone());
+    let customer = customer::ensure(state, stripe, identity, linked).await?;
+    let new = session::new_custom_session(&state.config.checkout, identity, input, &customer);
+    let mut key = session::custom_key(identity, input, &new, client_key.as_deref(), state.clock.now());
+    let mut created = None;
+    for _ in 0..=FRESH_KEY_STEPS {
+        let session = stripe.create_checkout_session(&new, &key).await?;
+        if session.status.as_deref() == Some("open") {
+            created = Some(session);
+            break;
+        }
+        key = session::fresh_key(&key, &session.id);
+    }
+    let created = created.ok_or(CheckoutError::Incomplete("an open session"))?;
+    let url = created.url.as_deref().ok_or(CheckoutError::Incomplete("a url"))?;
+    tracing::info!(user = %identity.user_id, entry = %input.entry.id, amount = input.amount, currency = %input.currency, interval = input.interval.as_str(), session = %created.id, "custom-amount checkout session created");
     Ok(json(
         StatusCode::CREATED,
         &Created {

@@ -3,6 +3,7 @@
 
 use billing::AppState;
 use billing::Problem;
+use billing::domain::custom_amount::{AmountInterval, CustomAmount, is_currency_code};
 use billing::domain::plans::{Interval, Plan, PlanMode};
 use billing::edge::http;
 use lambda_http::Request;
@@ -17,6 +18,28 @@ pub struct CheckoutBody {
     pub quantity: Option<u64>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
+    /// For custom-amount entries only: the amount in the currency's minor unit.
+    pub amount: Option<serde_json::Number>,
+    /// The currency to pay in (a custom amount's, or one the plan's price offers).
+    pub currency: Option<String>,
+}
+
+/// A validated custom amount (`plan` names a `custom_amounts` entry).
+#[derive(Debug)]
+pub struct CustomInput<'a> {
+    pub entry: &'a CustomAmount,
+    pub amount: i64,
+    pub currency: String,
+    pub interval: AmountInterval,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+/// What `POST /checkout` asks for: a catalog plan, or an amount of the client's choosing.
+#[derive(Debug)]
+pub enum Validated<'a> {
+    Plan(CheckoutInput<'a>),
+    Custom(CustomInput<'a>),
 }
 
 /// A validated `POST /checkout` body.
@@ -27,6 +50,8 @@ pub struct CheckoutInput<'a> {
     pub quantity: u64,
     pub success_url: String,
     pub cancel_url: String,
+    /// One of the currencies the plan's price offers (its default when `None`).
+    pub currency: Option<String>,
 }
 
 /// The body as a [`CheckoutBody`]; a `quantity` of the wrong type is an invalid quantity, as
@@ -47,16 +72,103 @@ fn invalid_quantity(max: Option<u32>) -> Problem {
 }
 
 /// Validates the body against the catalog and the redirect rules.
-pub fn validate<'a>(state: &'a AppState, body: &CheckoutBody) -> Result<CheckoutInput<'a>, Problem> {
+pub fn validate<'a>(state: &'a AppState, body: &CheckoutBody) -> Result<Validated<'a>, Problem> {
     let plan_id = body
         .plan
         .as_deref()
         .ok_or_else(|| Problem::bad_request("/errors/missing-field", "`plan` is required").with_field("plan"))?;
+    if let Some(entry) = state.catalog.custom_amount(plan_id) {
+        return validate_custom(state, body, entry).map(Validated::Custom);
+    }
+    validate_plan(state, body, plan_id).map(Validated::Plan)
+}
+
+fn unknown_currency(detail: impl Into<String>) -> Problem {
+    Problem::bad_request("/errors/unknown-currency", detail).with_field("currency")
+}
+
+/// The `currency` field: three lower-case letters (upper case is accepted and lowered).
+fn currency(body: &CheckoutBody) -> Result<Option<String>, Problem> {
+    match body.currency.as_deref() {
+        None => Ok(None),
+        Some(value) => {
+            let lowered = value.to_ascii_lowercase();
+            if is_currency_code(&lowered) {
+                Ok(Some(lowered))
+            } else {
+                Err(unknown_currency("`currency` must be a three-letter ISO 4217 code, e.g. eur"))
+            }
+        }
+    }
+}
+
+fn validate_custom<'a>(state: &'a AppState, body: &CheckoutBody, entry: &'a CustomAmount) -> Result<CustomInput<'a>, Problem> {
+    if body.quantity.is_some() {
+        return Err(Problem::bad_request("/errors/invalid-quantity", "a custom amount takes no `quantity`").with_field("quantity"));
+    }
+    let interval = match body.interval.as_deref() {
+        None => AmountInterval::OneTime,
+        Some(value) => AmountInterval::parse(value).ok_or_else(|| {
+            Problem::bad_request("/errors/unknown-interval", "`interval` must be one_time, day, week, month or year").with_field("interval")
+        })?,
+    };
+    let currency = match currency(body)? {
+        Some(currency) => currency,
+        // One currency: it need not be named.
+        None if entry.currencies.len() == 1 => entry.currencies.keys().next().cloned().unwrap_or_default(),
+        None => {
+            return Err(unknown_currency(format!(
+                "`currency` is required: one of {}",
+                entry.currencies.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    let amount = body.amount.as_ref().ok_or_else(|| {
+        Problem::bad_request("/errors/missing-field", "`amount` is required (in the currency's minor unit)").with_field("amount")
+    })?;
+    // Minor units only: 2999 is 29.99 EUR; 29.99 or 2999.0 is refused, never rounded.
+    let amount = amount.as_i64().filter(|_| !amount.is_f64()).ok_or_else(|| {
+        Problem::bad_request(
+            "/errors/invalid-amount",
+            "`amount` must be a whole number in the currency's minor unit (2999 for 29.99)",
+        )
+        .with_field("amount")
+    })?;
+    entry.check(amount, &currency, interval).map_err(|err| {
+        let kind = match err.field {
+            "amount" => "/errors/invalid-amount",
+            "currency" => "/errors/unknown-currency",
+            _ => "/errors/unknown-interval",
+        };
+        Problem::bad_request(kind, err.detail).with_field(err.field)
+    })?;
+    let (success_url, cancel_url) = redirect_urls(state, body)?;
+    Ok(CustomInput {
+        entry,
+        amount,
+        currency,
+        interval,
+        success_url,
+        cancel_url,
+    })
+}
+
+fn validate_plan<'a>(state: &'a AppState, body: &CheckoutBody, plan_id: &str) -> Result<CheckoutInput<'a>, Problem> {
     let plan = state.catalog.get(plan_id).ok_or_else(|| {
         Problem::bad_request("/errors/unknown-plan", "`plan` names no plan in the catalog (see GET /plans)").with_field("plan")
     })?;
     if plan.free {
         return Err(Problem::bad_request("/errors/unknown-plan", "the free plan needs no checkout").with_field("plan"));
+    }
+    if body.amount.is_some() {
+        return Err(Problem::bad_request(
+            "/errors/amount-not-allowed",
+            format!(
+                "plan `{}` has its price in the catalog; `amount` is for custom-amount entries only",
+                plan.id
+            ),
+        )
+        .with_field("amount"));
     }
     let interval = match (body.interval.as_deref(), plan.mode) {
         (None, PlanMode::OneTime) => Interval::OneTime,
@@ -80,6 +192,33 @@ pub fn validate<'a>(state: &'a AppState, body: &CheckoutBody) -> Result<Checkout
         Some(q) if (1..=u64::from(plan.max_quantity)).contains(&q) => q,
         Some(_) => return Err(invalid_quantity(Some(plan.max_quantity))),
     };
+    let currency = match (currency(body)?, plan.price(interval)) {
+        (None, _) => None,
+        (Some(currency), Some(price)) if price.offers(&currency) => Some(currency),
+        (Some(currency), price) => {
+            let offered = price
+                .map(|p| p.currencies().into_keys().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            return Err(unknown_currency(format!(
+                "plan `{}` is not sold in `{currency}` (only {offered})",
+                plan.id
+            )));
+        }
+    };
+    let (success_url, cancel_url) = redirect_urls(state, body)?;
+    Ok(CheckoutInput {
+        plan,
+        interval,
+        quantity,
+        success_url,
+        cancel_url,
+        currency,
+    })
+}
+
+/// The success and cancel URLs: the client's, when the redirect rules allow them, else the
+/// defaults; the success URL carries the session id placeholder.
+fn redirect_urls(state: &AppState, body: &CheckoutBody) -> Result<(String, String), Problem> {
     let redirects = &state.config.redirects;
     let success = http::redirect_url(redirects, "success_url", body.success_url.as_deref())?;
     let cancel = http::redirect_url(redirects, "cancel_url", body.cancel_url.as_deref())?;
@@ -91,13 +230,7 @@ pub fn validate<'a>(state: &'a AppState, body: &CheckoutBody) -> Result<Checkout
         success_url = with_query(&success_url, "session_id={CHECKOUT_SESSION_ID}");
     }
     let cancel_url = defaulted(cancel, body.cancel_url.is_some(), "checkout=canceled");
-    Ok(CheckoutInput {
-        plan,
-        interval,
-        quantity,
-        success_url,
-        cancel_url,
-    })
+    Ok((success_url, cancel_url))
 }
 
 /// `url` with `pair` appended to its query, before any fragment.
@@ -125,7 +258,10 @@ mod tests {
         let state = state();
         let req = testkit::event_with("checkout-create.json", |e| e["body"] = json.to_string().into());
         let body = super::body(&req)?;
-        validate(&state, &body).map(|i| (i.plan.id.clone(), i.interval.to_string(), i.quantity, i.success_url, i.cancel_url))
+        match validate(&state, &body)? {
+            Validated::Plan(i) => Ok((i.plan.id.clone(), i.interval.to_string(), i.quantity, i.success_url, i.cancel_url)),
+            Validated::Custom(c) => Ok((c.entry.id.clone(), c.interval.as_str().to_owned(), 0, c.success_url, c.cancel_url)),
+        }
     }
 
     #[test]
@@ -177,6 +313,56 @@ mod tests {
                 "success_url",
             ),
             (serde_json::json!({"plan": "pro", "interval": "month", "extra": true}), "extra"),
+            // Currencies and amounts.
+            (
+                serde_json::json!({"plan": "pro", "interval": "month", "currency": "gbp"}),
+                "currency",
+            ),
+            (
+                serde_json::json!({"plan": "pro", "interval": "month", "currency": "euro"}),
+                "currency",
+            ),
+            (
+                serde_json::json!({"plan": "starter", "interval": "month", "currency": "eur"}),
+                "currency",
+            ),
+            (serde_json::json!({"plan": "pro", "interval": "month", "amount": 100}), "amount"),
+            (serde_json::json!({"plan": "donation", "amount": 2999}), "currency"),
+            (serde_json::json!({"plan": "donation", "currency": "eur"}), "amount"),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": 29.99}),
+                "amount",
+            ),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": 2999.0}),
+                "amount",
+            ),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": "2999"}),
+                "amount",
+            ),
+            (serde_json::json!({"plan": "donation", "currency": "eur", "amount": 99}), "amount"),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": 100_001}),
+                "amount",
+            ),
+            (serde_json::json!({"plan": "donation", "currency": "eur", "amount": -5}), "amount"),
+            (
+                serde_json::json!({"plan": "donation", "currency": "gbp", "amount": 2999}),
+                "currency",
+            ),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": 2999, "interval": "day"}),
+                "interval",
+            ),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": 2999, "interval": "fortnight"}),
+                "interval",
+            ),
+            (
+                serde_json::json!({"plan": "donation", "currency": "eur", "amount": 2999, "quantity": 2}),
+                "quantity",
+            ),
         ];
         for (json, field) in cases {
             let problem = input(json.clone()).unwrap_err();
@@ -185,8 +371,50 @@ mod tests {
             if field == "quantity" {
                 assert_eq!(problem.kind, "/errors/invalid-quantity", "{json}");
             }
+            if field == "currency" {
+                assert_eq!(problem.kind, "/errors/unknown-currency", "{json}");
+            }
             assert!(!problem.detail.contains("evil") && !problem.detail.contains("alert"), "{problem:?}");
         }
+    }
+
+    #[test]
+    fn custom_amounts_and_currencies() {
+        let state = state();
+        let req = testkit::event_with("checkout-create.json", |e| {
+            e["body"] = serde_json::json!({"plan": "donation", "amount": 2999, "currency": "EUR", "interval": "month"})
+                .to_string()
+                .into()
+        });
+        let Validated::Custom(custom) = validate(&state, &super::body(&req).unwrap()).unwrap() else {
+            panic!("a custom amount")
+        };
+        assert_eq!(
+            (custom.amount, custom.currency.as_str(), custom.interval),
+            (2999, "eur", AmountInterval::Month)
+        );
+        let req = testkit::event_with("checkout-create.json", |e| {
+            e["body"] = serde_json::json!({"plan": "donation", "amount": 500, "currency": "jpy"})
+                .to_string()
+                .into()
+        });
+        let Validated::Custom(yen) = validate(&state, &super::body(&req).unwrap()).unwrap() else {
+            panic!("a custom amount")
+        };
+        assert_eq!(
+            (yen.amount, yen.interval),
+            (500, AmountInterval::OneTime),
+            "yen in whole units, once by default"
+        );
+        let req = testkit::event_with("checkout-create.json", |e| {
+            e["body"] = serde_json::json!({"plan": "pro", "interval": "year", "currency": "eur"})
+                .to_string()
+                .into()
+        });
+        let Validated::Plan(plan) = validate(&state, &super::body(&req).unwrap()).unwrap() else {
+            panic!("a plan")
+        };
+        assert_eq!(plan.currency.as_deref(), Some("eur"));
     }
 
     #[test]

@@ -6,13 +6,13 @@
 //! and replays a completed session as well as an open one.)
 
 use billing::Identity;
-use billing::adapters::stripe::{CheckoutMode, NewCheckoutSession, Payer, idempotency_key};
+use billing::adapters::stripe::{CheckoutMode, CustomPrice, NewCheckoutSession, Payer, idempotency_key};
 use billing::config::{CheckoutConfig, DuplicatePolicy};
 use billing::domain::objects::SubscriptionSnapshot;
 use billing::domain::plans::{Catalog, Plan, PlanMode};
 use billing::domain::records::{UserItems, is_live_status};
 
-use crate::input::CheckoutInput;
+use crate::input::{CheckoutInput, CustomInput};
 
 /// How long one checkout key lasts.
 pub const CHECKOUT_KEY_WINDOW_SECS: i64 = 15 * 60;
@@ -81,7 +81,85 @@ pub fn new_session(
         trial_days,
         allow_promotion_codes: config.allow_promotion_codes,
         metered_prices,
+        custom: None,
+        currency: input.currency.clone(),
+        collection: config.collection,
     }
+}
+
+/// The session for a custom amount: `price_data` on the entry's product (`metadata.custom_amount`),
+/// in payment mode for `one_time`, else a subscription at the chosen interval. The session and
+/// the subscription carry `user_id` and the entry (`plan`) in their metadata; no trial.
+pub fn new_custom_session(config: &CheckoutConfig, identity: &Identity, input: &CustomInput<'_>, customer: &str) -> NewCheckoutSession {
+    let metadata = vec![
+        ("user_id".to_owned(), identity.user_id.clone()),
+        ("plan".to_owned(), input.entry.id.clone()),
+        ("interval".to_owned(), input.interval.as_str().to_owned()),
+        ("amount".to_owned(), input.amount.to_string()),
+        ("currency".to_owned(), input.currency.clone()),
+    ];
+    let mode = match input.interval.recurring() {
+        Some(_) => CheckoutMode::Subscription,
+        None => CheckoutMode::Payment,
+    };
+    NewCheckoutSession {
+        mode,
+        price: String::new(),
+        quantity: 1,
+        payer: Payer::Customer(customer.to_owned()),
+        success_url: input.success_url.clone(),
+        cancel_url: input.cancel_url.clone(),
+        metadata,
+        client_reference_id: (identity.user_id.len() <= 200).then(|| identity.user_id.clone()),
+        trial_days: None,
+        allow_promotion_codes: config.allow_promotion_codes,
+        metered_prices: Vec::new(),
+        custom: Some(CustomPrice {
+            currency: input.currency.clone(),
+            amount: input.amount,
+            interval: input.interval.recurring(),
+            product_name: input.entry.name.clone(),
+            product_description: input.entry.description.clone(),
+            entry: input.entry.id.clone(),
+        }),
+        currency: None,
+        collection: config.collection,
+    }
+}
+
+/// The idempotency key of a custom-amount session (as [`key`]: everything the session depends
+/// on, within one window).
+pub fn custom_key(identity: &Identity, input: &CustomInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
+    let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
+    let amount = input.amount.to_string();
+    let customer = match &new.payer {
+        Payer::Customer(id) => id.as_str(),
+        Payer::Email(email) => email.as_str(),
+        Payer::Anonymous => "",
+    };
+    idempotency_key(
+        "checkout-custom",
+        &[
+            &identity.user_id,
+            &input.entry.id,
+            &amount,
+            &input.currency,
+            input.interval.as_str(),
+            &input.success_url,
+            &input.cancel_url,
+            customer,
+            &collection_part(new),
+            if new.allow_promotion_codes { "promo" } else { "" },
+            client_key.unwrap_or_default(),
+            &window,
+        ],
+    )
+}
+
+/// The collection settings as part of a key (they change the session).
+fn collection_part(new: &NewCheckoutSession) -> String {
+    let c = &new.collection;
+    format!("{}:{}:{}", c.billing_address.map_or("", |a| a.as_str()), c.automatic_tax, c.tax_id)
 }
 
 /// The idempotency key of a session: the same request (user, plan, interval, quantity, URLs,
@@ -109,6 +187,8 @@ pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSess
             customer,
             &new.price,
             &new.metered_prices.join(","),
+            new.currency.as_deref().unwrap_or_default(),
+            &collection_part(new),
             &trial,
             if new.allow_promotion_codes { "promo" } else { "" },
             client_key.unwrap_or_default(),
@@ -138,7 +218,9 @@ mod tests {
             interval: Some("month".into()),
             ..CheckoutBody::default()
         };
-        let input = validate(&state, &body).unwrap();
+        let crate::input::Validated::Plan(input) = validate(&state, &body).unwrap() else {
+            panic!("a plan")
+        };
         let identity = Identity {
             user_id: "u1".into(),
             email: None,

@@ -3,24 +3,28 @@
 //! | route | auth | does |
 //! |---|---|---|
 //! | `POST /portal` | user | creates a Stripe Billing Portal session → `{url}` |
+//! | `PUT /customer/address` | user | sets the caller's billing address on their Stripe customer → `{address}` |
 
 use std::convert::Infallible;
 
 use billing::AppState;
 use billing::adapters::store::StoreError;
 use billing::adapters::stripe::{GatewayError, NewPortalSession, PortalFlow, idempotency_key};
+use billing::domain::address::{Address, AddressInput};
 use billing::edge::http::{self, json, method_not_allowed, not_found};
 use billing::edge::identity::IdentityError;
 use billing::edge::problem::{ApiError, Problem, respond};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
     let response = match state.path(&req).as_slice() {
         ["portal"] if req.method() == Method::POST => respond(create(state, &req).await),
         ["portal"] => method_not_allowed(&req, &[Method::POST]),
+        ["customer", "address"] if req.method() == Method::PUT => respond(update_address(state, &req).await),
+        ["customer", "address"] => method_not_allowed(&req, &[Method::PUT]),
         _ => not_found(&req),
     };
     Ok(response)
@@ -69,6 +73,49 @@ impl ApiError for PortalError {
             PortalError::Stripe(err) => err.into(),
             PortalError::Store(err) => err.into(),
         }
+    }
+}
+
+/// How long one address update's idempotency key lasts: a retry inside it changes nothing twice;
+/// setting the same address again later is a new request.
+const ADDRESS_KEY_WINDOW_SECS: i64 = 300;
+
+#[derive(Serialize)]
+struct AddressView<'a> {
+    address: &'a Address,
+}
+
+/// `PUT /customer/address` `{line1, line2?, city?, state?, postal_code?, country}`: validated
+/// before any call (400 naming the field); a user without a customer is a 409.
+async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body>, PortalError> {
+    let identity = state.identity.identify(req).await?;
+    let body: AddressInput = http::json_body(req, http::MAX_JSON_BODY)?;
+    let address = body
+        .validate()
+        .map_err(|err| Problem::bad_request("/errors/invalid-address", err.to_string()).with_field(err.field))?;
+    let client_key = http::client_key(req)?;
+    let stripe = state.stripe()?;
+    let items = state.store.user_items(&identity.user_id).await?;
+    let customer = items.customer.map(|c| c.customer_id).ok_or(PortalError::NoCustomer)?;
+    let window = (state.clock.now() / ADDRESS_KEY_WINDOW_SECS).to_string();
+    let fields = serde_json::to_string(&address).unwrap_or_default();
+    let key = idempotency_key(
+        "customer-address",
+        &[
+            &identity.user_id,
+            &customer,
+            &fields,
+            client_key.as_deref().unwrap_or_default(),
+            &window,
+        ],
+    );
+    match stripe.update_customer_address(&customer, &address, &key).await? {
+        Some(_) => {
+            tracing::info!(user = %identity.user_id, %customer, country = %address.country, "billing address updated");
+            Ok(json(StatusCode::OK, &AddressView { address: &address }))
+        }
+        // Deleted in Stripe: no billing account to update.
+        None => Err(PortalError::NoCustomer),
     }
 }
 

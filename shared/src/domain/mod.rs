@@ -12,10 +12,14 @@
 //! - [`access`] — who may use what, decided from the records
 //! - [`usage`] — usage periods and what a user may count
 //! - [`routes`] — which feature a route of the team's own API needs
+//! - [`custom_amount`] — amounts a client chooses within the catalog's bounds
+//! - [`address`] — billing addresses and ISO 3166-1 countries
 //! - [`clock`] — injectable time
 
 pub mod access;
+pub mod address;
 pub mod clock;
+pub mod custom_amount;
 pub mod event;
 pub mod invoices;
 pub mod objects;

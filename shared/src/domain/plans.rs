@@ -68,6 +68,24 @@ pub struct PriceRef {
     /// Amount in the currency's minor unit (cents).
     pub amount: i64,
     pub currency: String,
+    /// The same price in other currencies (Stripe's `currency_options` on the one price):
+    /// currency → amount in its minor unit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub currency_options: BTreeMap<String, i64>,
+}
+
+impl PriceRef {
+    /// Every currency the price is sold in, with its amount (the default currency included).
+    pub fn currencies(&self) -> BTreeMap<String, i64> {
+        let mut all = self.currency_options.clone();
+        all.insert(self.currency.clone(), self.amount);
+        all
+    }
+
+    /// Whether the price is sold in `currency`.
+    pub fn offers(&self, currency: &str) -> bool {
+        self.currency == currency || self.currency_options.contains_key(currency)
+    }
 }
 
 /// A usage counter of a plan (`"usage": {"api_calls": {...}}`): a quota per billing period
@@ -129,6 +147,8 @@ pub enum CatalogError {
 #[serde(deny_unknown_fields)]
 struct RawCatalog {
     plans: Vec<RawPlan>,
+    #[serde(default)]
+    custom_amounts: Vec<crate::domain::custom_amount::RawCustomAmount>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +193,7 @@ pub fn is_valid_key(key: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     plans: Vec<Plan>,
+    custom_amounts: Vec<crate::domain::custom_amount::CustomAmount>,
 }
 
 impl Catalog {
@@ -229,7 +250,57 @@ impl Catalog {
         if plans.is_empty() {
             return Err(invalid("plans", "the catalog has no plans"));
         }
-        Ok(Self { plans })
+        for plan in &plans {
+            let all = plan.prices.iter().chain(plan.usage.values().flat_map(|u| u.prices.iter()));
+            for (interval, price) in all {
+                for (currency, amount) in price.currencies() {
+                    if !crate::domain::custom_amount::is_currency_code(&currency) || amount < 0 {
+                        return Err(invalid(
+                            &format!("plan `{}` price `{interval}`", plan.id),
+                            format!("currency `{currency}` must be a lower-case ISO 4217 code with an amount >= 0"),
+                        ));
+                    }
+                }
+            }
+        }
+        // One Checkout Session charges one currency: a plan's metered prices must offer every
+        // currency its licensed price offers at the same interval.
+        for plan in &plans {
+            for (interval, price) in &plan.prices {
+                for (feature, rule) in &plan.usage {
+                    if let Some(metered) = rule.prices.get(interval)
+                        && let Some(missing) = price.currencies().into_keys().find(|c| !metered.offers(c))
+                    {
+                        return Err(invalid(
+                            &format!("plan `{}` usage `{feature}` price `{interval}`", plan.id),
+                            format!("does not offer `{missing}`, which the plan's price offers"),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut custom_amounts = Vec::with_capacity(raw.custom_amounts.len());
+        for (index, entry) in raw.custom_amounts.into_iter().enumerate() {
+            let name = format!("custom_amounts[{index}] `{}`", entry.id);
+            if !is_valid_key(&entry.id) {
+                return Err(invalid(&name, "id must be of the form [a-z0-9_.:-]{1,100}"));
+            }
+            if !ids.insert(entry.id.clone()) {
+                return Err(invalid(&name, "id is used by a plan or another custom amount"));
+            }
+            custom_amounts.push(entry.validate().map_err(|problem| invalid(&name, problem))?);
+        }
+        Ok(Self { plans, custom_amounts })
+    }
+
+    /// The custom-amount entries (`"custom_amounts"`).
+    pub fn custom_amounts(&self) -> &[crate::domain::custom_amount::CustomAmount] {
+        &self.custom_amounts
+    }
+
+    /// The custom-amount entry `id`.
+    pub fn custom_amount(&self, id: &str) -> Option<&crate::domain::custom_amount::CustomAmount> {
+        self.custom_amounts.iter().find(|c| c.id == id)
     }
 
     pub fn plans(&self) -> &[Plan] {
@@ -280,6 +351,7 @@ impl Catalog {
     /// charges), where it knows them, else from the catalog.
     pub fn public_view_priced(&self, charged: impl Fn(&PriceRef) -> Option<(i64, String)>) -> PublicCatalog<'_> {
         PublicCatalog {
+            custom_amounts: &self.custom_amounts,
             plans: self
                 .plans
                 .iter()
@@ -294,7 +366,22 @@ impl Catalog {
                         .iter()
                         .map(|(i, price)| {
                             let (amount, currency) = charged(price).unwrap_or_else(|| (price.amount, price.currency.clone()));
-                            (*i, PublicPrice { amount, currency })
+                            let currencies = price
+                                .currencies()
+                                .into_iter()
+                                .map(|(c, a)| {
+                                    let a = if c == currency { amount } else { a };
+                                    (c, a)
+                                })
+                                .collect();
+                            (
+                                *i,
+                                PublicPrice {
+                                    amount,
+                                    currency,
+                                    currencies,
+                                },
+                            )
                         })
                         .collect(),
                     trial_days: p.trial_days,
@@ -310,7 +397,14 @@ impl Catalog {
                                 .iter()
                                 .map(|(i, price)| {
                                     let (amount, currency) = charged(price).unwrap_or_else(|| (price.amount, price.currency.clone()));
-                                    (*i, PublicPrice { amount, currency })
+                                    (
+                                        *i,
+                                        PublicPrice {
+                                            amount,
+                                            currency,
+                                            currencies: BTreeMap::new(),
+                                        },
+                                    )
                                 })
                                 .collect();
                             (
@@ -332,6 +426,8 @@ impl Catalog {
 #[derive(Debug, Serialize)]
 pub struct PublicCatalog<'a> {
     pub plans: Vec<PublicPlan<'a>>,
+    /// Entries a client pays an amount of its choosing for, within bounds.
+    pub custom_amounts: &'a [crate::domain::custom_amount::CustomAmount],
 }
 
 #[derive(Debug, Serialize)]
@@ -364,6 +460,9 @@ pub struct PublicUsage {
 pub struct PublicPrice {
     pub amount: i64,
     pub currency: String,
+    /// Every currency the price is sold in and its amount (`POST /checkout`'s `currency`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub currencies: BTreeMap<String, i64>,
 }
 
 fn invalid(entry: &str, problem: impl Into<String>) -> CatalogError {

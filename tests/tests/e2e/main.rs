@@ -646,3 +646,52 @@ async fn the_authorizer_gates_a_route_by_feature() {
         (json!(false), json!("invalid_token"))
     );
 }
+
+/// Issue 15: a custom monthly amount in EUR through the API, paid in the emulator, its
+/// subscription stored by the webhook.
+#[tokio::test]
+async fn a_custom_monthly_amount_in_eur_is_paid_and_stored() {
+    let env = env();
+    let (status, created) = env
+        .api(
+            reqwest::Method::POST,
+            "/checkout",
+            "e2e_donor",
+            Some(json!({"plan": "donation", "amount": 2999, "currency": "eur", "interval": "month"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let paid = env
+        .emulator(
+            &format!("/_emulator/checkout/sessions/{id}/pay"),
+            json!({"card": "4242424242424242"}),
+        )
+        .await;
+    assert_eq!(paid["session"]["amount_total"], 2999, "{paid}");
+    assert_eq!(paid["session"]["currency"], "eur");
+    let sub = paid["session"]["subscription"].as_str().unwrap().to_owned();
+    let stored = eventually(Duration::from_secs(30), "the custom-amount subscription stored", async || {
+        let items = env.store.user_items("e2e_donor").await.ok()?;
+        items
+            .subscriptions
+            .iter()
+            .find(|s| s.subscription_id == sub && s.status == "active")
+            .cloned()
+    })
+    .await;
+    assert_eq!(stored.quantity, 1);
+    let subscription = env.stripe_get(&format!("/v1/subscriptions/{sub}")).await;
+    assert_eq!(subscription["items"]["data"][0]["price"]["unit_amount"], 2999);
+    assert_eq!(subscription["items"]["data"][0]["price"]["currency"], "eur");
+    // Bad input never reaches Stripe.
+    let (status, problem) = env
+        .api(
+            reqwest::Method::POST,
+            "/checkout",
+            "e2e_donor",
+            Some(json!({"plan": "donation", "amount": 29.99, "currency": "eur"})),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("amount")), "{problem}");
+}

@@ -2,6 +2,7 @@
 
 mod authorizer;
 mod checkout;
+mod checkout_options;
 mod emulator;
 mod emulator_billing;
 mod emulator_meters;

@@ -94,6 +94,7 @@ impl World {
             created: self.now(),
             active: params.bool("active")?.unwrap_or(true),
             meter,
+            currency_options: Default::default(),
         };
         self.prices.insert(id.clone(), price);
         self.track(&id);

@@ -19,6 +19,10 @@ impl World {
             "payment_method_types",
             "billing_address_collection",
             "locale",
+            "currency",
+            "automatic_tax",
+            "tax_id_collection",
+            "customer_update",
         ])?;
         let mode = params.required_str("mode")?;
         if !matches!(mode, "subscription" | "payment") {
@@ -44,12 +48,39 @@ impl World {
         let mut line_items = Vec::new();
         let mut amount_total = 0;
         let mut currency = None;
+        let session_currency = params.str("currency")?.map(str::to_owned);
         for i in 0..count {
-            let price_id = params.required_str(&format!("line_items.{i}.price"))?;
+            let price_id = match (
+                params.str(&format!("line_items.{i}.price"))?,
+                params.value(&format!("line_items.{i}.price_data")),
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(StripeError::invalid(
+                        format!("line_items[{i}]"),
+                        "You may only specify one of these parameters: price, price_data.",
+                    ));
+                }
+                (Some(id), None) => id.to_owned(),
+                (None, Some(_)) => self.inline_price(params, i)?,
+                (None, None) => return Err(StripeError::missing_param(&format!("line_items[{i}][price]"))),
+            };
+            let price_id = price_id.as_str();
             let price = self
                 .prices
                 .get(price_id)
                 .ok_or_else(|| StripeError::no_such_ref("price", price_id, &format!("line_items[{i}][price]")))?;
+            // `currency`: the session charges each price in it (the price's own, or one of its
+            // `currency_options`).
+            let unit_amount = match &session_currency {
+                Some(c) if *c == price.currency => price.unit_amount,
+                Some(c) => *price.currency_options.get(c).ok_or_else(|| {
+                    StripeError::invalid(
+                        "currency",
+                        format!("The price `{price_id}` is not available in `{c}`: add it to the price's `currency_options` or choose another currency."),
+                    )
+                })?,
+                None => price.unit_amount,
+            };
             let given = params.u64(&format!("line_items.{i}.quantity"))?;
             // A metered price is billed from its meter's usage: it takes no quantity (and adds
             // nothing to the amount paid now).
@@ -86,8 +117,8 @@ impl World {
                 }
                 _ => {}
             }
-            amount_total += price.unit_amount * quantity as i64;
-            currency.get_or_insert_with(|| price.currency.clone());
+            amount_total += unit_amount * quantity as i64;
+            currency.get_or_insert_with(|| session_currency.clone().unwrap_or_else(|| price.currency.clone()));
             line_items.push(LineItem {
                 price: price_id.to_owned(),
                 quantity,
@@ -138,6 +169,31 @@ impl World {
                 "client_reference_id must be at most 200 characters.",
             ));
         }
+        let billing_address_collection = params.str("billing_address_collection")?.map(str::to_owned);
+        if billing_address_collection
+            .as_deref()
+            .is_some_and(|v| !matches!(v, "auto" | "required"))
+        {
+            return Err(StripeError::invalid(
+                "billing_address_collection",
+                "Invalid billing_address_collection: must be one of auto or required",
+            ));
+        }
+        let automatic_tax = params.bool("automatic_tax.enabled")?.unwrap_or(false);
+        let tax_id_collection = params.bool("tax_id_collection.enabled")?.unwrap_or(false);
+        let customer_update_address = params.str("customer_update.address")?.map(str::to_owned);
+        if customer_update_address.is_some() && customer.is_none() {
+            return Err(StripeError::invalid(
+                "customer_update",
+                "`customer_update` can only be used with `customer`.",
+            ));
+        }
+        if customer_update_address.as_deref().is_some_and(|v| !matches!(v, "auto" | "never")) {
+            return Err(StripeError::invalid(
+                "customer_update[address]",
+                "Invalid customer_update[address]: must be one of auto or never",
+            ));
+        }
         let id = new_id("cs_test");
         let now = self.now();
         let session = CheckoutSession {
@@ -166,10 +222,94 @@ impl World {
             currency: currency.unwrap_or_else(|| "usd".into()),
             created: now,
             expires_at: now + DAY,
+            billing_address_collection,
+            automatic_tax,
+            tax_id_collection,
+            customer_update_address,
         };
         self.sessions.insert(id.clone(), session);
         self.track(&id);
         self.session(&id)
+    }
+
+    /// `line_items[i][price_data]`: an inline price (inactive, as Stripe makes them) on
+    /// `price_data[product]` or a product made from `price_data[product_data]`.
+    fn inline_price(&mut self, params: &Params, i: usize) -> Result<String, StripeError> {
+        let at = |name: &str| format!("line_items.{i}.price_data.{name}");
+        let shown = |name: &str| format!("line_items[{i}][price_data][{name}]");
+        let currency = params.required_str(&at("currency"))?.to_owned();
+        if !(currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_lowercase())) {
+            return Err(StripeError::invalid(shown("currency"), format!("Invalid currency: {currency}")));
+        }
+        let unit_amount = params
+            .i64(&at("unit_amount"))
+            .map_err(|_| StripeError::invalid(shown("unit_amount"), "Invalid integer"))?
+            .ok_or_else(|| StripeError::missing_param(&shown("unit_amount")))?;
+        if !(0..=99_999_999).contains(&unit_amount) {
+            return Err(StripeError::invalid(
+                shown("unit_amount"),
+                "This value must be greater than or equal to 0 and at most 99999999.",
+            ));
+        }
+        let interval = match params.str(&at("recurring.interval"))? {
+            None => None,
+            Some("day") => Some("day"),
+            Some("week") => Some("week"),
+            Some("month") => Some("month"),
+            Some("year") => Some("year"),
+            Some(other) => {
+                return Err(StripeError::invalid(
+                    format!("line_items[{i}][price_data][recurring][interval]"),
+                    format!("Invalid recurring[interval]: must be one of day, week, month, or year (got {other})"),
+                ));
+            }
+        };
+        let product = match (params.str(&at("product"))?, params.str(&at("product_data.name"))?) {
+            (Some(product), _) => {
+                if !self.products.contains_key(product) {
+                    return Err(StripeError::no_such_ref("product", product, &shown("product")));
+                }
+                product.to_owned()
+            }
+            (None, Some(name)) => {
+                let id = new_id("prod");
+                let now = self.now();
+                self.products.insert(
+                    id.clone(),
+                    Product {
+                        id: id.clone(),
+                        name: name.to_owned(),
+                        description: params.str(&at("product_data.description"))?.map(str::to_owned),
+                        feature_ids: Vec::new(),
+                        metadata: params.metadata(&at("product_data.metadata"))?,
+                        created: now,
+                    },
+                );
+                self.track(&id);
+                id
+            }
+            (None, None) => return Err(StripeError::missing_param(&shown("product"))),
+        };
+        let id = new_id("price");
+        let now = self.now();
+        self.prices.insert(
+            id.clone(),
+            Price {
+                id: id.clone(),
+                product,
+                lookup_key: None,
+                unit_amount,
+                currency,
+                interval,
+                metadata: Metadata::new(),
+                created: now,
+                active: false,
+                meter: None,
+                currency_options: Default::default(),
+            },
+        );
+        self.track(&id);
+        Ok(id)
     }
 
     /// `GET /v1/checkout/sessions`: filters `payment_intent`, `customer`, `subscription`.

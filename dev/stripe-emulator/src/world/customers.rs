@@ -27,6 +27,7 @@ impl World {
             balance: 0,
             invoice_prefix: id[4..12].to_uppercase(),
             next_invoice_sequence: 1,
+            address: None,
         };
         self.emit("customer.created", customer.render(), None);
         self.customers.insert(id.clone(), customer);
@@ -57,6 +58,63 @@ impl World {
             .collect();
         let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
         Ok(list("/v1/customers", data, has_more))
+    }
+
+    /// `POST /v1/customers/{id}`: `address[…]`, `email`, `name`, `metadata`.
+    pub fn update_customer(&mut self, id: &str, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["address", "email", "name", "metadata"])?;
+        self.live_customer(id, "id")?;
+        let address = if params.value("address").is_some() {
+            let field = |name: &str| {
+                params
+                    .str(&format!("address.{name}"))
+                    .map(|v| v.filter(|v| !v.is_empty()).map(str::to_owned))
+            };
+            let country = field("country")?;
+            if let Some(country) = &country
+                && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(StripeError::invalid(
+                    "address[country]",
+                    format!(
+                        "Country '{country}' is unknown. Try using a 2-character alphanumeric country code instead, such as 'US', 'EG', or 'GB'."
+                    ),
+                ));
+            }
+            Some(json!({
+                "city": field("city")?, "country": country, "line1": field("line1")?, "line2": field("line2")?,
+                "postal_code": field("postal_code")?, "state": field("state")?
+            }))
+        } else {
+            None
+        };
+        let email = params.str("email")?.map(str::to_owned);
+        let name = params.str("name")?.map(str::to_owned);
+        let metadata = params.metadata("metadata")?;
+        let customer = self.customers.get_mut(id).expect("checked above");
+        let previous = customer.render();
+        if let Some(address) = address {
+            customer.address = Some(address);
+        }
+        if let Some(email) = email {
+            customer.email = Some(email);
+        }
+        if let Some(name) = name {
+            customer.name = Some(name);
+        }
+        customer.metadata.extend(metadata);
+        let now = customer.render();
+        let changed: serde_json::Map<String, Value> = previous
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| now.get(k.as_str()) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !changed.is_empty() {
+            self.emit("customer.updated", now.clone(), Some(Value::Object(changed)));
+        }
+        Ok(now)
     }
 
     pub fn delete_customer(&mut self, id: &str) -> Result<Value, StripeError> {

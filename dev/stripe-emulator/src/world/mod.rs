@@ -283,6 +283,7 @@ impl World {
                         created: now,
                         active: true,
                         meter: None,
+                        currency_options: price.currency_options.clone(),
                     },
                 );
                 self.track(&id);
@@ -328,6 +329,7 @@ impl World {
                             created: now,
                             active: true,
                             meter: Some(meter.clone()),
+                            currency_options: price.currency_options.clone(),
                         },
                     );
                     self.track(&id);

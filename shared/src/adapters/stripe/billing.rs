@@ -182,6 +182,35 @@ impl Stripe {
         self.subscription_answer("resume_subscription", request, Some(key)).await
     }
 
+    /// `POST /v1/customers/{id}` with `address[…]` (fields left out are cleared, so the address
+    /// is exactly the one given). `None` when Stripe has no such customer.
+    pub async fn update_customer_address(
+        &self,
+        customer: &str,
+        address: &crate::domain::address::Address,
+        key: &str,
+    ) -> Result<Option<crate::domain::objects::CustomerSnapshot>, GatewayError> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let request = form(
+            StripeMethod::Post,
+            format!("/customers/{customer}"),
+            &serde_json::json!({"address": {
+                "line1": address.line1, "line2": text(&address.line2), "city": text(&address.city),
+                "state": text(&address.state), "postal_code": text(&address.postal_code), "country": address.country,
+            }}),
+        );
+        match self.json("update_customer_address", "customer", request, Some(key)).await {
+            Ok(value) => crate::domain::objects::parse_customer(&value)
+                .map(Some)
+                .ok_or(GatewayError::Unreadable {
+                    operation: "update_customer_address",
+                    what: "customer",
+                }),
+            Err(GatewayError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// `GET /v1/subscription_schedules/{id}`; `None` when Stripe has no such schedule.
     pub async fn retrieve_schedule(&self, id: &str) -> Result<Option<ScheduleSnapshot>, GatewayError> {
         let request = RequestBuilder::new(StripeMethod::Get, format!("/subscription_schedules/{id}"));

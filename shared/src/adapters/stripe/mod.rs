@@ -25,8 +25,10 @@ use stripe_billing::billing_portal_session::{
     CreateBillingPortalSessionFlowDataSubscriptionUpdate, CreateBillingPortalSessionFlowDataType,
 };
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
-    RetrieveCheckoutSession,
+    CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionCustomerUpdate,
+    CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionLineItemsPriceDataRecurring, CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
+    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection, ProductData, RetrieveCheckoutSession,
 };
 use stripe_client_core::{RequestBuilder, StripeRequest};
 use tokio::sync::RwLock;
@@ -195,6 +197,27 @@ pub struct NewCheckoutSession {
     pub allow_promotion_codes: bool,
     /// Metered prices of the plan (usage billed through Stripe meters), after the licensed one.
     pub metered_prices: Vec<String>,
+    /// An amount the client chose within the catalog's bounds (`price_data`), instead of
+    /// `price`.
+    pub custom: Option<CustomPrice>,
+    /// The currency to charge in, when the price offers several (`currency_options`).
+    pub currency: Option<String>,
+    pub collection: crate::config::Collection,
+}
+
+/// An inline price (`line_items[0][price_data]`) for a custom amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomPrice {
+    pub currency: String,
+    /// In the currency's minor unit.
+    pub amount: i64,
+    /// `day`, `week`, `month` or `year`; `None` for a one-time payment.
+    pub interval: Option<&'static str>,
+    /// The product's name and description (`product_data`).
+    pub product_name: String,
+    pub product_description: Option<String>,
+    /// The catalog entry, as the product's metadata (`custom_amount`).
+    pub entry: String,
 }
 
 /// A Billing Portal flow.
@@ -409,8 +432,37 @@ impl Stripe {
         idempotency_key: &str,
     ) -> Result<CheckoutSessionSnapshot, GatewayError> {
         let mut line = CreateCheckoutSessionLineItems::new();
-        line.price = Some(new.price.clone());
         line.quantity = Some(new.quantity);
+        match &new.custom {
+            None => line.price = Some(new.price.clone()),
+            Some(custom) => {
+                let currency = custom
+                    .currency
+                    .parse::<stripe_types::Currency>()
+                    .map_err(|_| GatewayError::Unreadable {
+                        operation: "create_checkout_session",
+                        what: "currency",
+                    })?;
+                let mut product = ProductData::new(custom.product_name.clone());
+                product.description = custom.product_description.clone();
+                product.metadata = Some(HashMap::from([("custom_amount".to_owned(), custom.entry.clone())]));
+                let mut data = CreateCheckoutSessionLineItemsPriceData::new(currency);
+                data.product_data = Some(product);
+                data.unit_amount = Some(custom.amount);
+                data.recurring = match custom.interval {
+                    None => None,
+                    Some(interval) => Some(CreateCheckoutSessionLineItemsPriceDataRecurring::new(
+                        interval
+                            .parse::<CreateCheckoutSessionLineItemsPriceDataRecurringInterval>()
+                            .map_err(|_| GatewayError::Unreadable {
+                                operation: "create_checkout_session",
+                                what: "interval",
+                            })?,
+                    )),
+                };
+                line.price_data = Some(data);
+            }
+        }
         let mut lines = vec![line];
         // Metered prices carry no quantity (Stripe refuses one): usage is reported to the meter.
         for price in &new.metered_prices {
@@ -426,6 +478,33 @@ impl Stripe {
             .allow_promotion_codes(new.allow_promotion_codes);
         if let Some(reference) = &new.client_reference_id {
             request = request.client_reference_id(reference.clone());
+        }
+        if let Some(currency) = &new.currency {
+            let currency = currency.parse::<stripe_types::Currency>().map_err(|_| GatewayError::Unreadable {
+                operation: "create_checkout_session",
+                what: "currency",
+            })?;
+            request = request.currency(currency);
+        }
+        let collection = &new.collection;
+        if let Some(address) = collection.billing_address {
+            request = request.billing_address_collection(match address {
+                crate::config::AddressCollection::Auto => stripe_shared::CheckoutSessionBillingAddressCollection::Auto,
+                crate::config::AddressCollection::Required => stripe_shared::CheckoutSessionBillingAddressCollection::Required,
+            });
+        }
+        if collection.automatic_tax {
+            request = request.automatic_tax(CreateCheckoutSessionAutomaticTax::new(true));
+            if matches!(new.payer, Payer::Customer(_)) {
+                // A returning customer's address is what Stripe Tax computes from: Checkout saves
+                // the one entered.
+                let mut update = CreateCheckoutSessionCustomerUpdate::new();
+                update.address = Some(CreateCheckoutSessionCustomerUpdateAddress::Auto);
+                request = request.customer_update(update);
+            }
+        }
+        if collection.tax_id {
+            request = request.tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true));
         }
         request = match &new.payer {
             Payer::Customer(customer) => request.customer(customer.clone()),
