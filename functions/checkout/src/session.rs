@@ -30,12 +30,19 @@ pub fn blocking_plan(
     if plan.mode != PlanMode::Subscription || policy == DuplicatePolicy::Allow {
         return None;
     }
-    let stored = items.live_subscriptions().map(|s| s.plan.clone());
-    let stripe = in_stripe.iter().filter(|s| is_live_status(&s.status)).map(|s| {
-        catalog
-            .find_price(s.price_id.as_deref(), s.lookup_key.as_deref())
-            .map(|(p, _)| p.id.clone())
-    });
+    // Custom amounts (donations) are no plans: they never block a plan's checkout.
+    let stored = items
+        .live_subscriptions()
+        .filter(|s| !billing::domain::access::is_custom_amount(catalog, s))
+        .map(|s| s.plan.clone());
+    let stripe = in_stripe
+        .iter()
+        .filter(|s| is_live_status(&s.status) && s.metadata_custom_amount.is_none())
+        .map(|s| {
+            catalog
+                .find_price(s.price_id.as_deref(), s.lookup_key.as_deref())
+                .map(|(p, _)| p.id.clone())
+        });
     let mut live = stored.chain(stripe);
     match policy {
         DuplicatePolicy::Allow => None,
@@ -93,7 +100,8 @@ pub fn new_session(
 pub fn new_custom_session(config: &CheckoutConfig, identity: &Identity, input: &CustomInput<'_>, customer: &str) -> NewCheckoutSession {
     let metadata = vec![
         ("user_id".to_owned(), identity.user_id.clone()),
-        ("plan".to_owned(), input.entry.id.clone()),
+        // Not `plan`: a custom amount pays for no plan (and a one-time payment writes no purchase).
+        ("custom_amount".to_owned(), input.entry.id.clone()),
         ("interval".to_owned(), input.interval.as_str().to_owned()),
         ("amount".to_owned(), input.amount.to_string()),
         ("currency".to_owned(), input.currency.clone()),
@@ -112,7 +120,8 @@ pub fn new_custom_session(config: &CheckoutConfig, identity: &Identity, input: &
         metadata,
         client_reference_id: (identity.user_id.len() <= 200).then(|| identity.user_id.clone()),
         trial_days: None,
-        allow_promotion_codes: config.allow_promotion_codes,
+        // A promotion code would take the amount below the entry's minimum.
+        allow_promotion_codes: false,
         metered_prices: Vec::new(),
         custom: Some(CustomPrice {
             currency: input.currency.clone(),

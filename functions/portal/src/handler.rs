@@ -15,7 +15,7 @@ use billing::edge::http::{self, json, method_not_allowed, not_found};
 use billing::edge::identity::IdentityError;
 use billing::edge::problem::{ApiError, Problem, respond};
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -76,10 +76,6 @@ impl ApiError for PortalError {
     }
 }
 
-/// How long one address update's idempotency key lasts: a retry inside it changes nothing twice;
-/// setting the same address again later is a new request.
-const ADDRESS_KEY_WINDOW_SECS: i64 = 300;
-
 #[derive(Serialize)]
 struct AddressView<'a> {
     address: &'a Address,
@@ -97,18 +93,28 @@ async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body
     let stripe = state.stripe()?;
     let items = state.store.user_items(&identity.user_id).await?;
     let customer = items.customer.map(|c| c.customer_id).ok_or(PortalError::NoCustomer)?;
-    let window = (state.clock.now() / ADDRESS_KEY_WINDOW_SECS).to_string();
+    // One key per request (the client's Idempotency-Key, else API Gateway's request id): setting
+    // an address is idempotent anyway, and a key derived from the address would replay an old
+    // answer when a user goes back to an earlier address (A, B, A) instead of applying it.
+    let request_id = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
     let fields = serde_json::to_string(&address).unwrap_or_default();
-    let key = idempotency_key(
-        "customer-address",
-        &[
-            &identity.user_id,
-            &customer,
-            &fields,
-            client_key.as_deref().unwrap_or_default(),
-            &window,
-        ],
-    );
+    let key = match (client_key.as_deref(), request_id) {
+        (Some(client), _) => idempotency_key("customer-address", &[&identity.user_id, &customer, &fields, client]),
+        (None, Some(request)) => idempotency_key("customer-address-request", &[&identity.user_id, &customer, &fields, &request]),
+        (None, None) => idempotency_key(
+            "customer-address-time",
+            &[
+                &identity.user_id,
+                &customer,
+                &fields,
+                &format!("{:?}", std::time::SystemTime::now()),
+            ],
+        ),
+    };
     match stripe.update_customer_address(&customer, &address, &key).await? {
         Some(_) => {
             tracing::info!(user = %identity.user_id, %customer, country = %address.country, "billing address updated");
@@ -165,6 +171,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
         Some(flow) => {
             let live = items
                 .live_subscriptions()
+                .filter(|s| !billing::domain::access::is_custom_amount(&state.catalog, s))
                 .max_by_key(|s| s.current_period_end)
                 .ok_or(PortalError::NoSubscription { flow: flow.as_str() })?
                 .subscription_id

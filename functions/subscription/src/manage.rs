@@ -20,7 +20,7 @@ use billing::adapters::store::RequestKey;
 use billing::adapters::stripe::{ItemChange, MeteredChange, PhasePlan, PriceName, Proration, Stripe, SubscriptionUpdate, idempotency_key};
 use billing::domain::invoices::InvoicePreview;
 use billing::domain::objects::SubscriptionSnapshot;
-use billing::domain::plans::{Interval, Plan, PlanMode};
+use billing::domain::plans::{Catalog, Interval, Plan, PlanMode};
 use billing::domain::records::{SubscriptionRecord, UserItems, is_live_status};
 use billing::domain::schedules::ScheduleSnapshot;
 use billing::services::sync::{Arrival, Change, Engine, Observed};
@@ -51,7 +51,7 @@ pub async fn load(
     requested: Option<&str>,
 ) -> Result<(SubscriptionRecord, String), SubscriptionError> {
     let items = state.store.user_items_consistent(&identity.user_id).await?;
-    let record = choose(&items, requested)?.clone();
+    let record = choose(&state.catalog, &items, requested)?.clone();
     let customer = items.customer.map(|c| c.customer_id).ok_or(SubscriptionError::NotFound)?;
     if record.customer_id != customer {
         return Err(SubscriptionError::NotFound);
@@ -59,8 +59,12 @@ pub async fn load(
     Ok((record, customer))
 }
 
-fn choose<'a>(items: &'a UserItems, requested: Option<&str>) -> Result<&'a SubscriptionRecord, SubscriptionError> {
-    let mut subscriptions = items.subscriptions.iter().filter(|s| s.interval != Some(Interval::OneTime));
+fn choose<'a>(catalog: &Catalog, items: &'a UserItems, requested: Option<&str>) -> Result<&'a SubscriptionRecord, SubscriptionError> {
+    // Plans only: one-time purchases and custom amounts (donations) are not managed here.
+    let mut subscriptions = items
+        .subscriptions
+        .iter()
+        .filter(|s| s.interval != Some(Interval::OneTime) && !billing::domain::access::is_custom_amount(catalog, s));
     match requested {
         Some(id) => subscriptions.find(|s| s.subscription_id == id).ok_or(SubscriptionError::NotFound),
         None => {

@@ -25,7 +25,7 @@ pub async fn from_parameter(client: &aws_sdk_ssm::Client, name: &str) -> Result<
         .await
         .map_err(|e| CatalogError::Read {
             source_name: source_name.clone(),
-            message: crate::edge::problem::cause_chain(&e),
+            message: crate::adapters::cause_chain(&e),
         })?;
     let text = out.parameter.and_then(|p| p.value).ok_or_else(|| CatalogError::Read {
         source_name: source_name.clone(),

@@ -371,11 +371,19 @@ struct Judged<'a> {
     reason: Reason,
 }
 
+/// Whether `sub` pays a custom-amount entry of the catalog rather than a plan.
+pub fn is_custom_amount(catalog: &Catalog, sub: &SubscriptionRecord) -> bool {
+    sub.plan.as_deref().is_some_and(|id| catalog.custom_amount(id).is_some())
+}
+
 /// The effective access of a user at `now`. The rules are in the module docs.
 pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPolicy) -> Access {
     let judged: Vec<Judged<'_>> = items
         .subscriptions
         .iter()
+        // Custom amounts (donations, top-ups) pay for nothing: they neither grant, nor hide the
+        // free plan, nor set the headline or the usage period.
+        .filter(|sub| !is_custom_amount(catalog, sub))
         .map(|sub| {
             let (status, reason) = standing(sub, now, policy);
             Judged {

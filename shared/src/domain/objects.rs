@@ -55,6 +55,9 @@ pub struct SubscriptionSnapshot {
     pub trial_end: Option<i64>,
     /// `metadata.user_id` as set by the checkout function.
     pub metadata_user_id: Option<String>,
+    /// `metadata.custom_amount`: the catalog's custom-amount entry this subscription pays (a
+    /// donation, a top-up), set by the checkout function.
+    pub metadata_custom_amount: Option<String>,
     /// The first item (the one this service manages), for changes of price and quantity.
     pub item_id: Option<String>,
     /// The start of the current period.
@@ -100,6 +103,7 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
     let cancel_at_period_end = cancel_at_period_end || (cancel_at.is_some() && cancel_at == current_period_end);
     let trial_end = object.get("trial_end").and_then(Value::as_i64);
     let metadata_user_id = text(object, "/metadata/user_id").filter(|u| !u.is_empty());
+    let metadata_custom_amount = text(object, "/metadata/custom_amount").filter(|u| !u.is_empty());
     let item_id = item.and_then(|i| i.get("id")).and_then(Value::as_str).map(str::to_owned);
     let current_period_start = item
         .and_then(|i| i.get("current_period_start"))
@@ -124,6 +128,7 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
         cancel_at,
         trial_end,
         metadata_user_id,
+        metadata_custom_amount,
         item_id,
         current_period_start,
         schedule_id,
@@ -161,7 +166,13 @@ impl SubscriptionSnapshot {
             subscription_id: self.subscription_id.clone(),
             customer_id: self.customer_id.clone(),
             status: self.status.clone(),
-            plan: found.map(|(p, _)| p.id.clone()),
+            // A custom amount is stored under its entry's id (which no plan shares): it pays for
+            // nothing the access rules grant.
+            plan: found.map(|(p, _)| p.id.clone()).or_else(|| {
+                self.metadata_custom_amount
+                    .clone()
+                    .filter(|id| found.is_none() && catalog.custom_amount(id).is_some())
+            }),
             price_id: self.price_id.clone(),
             interval,
             quantity: self.quantity,

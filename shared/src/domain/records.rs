@@ -331,7 +331,7 @@ impl AuditRecord {
     }
 }
 
-/// `RECONCILE` / `EVENTS`: how far reconcile got (see `crate::services::reconcile`).
+/// `RECONCILE` / `EVENTS`: how far the reconcile service got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReconcileState {
     pub pk: String,

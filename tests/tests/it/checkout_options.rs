@@ -48,7 +48,15 @@ async fn a_custom_monthly_amount_in_eur_is_priced_inline_and_its_subscription_st
     let items = stack.state.store.user_items("user_123").await.unwrap();
     assert_eq!(items.subscriptions.len(), 1, "{items:?}");
     assert_eq!(items.subscriptions[0].status, "active");
+    assert_eq!(items.subscriptions[0].plan.as_deref(), Some("donation"));
     assert!(items.customer.is_some());
+    // A donation pays for nothing: the donor keeps the free plan, its features and its quota.
+    let access = stack.state.gate().access("user_123").await.unwrap();
+    assert_eq!(access.plan.as_deref(), Some("free"), "{access:?}");
+    assert!(access.features.contains("projects") && !access.features.contains("exports"));
+    // And it blocks no plan: the donor may still subscribe to one.
+    let (status, created) = create(&stack, post_checkout(json!({"plan": "starter", "interval": "month"}))).await;
+    assert_eq!(status, 201, "{created}");
 }
 
 #[tokio::test]
@@ -150,6 +158,23 @@ async fn every_bad_input_is_a_400_naming_the_field_without_a_stripe_call() {
 }
 
 #[tokio::test]
+async fn tax_id_collection_alone_saves_the_business_name_for_returning_customers() {
+    let stack = Stack::with_config("co-taxid", vec![], |config| {
+        config.checkout.collection = Collection {
+            tax_id: true,
+            ..Collection::default()
+        };
+    })
+    .await;
+    // Stripe refuses tax ID collection for an existing customer without customer_update[name]=auto.
+    let (status, created) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let world = stack.emulator.shared.world.lock().await;
+    let session = world.session(created["id"].as_str().unwrap()).unwrap();
+    assert_eq!(session["tax_id_collection"]["enabled"], true);
+}
+
+#[tokio::test]
 async fn address_and_tax_collection_reach_the_session() {
     let stack = Stack::with_config("co-tax", vec![], |config| {
         config.checkout.collection = Collection {
@@ -180,8 +205,12 @@ async fn address_and_tax_collection_reach_the_session() {
 }
 
 fn address_request(user: &str, body: &str) -> lambda_http::Request {
+    static REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     testkit::event_with("customer-address-update.json", |e| {
         e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = user.into();
+        // Every API Gateway request has its own id.
+        let n = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        e["requestContext"]["requestId"] = format!("req-address-{n}").into();
         e["body"] = body.into();
     })
 }
@@ -231,4 +260,24 @@ async fn a_customer_updates_the_billing_address() {
         (Some("Unter den Linden 1"), Some("10117"), Value::Null)
     );
     assert!(world.events.iter().any(|e| e.event_type == "customer.updated"));
+    drop(world);
+
+    // Back and forth within minutes: each request applies (no replay of an earlier answer).
+    let other =
+        json!({"line1": "1 Infinite Loop", "city": "Cupertino", "state": "CA", "postal_code": "95014", "country": "us"}).to_string();
+    for (body, country) in [(&other, "US"), (&sample, "DE")] {
+        let (status, answer) = put_address(&stack, "user_123", body).await;
+        assert_eq!((status, answer["address"]["country"].as_str()), (200, Some(country)), "{answer}");
+        let world = stack.emulator.shared.world.lock().await;
+        let customer = world
+            .customers
+            .values()
+            .find(|c| c.metadata.get("user_id").map(String::as_str) == Some("user_123"))
+            .unwrap();
+        assert_eq!(
+            customer.address.as_ref().unwrap()["country"],
+            country,
+            "Stripe holds what was last set"
+        );
+    }
 }

@@ -15,16 +15,16 @@ use crate::helpers::{Stack, TestClock, body};
 
 /// The embedded catalog with the free plan's `api_calls` quota set to `limit`.
 fn catalog_with_free_limit(limit: u64) -> Catalog {
-    let text = billing::domain::plans::EMBEDDED_CATALOG.replace(
-        r#""usage": { "api_calls": { "limit": 100 } }"#,
-        &format!(r#""usage": {{ "api_calls": {{ "limit": {limit} }} }}"#),
-    );
-    assert_ne!(
-        text,
-        billing::domain::plans::EMBEDDED_CATALOG,
-        "the free plan's quota is in the catalog"
-    );
-    Catalog::from_json("test", &text).unwrap()
+    let mut catalog: Value = serde_json::from_str(billing::domain::plans::EMBEDDED_CATALOG).unwrap();
+    let free = catalog["plans"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["free"] == true)
+        .expect("the catalog has a free plan");
+    assert_eq!(free["usage"]["api_calls"]["limit"], 100, "the free plan's quota is in the catalog");
+    free["usage"]["api_calls"]["limit"] = limit.into();
+    Catalog::from_json("test", &catalog.to_string()).unwrap()
 }
 
 async fn post_usage(stack: &Stack, user: &str, body_json: Value, key: Option<&str>) -> (u16, Value, Option<String>) {

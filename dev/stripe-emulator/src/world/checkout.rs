@@ -182,10 +182,23 @@ impl World {
         let automatic_tax = params.bool("automatic_tax.enabled")?.unwrap_or(false);
         let tax_id_collection = params.bool("tax_id_collection.enabled")?.unwrap_or(false);
         let customer_update_address = params.str("customer_update.address")?.map(str::to_owned);
-        if customer_update_address.is_some() && customer.is_none() {
+        let customer_update_name = params.str("customer_update.name")?.map(str::to_owned);
+        if params.value("customer_update").is_some() && customer.is_none() {
             return Err(StripeError::invalid(
                 "customer_update",
                 "`customer_update` can only be used with `customer`.",
+            ));
+        }
+        if customer_update_name.as_deref().is_some_and(|v| !matches!(v, "auto" | "never")) {
+            return Err(StripeError::invalid(
+                "customer_update[name]",
+                "Invalid customer_update[name]: must be one of auto or never",
+            ));
+        }
+        if tax_id_collection && customer.is_some() && customer_update_name.as_deref() != Some("auto") {
+            return Err(StripeError::invalid(
+                "tax_id_collection[enabled]",
+                "Tax ID collection requires updating business name on the customer. To enable tax ID collection for an existing customer, please set `customer_update[name]` to `auto`.",
             ));
         }
         if customer_update_address.as_deref().is_some_and(|v| !matches!(v, "auto" | "never")) {

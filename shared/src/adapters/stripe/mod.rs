@@ -26,9 +26,10 @@ use stripe_billing::billing_portal_session::{
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionCustomerUpdate,
-    CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionLineItemsPriceDataRecurring, CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
-    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection, ProductData, RetrieveCheckoutSession,
+    CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionCustomerUpdateName, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataRecurring,
+    CreateCheckoutSessionLineItemsPriceDataRecurringInterval, CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection,
+    ProductData, RetrieveCheckoutSession,
 };
 use stripe_client_core::{RequestBuilder, StripeRequest};
 use tokio::sync::RwLock;
@@ -495,13 +496,17 @@ impl Stripe {
         }
         if collection.automatic_tax {
             request = request.automatic_tax(CreateCheckoutSessionAutomaticTax::new(true));
-            if matches!(new.payer, Payer::Customer(_)) {
-                // A returning customer's address is what Stripe Tax computes from: Checkout saves
-                // the one entered.
-                let mut update = CreateCheckoutSessionCustomerUpdate::new();
-                update.address = Some(CreateCheckoutSessionCustomerUpdateAddress::Auto);
-                request = request.customer_update(update);
+        }
+        if matches!(new.payer, Payer::Customer(_)) && (collection.automatic_tax || collection.tax_id) {
+            // A returning customer's address is what Stripe Tax computes from, and a tax ID needs
+            // the business name saved on the customer (Stripe refuses tax ID collection for an
+            // existing customer otherwise): Checkout saves what is entered.
+            let mut update = CreateCheckoutSessionCustomerUpdate::new();
+            update.address = Some(CreateCheckoutSessionCustomerUpdateAddress::Auto);
+            if collection.tax_id {
+                update.name = Some(CreateCheckoutSessionCustomerUpdateName::Auto);
             }
+            request = request.customer_update(update);
         }
         if collection.tax_id {
             request = request.tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true));
