@@ -207,7 +207,13 @@ impl Offer<'_> {
             return Err(CheckoutError::AlreadySubscribed { plan });
         }
         // A trial is for first-time subscribers: nothing stored, nothing in Stripe.
-        let first_time = self.items.subscriptions.is_empty() && in_stripe.is_empty();
+        // Donations (custom amounts) are no subscriptions to a plan: they do not use up the trial.
+        let first_time = !self
+            .items
+            .subscriptions
+            .iter()
+            .any(|s| !billing::domain::access::is_custom_amount(&state.catalog, s))
+            && in_stripe.iter().all(|s| s.metadata_custom_amount.is_some());
         let new = session::new_session(
             &state.config.checkout,
             self.identity,

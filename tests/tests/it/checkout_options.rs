@@ -54,9 +54,15 @@ async fn a_custom_monthly_amount_in_eur_is_priced_inline_and_its_subscription_st
     let access = stack.state.gate().access("user_123").await.unwrap();
     assert_eq!(access.plan.as_deref(), Some("free"), "{access:?}");
     assert!(access.features.contains("projects") && !access.features.contains("exports"));
-    // And it blocks no plan: the donor may still subscribe to one.
+    // And it blocks no plan, nor uses up the trial: the donor may still subscribe to one.
     let (status, created) = create(&stack, post_checkout(json!({"plan": "starter", "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
+    let world = stack.emulator.shared.world.lock().await;
+    assert_eq!(
+        world.sessions[created["id"].as_str().unwrap()].trial_period_days,
+        Some(14),
+        "starter's trial"
+    );
 }
 
 #[tokio::test]
