@@ -13,6 +13,7 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::plans::{Catalog, CatalogError};
 use crate::edge::identity::IdentityVerifier;
 use crate::services::gate::Gate;
+use crate::services::reconcile::Reconciler;
 use crate::services::reporter::Reporter;
 use crate::services::sync::Engine;
 use crate::services::usage::{AllowanceCache, Usage};
@@ -198,6 +199,20 @@ impl AppState {
     /// Feature gating (one Query, no Stripe call).
     pub fn gate(&self) -> Gate<'_> {
         Gate::new(&self.store, &self.catalog, self.config.access)
+    }
+
+    /// Reconcile: missed webhooks repaired through the sync engine, with this process's budget,
+    /// settle time and the key's mode (for functions with a Stripe key).
+    pub fn reconciler(&self) -> Result<Reconciler<'_>, GatewayError> {
+        Ok(Reconciler::new(
+            self.sync()?,
+            &self.store,
+            self.stripe()?,
+            self.clock.as_ref(),
+            self.config.reconcile_budget,
+        )
+        .with_settle(self.config.reconcile_settle.as_secs())
+        .with_livemode(self.livemode))
     }
 
     /// The usage reporter: metered units to Stripe's meters (for functions with a Stripe key).

@@ -17,7 +17,6 @@ use std::process::ExitCode;
 
 use billing::adapters::store::Store;
 use billing::config::{Config, Needs};
-use billing::services::reconcile::Reconciler;
 
 const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json> | devtool reconcile [full | customer <cus_…> | user <user-id>]";
 
@@ -101,13 +100,10 @@ async fn reconcile(args: &[&str]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (Ok(engine), Ok(stripe)) = (state.sync(), state.stripe()) else {
+    let Ok(reconciler) = state.reconciler() else {
         eprintln!("devtool: set STRIPE_SECRET_KEY (see dev/local.env)");
         return ExitCode::FAILURE;
     };
-    let reconciler = Reconciler::new(engine, &state.store, stripe, state.clock.as_ref(), state.config.reconcile_budget)
-        .with_settle(state.config.reconcile_settle.as_secs())
-        .with_livemode(state.livemode);
     let result = match args {
         [] => reconciler.events().await,
         ["full"] => reconciler.sweep().await,

@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 
 use billing::AppState;
-use billing::adapters::stripe::{GatewayError, PriceName, Stripe};
+use billing::adapters::stripe::{GatewayError, NewCheckoutSession, PriceName, Stripe};
 use billing::domain::objects::CheckoutSessionSnapshot;
 use billing::domain::plans::Interval;
 use billing::domain::records::{SubscriptionRecord, UserItems};
@@ -161,17 +161,8 @@ async fn create_custom(
     let linked = items.customer.as_ref().map(|c| c.customer_id.clone());
     let customer = customer::ensure(state, stripe, identity, linked).await?;
     let new = session::new_custom_session(&state.config.checkout, identity, input, &customer);
-    let mut key = session::custom_key(identity, input, &new, client_key.as_deref(), state.clock.now());
-    let mut created = None;
-    for _ in 0..=FRESH_KEY_STEPS {
-        let session = stripe.create_checkout_session(&new, &key).await?;
-        if session.status.as_deref() == Some("open") {
-            created = Some(session);
-            break;
-        }
-        key = session::fresh_key(&key, &session.id);
-    }
-    let created = created.ok_or(CheckoutError::Incomplete("an open session"))?;
+    let key = session::custom_key(identity, input, &new, client_key.as_deref(), state.clock.now());
+    let created = open_session(stripe, &new, key).await?;
     let url = created.url.as_deref().ok_or(CheckoutError::Incomplete("a url"))?;
     tracing::info!(user = %identity.user_id, entry = %input.entry.id, amount = input.amount, currency = %input.currency, interval = input.interval.as_str(), session = %created.id, "custom-amount checkout session created");
     Ok(json(
@@ -223,19 +214,24 @@ impl Offer<'_> {
             self.price_id.clone(),
             self.metered_prices.clone(),
         );
-        let mut key = session::key(self.identity, self.input, &new, self.client_key, state.clock.now());
-        for _ in 0..=FRESH_KEY_STEPS {
-            let created = stripe.create_checkout_session(&new, &key).await?;
-            if created.status.as_deref() == Some("open") {
-                return Ok(created);
-            }
-            // The key replayed a session completed or expired inside its window: never hand that
-            // out. The next key is derived from it, so a retry walks the same chain.
-            tracing::info!(user = %self.identity.user_id, replayed = %created.id, status = ?created.status, "replayed session is not open; creating a fresh one");
-            key = session::fresh_key(&key, &created.id);
-        }
-        Err(CheckoutError::Incomplete("an open session"))
+        let key = session::key(self.identity, self.input, &new, self.client_key, state.clock.now());
+        open_session(stripe, &new, key).await
     }
+}
+
+/// An open session for `new` under `key`. A key that replays a session completed or expired
+/// inside its window is never handed out: the next key is derived from it, so a retry walks the
+/// same chain.
+async fn open_session(stripe: &Stripe, new: &NewCheckoutSession, mut key: String) -> Result<CheckoutSessionSnapshot, CheckoutError> {
+    for _ in 0..=FRESH_KEY_STEPS {
+        let created = stripe.create_checkout_session(new, &key).await?;
+        if created.status.as_deref() == Some("open") {
+            return Ok(created);
+        }
+        tracing::info!(replayed = %created.id, status = ?created.status, "replayed session is not open; creating a fresh one");
+        key = session::fresh_key(&key, &created.id);
+    }
+    Err(CheckoutError::Incomplete("an open session"))
 }
 
 #[derive(Serialize)]

@@ -141,11 +141,7 @@ pub fn new_custom_session(config: &CheckoutConfig, identity: &Identity, input: &
 pub fn custom_key(identity: &Identity, input: &CustomInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
     let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
     let amount = input.amount.to_string();
-    let customer = match &new.payer {
-        Payer::Customer(id) => id.as_str(),
-        Payer::Email(email) => email.as_str(),
-        Payer::Anonymous => "",
-    };
+    let customer = payer_part(new);
     idempotency_key(
         "checkout-custom",
         &[
@@ -165,6 +161,15 @@ pub fn custom_key(identity: &Identity, input: &CustomInput<'_>, new: &NewCheckou
     )
 }
 
+/// Who pays, as part of a key.
+fn payer_part(new: &NewCheckoutSession) -> &str {
+    match &new.payer {
+        Payer::Customer(id) => id.as_str(),
+        Payer::Email(email) => email.as_str(),
+        Payer::Anonymous => "",
+    }
+}
+
 /// The collection settings as part of a key (they change the session).
 fn collection_part(new: &NewCheckoutSession) -> String {
     let c = &new.collection;
@@ -179,11 +184,7 @@ pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSess
     let quantity = input.quantity.to_string();
     let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
     let trial = new.trial_days.unwrap_or_default().to_string();
-    let customer = match &new.payer {
-        Payer::Customer(id) => id.as_str(),
-        Payer::Email(email) => email.as_str(),
-        Payer::Anonymous => "",
-    };
+    let customer = payer_part(new);
     idempotency_key(
         "checkout",
         &[

@@ -10,7 +10,7 @@
 
 use billing::AppState;
 use billing::edge::metrics;
-use billing::services::reconcile::{Reconciler, RunSummary};
+use billing::services::reconcile::RunSummary;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -71,19 +71,6 @@ pub fn parse(payload: &Value) -> Result<Run, ReconcileFnError> {
     }
 }
 
-/// The service as this process configures it (budget, settle time, the key's mode).
-pub fn reconciler(state: &AppState) -> Result<Reconciler<'_>, ReconcileFnError> {
-    Ok(Reconciler::new(
-        state.sync()?,
-        &state.store,
-        state.stripe()?,
-        state.clock.as_ref(),
-        state.config.reconcile_budget,
-    )
-    .with_settle(state.config.reconcile_settle.as_secs())
-    .with_livemode(state.livemode))
-}
-
 /// The run's metrics. Event runs feed the drift alarm (`ReconcileApplied`) and report how far
 /// behind the checkpoint is; snapshot runs write every snapshot, so theirs are counted apart.
 pub fn run_metrics(run: &Run, summary: &RunSummary, now: i64) -> Vec<(&'static str, f64)> {
@@ -105,7 +92,7 @@ pub fn run_metrics(run: &Run, summary: &RunSummary, now: i64) -> Vec<(&'static s
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn handle(state: &AppState, event: LambdaEvent<Value>) -> Result<RunSummary, ReconcileFnError> {
     let run = parse(&event.payload)?;
-    let reconciler = reconciler(state)?;
+    let reconciler = state.reconciler()?;
     let result = match &run {
         Run::Events => reconciler.events().await,
         Run::Full => reconciler.sweep().await,

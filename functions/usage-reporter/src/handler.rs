@@ -4,7 +4,7 @@
 
 use billing::AppState;
 use billing::edge::metrics;
-use billing::services::reporter::{Reporter, RunSummary};
+use billing::services::reporter::RunSummary;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -45,8 +45,7 @@ pub fn run_metrics(summary: &RunSummary) -> Vec<(&'static str, f64)> {
 
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn handle(state: &AppState, event: LambdaEvent<Value>) -> Result<RunSummary, ReporterFnError> {
-    let stripe = state.stripe()?;
-    let reporter = Reporter::new(&state.store, stripe, state.clock.as_ref(), state.config.reporter_budget);
+    let reporter = state.reporter()?;
     let summary = match reporter.run().await {
         Ok(summary) => summary,
         Err(err) => {

@@ -203,15 +203,9 @@ impl JwksFetcher {
 
 /// HTTPS, or HTTP to a loopback address when `loopback_http` (local runs and tests).
 fn check_scheme(url: &Url, loopback_http: bool) -> Result<(), JwksError> {
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback && loopback_http => Ok(()),
+        "http" if loopback_http && crate::config::is_loopback(url) => Ok(()),
         _ => Err(JwksError::Fetch {
             url: url.to_string(),
             problem: "keys are fetched over https only (http on loopback)".into(),

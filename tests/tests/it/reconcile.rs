@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::checkout::{create, pay, post_checkout};
 use crate::helpers::{Stack, fresh_store};
 use crate::subscription::allowed;
+use crate::webhook::deliver_to;
 
 /// One run through the function's handler, with a payload from `events/`.
 async fn invoke(state: &AppState, payload: Value) -> Result<Value, String> {
@@ -94,14 +95,6 @@ async fn a_missed_checkout_is_repaired_by_one_run_and_a_second_run_applies_nothi
     assert_eq!((stack.item_count().await, essence(&items)), before, "a second run writes nothing");
 }
 
-async fn deliver_to(state: &AppState, event: &Value) -> u16 {
-    let payload = event.to_string();
-    let signature = billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
-    let req =
-        billing::edge::http::request_from_json(&billing::edge::local_events::api_gateway_event(&payload, &signature).to_string()).unwrap();
-    webhook::handler::handle(state, req).await.unwrap().status().as_u16()
-}
-
 #[tokio::test]
 async fn reconcile_racing_delayed_webhooks_ends_where_webhooks_alone_do() {
     let stack = Stack::new("rc-race", vec![]).await;
@@ -116,7 +109,7 @@ async fn reconcile_racing_delayed_webhooks_ends_where_webhooks_alone_do() {
 
     // Webhooks alone, in order, into the stack's table.
     for event in &events {
-        assert_eq!(deliver_to(&stack.state, event).await, 200, "{event}");
+        assert_eq!(deliver_to(&stack.state, &event.to_string()).await.0, 200, "{event}");
     }
     let alone = essence(&stack.state.store.user_items("user_123").await.unwrap());
     assert_eq!(alone["subscriptions"][0]["cancel_at_period_end"], true, "{alone}");
@@ -133,7 +126,7 @@ async fn reconcile_racing_delayed_webhooks_ends_where_webhooks_alone_do() {
     let webhooks = async {
         for event in events.iter().rev() {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let status = deliver_to(&racing, event).await;
+            let status = deliver_to(&racing, &event.to_string()).await.0;
             assert!(status == 200 || status == 500, "{status}");
         }
     };
@@ -142,7 +135,7 @@ async fn reconcile_racing_delayed_webhooks_ends_where_webhooks_alone_do() {
     assert_eq!(summary["failed"], 0, "{summary}");
     // Anything the race made a webhook answer 500 for, Stripe would deliver again.
     for event in &events {
-        assert_eq!(deliver_to(&racing, event).await, 200, "{event}");
+        assert_eq!(deliver_to(&racing, &event.to_string()).await.0, 200, "{event}");
     }
     let raced = essence(&racing.store.user_items("user_123").await.unwrap());
     assert_eq!(raced, alone, "the same final state");

@@ -14,22 +14,24 @@ pub fn stripe_event(name: &str) -> String {
 
 /// Signs `payload` now with the local secret and calls the handler as API Gateway would.
 pub async fn deliver(stack: &Stack, payload: &str) -> (u16, Value) {
-    deliver_signed(
-        stack,
-        payload,
-        &billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes()),
-    )
-    .await
+    deliver_to(&stack.state, payload).await
+}
+
+/// [`deliver`] to a process's state (a second table on the same emulator, say).
+pub async fn deliver_to(state: &billing::AppState, payload: &str) -> (u16, Value) {
+    let signature = billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
+    let event = billing::edge::local_events::api_gateway_event(payload, &signature);
+    deliver_event(state, event).await
 }
 
 pub(crate) async fn deliver_signed(stack: &Stack, payload: &str, signature: &str) -> (u16, Value) {
     let event = billing::edge::local_events::api_gateway_event(payload, signature);
-    deliver_event(stack, event).await
+    deliver_event(&stack.state, event).await
 }
 
-async fn deliver_event(stack: &Stack, event: Value) -> (u16, Value) {
+async fn deliver_event(state: &billing::AppState, event: Value) -> (u16, Value) {
     let req = billing::edge::http::request_from_json(&event.to_string()).expect("api gateway event");
-    let response = webhook::handler::handle(&stack.state, req).await.unwrap();
+    let response = webhook::handler::handle(state, req).await.unwrap();
     (response.status().as_u16(), body(&response))
 }
 
@@ -464,7 +466,7 @@ async fn bad_deliveries_are_400_and_write_nothing() {
         ("non-UTF-8", non_utf8),
         ("1 MiB + 1", too_big),
     ] {
-        let (status, problem) = deliver_event(&stack, event).await;
+        let (status, problem) = deliver_event(&stack.state, event).await;
         assert_eq!(status, 400, "{case}: {problem}");
     }
     assert_eq!(stack.item_count().await, 0, "nothing written");
@@ -478,7 +480,7 @@ async fn base64_bodies_are_verified_on_the_decoded_bytes() {
     let signature = billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes());
     let mut event = billing::edge::local_events::api_gateway_event(&base64::engine::general_purpose::STANDARD.encode(&payload), &signature);
     event["isBase64Encoded"] = true.into();
-    let (status, body) = deliver_event(&stack, event).await;
+    let (status, body) = deliver_event(&stack.state, event).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
 }
 
@@ -495,7 +497,7 @@ async fn the_sample_invoke_events_apply_once_signed_afresh() {
         let payload = event["body"].as_str().unwrap().to_owned();
         event["headers"]["stripe-signature"] =
             billing::edge::signature::sign_header(&[testkit::LOCAL_WEBHOOK_SECRET], billing::now_epoch(), payload.as_bytes()).into();
-        let (status, body) = deliver_event(&stack, event).await;
+        let (status, body) = deliver_event(&stack.state, event).await;
         assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{name}: {body}");
     }
     let items = stack.state.store.user_items("user_123").await.unwrap();
