@@ -156,7 +156,10 @@ impl AppState {
             stripe,
             webhook_secrets: WebhookSecrets::new(secrets.webhook_secrets, None, crate::domain::clock::now_epoch()),
             livemode,
-            clock: Arc::new(SystemClock),
+            clock: match &config.local_clock_file {
+                Some(path) => Arc::new(crate::adapters::local_clock::FileOffsetClock::new(path.clone())),
+                None => Arc::new(SystemClock),
+            },
             usage_cache: AllowanceCache::new(config.usage_cache),
             config,
         })
@@ -198,7 +201,7 @@ impl AppState {
 
     /// Feature gating (one Query, no Stripe call).
     pub fn gate(&self) -> Gate<'_> {
-        Gate::new(&self.store, &self.catalog, self.config.access)
+        Gate::new(&self.store, &self.catalog, self.config.access, self.clock.as_ref())
     }
 
     /// Reconcile: missed webhooks repaired through the sync engine, with this process's budget,
@@ -223,6 +226,11 @@ impl AppState {
             self.clock.as_ref(),
             self.config.reporter_budget,
         ))
+    }
+
+    /// The per-user rate of requests that call Stripe (`USER_RATE_LIMIT_PER_MINUTE`).
+    pub fn rate_limiter(&self) -> crate::services::ratelimit::RateLimiter<'_> {
+        crate::services::ratelimit::RateLimiter::new(&self.store, self.clock.as_ref(), self.config.rate_limit_per_minute)
     }
 
     /// Usage metering: count units against the user's quota, keep metered units for Stripe.

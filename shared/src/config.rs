@@ -50,6 +50,8 @@ pub mod vars {
     pub const REPORTER_BUDGET_SECONDS: &str = "REPORTER_BUDGET_SECONDS";
     pub const RECONCILE_BUDGET_SECONDS: &str = "RECONCILE_BUDGET_SECONDS";
     pub const RECONCILE_SETTLE_SECONDS: &str = "RECONCILE_SETTLE_SECONDS";
+    pub const USER_RATE_LIMIT_PER_MINUTE: &str = "USER_RATE_LIMIT_PER_MINUTE";
+    pub const LOCAL_CLOCK_FILE: &str = "LOCAL_CLOCK_FILE";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
@@ -272,6 +274,13 @@ pub struct Config {
     /// must agree with the key; it decides for functions without a key (entitlements) whether
     /// local-only shortcuts are refused.
     pub stripe_mode: Option<StripeMode>,
+    /// Requests that call Stripe, per user and minute (`USER_RATE_LIMIT_PER_MINUTE`, default
+    /// 30; 0 turns the limit off).
+    pub rate_limit_per_minute: u32,
+    /// A local run's shared clock (`LOCAL_CLOCK_FILE`): a file holding seconds to add to the
+    /// system clock, written by the Stripe emulator when its clock moves. Refused outside a local
+    /// run.
+    pub local_clock_file: Option<PathBuf>,
 }
 
 /// Stripe's two modes.
@@ -498,6 +507,15 @@ impl Config {
             }
         };
         let usage_cache = seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
+        let rate_limit_per_minute = match get(vars::USER_RATE_LIMIT_PER_MINUTE) {
+            None => DEFAULT_RATE_LIMIT_PER_MINUTE,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 10_000)
+                .ok_or_else(|| ConfigError::invalid(vars::USER_RATE_LIMIT_PER_MINUTE, "expected a whole number from 0 (off) to 10000"))?,
+        };
+        let local_clock_file = local_clock_file(get(vars::LOCAL_CLOCK_FILE), dynamodb_endpoint.as_ref())?;
         // The reporter's Lambda timeout is 60 s: one send may still run past the budget.
         let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
         let reconcile_budget = seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 240)?;
@@ -630,7 +648,25 @@ impl Config {
             sync,
             subscription,
             stripe_mode,
+            rate_limit_per_minute,
+            local_clock_file,
         })
+    }
+}
+
+/// The default of `USER_RATE_LIMIT_PER_MINUTE`.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 30;
+
+/// `LOCAL_CLOCK_FILE`, only in a local run (DynamoDB on loopback): a deployed stack always
+/// keeps the system's time.
+fn local_clock_file(value: Option<String>, dynamodb_endpoint: Option<&Url>) -> Result<Option<PathBuf>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(_) if !dynamodb_endpoint.is_some_and(is_loopback) => Err(ConfigError::invalid(
+            vars::LOCAL_CLOCK_FILE,
+            "is accepted only for a local run (DYNAMODB_ENDPOINT on loopback)",
+        )),
+        Some(path) => Ok(Some(PathBuf::from(path))),
     }
 }
 
@@ -837,6 +873,19 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(config.stripe_secrets, StripeSecrets::SecretsManager { .. }));
+    }
+
+    #[test]
+    fn a_shared_local_clock_and_the_rate_limit() {
+        let base = [("TABLE_NAME", "billing"), ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000")];
+        let config = load(&base, Needs::default()).unwrap();
+        assert_eq!((config.rate_limit_per_minute, config.local_clock_file), (30, None));
+        let clock = load(&[base[0], base[1], ("LOCAL_CLOCK_FILE", "/tmp/clock")], Needs::default()).unwrap();
+        assert_eq!(clock.local_clock_file.as_deref(), Some(std::path::Path::new("/tmp/clock")));
+        let deployed = load(&[base[0], ("LOCAL_CLOCK_FILE", "/tmp/clock")], Needs::default()).unwrap_err();
+        assert_eq!(deployed.var, "LOCAL_CLOCK_FILE", "a deployed stack keeps the system's time");
+        assert_eq!(load(&[base[0], ("USER_RATE_LIMIT_PER_MINUTE", "0")], Needs::default()).unwrap().rate_limit_per_minute, 0);
+        assert!(load(&[base[0], ("USER_RATE_LIMIT_PER_MINUTE", "-1")], Needs::default()).is_err());
     }
 
     #[test]

@@ -28,16 +28,18 @@ pub fn event_text(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Parses `events/<name>` the way the Lambda runtime does.
+/// Parses `events/<name>` the way the Lambda runtime does ([`crate::edge::runtime`]: a request
+/// the guard refuses is marked; pass the handler through [`crate::edge::runtime::guarded`] to
+/// see the answer Lambda gives).
 pub fn event(name: &str) -> Request {
-    lambda_http::request::from_str(&event_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+    crate::edge::runtime::request_from_json(&event_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
 }
 
 /// Parses `events/<name>` after `edit` changed its JSON (another body, user or path).
 pub fn event_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Request {
     let mut value: serde_json::Value = serde_json::from_str(&event_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"));
     edit(&mut value);
-    lambda_http::request::from_str(&value.to_string()).unwrap_or_else(|e| panic!("events/{name} (edited): {e}"))
+    crate::edge::runtime::request_from_value(value).unwrap_or_else(|e| panic!("events/{name} (edited): {e}"))
 }
 
 /// Configuration for tests: the local defaults with the given table and endpoints.

@@ -131,7 +131,7 @@ fn sign(payload: &str) -> Value {
 }
 
 async fn deliver(state: &billing::AppState, event: &Value) -> u16 {
-    let req = billing::edge::http::request_from_json(&event.to_string()).unwrap();
+    let req = billing::edge::runtime::request_from_json(&event.to_string()).unwrap();
     webhook::handler::handle(state, req).await.unwrap().status().as_u16()
 }
 

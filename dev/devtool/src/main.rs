@@ -9,6 +9,10 @@
 //! devtool reconcile [full | customer <cus_…> | user <user-id>]
 //!                                 what the reconcile function does (events since the
 //!                                 checkpoint; or fetched snapshots), printing its summary
+//! devtool usage-batches [requeue <identifier>]
+//!                                 list the metered usage batches the usage reporter parked
+//!                                 for review (JSON lines); requeue one after checking that
+//!                                 Stripe's meter does not have it
 //! ```
 //!
 //! Reads the same environment as the functions (see `dev/local.env`).
@@ -18,7 +22,7 @@ use std::process::ExitCode;
 use billing::adapters::store::Store;
 use billing::config::{Config, Needs};
 
-const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json> | devtool reconcile [full | customer <cus_…> | user <user-id>]";
+const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json> | devtool reconcile [full | customer <cus_…> | user <user-id>] | devtool usage-batches [requeue <identifier>]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -80,6 +84,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["reconcile", rest @ ..] if rest.len() <= 2 => reconcile(rest).await,
+        ["usage-batches", rest @ ..] if matches!(rest, [] | ["requeue", _]) => usage_batches(&config, rest).await,
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -123,6 +128,46 @@ async fn reconcile(args: &[&str]) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Err(err) => {
+            eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The batches the usage reporter parked for review, or one of them put back in its queue.
+async fn usage_batches(config: &Config, args: &[&str]) -> ExitCode {
+    let sdk = billing::adapters::aws::sdk_config().await;
+    let store = Store::new(billing::adapters::aws::dynamodb_client(&sdk, config), config.table_name.clone());
+    let result = match args {
+        ["requeue", identifier] => store
+            .requeue_batch(identifier, billing::now_epoch())
+            .await
+            .map(|found| {
+                if found {
+                    println!("requeued {identifier}: the next reporter run sends it");
+                } else {
+                    eprintln!("devtool: no parked batch {identifier}");
+                }
+                found
+            }),
+        _ => store.parked_batches(billing::adapters::store::QUEUE_READ_CAP).await.map(|batches| {
+            for batch in batches {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "identifier": batch.identifier, "customer": batch.customer_id, "meter": batch.meter,
+                        "units": batch.value(), "timestamp": batch.timestamp, "sealed_at": batch.created_at,
+                        "refusals": batch.refusals, "reason": batch.parked_reason,
+                    })
+                );
+            }
+            true
+        }),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
             ExitCode::FAILURE

@@ -6,6 +6,8 @@
 //! - `STRIPE_EMULATOR_WEBHOOK_URLS`: comma-separated endpoints to deliver events to
 //! - `STRIPE_WEBHOOK_SECRETS`: comma-separated `whsec_…` secrets to sign with
 //! - `STRIPE_EMULATOR_API_KEY`: the only accepted key (default: any `sk_test_…`)
+//! - `STRIPE_EMULATOR_CLOCK_FILE`: a file to keep the clock's offset in (seconds ahead of the
+//!   system clock), read by the local stack's functions (`LOCAL_CLOCK_FILE`)
 //! - `PLANS_PATH`: plans catalog to seed products, prices, features, billing meters and metered
 //!   prices from
 
@@ -52,6 +54,9 @@ async fn main() -> ExitCode {
         public_url: std::env::var("STRIPE_EMULATOR_PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}")),
         webhook_urls: list("STRIPE_EMULATOR_WEBHOOK_URLS"),
         webhook_secrets: list("STRIPE_WEBHOOK_SECRETS"),
+        clock_file: std::env::var_os("STRIPE_EMULATOR_CLOCK_FILE")
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from),
         ..Settings::default()
     };
     let urls = settings.webhook_urls.join(", ");

@@ -122,6 +122,31 @@ impl Price {
         })
     }
 
+    /// [`Price::render`] with `currency_options` (every currency the price is sold in, its own
+    /// included), which Stripe sends only when asked (`expand[]=currency_options`).
+    pub fn render_with_currency_options(&self) -> Value {
+        let mut rendered = self.render();
+        let option = |amount: i64| {
+            json!({"custom_unit_amount": null, "tax_behavior": "unspecified", "unit_amount": amount, "unit_amount_decimal": amount.to_string()})
+        };
+        let mut options = serde_json::Map::new();
+        options.insert(self.currency.clone(), option(self.unit_amount));
+        for (currency, amount) in &self.currency_options {
+            options.insert(currency.clone(), option(*amount));
+        }
+        rendered["currency_options"] = Value::Object(options);
+        rendered
+    }
+
+    /// The unit amount in `currency`: the price's own, or one of its `currency_options`.
+    pub fn amount_in(&self, currency: &str) -> Option<i64> {
+        if currency == self.currency {
+            Some(self.unit_amount)
+        } else {
+            self.currency_options.get(currency).copied()
+        }
+    }
+
     /// The legacy `plan` object Stripe still embeds in subscription items.
     pub fn render_plan(&self) -> Value {
         json!({
@@ -297,6 +322,9 @@ pub struct Subscription {
     pub id: String,
     pub customer: String,
     pub status: String,
+    /// The currency it bills in (the Checkout Session's): every price is charged at its amount
+    /// in it (the price's own, or one of its `currency_options`).
+    pub currency: String,
     pub items: Vec<SubscriptionItem>,
     pub cancel_at_period_end: bool,
     /// An explicit `cancel_at` (not the period end that `cancel_at_period_end` implies).
@@ -354,12 +382,7 @@ impl Subscription {
                 rendered
             })
             .collect();
-        let currency = self
-            .items
-            .first()
-            .and_then(|i| prices.get(&i.price))
-            .map(|p| p.currency.clone())
-            .unwrap_or_else(|| "usd".into());
+        let currency = &self.currency;
         json!({
             "id": self.id, "object": "subscription", "application": null, "application_fee_percent": null,
             "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},

@@ -76,6 +76,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/config", get(emulator_config).post(emulator_set_config))
         .route("/_emulator/faults", post(emulator_fault))
         .route("/_emulator/deliveries", get(emulator_deliveries))
+        .route("/_emulator/deliveries/in_flight", get(emulator_in_flight))
         .route("/_emulator/stats", get(emulator_stats))
         .route("/_emulator/subscriptions/{id}/pause", post(emulator_pause))
         .route("/_emulator/subscriptions/{id}/card", post(emulator_card))
@@ -230,7 +231,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("POST", ["customers", id]) => world.update_customer(id, &params),
         ("DELETE", ["customers", id]) => world.delete_customer(id),
         ("GET", ["prices"]) => world.list_prices(&params),
-        ("GET", ["prices", id]) => world.price(id),
+        ("GET", ["prices", id]) => world.price(id, &params),
         ("POST", ["prices"]) => world.create_price(&params),
         ("POST", ["prices", id]) => world.update_price(id, &params),
         ("GET", ["products"]) => world.list_products(&params),
@@ -258,6 +259,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("POST", ["subscription_schedules", id]) => world.update_subscription_schedule(id, &params),
         ("POST", ["subscription_schedules", id, "release"]) => world.release_subscription_schedule(id, &params),
         ("POST", ["subscription_schedules", id, "cancel"]) => world.cancel_subscription_schedule(id, &params),
+        ("GET", ["charges"]) => world.list_charges(&params),
         ("GET", ["charges", id]) => world.charge(id),
         ("POST", ["refunds"]) => world.create_refund(&params),
         ("GET", ["refunds", id]) => world.refund(id),
@@ -516,6 +518,12 @@ async fn emulator_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Respo
         )
         .into_response(),
     }
+}
+
+/// `{"in_flight": n}`: batches of events whose delivery is not finished (0: every event was
+/// delivered, dropped by chaos, or ran out of retries).
+async fn emulator_in_flight(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({"in_flight": shared.in_flight()})).into_response()
 }
 
 async fn emulator_deliveries(State(shared): State<Arc<Shared>>) -> Response {

@@ -16,6 +16,9 @@ pub struct Shared {
     /// Stripe API requests received (with any key), for tests that assert "no call" and clocks
     /// that move when Stripe has served a request.
     api_requests: AtomicU64,
+    /// Batches of events handed to delivery and not finished yet (every attempt made, retries
+    /// included): what a test waits for before it reads what the receiver made of them.
+    in_flight: AtomicU64,
 }
 
 impl Shared {
@@ -27,6 +30,7 @@ impl Shared {
             deliveries: tx,
             connections: AtomicU64::new(0),
             api_requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
         };
         (shared, rx)
     }
@@ -36,8 +40,21 @@ impl Shared {
     pub fn settle(&self, world: &mut MutexGuard<'_, World>, succeeded: bool) {
         let events = std::mem::take(&mut world.pending);
         if succeeded && !events.is_empty() {
-            let _ = self.deliveries.send(events);
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            if self.deliveries.send(events).is_err() {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
         }
+    }
+
+    /// A batch's delivery finished (delivered, dropped, or out of retries).
+    pub fn batch_done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Batches whose delivery is not finished.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     pub fn count_connection(&self) {

@@ -32,8 +32,10 @@ pub async fn run(shared: Arc<Shared>, mut batches: mpsc::UnboundedReceiver<Vec<E
             )
         };
         if urls.is_empty() {
+            shared.batch_done();
             continue;
         }
+        let mut retries_of_batch = Vec::new();
         let mut batch: Vec<Event> = if chaos.duplicates {
             batch.into_iter().flat_map(|e| [e.clone(), e]).collect()
         } else {
@@ -45,6 +47,20 @@ pub async fn run(shared: Arc<Shared>, mut batches: mpsc::UnboundedReceiver<Vec<E
             }
         }
         for event in batch {
+            if chaos.drop_percent > 0 && random_u64() % 100 < u64::from(chaos.drop_percent) {
+                let mut world = shared.world.lock().await;
+                for url in &urls {
+                    world.deliveries.push(Delivery {
+                        event_id: event.id.clone(),
+                        event_type: event.event_type.clone(),
+                        url: url.clone(),
+                        attempts: Vec::new(),
+                        delivered: false,
+                        dropped: true,
+                    });
+                }
+                continue;
+            }
             if chaos.delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(chaos.delay_ms)).await;
             }
@@ -58,6 +74,7 @@ pub async fn run(shared: Arc<Shared>, mut batches: mpsc::UnboundedReceiver<Vec<E
                         url: url.clone(),
                         attempts: Vec::new(),
                         delivered: false,
+                        dropped: false,
                     });
                     world.deliveries.len() - 1
                 };
@@ -72,10 +89,17 @@ pub async fn run(shared: Arc<Shared>, mut batches: mpsc::UnboundedReceiver<Vec<E
                 // The first attempt is awaited so that, without chaos, events arrive in order;
                 // retries run in the background.
                 if !job.attempt().await {
-                    tokio::spawn(job.retry(retries, backoff));
+                    retries_of_batch.push(tokio::spawn(job.retry(retries, backoff)));
                 }
             }
         }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            for retry in retries_of_batch {
+                let _ = retry.await;
+            }
+            shared.batch_done();
+        });
     }
 }
 

@@ -28,6 +28,8 @@ pub enum CheckoutError {
     Sync(#[source] SyncError),
     #[error("stripe returned a checkout session without {0}")]
     Incomplete(&'static str),
+    #[error(transparent)]
+    Rate(#[from] billing::services::ratelimit::RateError),
 }
 
 impl From<Problem> for CheckoutError {
@@ -50,6 +52,7 @@ impl ApiError for CheckoutError {
     fn problem(&self) -> Problem {
         match self {
             CheckoutError::Identity(err) => err.problem(),
+            CheckoutError::Rate(err) => err.into(),
             CheckoutError::Invalid(problem) => problem.clone(),
             CheckoutError::AlreadySubscribed { plan } => Problem::new(
                 StatusCode::CONFLICT,

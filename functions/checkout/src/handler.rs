@@ -78,11 +78,14 @@ struct Created<'a> {
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, CheckoutError> {
     let identity = state.identity.identify(req).await?;
     let body = input::body(req)?;
-    let input = match input::validate(state, &body)? {
+    let validated = input::validate(state, &body)?;
+    let client_key = billing::edge::http::client_key(req)?;
+    // Every 4xx about the request itself is decided above, before this write.
+    state.rate_limiter().take(&identity.user_id).await?;
+    let input = match validated {
         input::Validated::Plan(input) => input,
         input::Validated::Custom(custom) => return create_custom(state, req, &identity, &custom).await,
     };
-    let client_key = billing::edge::http::client_key(req)?;
     let stripe = state.stripe()?;
 
     let items = state.store.user_items(&identity.user_id).await?;

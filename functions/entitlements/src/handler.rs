@@ -68,7 +68,7 @@ async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, Enti
         &Summary {
             user: &identity.user_id,
             access: &access,
-            as_of: billing::now_epoch(),
+            as_of: state.clock.now(),
         },
     )))
 }

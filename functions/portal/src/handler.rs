@@ -44,6 +44,8 @@ pub enum PortalError {
     Stripe(#[from] GatewayError),
     #[error("the store failed")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Rate(#[from] billing::services::ratelimit::RateError),
 }
 
 impl From<Problem> for PortalError {
@@ -56,6 +58,7 @@ impl ApiError for PortalError {
     fn problem(&self) -> Problem {
         match self {
             PortalError::Identity(err) => err.problem(),
+            PortalError::Rate(err) => err.into(),
             PortalError::Invalid(problem) => problem.clone(),
             PortalError::NoCustomer => Problem::new(
                 StatusCode::CONFLICT,
@@ -90,6 +93,7 @@ async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body
         .validate()
         .map_err(|err| Problem::bad_request("/errors/invalid-address", err.to_string()).with_field(err.field))?;
     let client_key = http::client_key(req)?;
+    state.rate_limiter().take(&identity.user_id).await?;
     let stripe = state.stripe()?;
     let items = state.store.user_items(&identity.user_id).await?;
     let customer = items.customer.map(|c| c.customer_id).ok_or(PortalError::NoCustomer)?;
@@ -157,6 +161,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
     let identity = state.identity.identify(req).await?;
     let body: PortalBody = http::json_body(req, http::MAX_JSON_BODY)?;
     let return_url = http::redirect_url(&state.config.redirects, "return_url", body.return_url.as_deref())?.to_string();
+    state.rate_limiter().take(&identity.user_id).await?;
     let stripe = state.stripe()?;
 
     let items = state.store.user_items(&identity.user_id).await?;

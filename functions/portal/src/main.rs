@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = billing::AppState::from_env(portal::NEEDS)
         .await
         .unwrap_or_else(|e| billing::app::exit_on_startup_error(e));
-    billing::edge::http::run(|req| portal::handler::handle(&state, req)).await
+    billing::edge::runtime::run(|req| portal::handler::handle(&state, req)).await
 }

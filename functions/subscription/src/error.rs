@@ -32,6 +32,12 @@ pub enum SubscriptionError {
     MeteredIntervalChange,
     #[error("the subscription or its schedule changed while the request was served")]
     ChangedMeanwhile,
+    #[error("an upgrade of a subscription whose payment is past due")]
+    PastDue,
+    #[error("metered usage could not all be reported before the cancel")]
+    UsageNotReported,
+    #[error(transparent)]
+    Rate(#[from] billing::services::ratelimit::RateError),
     #[error("a stripe call failed")]
     Stripe(#[from] GatewayError),
     #[error("the store failed")]
@@ -40,6 +46,25 @@ pub enum SubscriptionError {
     Sync(#[source] SyncError),
     #[error("stripe answered without {0}")]
     Incomplete(&'static str),
+}
+
+impl SubscriptionError {
+    /// A refusal decided here before the request changed anything in Stripe (a 4xx of this
+    /// service's own judgement): the client's idempotency key is not remembered for it.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SubscriptionError::Invalid(_)
+                | SubscriptionError::NotFound
+                | SubscriptionError::NoSubscription
+                | SubscriptionError::Ended { .. }
+                | SubscriptionError::NothingToResume
+                | SubscriptionError::CancelPending
+                | SubscriptionError::NoChange
+                | SubscriptionError::MeteredIntervalChange
+                | SubscriptionError::PastDue
+        )
+    }
 }
 
 impl From<Problem> for SubscriptionError {
@@ -107,6 +132,14 @@ impl ApiError for SubscriptionError {
                 "Changed meanwhile",
                 "the subscription changed while this request was served; look again (GET /subscription) and retry",
             ),
+            SubscriptionError::PastDue => Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "/errors/payment-past-due",
+                "Payment past due",
+                "this subscription's last payment failed: pay the open invoice (POST /portal) before an upgrade; a downgrade or a cancel is still possible",
+            ),
+            SubscriptionError::UsageNotReported => Problem::unavailable(30),
+            SubscriptionError::Rate(err) => err.into(),
             SubscriptionError::Stripe(err) => err.into(),
             SubscriptionError::Store(err) => err.into(),
             SubscriptionError::Sync(SyncError::Contention { .. }) => Problem::unavailable(1),

@@ -24,6 +24,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json as value;
 
+use crate::claims::Claim;
 use crate::error::SubscriptionError;
 use crate::input::{self, CancelBody, ChangeBody, ResumeBody, When};
 use crate::manage::{self, Keys, Target};
@@ -89,49 +90,53 @@ async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     let at_period_end = body.at_period_end.unwrap_or(true);
 
     let (record, customer) = manage::load(state, &identity, requested).await?;
-    let claim = manage::claim(state, &identity, client_key.as_deref(), &format!("cancel:{body:?}")).await?;
+    state.rate_limiter().take(&identity.user_id).await?;
+    let claim = Claim::take(state, &identity, client_key.as_deref(), format!("cancel:{body:?}")).await?;
+    let result = cancel_claimed(state, &identity, record, customer, at_period_end, feedback, client_key.as_deref(), &claim).await;
+    claim.settle(state, &result).await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cancel_claimed(
+    state: &AppState,
+    identity: &billing::Identity,
+    record: billing::domain::records::SubscriptionRecord,
+    customer: String,
+    at_period_end: bool,
+    feedback: Option<String>,
+    client_key: Option<&str>,
+    claim: &Claim,
+) -> Result<Response<Body>, SubscriptionError> {
     let stripe = state.stripe()?;
     let target = manage::fetch(stripe, record, customer).await?;
     target.require_open()?;
     let current = &target.current;
-    if at_period_end && current.cancel_at_period_end && current.schedule_id.is_none() && claim != Some(RequestKey::Retry) {
+    if at_period_end && current.cancel_at_period_end && current.schedule_id.is_none() && !claim.retry() {
         // Already set to end at period end: nothing to ask Stripe, nothing to write.
         return changed(state, &identity.user_id, &target).await;
     }
     let engine = state.sync()?;
     let observed = engine.observe(&identity.user_id, target.id()).await?;
     let params = format!("{at_period_end}:{feedback:?}");
-    let keys = Keys::new("cancel", &identity, &target, client_key.as_deref(), &observed, &params);
+    let keys = Keys::new("cancel", identity, &target, client_key, &observed, &params);
     let released;
     if at_period_end {
-        released = step(manage::release_schedule(stripe, &target, &keys).await, claim)?.unwrap_or(true);
+        released = step(manage::release_schedule(stripe, &target, &keys).await, claim.key)?.unwrap_or(true);
         let update = SubscriptionUpdate {
             cancel_at_period_end: Some(true),
             feedback,
             ..SubscriptionUpdate::default()
         };
         let result = stripe.update_subscription(target.id(), &update, &keys.step("update")).await;
-        if let Err(err) = step(result.map_err(SubscriptionError::from), claim) {
+        if let Err(err) = step(result.map_err(SubscriptionError::from), claim.key) {
             return Err(failed(&engine, stripe, observed, &target, released, err).await);
         }
     } else {
         // Stripe cancels the schedule with its subscription.
         released = target.current.schedule_id.is_some();
-        let prorate = state.config.subscription.cancel_prorate;
-        // Metered usage: reported first, then billed on a final invoice (Stripe drops the usage
-        // of a subscription canceled without one).
-        let metered = !target.current.other_items.is_empty();
-        if metered {
-            let items = state.store.user_items_consistent(&identity.user_id).await?;
-            let flushed = state.reporter()?.flush(&items.usage).await;
-            if flushed.failed > 0 {
-                tracing::warn!(user = %identity.user_id, failed = flushed.failed, "metered usage not reported before the cancel; the reporter will send it");
-            }
-        }
-        let result = stripe
-            .cancel_subscription_now(target.id(), prorate, metered, feedback.as_deref(), &keys.step("cancel"))
-            .await;
-        step(result.map_err(SubscriptionError::from), claim)?;
+        let result = crate::cancel::now(state, stripe, &identity.user_id, &target, feedback.as_deref(), &keys).await;
+        step(result, claim.key)?;
     }
     let now = manage::record(&engine, stripe, observed, target.id(), released).await?;
     tracing::info!(user = %identity.user_id, subscription = %target.id(), at_period_end, "subscription canceled");
@@ -181,27 +186,41 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     let client_key = http::client_key(req)?;
 
     let (record, customer) = manage::load(state, &identity, requested).await?;
-    let claim = manage::claim(state, &identity, client_key.as_deref(), &format!("resume:{body:?}")).await?;
+    state.rate_limiter().take(&identity.user_id).await?;
+    let claim = Claim::take(state, &identity, client_key.as_deref(), format!("resume:{body:?}")).await?;
+    let result = resume_claimed(state, &identity, record, customer, client_key.as_deref(), &claim).await;
+    claim.settle(state, &result).await;
+    result
+}
+
+async fn resume_claimed(
+    state: &AppState,
+    identity: &billing::Identity,
+    record: billing::domain::records::SubscriptionRecord,
+    customer: String,
+    client_key: Option<&str>,
+    claim: &Claim,
+) -> Result<Response<Body>, SubscriptionError> {
     let stripe = state.stripe()?;
     let target = manage::fetch(stripe, record, customer).await?;
     target.require_open()?;
     let paused = target.current.status == "paused";
     let ending = target.ending();
     let pending = manage::change_pending(stripe, &target).await?;
-    if !paused && !ending && !pending && claim != Some(RequestKey::Retry) {
+    if !paused && !ending && !pending && !claim.retry() {
         return Err(SubscriptionError::NothingToResume);
     }
     let engine = state.sync()?;
     let observed = engine.observe(&identity.user_id, target.id()).await?;
-    let keys = Keys::new("resume", &identity, &target, client_key.as_deref(), &observed, "");
-    let released = step(manage::release_schedule(stripe, &target, &keys).await, claim)?.unwrap_or(true);
+    let keys = Keys::new("resume", identity, &target, client_key, &observed, "");
+    let released = step(manage::release_schedule(stripe, &target, &keys).await, claim.key)?.unwrap_or(true);
     if paused
         && let Err(err) = step(
             stripe
                 .resume_subscription(target.id(), &keys.step("resume"))
                 .await
                 .map_err(SubscriptionError::from),
-            claim,
+            claim.key,
         )
     {
         return Err(failed(&engine, stripe, observed, &target, released, err).await);
@@ -214,7 +233,7 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
             ..SubscriptionUpdate::default()
         };
         let result = stripe.update_subscription(target.id(), &update, &keys.step("update")).await;
-        if let Err(err) = step(result.map_err(SubscriptionError::from), claim) {
+        if let Err(err) = step(result.map_err(SubscriptionError::from), claim.key) {
             return Err(failed(&engine, stripe, observed, &target, released, err).await);
         }
     }
@@ -235,19 +254,39 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     let (record, customer) = manage::load(state, &identity, requested).await?;
     // Bad input is refused on the stored state, before any Stripe call.
     manage::target_of(&request, manage::stored_plan(state, &record), record.quantity)?;
+    state.rate_limiter().take(&identity.user_id).await?;
     let claim = if request.preview {
-        None
+        Claim::take(state, &identity, None, String::new()).await?
     } else {
-        manage::claim(state, &identity, client_key.as_deref(), &format!("change:{body:?}")).await?
+        Claim::take(state, &identity, client_key.as_deref(), format!("change:{body:?}")).await?
     };
+    let result = change_claimed(state, &identity, record, customer, &request, client_key.as_deref(), &claim).await;
+    claim.settle(state, &result).await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn change_claimed(
+    state: &AppState,
+    identity: &billing::Identity,
+    record: billing::domain::records::SubscriptionRecord,
+    customer: String,
+    request: &input::ChangeRequest<'_>,
+    client_key: Option<&str>,
+    claim: &Claim,
+) -> Result<Response<Body>, SubscriptionError> {
     let stripe = state.stripe()?;
     let target = manage::fetch(stripe, record, customer).await?;
     target.require_open()?;
-    let resolved = manage::resolve(state, stripe, &target, &request).await?;
+    let resolved = manage::resolve(state, stripe, &target, request).await?;
     let same =
         target.current.price_id.as_deref() == Some(resolved.item.price.as_str()) && target.current.quantity == resolved.item.quantity;
-    if same && claim != Some(RequestKey::Retry) {
+    if same && !claim.retry() {
         return Err(SubscriptionError::NoChange);
+    }
+    if resolved.upgrade && target.current.status == "past_due" && request.when == When::Now {
+        // An upgrade on top of an unpaid invoice would hand out more for what is not paid.
+        return Err(SubscriptionError::PastDue);
     }
     if request.when == When::PeriodEnd && target.ending() {
         return Err(SubscriptionError::CancelPending);
@@ -258,7 +297,7 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     }
     let proration = manage::proration(request.proration, state.config.subscription.proration, resolved.upgrade)?;
     if request.preview {
-        let preview = manage::preview(stripe, &target, &resolved, &request, proration, state.clock.now()).await?;
+        let preview = manage::preview(stripe, &target, &resolved, request, proration, state.clock.now()).await?;
         return Ok(json(StatusCode::OK, &PreviewView::from(&preview)));
     }
 
@@ -272,11 +311,11 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
         request.when == When::Now,
         request.plan.map(|p| &p.id)
     );
-    let keys = Keys::new("change", &identity, &target, client_key.as_deref(), &observed, &params);
+    let keys = Keys::new("change", identity, &target, client_key, &observed, &params);
     let now = match request.when {
         When::Now => {
-            let released = step(manage::release_schedule(stripe, &target, &keys).await, claim)?.unwrap_or(true);
-            if let Err(err) = step(manage::change_now(stripe, &target, &resolved, proration, &keys).await, claim) {
+            let released = step(manage::release_schedule(stripe, &target, &keys).await, claim.key)?.unwrap_or(true);
+            if let Err(err) = step(manage::change_now(stripe, &target, &resolved, proration, &keys).await, claim.key) {
                 return Err(failed(&engine, stripe, observed, &target, released, err).await);
             }
             let now = manage::record(&engine, stripe, observed, target.id(), released).await?;
@@ -291,7 +330,7 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
             now
         }
         When::PeriodEnd => {
-            step(manage::schedule_change(stripe, &identity, &target, &resolved, &keys).await, claim)?;
+            step(manage::schedule_change(stripe, identity, &target, &resolved, &keys).await, claim.key)?;
             manage::record(&engine, stripe, observed, target.id(), true).await?
         }
     };
@@ -312,6 +351,7 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
 async fn invoices(state: &AppState, req: &Request) -> Result<Response<Body>, SubscriptionError> {
     let identity = state.identity.identify(req).await?;
     let query = input::invoice_query(req)?;
+    state.rate_limiter().take(&identity.user_id).await?;
     let items = state.store.user_items(&identity.user_id).await?;
     let Some(customer) = items.customer.map(|c| c.customer_id) else {
         return Ok(json(

@@ -1,6 +1,8 @@
 //! The subscription function: the user's subscriptions, cancel, resume, change of plan, seats
 //! and interval (now or at period end), proration previews, invoices (issue 11).
 
+mod cancel;
+mod claims;
 pub mod error;
 pub mod handler;
 pub mod input;

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 
 use billing::AppState;
 use billing::Identity;
-use billing::adapters::store::RequestKey;
 use billing::adapters::stripe::{ItemChange, MeteredChange, PhasePlan, PriceName, Proration, Stripe, SubscriptionUpdate, idempotency_key};
 use billing::domain::invoices::InvoicePreview;
 use billing::domain::objects::SubscriptionSnapshot;
@@ -118,24 +117,6 @@ impl Target {
     /// Set to end: at period end, or at another `cancel_at`.
     pub fn ending(&self) -> bool {
         self.current.cancel_at_period_end || self.current.cancel_at.is_some()
-    }
-}
-
-/// Claims the client's `Idempotency-Key` for this request (`fingerprint`: operation and body).
-/// The same key with another request is a 409; `None` without a key.
-pub async fn claim(
-    state: &AppState,
-    identity: &Identity,
-    client_key: Option<&str>,
-    fingerprint: &str,
-) -> Result<Option<RequestKey>, SubscriptionError> {
-    let Some(key) = client_key else {
-        return Ok(None);
-    };
-    let id = idempotency_key("request", &[&identity.user_id, key]);
-    match state.store.claim_request(&id, fingerprint, state.clock.now()).await? {
-        RequestKey::Mismatch => Err(SubscriptionError::KeyReused),
-        other => Ok(Some(other)),
     }
 }
 
@@ -357,17 +338,26 @@ pub async fn resolve(
                 .filter(|p| !metered_prices.contains(p)),
         );
     }
-    let upgrade = match &current.price_id {
-        Some(old) => {
+    // Compared in the subscription's currency (a price sold in several currencies charges each
+    // its own amount); what cannot be compared counts as an upgrade.
+    let upgrade = match (&current.price_id, &current.currency) {
+        (Some(old), Some(currency)) => {
             let names = [PriceName::Id(old), PriceName::Id(&price_id)];
             let prices = stripe.prices(&names).await?;
-            let cost = |name: &PriceName<'_>, quantity| prices.get(&name.key()).and_then(|p| p.daily_cost(quantity));
+            if prices.get(&names[1].key()).is_some_and(|p| p.unit_amount.is_some() && p.amount_in(currency).is_none()) {
+                return Err(invalid(
+                    "/errors/unknown-currency",
+                    "plan",
+                    &format!("this plan's price is not sold in {currency}, the subscription's currency"),
+                ));
+            }
+            let cost = |name: &PriceName<'_>, quantity| prices.get(&name.key()).and_then(|p| p.daily_cost_in(currency, quantity));
             match (cost(&names[0], current.quantity), cost(&names[1], quantity)) {
                 (Some(old), Some(new)) => new > old,
                 _ => true,
             }
         }
-        None => true,
+        _ => true,
     };
     Ok(Resolved {
         item: ItemChange {

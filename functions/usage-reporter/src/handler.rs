@@ -1,4 +1,5 @@
-//! One scheduled run: `{}` in, `{"sent", "units", "pending", "failed", "rejected_units"}` out,
+//! One scheduled run: `{}` in, `{"sent", "units", "pending", "failed", "rejected_units",
+//! "late_units", "parked"}` out,
 //! the same figures as CloudWatch metrics (embedded metric format). What a run does is
 //! `billing::services::reporter`'s business.
 
@@ -40,6 +41,7 @@ pub fn run_metrics(summary: &RunSummary) -> Vec<(&'static str, f64)> {
         ("UsageBatchesFailed", summary.failed as f64),
         ("UsageUnitsRejected", summary.rejected_units as f64),
         ("UsageUnitsLate", summary.late_units as f64),
+        ("UsageBatchesParked", summary.parked as f64),
     ]
 }
 
@@ -61,6 +63,7 @@ pub async fn handle(state: &AppState, event: LambdaEvent<Value>) -> Result<RunSu
         pending = summary.pending,
         failed = summary.failed,
         rejected_units = summary.rejected_units,
+        parked = summary.parked,
         "usage report run"
     );
     Ok(summary)
@@ -79,9 +82,11 @@ mod tests {
             failed: 1,
             rejected_units: 4,
             late_units: 0,
+            parked: 3,
         };
         let metrics = run_metrics(&summary);
-        assert_eq!(metrics.len(), 6);
+        assert_eq!(metrics.len(), 7);
         assert!(metrics.contains(&("UsageUnitsRejected", 4.0)));
+        assert!(metrics.contains(&("UsageBatchesParked", 3.0)));
     }
 }

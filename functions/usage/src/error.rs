@@ -12,6 +12,8 @@ pub enum UsageFnError {
     Invalid(Problem),
     #[error(transparent)]
     Usage(#[from] UsageError),
+    #[error("usage is recorded by trusted callers only")]
+    TrustedCallerRequired,
 }
 
 impl From<Problem> for UsageFnError {
@@ -26,6 +28,12 @@ impl ApiError for UsageFnError {
             UsageFnError::Identity(err) => err.problem(),
             UsageFnError::Invalid(problem) => problem.clone(),
             UsageFnError::Usage(err) => err.into(),
+            UsageFnError::TrustedCallerRequired => Problem::new(
+                lambda_http::http::StatusCode::FORBIDDEN,
+                "/errors/trusted-caller-required",
+                "Trusted caller required",
+                "usage is recorded by the service's own backend (a direct invocation of the usage function, or billing::usage), never with a user's token",
+            ),
         }
     }
 }

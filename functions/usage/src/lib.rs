@@ -1,6 +1,7 @@
-//! The usage function: record usage against the plan's quota for the period, and read the
-//! period's counters (issue 12).
+//! The usage function: record usage against the plan's quota for the period (direct invocations
+//! by trusted callers), and read the period's counters (`GET /usage`).
 
+pub mod direct;
 pub mod error;
 pub mod handler;
 

@@ -6,5 +6,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = billing::AppState::from_env(usage::NEEDS)
         .await
         .unwrap_or_else(|e| billing::app::exit_on_startup_error(e));
-    billing::edge::http::run(|req| usage::handler::handle(&state, req)).await
+    billing::edge::runtime::run_with_direct(
+        |req| usage::handler::handle(&state, req),
+        |payload| usage::direct::invoke(&state, payload),
+    )
+    .await
 }

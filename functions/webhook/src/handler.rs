@@ -12,7 +12,7 @@ use std::convert::Infallible;
 
 use billing::AppState;
 use billing::domain::event::{self, EnvelopeError};
-use billing::edge::http::{INVALID_BASE64_HEADER, json, method_not_allowed, not_found};
+use billing::edge::http::{json, method_not_allowed, not_found};
 use billing::edge::metrics;
 use billing::edge::problem::{ApiError, Problem, respond};
 use billing::edge::signature::{self, SignatureError};
@@ -45,8 +45,6 @@ pub enum WebhookError {
     Signature(#[from] SignatureError),
     #[error("malformed event: {}", .0.reason())]
     Envelope(#[from] EnvelopeError),
-    #[error("the body is flagged base64 but does not decode")]
-    Encoding,
     #[error("event livemode {event} does not match the configured key (livemode {configured})")]
     Livemode { event: bool, configured: bool },
     #[error("the event could not be applied")]
@@ -62,7 +60,6 @@ impl ApiError for WebhookError {
             WebhookError::Signature(SignatureError::NoSecrets) => Problem::internal(),
             WebhookError::Signature(err) => bad("/errors/invalid-signature", err.reason()),
             WebhookError::Envelope(err) => bad("/errors/malformed-event", err.reason()),
-            WebhookError::Encoding => bad("/errors/malformed-event", "invalid_base64"),
             WebhookError::Livemode { .. } => bad(
                 "/errors/livemode-mismatch",
                 "the event's livemode does not match this endpoint's key",
@@ -117,9 +114,6 @@ pub fn response_metrics(status: u16, bad_signature: bool) -> Vec<(&'static str, 
 }
 
 async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, WebhookError> {
-    if req.headers().contains_key(INVALID_BASE64_HEADER) {
-        return Err(WebhookError::Encoding);
-    }
     let payload = signature::payload_bytes(req.body())?;
     let header = signature::header_value(req.headers())?;
     verify(state, header, payload).await?;
@@ -172,7 +166,7 @@ mod tests {
             if header.is_none() {
                 event["headers"].as_object_mut().unwrap().remove("stripe-signature");
             }
-            let req = billing::edge::http::request_from_json(&event.to_string()).unwrap();
+            let req = billing::edge::runtime::request_from_json(&event.to_string()).unwrap();
             let response = handle(&state, req).await.unwrap();
             assert_eq!(response.status(), 400, "{header:?}");
             assert_eq!(response.headers()["content-type"], billing::edge::problem::PROBLEM_JSON);

@@ -6,10 +6,12 @@
 //! - [`aws`] — AWS SDK configuration and clients
 //! - [`catalog`] — the plans catalog from an SSM parameter
 //! - [`jwks`] — the token issuer's signing keys (JWKS, OpenID discovery)
+//! - [`local_clock`] — the shared clock of a local run (the Stripe emulator's)
 
 pub mod aws;
 pub mod catalog;
 pub mod jwks;
+pub mod local_clock;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

@@ -90,7 +90,7 @@ use serde::Serialize;
 
 use crate::domain::plans::{Catalog, Plan};
 use crate::domain::records::{SubscriptionRecord, UserItems};
-use crate::domain::usage::{Allowance, Allowances, Period, calendar_month, combine};
+use crate::domain::usage::{Allowance, Allowances, Metering, Period, calendar_month, carried, combine};
 
 /// The default grace period of a `past_due` subscription.
 pub const DEFAULT_PAST_DUE_GRACE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -270,6 +270,9 @@ pub struct Access {
     pub usage: Allowances,
     #[serde(skip)]
     pub usage_period: Period,
+    /// The subscription whose billing period `usage_period` is (`None`: the calendar month).
+    #[serde(skip)]
+    pub usage_basis: Option<String>,
 }
 
 /// The answer for one feature.
@@ -429,13 +432,18 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
         for j in &granting {
             let recurring = j.sub.interval != Some(crate::domain::plans::Interval::OneTime);
             for (feature, rule) in j.plan.into_iter().flat_map(|p| p.usage.iter()) {
-                let meter = rule.meter.as_deref().filter(|_| recurring).map(|m| (m, j.sub.customer_id.as_str()));
-                combine(usage.entry(feature.clone()).or_default(), rule.limit, meter);
+                let metering = rule.meter.as_deref().filter(|_| recurring).map(|meter| Metering {
+                    meter,
+                    customer_id: &j.sub.customer_id,
+                    subscription_id: &j.sub.subscription_id,
+                    ceiling: rule.ceiling,
+                });
+                combine(usage.entry(feature.clone()).or_default(), rule.limit, metering);
             }
         }
-        let usage = usage.into_iter().filter_map(|(f, a)| Some((f, a?))).collect();
-        let period = match (best.sub.interval, best.sub.current_period_end) {
-            (Some(crate::domain::plans::Interval::OneTime), _) | (_, None) => calendar_month(now),
+        let mut usage: Allowances = usage.into_iter().filter_map(|(f, a)| Some((f, a?))).collect();
+        let (period, basis) = match (best.sub.interval, best.sub.current_period_end) {
+            (Some(crate::domain::plans::Interval::OneTime), _) | (_, None) => (calendar_month(now), None),
             (interval, Some(end)) => {
                 let length = if interval == Some(crate::domain::plans::Interval::Year) {
                     365
@@ -451,12 +459,18 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
                     period.start = period.end.saturating_add(passed.saturating_mul(length));
                     period.end = period.start.saturating_add(length);
                 }
-                period
+                (period, Some(best.sub.subscription_id.clone()))
             }
         };
+        if basis.is_some() {
+            for (feature, allowance) in usage.iter_mut().filter(|(_, a)| a.limit.is_some()) {
+                allowance.carried = carried(&items.usage, feature, period);
+            }
+        }
         let mut access = headline(best, features, limits);
         access.usage = usage;
         access.usage_period = period;
+        access.usage_basis = basis;
         return access;
     }
 
@@ -470,8 +484,7 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
                 .map(|(f, rule)| {
                     let allowance = Allowance {
                         limit: rule.limit,
-                        meter: None,
-                        customer_id: None,
+                        ..Allowance::default()
                     };
                     (f.clone(), allowance)
                 })
@@ -494,6 +507,7 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             basis: if free.is_some() { Reason::FreePlan } else { Reason::NoSubscription },
             usage: Allowances::new(),
             usage_period: calendar_month(now),
+            usage_basis: None,
         },
     };
     // The free plan's counters only, on the calendar month.
@@ -514,6 +528,7 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
         basis: j.reason,
         usage: Allowances::new(),
         usage_period: Period { start: 0, end: 0 },
+        usage_basis: None,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct SubscriptionSnapshot {
     pub subscription_id: String,
     pub customer_id: String,
     pub status: String,
+    /// The currency it bills in (`None` when Stripe left it out).
+    pub currency: Option<String>,
     pub price_id: Option<String>,
     pub lookup_key: Option<String>,
     pub recurring_interval: Option<String>,
@@ -119,6 +121,7 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
         subscription_id,
         customer_id,
         status,
+        currency: object.get("currency").and_then(Value::as_str).map(str::to_owned),
         price_id,
         lookup_key,
         recurring_interval,

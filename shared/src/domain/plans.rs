@@ -88,6 +88,9 @@ impl PriceRef {
     }
 }
 
+/// The ceiling of a metered counter the catalog leaves unbounded: units per period.
+pub const DEFAULT_METERED_CEILING: u64 = 100_000;
+
 /// A usage counter of a plan (`"usage": {"api_calls": {...}}`): a quota per billing period
 /// (`limit`), and/or usage billed through a Stripe meter (`meter`: the meter's event name) at the
 /// plan's metered `prices` (one per recurring interval of the plan).
@@ -95,6 +98,10 @@ impl PriceRef {
 pub struct UsageRule {
     pub limit: Option<u64>,
     pub meter: Option<String>,
+    /// Metered counters: the most units billed per period ([`DEFAULT_METERED_CEILING`] unless
+    /// the catalog says `ceiling`); records past it are refused, so a bug or a leaked credential
+    /// cannot bill without bound.
+    pub ceiling: Option<u64>,
     pub prices: BTreeMap<Interval, PriceRef>,
 }
 
@@ -103,6 +110,8 @@ pub struct UsageRule {
 struct RawUsage {
     #[serde(default)]
     limit: Option<i64>,
+    #[serde(default)]
+    ceiling: Option<i64>,
     #[serde(default)]
     meter: Option<String>,
     #[serde(default)]
@@ -412,6 +421,7 @@ impl Catalog {
                                 PublicUsage {
                                     limit: rule.limit,
                                     metered: rule.meter.is_some(),
+                                    ceiling: rule.ceiling,
                                     unit_prices: prices,
                                 },
                             )
@@ -452,6 +462,9 @@ pub struct PublicPlan<'a> {
 pub struct PublicUsage {
     pub limit: Option<u64>,
     pub metered: bool,
+    /// Metered: the most units billed per period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unit_prices: BTreeMap<Interval, PublicPrice>,
 }
@@ -564,6 +577,13 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
         if limit.is_none() && rule.meter.is_none() {
             return Err(invalid(&at, "a counter needs a `limit`, a `meter`, or both"));
         }
+        let ceiling = match (rule.ceiling, &rule.meter) {
+            (None, Some(_)) => Some(DEFAULT_METERED_CEILING),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid(&at, "`ceiling` bounds metered units: it needs a `meter` (use `limit` for a quota)")),
+            (Some(c), Some(_)) if c >= 1 => Some(c as u64),
+            (Some(_), Some(_)) => return Err(invalid(&at, "ceiling must be at least 1")),
+        };
         let mut metered_prices = BTreeMap::new();
         match &rule.meter {
             Some(meter) => {
@@ -597,6 +617,7 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
             UsageRule {
                 limit,
                 meter: rule.meter,
+                ceiling,
                 prices: metered_prices,
             },
         );

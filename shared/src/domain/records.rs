@@ -13,6 +13,8 @@
 //! | `REQUEST#<hash>` | `REQUEST` | [`RequestClaim`]: a client's `Idempotency-Key` and the request it was first used for (TTL) |
 //! | `USER#<sub>` | `USAGE#<period end>#<feature>` | [`UsageCounter`]: units used in one period (TTL after the period) |
 //! | `BATCH#<identifier>` | `BATCH` | [`UsageBatch`]: metered units sealed for one meter event (TTL once sent) |
+//! | `RATE#<sub>` | `<minute>` | a user's count of Stripe-calling requests in one minute (TTL) |
+//! | `FENCE#<sub_…>` | `FENCE` | [`MeteringFence`]: metered usage of a subscription closed before its cancel |
 //! | `RECONCILE` | `EVENTS` | [`ReconcileState`]: how far reconcile has applied Stripe's events, and a pending sweep |
 //!
 //! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
@@ -63,6 +65,9 @@ pub mod keys {
     pub const REPORT_PENDING: &str = "pending";
     pub const REPORT_SHARDS: u32 = 8;
     pub const REPORT_SEALED: &str = "sealed";
+    /// Batches taken out of the queue for review (Stripe kept refusing them, or whether Stripe
+    /// has them can no longer be told).
+    pub const REPORT_PARKED: &str = "parked";
 
     /// The index key of a counter of `user_id` waiting to be reported.
     pub fn report_pending(user_id: &str) -> String {
@@ -70,6 +75,11 @@ pub mod keys {
         format!("{REPORT_PENDING}#{shard}")
     }
     pub const REQUEST_PREFIX: &str = "REQUEST#";
+    /// Per-user counters of requests that call Stripe, one item per minute.
+    pub const RATE_PREFIX: &str = "RATE#";
+    /// A metering fence: a subscription whose metered usage is closed (canceled now).
+    pub const FENCE_PREFIX: &str = "FENCE#";
+    pub const SK_FENCE: &str = "FENCE";
     pub const SK_REQUEST: &str = "REQUEST";
 
     pub const SK_CUSTOMER: &str = "CUSTOMER";
@@ -102,6 +112,12 @@ pub mod keys {
     }
     pub fn event(event_id: &str) -> String {
         format!("{EVENT_PREFIX}{event_id}")
+    }
+    pub fn rate(subject: &str) -> String {
+        format!("{RATE_PREFIX}{subject}")
+    }
+    pub fn fence(subscription_id: &str) -> String {
+        format!("{FENCE_PREFIX}{subscription_id}")
     }
     pub fn audit(user_id: &str) -> String {
         format!("{AUDIT_PREFIX}{user_id}")
@@ -402,6 +418,11 @@ pub struct UsageCounter {
     pub meter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// The subscription whose billing period this counter counts in (`None`: the calendar
+    /// month of the free plan or of one-time purchases). A restarted period carries the quota
+    /// count of the overlapping subscription counters ([`crate::domain::usage::carried`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
     /// Metered units sealed into batches for Stripe so far.
     #[serde(default)]
     pub reported: u64,
@@ -441,11 +462,19 @@ pub struct UsageBatch {
     /// The end of the counter's period.
     #[serde(default)]
     pub period_end: i64,
-    /// `sealed`, `sent`, or `rejected` (Stripe refused it for good, e.g. too old).
+    /// `sealed`, `sent`, `rejected` (Stripe refused it for good, e.g. too old) or `parked`
+    /// (out of the queue for review).
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+    /// When it was sealed (its first send follows at once).
     pub created_at: i64,
+    /// Runs in which Stripe refused it (a 4xx that may pass later: a meter deactivated, say).
+    #[serde(default)]
+    pub refusals: u32,
+    /// Why it was parked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
 }
@@ -453,6 +482,32 @@ pub struct UsageBatch {
 impl UsageBatch {
     pub fn value(&self) -> u64 {
         self.to.saturating_sub(self.from)
+    }
+}
+
+/// `FENCE#<sub_…>` / `FENCE`: the metered usage of a subscription is closed until `until`
+/// (the cancel-now path closes it before it reports the last units and cancels; metered records
+/// for it are refused while the fence is in force).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeteringFence {
+    pub pk: String,
+    pub sk: String,
+    pub subscription_id: String,
+    pub until: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl MeteringFence {
+    pub fn new(subscription_id: &str, until: i64, now: i64) -> Self {
+        Self {
+            pk: keys::fence(subscription_id),
+            sk: keys::SK_FENCE.into(),
+            subscription_id: subscription_id.into(),
+            until,
+            created_at: now,
+            expires_at: until.max(now) + 86_400,
+        }
     }
 }
 

@@ -78,12 +78,6 @@ pub const MAX_JSON_BODY: usize = 16 * 1024;
 /// `T` is a `Deserialize` struct with `#[serde(deny_unknown_fields)]` whose optional members are
 /// `Option`s; the handler validates values (ranges, catalog membership) after.
 pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request, max: usize) -> Result<T, Problem> {
-    if req.headers().contains_key(INVALID_BASE64_HEADER) {
-        return Err(Problem::bad_request(
-            "/errors/malformed-body",
-            "the body is flagged base64 but does not decode",
-        ));
-    }
     let bytes: &[u8] = match req.body() {
         Body::Empty => b"",
         Body::Text(text) => text.as_bytes(),
@@ -189,57 +183,6 @@ pub fn redirect_url(redirects: &crate::config::RedirectConfig, field: &str, valu
         );
     }
     Ok(url)
-}
-
-/// Header the base64 guard sets when API Gateway's body was flagged base64 but did not decode.
-/// Any incoming header of this name is removed first, so only the guard can set it.
-pub const INVALID_BASE64_HEADER: &str = "x-stripe-lambda-invalid-base64";
-
-/// lambda_http panics on an undecodable base64 body before a handler runs. This guard, applied
-/// to the raw event first, empties such a body and marks the request, so the handler can answer
-/// 400 instead.
-pub fn guard_base64(event: &mut lambda_http::request::LambdaRequest) {
-    use base64::Engine;
-    use lambda_http::request::LambdaRequest;
-    let (body, encoded, headers) = match event {
-        LambdaRequest::ApiGatewayV2(e) => (&mut e.body, &mut e.is_base64_encoded, &mut e.headers),
-        LambdaRequest::ApiGatewayV1(e) => (&mut e.body, &mut e.is_base64_encoded, &mut e.headers),
-        _ => return,
-    };
-    headers.remove(INVALID_BASE64_HEADER);
-    if *encoded
-        && body
-            .as_deref()
-            .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_err())
-    {
-        *body = None;
-        *encoded = false;
-        headers.insert(INVALID_BASE64_HEADER, HeaderValue::from_static("1"));
-    }
-}
-
-/// Runs a Lambda HTTP handler like `lambda_http::run`, with [`guard_base64`] applied to every
-/// raw event first: an undecodable base64 body reaches the handler as a marked, empty request
-/// instead of panicking inside lambda_http.
-pub async fn run<'a, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
-where
-    F: FnMut(Request) -> Fut + 'a,
-    Fut: std::future::Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send + 'a,
-{
-    use lambda_http::tower::ServiceExt;
-    let adapter = lambda_http::Adapter::from(lambda_http::service_fn(handler));
-    let service = adapter.map_request(|mut event: lambda_http::LambdaEvent<lambda_http::request::LambdaRequest>| {
-        guard_base64(&mut event.payload);
-        event
-    });
-    lambda_http::lambda_runtime::run(service).await
-}
-
-/// Parses an API Gateway event the way the runtime does, with [`guard_base64`] applied.
-pub fn request_from_json(text: &str) -> Result<Request, serde_json::Error> {
-    let mut event: lambda_http::request::LambdaRequest = serde_json::from_str(text)?;
-    guard_base64(&mut event);
-    Ok(event.into())
 }
 
 /// The client's `Idempotency-Key` header, if any (at most 200 visible ASCII characters): a

@@ -1,7 +1,8 @@
 //! The HTTP edge: what the functions share at their boundary with API Gateway and Stripe's
 //! webhook calls.
 //!
-//! - [`http`] — routing helpers, typed JSON bodies, the base64 guard, the Lambda runner
+//! - [`http`] — routing helpers, typed JSON bodies
+//! - [`runtime`] — the Lambda runner: the guard against events lambda_http cannot take, direct invocations
 //! - [`identity`] — the caller, from API Gateway claims or a verified bearer token
 //! - [`problem`] — problem+json and the one mapping of every layer's errors to HTTP
 //! - [`signature`] — `Stripe-Signature` verification (and signing, for the local stack)
@@ -13,4 +14,5 @@ pub mod identity;
 pub mod local_events;
 pub mod metrics;
 pub mod problem;
+pub mod runtime;
 pub mod signature;

@@ -202,7 +202,8 @@ impl From<&GateError> for Problem {
 }
 
 /// Usage records: 400 for bad input, 403 when the plan does not count the feature, 429 with
-/// `limit`, `used` and `resets_at` when the record would pass the limit, 409 for a reused key,
+/// `limit`, `used` and `resets_at` when the record would pass the limit (or the metered
+/// ceiling), 409 for a reused key or a subscription that ended,
 /// 503 when the store is down (never counted twice: the client retries with its key).
 impl From<&UsageError> for Problem {
     fn from(err: &UsageError) -> Self {
@@ -238,6 +239,29 @@ impl From<&UsageError> for Problem {
                 .with_extension("resets_at", *resets_at)
                 .with_retry_after(wait)
             }
+            UsageError::OverCeiling {
+                ceiling,
+                metered,
+                resets_at,
+            } => {
+                let wait = (*resets_at - crate::domain::clock::now_epoch()).clamp(1, u32::MAX as i64) as u32;
+                Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "/errors/usage-ceiling",
+                    "Metered usage ceiling reached",
+                    "this would bill more units this period than the plan's ceiling allows; nothing was recorded",
+                )
+                .with_extension("ceiling", *ceiling)
+                .with_extension("metered", *metered)
+                .with_extension("resets_at", *resets_at)
+                .with_retry_after(wait)
+            }
+            UsageError::SubscriptionEnded => Problem::new(
+                StatusCode::CONFLICT,
+                "/errors/subscription-ended",
+                "Subscription ended",
+                "the subscription that would bill this usage has ended; nothing was recorded",
+            ),
             UsageError::KeyReused => Problem::new(
                 StatusCode::CONFLICT,
                 "/errors/idempotency-key-reused",
@@ -246,6 +270,22 @@ impl From<&UsageError> for Problem {
             )
             .with_field("Idempotency-Key"),
             UsageError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// A user past the rate of Stripe-calling requests: 429 with `Retry-After`; the store down: 503.
+impl From<&crate::services::ratelimit::RateError> for Problem {
+    fn from(err: &crate::services::ratelimit::RateError) -> Self {
+        match err {
+            crate::services::ratelimit::RateError::Limited { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "/errors/rate-limited",
+                "Too many requests",
+                "too many billing requests from you in the last minute; retry after the time in Retry-After",
+            )
+            .with_retry_after(*retry_after),
+            crate::services::ratelimit::RateError::Store(err) => err.into(),
         }
     }
 }

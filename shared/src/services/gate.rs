@@ -12,6 +12,7 @@
 
 use crate::adapters::store::{Store, StoreError};
 use crate::domain::access::{self, Access, AccessPolicy, FeatureDecision};
+use crate::domain::clock::Clock;
 use crate::domain::plans::{Catalog, is_valid_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,22 +33,23 @@ pub struct Gate<'a> {
     store: &'a Store,
     catalog: &'a Catalog,
     policy: AccessPolicy,
+    clock: &'a dyn Clock,
 }
 
 impl<'a> Gate<'a> {
-    pub fn new(store: &'a Store, catalog: &'a Catalog, policy: AccessPolicy) -> Self {
-        Self { store, catalog, policy }
+    pub fn new(store: &'a Store, catalog: &'a Catalog, policy: AccessPolicy, clock: &'a dyn Clock) -> Self {
+        Self {
+            store,
+            catalog,
+            policy,
+            clock,
+        }
     }
 
     /// Everything the user may use now (one Query).
     pub async fn access(&self, user_id: &str) -> Result<Access, StoreError> {
         let items = self.store.user_items(user_id).await?;
-        Ok(access::decide(
-            self.catalog,
-            &items,
-            crate::domain::clock::now_epoch(),
-            &self.policy,
-        ))
+        Ok(access::decide(self.catalog, &items, self.clock.now(), &self.policy))
     }
 
     /// The decision for one feature (one Query), allowed or not.

@@ -5,8 +5,10 @@
 //! - [`usage`] — usage quotas and metered usage for any Rust Lambda
 //! - [`reporter`] — metered usage to Stripe's meters, exactly once
 //! - [`reconcile`] — what missed or lost webhooks left behind, repaired from Stripe's records
+//! - [`ratelimit`] — the per-user rate of requests that call Stripe
 
 pub mod gate;
+pub mod ratelimit;
 pub mod reconcile;
 pub mod reporter;
 pub mod sync;

@@ -15,13 +15,25 @@
 //! not with the records. Only what Stripe refuses for good (a timestamp outside its window, a
 //! deleted customer) is marked `rejected`: logged and counted, never dropped silently; anything
 //! else stays for the next run.
+//!
+//! The whole queue is read each run, oldest first ([`crate::adapters::store`]'s queue), so a
+//! batch that keeps failing cannot hold back the rest. Two things take a batch out of the queue
+//! for review (*parked*: kept, logged, counted in `parked`, alarmed), never retried for ever:
+//!
+//! - Stripe refused it (a 4xx other than the final refusals above: a meter deactivated, say) in
+//!   [`MAX_REFUSALS`] runs.
+//! - Stripe remembers a meter event's identifier for 24 hours only: a resend after that would
+//!   count the units again if the first send was recorded and its answer lost. A batch first
+//!   sent more than [`DEDUPE_SAFE_SECS`] ago is resent only when the meter's event summary for
+//!   the customer shows nothing recorded in the batch's minute; otherwise it is parked. A unit is
+//!   never billed twice.
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::adapters::store::{Store, StoreError};
+use crate::adapters::store::{QUEUE_READ_CAP, Store, StoreError};
 use crate::adapters::stripe::{GatewayError, Stripe, idempotency_key};
 use crate::domain::clock::Clock;
 use crate::domain::records::{UsageBatch, UsageCounter, keys};
@@ -31,8 +43,11 @@ pub const METER_EVENT_MAX_AGE_SECS: i64 = 35 * 86_400;
 /// How long after a period ends Stripe still adds usage to its invoice (the renewal invoice is
 /// finalized about an hour after the period ends): a batch sent later is counted as late.
 pub const INVOICE_GRACE_SECS: i64 = 3600;
-/// Items read per index shard per run.
-const PAGE: i32 = 250;
+/// Runs in which Stripe refused a batch before it is parked for review.
+pub const MAX_REFUSALS: u32 = 10;
+/// A batch first sent longer ago than this may be past Stripe's 24-hour identifier window by
+/// the time it arrives: it is resent only when the meter's summary shows it was not recorded.
+pub const DEDUPE_SAFE_SECS: i64 = 23 * 3600;
 /// Batches in flight at once.
 const IN_FLIGHT: usize = 8;
 
@@ -53,6 +68,8 @@ pub struct RunSummary {
     /// Units sent after their period's invoice was probably finalized (Stripe records them; the
     /// invoice may not show them).
     pub late_units: u64,
+    /// Batches taken out of the queue for review in this run.
+    pub parked: u64,
 }
 
 impl RunSummary {
@@ -68,6 +85,7 @@ impl RunSummary {
             Outcome::Failed => self.failed += 1,
             Outcome::Rejected { units } => self.rejected_units += units,
             Outcome::Pending => self.pending += 1,
+            Outcome::Parked => self.parked += 1,
             Outcome::Nothing => {}
         }
     }
@@ -80,6 +98,7 @@ enum Outcome {
     Failed,
     Rejected { units: u64 },
     Pending,
+    Parked,
     Nothing,
 }
 
@@ -104,7 +123,7 @@ impl<'a> Reporter<'a> {
     pub async fn run(&self) -> Result<RunSummary, StoreError> {
         let deadline = Instant::now() + self.budget;
         let mut summary = RunSummary::default();
-        let sealed = self.store.sealed_batches(PAGE).await?;
+        let sealed = self.store.sealed_batches(QUEUE_READ_CAP).await?;
         let outcomes: Vec<Outcome> = futures_util::stream::iter(sealed.iter())
             .map(|batch| async move {
                 if Instant::now() >= deadline {
@@ -117,7 +136,7 @@ impl<'a> Reporter<'a> {
             .await;
         outcomes.into_iter().for_each(|o| summary.add(o));
 
-        let counters = self.store.pending_counters(PAGE).await?;
+        let counters = self.store.pending_counters(QUEUE_READ_CAP).await?;
         let outcomes: Vec<Outcome> = futures_util::stream::iter(counters.iter())
             .map(|counter| async move {
                 if Instant::now() >= deadline {
@@ -132,14 +151,44 @@ impl<'a> Reporter<'a> {
         Ok(summary)
     }
 
-    /// Reports `counters` now (a user's, before their subscription ends: Stripe bills the
-    /// usage it has on the final invoice).
-    pub async fn flush(&self, counters: &[UsageCounter]) -> RunSummary {
+    /// Reports now every metered unit of `user` billed to `customer` that Stripe does not have
+    /// yet (before a cancel now: Stripe bills on the final invoice the usage it has). Sealed
+    /// batches of the customer are sent first, then the user's counters; `Ok(true)` only when
+    /// nothing of the customer is left unsent afterwards (a batch Stripe refused for good is
+    /// settled, and logged).
+    pub async fn flush(&self, user: &str, customer: &str) -> Result<bool, StoreError> {
         let mut summary = RunSummary::default();
-        for counter in counters.iter().filter(|c| c.meter.is_some() && c.metered > c.reported) {
+        for batch in self.store.sealed_batches(QUEUE_READ_CAP).await? {
+            if batch.customer_id == customer {
+                summary.add(self.send(&batch).await);
+            }
+        }
+        let counters = self.store.user_items_consistent(user).await?.usage;
+        for counter in counters.iter().filter(|c| Self::billed_to(c, customer) && c.metered > c.reported) {
             summary.add(self.report(counter).await);
         }
-        summary
+        let left_counters = self
+            .store
+            .user_items_consistent(user)
+            .await?
+            .usage
+            .iter()
+            .any(|c| Self::billed_to(c, customer) && c.metered > c.reported);
+        let left_batches = self
+            .store
+            .sealed_batches(QUEUE_READ_CAP)
+            .await?
+            .iter()
+            .any(|b| b.customer_id == customer);
+        let complete = !left_counters && !left_batches && summary.failed == 0 && summary.parked == 0;
+        if !complete {
+            tracing::warn!(user, customer, failed = summary.failed, parked = summary.parked, pending = summary.pending, "metered usage not all reported");
+        }
+        Ok(complete)
+    }
+
+    fn billed_to(counter: &UsageCounter, customer: &str) -> bool {
+        counter.meter.is_some() && counter.customer_id.as_deref() == Some(customer)
     }
 
     /// Seals and sends a counter's unreported metered units.
@@ -191,12 +240,24 @@ impl<'a> Reporter<'a> {
             state: "sealed".into(),
             report: Some(keys::REPORT_SEALED.into()),
             created_at: now,
+            refusals: 0,
+            parked_reason: None,
             expires_at: None,
         })
     }
 
     async fn send(&self, batch: &UsageBatch) -> Outcome {
         let now = self.clock.now();
+        if now - batch.created_at > DEDUPE_SAFE_SECS {
+            match self.recorded_meanwhile(batch).await {
+                Ok(0) => tracing::info!(identifier = %batch.identifier, "an old batch Stripe has no units of in its minute: sent again"),
+                Ok(found) => return self.park(batch, &format!("first sent over 23 h ago; Stripe's meter shows {found} units in its minute: it may have it"), now).await,
+                Err(err) => {
+                    tracing::warn!(identifier = %batch.identifier, error = %crate::adapters::cause_chain(&err), "meter summary unavailable; next run");
+                    return Outcome::Failed;
+                }
+            }
+        }
         let result = self
             .stripe
             .create_meter_event(&batch.meter, &batch.customer_id, batch.value(), batch.timestamp, &batch.identifier)
@@ -243,11 +304,47 @@ impl<'a> Reporter<'a> {
                     settle("rejected").await;
                     Outcome::Rejected { units: batch.value() }
                 }
+                Refusal::Refused => {
+                    let refusals = self.store.note_refusal(batch).await.unwrap_or(0);
+                    tracing::warn!(identifier = %batch.identifier, refusals, error = %crate::adapters::cause_chain(&err), "usage refused by Stripe; kept for the next run");
+                    if refusals >= MAX_REFUSALS {
+                        return self.park(batch, &format!("refused by Stripe in {refusals} runs: {err}"), now).await;
+                    }
+                    Outcome::Failed
+                }
                 Refusal::Retry => {
                     tracing::warn!(identifier = %batch.identifier, error = %crate::adapters::cause_chain(&err), "usage not reported; kept for the next run");
                     Outcome::Failed
                 }
             },
+        }
+    }
+
+    /// The units Stripe's meter recorded for the batch's customer in the minute of its
+    /// timestamp.
+    async fn recorded_meanwhile(&self, batch: &UsageBatch) -> Result<i64, crate::adapters::stripe::GatewayError> {
+        let Some(meter) = self.stripe.meter_id(&batch.meter).await? else {
+            return Err(crate::adapters::stripe::GatewayError::NotFound { what: "meter" });
+        };
+        let minute = batch.timestamp.div_euclid(60) * 60;
+        self.stripe.meter_usage(&meter, &batch.customer_id, minute, minute + 60).await
+    }
+
+    async fn park(&self, batch: &UsageBatch, reason: &str, now: i64) -> Outcome {
+        tracing::error!(
+            identifier = %batch.identifier,
+            meter = %batch.meter,
+            customer = %batch.customer_id,
+            units = batch.value(),
+            reason,
+            "usage batch parked for review: it will not be sent again unless requeued (devtool usage-batches)"
+        );
+        match self.store.park_batch(batch, reason, now).await {
+            Ok(()) => Outcome::Parked,
+            Err(err) => {
+                tracing::warn!(identifier = %batch.identifier, error = %crate::adapters::cause_chain(&err), "batch not parked; next run");
+                Outcome::Failed
+            }
         }
     }
 }
@@ -259,7 +356,11 @@ enum Refusal {
     AlreadyRecorded,
     /// Outside Stripe's time window, or the customer is gone: it never will be accepted.
     ForGood,
-    /// Anything else (a key problem, a meter deactivated, Stripe down): the next run tries again.
+    /// Another refusal of the request (a meter deactivated, say): retried, and parked after
+    /// [`MAX_REFUSALS`] runs.
+    Refused,
+    /// Anything else (the key refused, a rate limit, Stripe down): the next run tries again,
+    /// however long it takes.
     Retry,
 }
 
@@ -277,6 +378,8 @@ impl Refusal {
                 param: Some(param),
                 ..
             } if code == "resource_missing" && param.starts_with("payload[") => Refusal::ForGood,
+            // 401/403: a key problem is the deployment's, not the batch's.
+            GatewayError::Rejected { status, .. } if !matches!(status, 401 | 403) => Refusal::Refused,
             _ => Refusal::Retry,
         }
     }
@@ -311,7 +414,15 @@ mod tests {
             )),
             Refusal::ForGood
         );
-        assert_eq!(Refusal::of(&rejected("event_name", None, "No active meter")), Refusal::Retry);
+        assert_eq!(Refusal::of(&rejected("event_name", None, "No active meter")), Refusal::Refused);
+        let unauthorized = GatewayError::Rejected {
+            operation: "create_meter_event",
+            status: 401,
+            code: None,
+            param: None,
+            message: "Invalid API Key".into(),
+        };
+        assert_eq!(Refusal::of(&unauthorized), Refusal::Retry);
         assert_eq!(Refusal::of(&GatewayError::NotFound { what: "meter" }), Refusal::Retry);
         assert_eq!(Refusal::of(&GatewayError::NotConfigured), Refusal::Retry);
     }

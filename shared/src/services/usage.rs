@@ -16,6 +16,13 @@
 //!   process records in ONE round trip; a plan change or a renewal reaches it within that time.
 //! - A client's idempotency key is claimed in the same transaction as the increment: a retry
 //!   counts nothing and answers as the first request did.
+//! - A restarted period keeps its spent quota ([`crate::domain::usage::carried`]); metered units
+//!   stop at the counter's ceiling per period; a metered record is refused once its
+//!   subscription is canceled or its metering closed for a cancel now, even while this process
+//!   still holds the plan it read before (the write itself checks).
+//!
+//! Recording is a trusted caller's act: the team's own code through this module, or a direct
+//! invocation of the `usage` function (IAM authorizes it). Never a user's token.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::store::{Counted, KeyedCount, Store, StoreError, UsageWrite};
+use crate::adapters::store::{Counted, KeyedCount, MeteredBy, Store, StoreError, UsageWrite};
 use crate::adapters::stripe::idempotency_key;
 use crate::domain::access::{self, AccessPolicy};
 use crate::domain::clock::Clock;
@@ -46,6 +53,12 @@ pub enum UsageError {
     /// The record would pass the limit; nothing was counted.
     #[error("usage limit reached")]
     OverLimit { limit: u64, used: u64, resets_at: i64 },
+    /// The record would bill more metered units in the period than the counter's ceiling.
+    #[error("metered usage ceiling reached")]
+    OverCeiling { ceiling: u64, metered: u64, resets_at: i64 },
+    /// The subscription that would bill the units is canceled (or being canceled now).
+    #[error("the subscription billing this usage has ended")]
+    SubscriptionEnded,
     /// The client's idempotency key was used for another record.
     #[error("idempotency key reused for another record")]
     KeyReused,
@@ -85,6 +98,8 @@ pub struct UsageSummary {
 struct Entry {
     usage: Allowances,
     period: Period,
+    /// The subscription whose billing period `period` is.
+    basis: Option<String>,
     read_at: Instant,
 }
 
@@ -112,6 +127,12 @@ impl AllowanceCache {
             .get(user)
             .filter(|e| e.read_at.elapsed() < self.ttl && now < e.period.end)
             .cloned()
+    }
+
+    /// Forgets what `user` may count: the next record reads it again.
+    fn forget(&self, user: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.remove(user);
     }
 
     fn put(&self, user: &str, entry: Entry) {
@@ -156,6 +177,7 @@ impl<'a> Usage<'a> {
         let entry = Entry {
             usage: access.usage,
             period: access.usage_period,
+            basis: access.usage_basis,
             read_at: Instant::now(),
         };
         self.cache.put(user, entry.clone());
@@ -163,8 +185,9 @@ impl<'a> Usage<'a> {
     }
 
     /// Counts `quantity` units of `feature` for `user` in the current period, or refuses the
-    /// whole record ([`UsageError::OverLimit`]). With `key` (the client's idempotency key) a
-    /// repeated record counts nothing and answers as the first one did.
+    /// whole record ([`UsageError::OverLimit`], [`UsageError::OverCeiling`]). With `key` (the
+    /// client's idempotency key) a repeated record counts nothing and answers as the first one
+    /// did.
     pub async fn record(&self, user: &str, feature: &str, quantity: u64, key: Option<&str>) -> Result<Recorded, UsageError> {
         if !is_valid_key(feature) {
             return Err(UsageError::InvalidFeature);
@@ -172,17 +195,41 @@ impl<'a> Usage<'a> {
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(UsageError::InvalidQuantity);
         }
+        match self.record_once(user, feature, quantity, key).await {
+            // The plan this process held is no longer billable (canceled meanwhile): read what
+            // the user may count now, and judge the record once more on that.
+            Err(UsageError::SubscriptionEnded) => {
+                self.cache.forget(user);
+                self.record_once(user, feature, quantity, key).await
+            }
+            other => other,
+        }
+    }
+
+    async fn record_once(&self, user: &str, feature: &str, quantity: u64, key: Option<&str>) -> Result<Recorded, UsageError> {
         let entry = self.allowances(user).await?;
         let allowance = entry.usage.get(feature).ok_or_else(|| UsageError::NotInPlan {
             feature: feature.to_owned(),
         })?;
+        let metering = match (&allowance.meter, &allowance.customer_id, &allowance.subscription_id) {
+            (Some(meter), Some(customer_id), Some(subscription_id)) => Some(MeteredBy {
+                meter,
+                customer_id,
+                subscription_id,
+                ceiling: allowance.ceiling,
+            }),
+            _ => None,
+        };
         let write = UsageWrite {
             user_id: user,
             feature,
             period: entry.period,
             quantity,
             limit: allowance.limit,
-            meter: allowance.meter.as_deref().zip(allowance.customer_id.as_deref()),
+            carried: allowance.carried,
+            basis: entry.basis.as_deref(),
+            metering,
+            now: self.clock.now(),
         };
         let answer = |used: u64| Recorded {
             feature: feature.to_owned(),
@@ -191,15 +238,23 @@ impl<'a> Usage<'a> {
             remaining: allowance.limit.map(|l| l.saturating_sub(used)),
             period_end: entry.period.end,
         };
-        let over = |used: u64| UsageError::OverLimit {
-            limit: allowance.limit.unwrap_or(0),
-            used,
-            resets_at: entry.period.end,
+        let refused = |counted: Counted| match counted {
+            Counted::OverLimit { used } => UsageError::OverLimit {
+                limit: allowance.limit.unwrap_or(0),
+                used,
+                resets_at: entry.period.end,
+            },
+            Counted::OverCeiling { metered } => UsageError::OverCeiling {
+                ceiling: allowance.ceiling.unwrap_or(0),
+                metered,
+                resets_at: entry.period.end,
+            },
+            Counted::Closed | Counted::Yes { .. } => UsageError::SubscriptionEnded,
         };
         let Some(key) = key else {
             return match self.store.count_usage(&write).await? {
                 Counted::Yes { used } => Ok(answer(used)),
-                Counted::OverLimit { used } => Err(over(used)),
+                other => Err(refused(other)),
             };
         };
         let request = idempotency_key("usage", &[user, key]);
@@ -219,7 +274,7 @@ impl<'a> Usage<'a> {
                 }
                 Ok(recorded)
             }
-            KeyedCount::Counted(Counted::OverLimit { used }) => Err(over(used)),
+            KeyedCount::Counted(other) => Err(refused(other)),
             KeyedCount::Seen(claim) if claim.fingerprint != fingerprint => Err(UsageError::KeyReused),
             KeyedCount::Seen(claim) => match claim.answer.as_deref().and_then(|a| serde_json::from_str(a).ok()) {
                 Some(first) => Ok(first),
@@ -248,7 +303,8 @@ impl<'a> Usage<'a> {
             .map(|(feature, allowance)| {
                 let counter = items.usage.iter().find(|c| c.feature == *feature && c.period_end == period.end);
                 // Under a limit, the quota's count; else every unit.
-                let used = counter.map_or(0, |c| if allowance.limit.is_some() { c.limited } else { c.used });
+                // A period restarted before its end starts from the count it carries.
+                let used = counter.map_or(allowance.carried, |c| if allowance.limit.is_some() { c.limited } else { c.used });
                 let usage = FeatureUsage {
                     used,
                     limit: allowance.limit,

@@ -72,7 +72,11 @@ async fn checkout_creates_a_subscription_session_for_the_plan_price() {
     );
     let customer = customer.id.clone();
     drop(world);
-    assert_eq!(stack.item_count().await, 2, "the link, both ways, and nothing else");
+    assert_eq!(
+        stack.item_count().await,
+        3,
+        "the link, both ways, and the user's rate counter of Stripe-calling requests; nothing else"
+    );
     assert_eq!(
         stack.state.store.customer_owner(&customer).await.unwrap().as_deref(),
         Some("user_123")

@@ -156,9 +156,10 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:Query",
                 "dynamodb:PutItem",
                 "dynamodb:DeleteItem",
+                "dynamodb:UpdateItem",
             ],
         ),
-        ("PortalFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
+        ("PortalFunction", &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]),
         (
             "WebhookFunction",
             &[
@@ -171,11 +172,23 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
         ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
         (
             "UsageFunction",
-            &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "dynamodb:PutItem",
+                "dynamodb:ConditionCheckItem",
+            ],
         ),
         (
             "UsageReporterFunction",
-            &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "dynamodb:PutItem",
+            ],
         ),
         ("AuthorizerFunction", &["dynamodb:Query"]),
         (
@@ -196,6 +209,7 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:Query",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
             ],
         ),
     ];
@@ -312,4 +326,21 @@ fn the_feature_gate_caches_per_token_and_route() {
         mappings.keys().all(|k| k.as_str().unwrap().starts_with("overwrite:")),
         "a client's own x-billing-user header must never reach the backend beside ours"
     );
+}
+
+#[test]
+fn usage_is_recorded_by_invoking_the_function_with_a_policy_a_caller_attaches() {
+    let template = template();
+    let outputs = template["Outputs"].as_mapping().unwrap();
+    assert!(outputs.contains_key("UsageFunctionArn"), "the trusted caller's target");
+    assert!(outputs.contains_key("UsageRecordPolicyArn"));
+    let statement = &template["Resources"]["UsageRecordPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Action"].as_str(), Some("lambda:InvokeFunction"));
+    assert_eq!(tag(&statement["Resource"]), "GetAtt UsageFunction.Arn", "only the usage function");
+    // The parameters every Stripe-calling function reads.
+    for name in ["CheckoutFunction", "PortalFunction", "SubscriptionFunction"] {
+        let env = &template["Resources"][name]["Properties"]["Environment"]["Variables"];
+        assert_eq!(tag(&env["USER_RATE_LIMIT_PER_MINUTE"]), "Ref UserRateLimitPerMinute", "{name}");
+    }
+    assert!(template["Resources"]["UsageParkedAlarm"].is_mapping(), "parked usage is alarmed");
 }

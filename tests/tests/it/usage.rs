@@ -27,17 +27,28 @@ fn catalog_with_free_limit(limit: u64) -> Catalog {
     Catalog::from_json("test", &catalog.to_string()).unwrap()
 }
 
+/// Records usage the trusted way, a direct invocation of the usage function
+/// (`events/usage-record-direct.json`'s shape), as `(status, body, resets_at)`: 200 and the
+/// answer when counted, else the problem's status and the problem.
 async fn post_usage(stack: &Stack, user: &str, body_json: Value, key: Option<&str>) -> (u16, Value, Option<String>) {
-    let req = testkit::event_with("usage-record.json", |e| {
-        e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = user.into();
-        e["body"] = body_json.to_string().into();
-        if let Some(key) = key {
-            e["headers"]["idempotency-key"] = key.into();
+    let mut payload: Value = serde_json::from_str(&testkit::event_text("usage-record-direct.json")).unwrap();
+    payload["user_id"] = user.into();
+    payload["feature"] = body_json["feature"].clone();
+    payload["quantity"] = body_json["quantity"].clone();
+    match key {
+        Some(key) => payload["idempotency_key"] = key.into(),
+        None => {
+            payload.as_object_mut().unwrap().remove("idempotency_key");
         }
-    });
-    let response = usage::handler::handle(&stack.state, req).await.unwrap();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-    (response.status().as_u16(), body(&response), retry_after)
+    }
+    let answer = usage::direct::invoke(&stack.state, payload).await;
+    if answer["allowed"] == true {
+        return (200, answer, None);
+    }
+    let problem = answer["problem"].clone();
+    assert_eq!(answer["allowed"], false, "{answer}");
+    let resets_at = problem.get("resets_at").map(Value::to_string);
+    (problem["status"].as_u64().unwrap() as u16, problem, resets_at)
 }
 
 async fn get_usage(stack: &Stack, user: &str) -> Value {
@@ -303,7 +314,10 @@ async fn a_key_past_its_day_counts_again() {
         },
         quantity: 2,
         limit: Some(10),
-        meter: None,
+        carried: 0,
+        basis: None,
+        metering: None,
+        now: 1_800_000_000,
     };
     let store = &stack.state.store;
     let now = 1_800_000_000;

@@ -6,6 +6,7 @@ impl World {
     pub fn list_prices(&self, params: &Params) -> Result<Value, StripeError> {
         params.allow(&["lookup_keys", "active", "product", "limit", "starting_after", "type"])?;
         let keys = params.strings("lookup_keys");
+        let options = params.strings("expand").iter().any(|e| e == "data.currency_options");
         let product = params.str("product")?;
         let active = params.bool("active")?;
         let ids = self.newest_first(self.prices.keys());
@@ -15,7 +16,7 @@ impl World {
             .filter(|p| keys.is_empty() || p.lookup_key.as_ref().is_some_and(|k| keys.contains(k)))
             .filter(|p| product.is_none_or(|prod| p.product == prod))
             .filter(|p| active.is_none_or(|a| p.active == a))
-            .map(|p| (p.id.clone(), p.render()))
+            .map(|p| (p.id.clone(), if options { p.render_with_currency_options() } else { p.render() }))
             .collect();
         let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
         Ok(list("/v1/prices", data, has_more))
@@ -98,7 +99,7 @@ impl World {
         };
         self.prices.insert(id.clone(), price);
         self.track(&id);
-        self.price(&id)
+        self.price(&id, params)
     }
 
     /// `POST /v1/prices/{id}`: `lookup_key` (with `transfer_lookup_key`), `active`, `metadata`.
@@ -118,7 +119,7 @@ impl World {
             let metadata = params.metadata("metadata")?;
             self.prices.get_mut(id).expect("checked").metadata.extend(metadata);
         }
-        self.price(id)
+        self.price(id, params)
     }
 
     /// Makes `key` free for `owner`: an error when another price has it, unless `transfer`.
@@ -144,11 +145,14 @@ impl World {
         }
     }
 
-    pub fn price(&self, id: &str) -> Result<Value, StripeError> {
-        self.prices
-            .get(id)
-            .map(Price::render)
-            .ok_or_else(|| StripeError::no_such("price", id, "id"))
+    /// `GET /v1/prices/{id}`, with `currency_options` when `expand[]=currency_options`.
+    pub fn price(&self, id: &str, params: &Params) -> Result<Value, StripeError> {
+        let price = self.prices.get(id).ok_or_else(|| StripeError::no_such("price", id, "id"))?;
+        Ok(if params.strings("expand").iter().any(|e| e == "currency_options") {
+            price.render_with_currency_options()
+        } else {
+            price.render()
+        })
     }
 
     pub fn list_products(&self, params: &Params) -> Result<Value, StripeError> {

@@ -449,6 +449,7 @@ impl World {
             let subscription = Subscription {
                 id: sub_id.clone(),
                 customer: customer.clone(),
+                currency: session.currency.clone(),
                 status: if trial_end.is_some() { "trialing" } else { "active" }.into(),
                 items: session
                     .line_items

@@ -15,9 +15,12 @@ impl World {
         let target = self.now() + seconds;
         while let Some((at, _, id, action)) = self.next_due(target) {
             self.offset += (at - self.now()).max(0);
+            // The functions see each step's time before its events reach them.
+            self.write_clock_file();
             self.apply(&id, action);
         }
         self.offset += (target - self.now()).max(0);
+        self.write_clock_file();
         Ok(self.now())
     }
 
@@ -88,10 +91,12 @@ impl World {
             }
             Due::End => {
                 // Metered usage is billed in arrears: the period that ends with the subscription
-                // gets a final invoice for it (free when it was a trial).
+                // gets a final invoice for it (free when it was a trial). Pending invoice items
+                // (prorations) are collected at the end of the period too, as Stripe does for a
+                // subscription set to cancel then.
                 let trial = self.subscriptions[id].status == "trialing";
                 self.end_subscription(id, Some("cancellation_requested"));
-                if self.has_metered_items(id) {
+                if self.has_metered_items(id) || !self.pending_items_of(id).is_empty() {
                     let now = self.now();
                     self.final_usage_invoice(id, now, "subscription_cycle", if trial { 100 } else { 0 });
                 }

@@ -66,7 +66,7 @@ impl World {
             .filter(|item| !self.prices.get(&item.price).is_some_and(Price::metered))
             .map(|item| {
                 let price = self.prices.get(&item.price);
-                let unit = price.map_or(0, |p| p.unit_amount);
+                let unit = price.map_or(0, |p| p.amount_in(&sub.currency).unwrap_or(p.unit_amount));
                 let full = unit * item.quantity as i64;
                 let length = price.map_or(30 * DAY, Price::period_seconds);
                 let billed = if end - start < length {
@@ -76,7 +76,7 @@ impl World {
                 };
                 let amount = billed - billed * i64::from(percent_off.min(100)) / 100;
                 let interval = price.and_then(|p| p.interval).unwrap_or("month");
-                let currency = price.map_or("usd", |p| p.currency.as_str());
+                let currency = sub.currency.as_str();
                 InvoiceLine {
                     id: new_id("il"),
                     price: item.price.clone(),
@@ -111,7 +111,8 @@ impl World {
                 let meter = price.meter.as_ref()?;
                 let (usage, _) = self.meter_usage(meter, &sub.customer, start.max(item.usage_from), end);
                 let units = usage.max(0);
-                let billed = units.saturating_mul(price.unit_amount);
+                let unit = price.amount_in(&sub.currency).unwrap_or(price.unit_amount);
+                let billed = units.saturating_mul(unit);
                 let amount = billed - billed * i64::from(percent_off.min(100)) / 100;
                 Some(InvoiceLine {
                     id: new_id("il"),
@@ -121,7 +122,7 @@ impl World {
                     description: format!(
                         "{units} × {} (at {} / {})",
                         self.product_name(&item.price),
-                        money_text(price.unit_amount, &price.currency),
+                        money_text(unit, &sub.currency),
                         price.interval.unwrap_or("month")
                     ),
                     period_start: start,
@@ -184,10 +185,11 @@ impl World {
         start: i64,
         end: i64,
     ) -> Option<String> {
-        let (unit, currency) = self
+        let currency = self.subscriptions[sub_id].currency.clone();
+        let unit = self
             .prices
             .get(price)
-            .map_or((0, "usd".to_owned()), |p| (p.unit_amount, p.currency.clone()));
+            .map_or(0, |p| p.amount_in(&currency).unwrap_or(p.unit_amount));
         let amount = prorate(unit * quantity as i64, from, start, end);
         if amount == 0 {
             return None;
@@ -251,11 +253,7 @@ impl World {
         }
         let now = self.now();
         let sub = &self.subscriptions[sub_id];
-        let currency = sub
-            .items
-            .first()
-            .and_then(|i| self.prices.get(&i.price))
-            .map_or_else(|| "usd".into(), |p| p.currency.clone());
+        let currency = sub.currency.clone();
         let total: i64 = lines.iter().map(|l| l.amount).sum();
         let customer = self.customers.get_mut(&sub.customer).expect("subscriptions have customers");
         let starting_balance = customer.balance;

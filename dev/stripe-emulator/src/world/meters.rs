@@ -14,6 +14,9 @@ const WINDOWS: &[&str] = &["day", "hour"];
 const EVENT_MAX_AGE: i64 = 35 * DAY;
 /// How far ahead of the clock a meter event's timestamp may be (clock drift).
 const EVENT_MAX_AHEAD: i64 = 5 * 60;
+/// How long Stripe remembers a meter event's identifier (a repeat within it is refused).
+pub const IDENTIFIER_WINDOW_SECS: i64 = 86_400;
+
 /// Longest event name and identifier Stripe accepts.
 const MAX_NAME: usize = 100;
 
@@ -307,7 +310,12 @@ impl World {
         };
         self.live_customer(&customer, &customer_param)?;
         let identifier = identifier.unwrap_or_else(generated_identifier);
-        if self.meter_identifiers.contains(&identifier) {
+        // Stripe de-duplicates identifiers for 24 hours: after that the same one counts anew.
+        if self
+            .meter_identifiers
+            .get(&identifier)
+            .is_some_and(|recorded| now - recorded < IDENTIFIER_WINDOW_SECS)
+        {
             return Err(StripeError {
                 code: None,
                 ..StripeError::invalid("identifier", format!("An event already exists with identifier {identifier}."))
@@ -325,7 +333,7 @@ impl World {
             seq: self.meter_events.len() as u64,
         };
         let rendered = event.render();
-        self.meter_identifiers.insert(identifier);
+        self.meter_identifiers.insert(identifier, now);
         self.meter_events.push(event);
         Ok(rendered)
     }

@@ -16,7 +16,7 @@ mod portal;
 mod schedules;
 mod subscriptions;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use billing::domain::plans::{Catalog, Interval, PlanMode};
 use serde_json::{Value, json};
@@ -42,6 +42,9 @@ pub struct Settings {
     /// Delivery retries after the first failed attempt, and the first backoff.
     pub delivery_retries: u32,
     pub delivery_backoff_ms: u64,
+    /// A file the emulator keeps its clock's offset from the system clock in (whole seconds),
+    /// for the functions of a local run to read (`LOCAL_CLOCK_FILE`).
+    pub clock_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             retry_every_days: 2,
             delivery_retries: 5,
             delivery_backoff_ms: 500,
+            clock_file: None,
         }
     }
 }
@@ -71,6 +75,11 @@ pub struct Chaos {
     /// Wait this long before each delivery.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Never deliver this share of events (0-100, each event drawn on its own): the missed
+    /// webhooks that reconcile repairs. A dropped event is recorded as a delivery with no
+    /// attempt.
+    #[serde(default)]
+    pub drop_percent: u8,
 }
 
 /// An injected failure or delay: the next `count` requests matching `method` and `path_prefix`
@@ -112,6 +121,8 @@ pub struct Delivery {
     pub url: String,
     pub attempts: Vec<Attempt>,
     pub delivered: bool,
+    /// Never sent (chaos `drop_percent`): a missed webhook.
+    pub dropped: bool,
 }
 
 /// A stored response for an idempotency key.
@@ -147,7 +158,8 @@ pub struct World {
     /// Meter events in order of arrival (identifiers unique: a repeated one is refused).
     pub meter_events: Vec<MeterEvent>,
     /// The identifiers of `meter_events`.
-    meter_identifiers: HashSet<String>,
+    /// Meter event identifiers and when they were recorded (forgotten after 24 hours).
+    meter_identifiers: HashMap<String, i64>,
     /// Active entitlements per customer.
     pub entitlements: BTreeMap<String, Vec<ActiveEntitlement>>,
     pub events: Vec<Event>,
@@ -190,7 +202,7 @@ impl World {
             disputes: BTreeMap::new(),
             meters: BTreeMap::new(),
             meter_events: Vec::new(),
-            meter_identifiers: HashSet::new(),
+            meter_identifiers: HashMap::new(),
             entitlements: BTreeMap::new(),
             events: Vec::new(),
             pending: Vec::new(),
@@ -200,7 +212,17 @@ impl World {
             order: HashMap::new(),
         };
         world.seed(catalog);
+        world.write_clock_file();
         world
+    }
+
+    /// Writes the clock's offset to [`Settings::clock_file`], if there is one.
+    pub(crate) fn write_clock_file(&self) {
+        if let Some(path) = &self.settings.clock_file
+            && let Err(err) = std::fs::write(path, format!("{}\n", self.offset))
+        {
+            tracing::warn!(error = %err, path = %path.display(), "the clock file could not be written");
+        }
     }
 
     fn seed(&mut self, catalog: &Catalog) {

@@ -25,6 +25,21 @@ impl World {
     }
 
     /// `GET /v1/disputes`: filters `charge`, `payment_intent`; newest first.
+    /// `GET /v1/charges`: `customer`, `payment_intent`; newest first.
+    pub fn list_charges(&self, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["customer", "payment_intent", "limit", "starting_after", "created"])?;
+        let (customer, intent) = (params.str("customer")?, params.str("payment_intent")?);
+        let ids = self.newest_first(self.charges.keys());
+        let items = ids
+            .iter()
+            .map(|id| &self.charges[id])
+            .filter(|c| customer.is_none_or(|cu| c.customer.as_deref() == Some(cu)) && intent.is_none_or(|i| c.payment_intent == i))
+            .map(|c| (c.id.clone(), c.render()))
+            .collect();
+        let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
+        Ok(list("/v1/charges", data, has_more))
+    }
+
     pub fn list_disputes(&self, params: &Params) -> Result<Value, StripeError> {
         params.allow(&["charge", "payment_intent", "limit", "starting_after", "created"])?;
         let (charge, intent) = (params.str("charge")?, params.str("payment_intent")?);

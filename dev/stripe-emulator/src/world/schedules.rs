@@ -103,11 +103,7 @@ impl World {
                 format!("You cannot migrate a subscription that is `{}`.", sub.status),
             ));
         }
-        let currency = sub
-            .items
-            .first()
-            .and_then(|i| self.prices.get(&i.price))
-            .map_or_else(|| "usd".into(), |p| p.currency.clone());
+        let currency = sub.currency.clone();
         let id = new_id("sub_sched");
         let end_date = if sub.cancel_at_period_end {
             sub.period_end
@@ -267,8 +263,8 @@ impl World {
                 if price.interval.is_none() {
                     return Err(StripeError::invalid(item_shown("price"), "The price specified is not recurring."));
                 }
-                if phase_currency.as_ref().is_some_and(|c| *c != price.currency) || currency.as_ref().is_some_and(|c| *c != price.currency)
-                {
+                let offered = |c: &String| price.amount_in(c).is_some();
+                if phase_currency.as_ref().is_some_and(|c| !offered(c)) || currency.as_ref().is_some_and(|c| !offered(c)) {
                     return Err(StripeError::invalid(
                         item_shown("price"),
                         format!(
@@ -284,7 +280,7 @@ impl World {
                         "All prices in a phase must have the same `recurring.interval` and `recurring.interval_count`.",
                     ));
                 }
-                phase_currency.get_or_insert_with(|| price.currency.clone());
+                phase_currency.get_or_insert_with(|| currency.clone().unwrap_or_else(|| price.currency.clone()));
                 phase_interval.get_or_insert(price.interval);
                 let given = params.u64(&item_at("quantity"))?;
                 let quantity = if price.metered() {

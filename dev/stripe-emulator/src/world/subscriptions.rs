@@ -200,24 +200,24 @@ impl World {
                 }
             }
         }
-        self.check_items(&next, "items")?;
+        self.check_items(&next, &current.currency, "items")?;
         Ok(next)
     }
 
     /// At least one item, one currency, one interval, no price twice.
-    pub(super) fn check_items(&self, items: &[SubscriptionItem], param: &str) -> Result<(), StripeError> {
+    pub(super) fn check_items(&self, items: &[SubscriptionItem], currency: &str, param: &str) -> Result<(), StripeError> {
         if items.is_empty() {
             return Err(StripeError::invalid(param, "A subscription must have at least one active item."));
         }
         let first = &self.prices[&items[0].price];
         for item in items {
             let price = &self.prices[&item.price];
-            if price.currency != first.currency {
+            if price.amount_in(currency).is_none() {
                 return Err(StripeError::invalid(
                     param,
                     format!(
-                        "All prices on a subscription must have the same currency: `{}` is {} and `{}` is {}.",
-                        first.id, first.currency, price.id, price.currency
+                        "The price `{}` is not available in {currency}, the subscription's currency: add it to the price's `currency_options`.",
+                        price.id
                     ),
                 ));
             }

@@ -9,7 +9,9 @@
 //!   condition (versioned state only above the stored version; links only onto absent or equal
 //!   items), and a failed condition is an outcome ([`Committed`]), not an error.
 
+mod queue;
 mod reconcile;
+mod requests;
 mod usage;
 
 use std::collections::HashMap;
@@ -25,12 +27,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::records::{
-    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, REPORT_INDEX, RequestClaim, ScheduleRecord,
+    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, REPORT_INDEX, ScheduleRecord,
     SubscriptionRecord, TABLE_SCHEMA, UserItems, keys,
 };
 use crate::domain::version::Version;
 
-pub use self::usage::{Counted, KeyedCount, UsageWrite};
+pub use self::requests::RateTaken;
+pub use self::queue::QUEUE_READ_CAP;
+pub use self::usage::{Counted, KeyedCount, MeteredBy, UsageWrite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -528,37 +532,6 @@ impl Store {
         let record = found.next().flatten().map(from_item::<SubscriptionRecord>).transpose()?;
         let schedule = found.next().flatten().map(from_item::<ScheduleRecord>).transpose()?;
         Ok((record, schedule))
-    }
-
-    /// Claims a client's idempotency key (`id`: a hash of user and key) for the request with
-    /// `fingerprint`: the first claim wins, conditionally; an expired claim counts as none.
-    pub async fn claim_request(&self, id: &str, fingerprint: &str, now: i64) -> Result<RequestKey, StoreError> {
-        let claim = RequestClaim::new(id, fingerprint, now);
-        for _ in 0..2 {
-            let stored: Option<RequestClaim> = self.get_as(&claim.pk, &claim.sk).await?;
-            match stored {
-                Some(stored) if stored.expires_at > now => {
-                    return Ok(if stored.fingerprint == fingerprint {
-                        RequestKey::Retry
-                    } else {
-                        RequestKey::Mismatch
-                    });
-                }
-                expired => {
-                    let condition = match expired {
-                        Some(old) => Condition::Equal(keys::FINGERPRINT, old.fingerprint),
-                        None => Condition::Absent,
-                    };
-                    let item = self.put(&claim, condition)?;
-                    match self.transact(vec![item]).await? {
-                        None => return Ok(RequestKey::New),
-                        // Claimed by a concurrent request meanwhile: read it.
-                        Some(_) => continue,
-                    }
-                }
-            }
-        }
-        Ok(RequestKey::Mismatch)
     }
 
     /// A user's stored entitlement summary.

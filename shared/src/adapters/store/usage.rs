@@ -1,21 +1,28 @@
-//! Usage counters and the usage reporter's queue.
+//! Usage counters: the check and the increment as one write.
 //!
-//! - [`Store::count_usage`]: the check and the increment as ONE conditional UpdateItem (the
-//!   request path's only round trip): `used + quantity <= limit`, else nothing is written and the
-//!   current count comes back with the refusal.
-//! - [`Store::count_usage_once`]: the same, with the client's idempotency key claimed in the same
-//!   transaction, so a retry counts nothing.
-//! - The reporter's queue is the sparse index [`REPORT_INDEX`]: counters with metered units not
-//!   reported yet, batches sealed but not sent. [`Store::seal_batch`] moves a counter's
-//!   `reported` and writes the batch in one transaction; the batch's identifier never changes.
+//! - [`Store::count_usage`]: a record without a client key on a counter that is not metered is
+//!   ONE conditional UpdateItem (the request path's only round trip): `limited + quantity <=
+//!   limit`, else nothing is written and the current count comes back with the refusal.
+//! - A metered record is ONE transaction that also checks that the subscription billing it is
+//!   still open: not canceled in the table, and no metering fence in force
+//!   ([`Store::close_metering`]: the cancel-now path closes metering before it reports the
+//!   last units and cancels, so nothing is counted that no invoice will bill). The count is then
+//!   read back (a transaction returns no values).
+//! - With the client's idempotency key, the key is claimed in the same transaction, so a retry
+//!   counts nothing.
+//! - A counter's first write starts its quota count at the allowance's carried count (a
+//!   restarted period keeps what was spent; [`crate::domain::usage::carried`]). Metered counters
+//!   refuse records past their ceiling the same way as quotas.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::{Item, Store, StoreError, backend, key, to_item};
-use crate::domain::records::{REPORT_INDEX, RequestClaim, USAGE_TTL_AFTER_PERIOD_SECS, UsageBatch, UsageCounter, keys};
+use crate::domain::records::{MeteringFence, RequestClaim, USAGE_TTL_AFTER_PERIOD_SECS, UsageCounter, keys};
 use crate::domain::usage::Period;
 
 /// One usage record to count.
@@ -26,8 +33,24 @@ pub struct UsageWrite<'a> {
     pub period: Period,
     pub quantity: u64,
     pub limit: Option<u64>,
-    /// The Stripe meter and the customer it bills, for metered counters.
-    pub meter: Option<(&'a str, &'a str)>,
+    /// The quota count a new counter starts from.
+    pub carried: u64,
+    /// The subscription whose billing period this is (`None`: a calendar month).
+    pub basis: Option<&'a str>,
+    /// Metered counters: how the units are billed.
+    pub metering: Option<MeteredBy<'a>>,
+    /// The time of the record (a metering fence in force at it refuses the record).
+    pub now: i64,
+}
+
+/// The Stripe meter and customer that bill a counter's units, the subscription whose metered
+/// item bills them, and the most units billed per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeteredBy<'a> {
+    pub meter: &'a str,
+    pub customer_id: &'a str,
+    pub subscription_id: &'a str,
+    pub ceiling: Option<u64>,
 }
 
 /// The outcome of counting.
@@ -37,6 +60,10 @@ pub enum Counted {
     Yes { used: u64 },
     /// Over the limit: nothing counted; `used` is the count as it stands.
     OverLimit { used: u64 },
+    /// Past the metered ceiling: nothing counted; `metered` is the billed count as it stands.
+    OverCeiling { metered: u64 },
+    /// The subscription billing the units is canceled or its metering closed: nothing counted.
+    Closed,
 }
 
 /// The outcome of counting under a client's idempotency key.
@@ -57,7 +84,8 @@ fn number(item: &Item, name: &str) -> Option<u64> {
 
 /// The update of a counter for `w`, with its condition: the same parts build an UpdateItem and a
 /// transaction's Update. `used` counts every unit; `limited` the units counted under a limit
-/// (checked against it); `metered` the units counted while metered (billed).
+/// (checked against it, starting at the carried count); `metered` the units counted while
+/// metered (billed, checked against the ceiling).
 fn usage_update(w: &UsageWrite<'_>) -> UpdateParts {
     let mut set = vec![
         "#used = if_not_exists(#used, :zero) + :q",
@@ -67,6 +95,7 @@ fn usage_update(w: &UsageWrite<'_>) -> UpdateParts {
         "#pe = :pe",
         "#exp = :exp",
     ];
+    let mut conditions = Vec::new();
     let mut parts = UpdateParts {
         pk: keys::user(w.user_id),
         sk: keys::usage(w.period.end, w.feature),
@@ -90,17 +119,23 @@ fn usage_update(w: &UsageWrite<'_>) -> UpdateParts {
         expression: String::new(),
         condition: None,
     };
+    if let Some(subscription) = w.basis {
+        set.push("#basis = :basis");
+        parts.names.push(("#basis", "subscription_id"));
+        parts.values.push((":basis", AttributeValue::S(subscription.to_owned())));
+    }
     if let Some(limit) = w.limit {
-        set.push("#limited = if_not_exists(#limited, :zero) + :q");
+        set.push("#limited = if_not_exists(#limited, :carried) + :q");
         set.push("#limit = :limit");
         parts.names.extend([("#limited", "limited"), ("#limit", "limit")]);
+        parts.values.push((":carried", n(w.carried)));
         parts.values.push((":limit", n(limit)));
         // The check and the increment in one write: the quota's count after it stays within.
-        parts.condition = Some("attribute_not_exists(#limited) OR #limited <= :max".into());
-        parts.values.push((":max", n(limit - w.quantity)));
+        conditions.push("(attribute_not_exists(#limited) OR #limited <= :max)");
+        parts.values.push((":max", n(limit.saturating_sub(w.quantity))));
     }
-    match w.meter {
-        Some((meter, customer)) => {
+    match &w.metering {
+        Some(m) => {
             set.push("#metered = if_not_exists(#metered, :zero) + :q");
             set.push("#meter = :meter");
             set.push("#customer = :customer");
@@ -109,14 +144,19 @@ fn usage_update(w: &UsageWrite<'_>) -> UpdateParts {
                 .names
                 .extend([("#meter", "meter"), ("#customer", "customer_id"), ("#report", keys::REPORT)]);
             parts.values.extend([
-                (":meter", AttributeValue::S(meter.to_owned())),
-                (":customer", AttributeValue::S(customer.to_owned())),
+                (":meter", AttributeValue::S(m.meter.to_owned())),
+                (":customer", AttributeValue::S(m.customer_id.to_owned())),
                 (":pending", AttributeValue::S(keys::report_pending(w.user_id))),
             ]);
+            if let Some(ceiling) = m.ceiling {
+                conditions.push("(attribute_not_exists(#metered) OR #metered <= :mmax)");
+                parts.values.push((":mmax", n(ceiling.saturating_sub(w.quantity))));
+            }
         }
         None => set.push("#metered = if_not_exists(#metered, :zero)"),
     }
     parts.expression = format!("SET {}", set.join(", "));
+    parts.condition = (!conditions.is_empty()).then(|| conditions.join(" AND "));
     parts
 }
 
@@ -125,20 +165,36 @@ fn count_of(item: &Item, limited: bool) -> Option<u64> {
     number(item, if limited { "limited" } else { "used" })
 }
 
-/// Attempts of a keyed record that DynamoDB cancels for a concurrent transaction on the counter.
-const KEYED_ATTEMPTS: u32 = 4;
+/// Which condition a refused write of `w` failed, from the counter as it was (`None`: absent).
+fn refusal(w: &UsageWrite<'_>, old: Option<&Item>) -> Counted {
+    let limited = old.and_then(|i| number(i, "limited")).unwrap_or(w.carried);
+    let metered = old.and_then(|i| number(i, "metered")).unwrap_or(0);
+    match (w.limit, w.metering.and_then(|m| m.ceiling)) {
+        (Some(limit), _) if limited.saturating_add(w.quantity) > limit => Counted::OverLimit { used: limited },
+        (_, Some(ceiling)) if metered.saturating_add(w.quantity) > ceiling => Counted::OverCeiling { metered },
+        // The counter changed between the refusal and this read of it: as the limit says.
+        _ => Counted::OverLimit { used: limited },
+    }
+}
+
+/// Attempts of a record that DynamoDB cancels for a concurrent transaction on the counter.
+const TRANSACT_ATTEMPTS: u32 = 4;
 
 impl Store {
-    /// Counts `w.quantity` if it stays within `w.limit`: ONE conditional UpdateItem.
+    /// Counts `w.quantity` if it stays within `w.limit` (and the ceiling, and the metering of
+    /// its subscription is open): ONE conditional UpdateItem, or ONE transaction and a read of
+    /// the count for a metered counter.
     pub async fn count_usage(&self, w: &UsageWrite<'_>) -> Result<Counted, StoreError> {
-        let limited = w.limit.is_some();
-        if w.limit.is_some_and(|limit| w.quantity > limit) {
-            let used = self
-                .usage_counter(w.user_id, w.period.end, w.feature)
-                .await?
-                .map_or(0, |c| c.limited);
-            return Ok(Counted::OverLimit { used });
+        if let Some(refused) = self.refused_before_writing(w).await? {
+            return Ok(refused);
         }
+        if w.metering.is_some() {
+            return match self.count_in_transaction(w, None).await? {
+                KeyedCount::Counted(counted) => Ok(counted),
+                KeyedCount::Seen(_) => Err(StoreError::Conflict),
+            };
+        }
+        let limited = w.limit.is_some();
         let parts = usage_update(w);
         let mut request = self
             .client
@@ -160,11 +216,11 @@ impl Store {
                 used: out.attributes.as_ref().and_then(|a| count_of(a, limited)).unwrap_or(w.quantity),
             }),
             Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
-                let used = match e.err() {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c.item().and_then(|i| count_of(i, true)).unwrap_or(0),
-                    _ => 0,
+                let old = match e.err() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item(),
+                    _ => None,
                 };
-                Ok(Counted::OverLimit { used })
+                Ok(refusal(w, old))
             }
             Err(err) => Err(backend("update_item")(err)),
         }
@@ -180,29 +236,62 @@ impl Store {
         fingerprint: &str,
         now: i64,
     ) -> Result<KeyedCount, StoreError> {
-        let limited = w.limit.is_some();
-        let claim = RequestClaim::new(request_id, fingerprint, now);
-        if w.limit.is_some_and(|limit| w.quantity > limit) {
+        if let Some(refused) = self.refused_before_writing(w).await? {
             if let Some(seen) = self.claim_of(request_id, now).await? {
                 return Ok(KeyedCount::Seen(seen));
             }
-            let used = self
-                .usage_counter(w.user_id, w.period.end, w.feature)
-                .await?
-                .map_or(0, |c| c.limited);
-            return Ok(KeyedCount::Counted(Counted::OverLimit { used }));
+            return Ok(KeyedCount::Counted(refused));
         }
+        let claim = RequestClaim::new(request_id, fingerprint, now);
+        let w = UsageWrite { now, ..w.clone() };
+        self.count_in_transaction(&w, Some(&claim)).await
+    }
+
+    /// A record that can never fit (more than the limit or the ceiling at once, or a carried
+    /// count that leaves no room), refused without writing.
+    async fn refused_before_writing(&self, w: &UsageWrite<'_>) -> Result<Option<Counted>, StoreError> {
+        let over_limit = w.limit.is_some_and(|limit| w.quantity.saturating_add(w.carried) > limit);
+        let over_ceiling = w.metering.and_then(|m| m.ceiling).is_some_and(|c| w.quantity > c);
+        if !over_limit && !over_ceiling {
+            return Ok(None);
+        }
+        let counter = self.usage_counter(w.user_id, w.period.end, w.feature).await?;
+        let limited = counter.as_ref().map_or(w.carried, |c| c.limited.max(w.carried));
+        Ok(Some(if over_limit {
+            Counted::OverLimit { used: limited }
+        } else {
+            Counted::OverCeiling {
+                metered: counter.map_or(0, |c| c.metered),
+            }
+        }))
+    }
+
+    /// The counter's update in ONE transaction with: the claim of a client key (`claim`), and
+    /// for a metered counter the checks that its subscription's metering is open. The count
+    /// is read back after.
+    async fn count_in_transaction(&self, w: &UsageWrite<'_>, claim: Option<&RequestClaim>) -> Result<KeyedCount, StoreError> {
+        let limited = w.limit.is_some();
         let parts = usage_update(w);
-        for _ in 0..KEYED_ATTEMPTS {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(to_item(&claim)?))
-                .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#exp", keys::TTL)
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .build()
-                .map_err(backend("transact_write_items"))?;
+        for _ in 0..TRANSACT_ATTEMPTS {
+            let mut items = Vec::new();
+            let claim_at = claim.map(|_| items.len());
+            if let Some(claim) = claim {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(claim)?))
+                    .condition_expression("attribute_not_exists(#pk) OR #exp <= :now")
+                    .expression_attribute_names("#pk", keys::PK)
+                    .expression_attribute_names("#exp", keys::TTL)
+                    .expression_attribute_values(":now", AttributeValue::N(w.now.to_string()))
+                    .build()
+                    .map_err(backend("transact_write_items"))?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+            let checks_at = items.len();
+            if let Some(m) = &w.metering {
+                items.extend(self.metering_open(w.user_id, m.subscription_id, w.now)?);
+            }
+            let counter_at = items.len();
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(&parts.pk, &parts.sk)))
@@ -215,12 +304,11 @@ impl Store {
             for (name, value) in parts.values.iter().cloned() {
                 update = update.expression_attribute_values(name, value);
             }
-            let items = vec![
-                TransactWriteItem::builder().put(put).build(),
+            items.push(
                 TransactWriteItem::builder()
                     .update(update.build().map_err(backend("transact_write_items"))?)
                     .build(),
-            ];
+            );
             let reasons = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => {
                     let counter = self.usage_counter(w.user_id, w.period.end, w.feature).await?;
@@ -236,16 +324,22 @@ impl Store {
                 Err(err) => return Err(backend("transact_write_items")(err)),
             };
             let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-            if failed(0) {
+            if let (Some(at), Some(claim)) = (claim_at, claim)
+                && failed(at)
+            {
                 // Claimed before (or meanwhile by a concurrent request with this key).
-                return match self.claim_of(request_id, now).await? {
+                let id = claim.pk.strip_prefix(keys::REQUEST_PREFIX).unwrap_or(&claim.pk);
+                return match self.claim_of(id, w.now).await? {
                     Some(seen) => Ok(KeyedCount::Seen(seen)),
                     None => Err(StoreError::Conflict),
                 };
             }
-            if failed(1) {
-                let used = reasons.get(1).and_then(|r| r.item()).and_then(|i| count_of(i, true)).unwrap_or(0);
-                return Ok(KeyedCount::Counted(Counted::OverLimit { used }));
+            if (checks_at..counter_at).any(failed) {
+                return Ok(KeyedCount::Counted(Counted::Closed));
+            }
+            if failed(counter_at) {
+                let old = reasons.get(counter_at).and_then(|r| r.item());
+                return Ok(KeyedCount::Counted(refusal(w, old)));
             }
             if !reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                 return Err(StoreError::Conflict);
@@ -254,6 +348,61 @@ impl Store {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         Err(StoreError::Conflict)
+    }
+
+    /// The checks that `subscription`'s metering is open: its record is not canceled (nor
+    /// gone), and no fence is in force.
+    fn metering_open(&self, user_id: &str, subscription: &str, now: i64) -> Result<[TransactWriteItem; 2], StoreError> {
+        let live = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&keys::user(user_id), &keys::subscription(subscription))))
+            .condition_expression("#status IN (:active, :trialing, :past_due)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", AttributeValue::S("active".into()))
+            .expression_attribute_values(":trialing", AttributeValue::S("trialing".into()))
+            .expression_attribute_values(":past_due", AttributeValue::S("past_due".into()))
+            .build()
+            .map_err(backend("transact_write_items"))?;
+        let unfenced = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&keys::fence(subscription), keys::SK_FENCE)))
+            .condition_expression("attribute_not_exists(#pk) OR #until <= :now")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .build()
+            .map_err(backend("transact_write_items"))?;
+        Ok([
+            TransactWriteItem::builder().condition_check(live).build(),
+            TransactWriteItem::builder().condition_check(unfenced).build(),
+        ])
+    }
+
+    /// Closes the metering of `subscription` until `until`: metered records for it are refused
+    /// from now on ([`Store::count_usage`]). A closed metering is closed again (the later
+    /// `until` wins).
+    pub async fn close_metering(&self, subscription: &str, until: i64, now: i64) -> Result<(), StoreError> {
+        let fence = MeteringFence::new(subscription, until, now);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&fence)?))
+            .send()
+            .await
+            .map_err(backend("put_item"))?;
+        Ok(())
+    }
+
+    /// Opens the metering of `subscription` again (its cancel did not happen).
+    pub async fn reopen_metering(&self, subscription: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&keys::fence(subscription), keys::SK_FENCE)))
+            .send()
+            .await
+            .map_err(backend("delete_item"))?;
+        Ok(())
     }
 
     async fn claim_of(&self, request_id: &str, now: i64) -> Result<Option<RequestClaim>, StoreError> {
@@ -284,133 +433,6 @@ impl Store {
     pub async fn usage_counter(&self, user_id: &str, period_end: i64, feature: &str) -> Result<Option<UsageCounter>, StoreError> {
         self.get_as(&keys::user(user_id), &keys::usage(period_end, feature)).await
     }
-
-    /// The keys under one value of the reporter's index (keys only: the items are read
-    /// consistently by their key).
-    async fn report_keys(&self, value: &str, limit: i32) -> Result<Vec<(String, String)>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(REPORT_INDEX)
-            .key_condition_expression("#report = :value")
-            .expression_attribute_names("#report", keys::REPORT)
-            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(backend("query"))?;
-        Ok(out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|item| Some((super::text(item, keys::PK)?, super::text(item, keys::SK)?)))
-            .collect())
-    }
-
-    /// Counters waiting to be reported, at most `limit` per index shard, read consistently.
-    pub async fn pending_counters(&self, limit: i32) -> Result<Vec<UsageCounter>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..keys::REPORT_SHARDS {
-            for (pk, sk) in self.report_keys(&format!("{}#{shard}", keys::REPORT_PENDING), limit).await? {
-                if let Some(counter) = self.get_as::<UsageCounter>(&pk, &sk).await? {
-                    out.push(counter);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Batches sealed but not sent, read consistently.
-    pub async fn sealed_batches(&self, limit: i32) -> Result<Vec<UsageBatch>, StoreError> {
-        let mut out = Vec::new();
-        for (pk, sk) in self.report_keys(keys::REPORT_SEALED, limit).await? {
-            if let Some(batch) = self.get_as::<UsageBatch>(&pk, &sk).await?
-                && batch.report.is_some()
-            {
-                out.push(batch);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Seals `batch`: the counter's `reported` moves from `batch.from` to `batch.to` and the batch
-    /// is written, in ONE transaction. `false` (nothing written) when another run sealed first.
-    pub async fn seal_batch(&self, batch: &UsageBatch) -> Result<bool, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(batch)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .build()
-            .map_err(backend("transact_write_items"))?;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(&batch.counter_pk, &batch.counter_sk)))
-            .update_expression("SET #reported = :to")
-            .condition_expression("#reported = :from AND #metered >= :to")
-            .expression_attribute_names("#reported", "reported")
-            .expression_attribute_names("#metered", "metered")
-            .expression_attribute_values(":from", n(batch.from))
-            .expression_attribute_values(":to", n(batch.to))
-            .build()
-            .map_err(backend("transact_write_items"))?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ];
-        match self.transact(items).await {
-            Ok(done) => Ok(done.is_none()),
-            // A record on the counter meanwhile: the next run seals it.
-            Err(StoreError::Conflict) => Ok(false),
-            Err(err) => Err(err),
-        }
-    }
-
-    /// A batch leaves the queue: `sent` (or `rejected` for good), kept a week for the record.
-    pub async fn settle_batch(&self, batch: &UsageBatch, state: &str, now: i64) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&batch.pk, &batch.sk)))
-            .update_expression("SET #state = :state, #exp = :exp REMOVE #report")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#exp", keys::TTL)
-            .expression_attribute_names("#report", keys::REPORT)
-            .expression_attribute_values(":state", AttributeValue::S(state.to_owned()))
-            .expression_attribute_values(":exp", AttributeValue::N((now + 7 * 86_400).to_string()))
-            .send()
-            .await
-            .map_err(backend("update_item"))?;
-        Ok(())
-    }
-
-    /// A counter whose metered units are all reported leaves the queue (only while that still
-    /// holds: a metered unit counted meanwhile sets the index key again, and keeps it there).
-    pub async fn retire_counter(&self, counter: &UsageCounter) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&counter.pk, &counter.sk)))
-            .update_expression("REMOVE #report")
-            .condition_expression("#metered = #reported")
-            .expression_attribute_names("#report", keys::REPORT)
-            .expression_attribute_names("#metered", "metered")
-            .expression_attribute_names("#reported", "reported")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-            Err(err) => Err(backend("update_item")(err)),
-        }
-    }
-
-    /// One batch, by identifier.
-    pub async fn usage_batch(&self, identifier: &str) -> Result<Option<UsageBatch>, StoreError> {
-        self.get_as(&keys::batch(identifier), keys::SK_BATCH).await
-    }
 }
 
 /// The parts of an update expression.
@@ -435,30 +457,71 @@ mod tests {
             period: Period { start: 10, end: 20 },
             quantity: 3,
             limit: Some(10),
-            meter: None,
+            carried: 4,
+            basis: Some("sub_1"),
+            metering: None,
+            now: 15,
         };
         let parts = usage_update(&w);
         assert_eq!((parts.pk.as_str(), parts.sk.as_str()), ("USER#u1", "USAGE#20#api_calls"));
         assert_eq!(
             parts.condition.as_deref(),
-            Some("attribute_not_exists(#limited) OR #limited <= :max")
+            Some("(attribute_not_exists(#limited) OR #limited <= :max)")
         );
         assert!(parts.values.iter().any(|(k, v)| *k == ":max" && v.as_n().unwrap() == "7"));
+        assert!(
+            parts.expression.contains("#limited = if_not_exists(#limited, :carried) + :q")
+                && parts.values.iter().any(|(k, v)| *k == ":carried" && v.as_n().unwrap() == "4"),
+            "a new counter starts at the carried count"
+        );
         assert!(
             !parts.expression.contains("#report = "),
             "unmetered counters stay out of the reporter's queue"
         );
         let metered = usage_update(&UsageWrite {
             limit: None,
-            meter: Some(("api_calls", "cus_1")),
+            metering: Some(MeteredBy {
+                meter: "api_calls",
+                customer_id: "cus_1",
+                subscription_id: "sub_1",
+                ceiling: Some(100),
+            }),
             ..w
         });
-        assert!(metered.condition.is_none() && metered.expression.contains("#report = :pending"));
+        assert_eq!(
+            metered.condition.as_deref(),
+            Some("(attribute_not_exists(#metered) OR #metered <= :mmax)")
+        );
+        assert!(metered.values.iter().any(|(k, v)| *k == ":mmax" && v.as_n().unwrap() == "97"));
+        assert!(metered.expression.contains("#report = :pending"));
         assert!(metered.expression.contains("#metered = if_not_exists(#metered, :zero) + :q"));
         assert!(
             parts.expression.contains("#metered = if_not_exists(#metered, :zero)")
                 && !parts.expression.contains("#metered = if_not_exists(#metered, :zero) + :q"),
             "only metered writes count as billed"
         );
+    }
+
+    #[test]
+    fn a_refusal_names_the_condition_that_failed() {
+        let w = UsageWrite {
+            user_id: "u1",
+            feature: "api_calls",
+            period: Period { start: 10, end: 20 },
+            quantity: 3,
+            limit: Some(10),
+            carried: 0,
+            basis: None,
+            metering: Some(MeteredBy {
+                meter: "api_calls",
+                customer_id: "cus_1",
+                subscription_id: "sub_1",
+                ceiling: Some(50),
+            }),
+            now: 15,
+        };
+        let item = |limited: u64, metered: u64| Item::from([("limited".to_owned(), n(limited)), ("metered".to_owned(), n(metered))]);
+        assert_eq!(refusal(&w, Some(&item(9, 9))), Counted::OverLimit { used: 9 });
+        assert_eq!(refusal(&w, Some(&item(2, 49))), Counted::OverCeiling { metered: 49 });
     }
 }

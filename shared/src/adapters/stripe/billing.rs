@@ -89,7 +89,7 @@ pub struct InvoicePage {
     pub has_more: bool,
 }
 
-fn form(method: StripeMethod, path: String, params: &Value) -> RequestBuilder {
+pub(super) fn form(method: StripeMethod, path: String, params: &Value) -> RequestBuilder {
     let builder = RequestBuilder::new(method, path);
     match params.as_object() {
         Some(map) if !map.is_empty() => builder.form(params),
@@ -312,29 +312,6 @@ impl Stripe {
         // A preview changes nothing: no idempotency key needed, and retrying is safe.
         let value = self.json("preview_invoice", "invoice", request, None).await?;
         parse_preview(&value).ok_or_else(|| unreadable("preview_invoice", "invoice"))
-    }
-
-    /// `POST /v1/billing/meter_events`: `value` units for `customer` on the meter with
-    /// `event_name`, at `timestamp`. Stripe counts an `identifier` once (a repeat is refused), so
-    /// no idempotency key: one attempt per call (a retry under a key would replay a stored 5xx for
-    /// a day; the caller's schedule is the retry).
-    pub async fn create_meter_event(
-        &self,
-        event_name: &str,
-        customer: &str,
-        value: u64,
-        timestamp: i64,
-        identifier: &str,
-    ) -> Result<(), GatewayError> {
-        let params = json!({
-            "event_name": event_name,
-            "payload": {"stripe_customer_id": customer, "value": value.to_string()},
-            "timestamp": timestamp,
-            "identifier": identifier,
-        });
-        let request = form(StripeMethod::Post, "/billing/meter_events".into(), &params);
-        self.answer_within(1, "create_meter_event", "meter", request, None).await?;
-        Ok(())
     }
 
     /// `GET /v1/invoices?customer=`: newest first, `limit` per page, after `starting_after`.

@@ -14,6 +14,7 @@
 
 mod billing;
 mod client;
+mod meters;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -268,12 +269,31 @@ pub struct PriceInfo {
     pub currency: String,
     /// `recurring.interval` (`day`, `week`, `month`, `year`); `None` for one-time prices.
     pub interval: Option<String>,
+    /// The unit amount in each currency the price is sold in (`currency_options`, its own
+    /// currency included).
+    pub currency_options: std::collections::BTreeMap<String, i64>,
 }
 
 impl PriceInfo {
     /// What `quantity` of this price costs per day, in thousandths of the minor unit; `None`
     /// without a fixed amount or an interval.
     pub fn daily_cost(&self, quantity: u64) -> Option<i128> {
+        self.daily_cost_in(&self.currency, quantity)
+    }
+
+    /// The unit amount in `currency`: the price's own, or one of its `currency_options`.
+    pub fn amount_in(&self, currency: &str) -> Option<i64> {
+        if currency == self.currency {
+            self.unit_amount
+        } else {
+            self.currency_options.get(currency).copied()
+        }
+    }
+
+    /// What `quantity` of this price costs per day in `currency` (the price's own, or one of its
+    /// `currency_options`); `None` when the price has no amount in that currency.
+    pub fn daily_cost_in(&self, currency: &str, quantity: u64) -> Option<i128> {
+        let amount = self.amount_in(currency)?;
         let days: i128 = match self.interval.as_deref()? {
             "day" => 1,
             "week" => 7,
@@ -281,7 +301,7 @@ impl PriceInfo {
             "year" => 365,
             _ => return None,
         };
-        Some(i128::from(self.unit_amount?) * i128::from(quantity) * 1000 / days)
+        Some(i128::from(amount) * i128::from(quantity) * 1000 / days)
     }
 }
 
@@ -891,6 +911,7 @@ impl Stripe {
             let request = stripe_product::price::ListPrice::new()
                 .lookup_keys(chunk.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>())
                 .active(true)
+                .expand(vec!["data.currency_options".to_owned()])
                 .limit(100)
                 .build();
             let list = self.answer_within(attempts, "list_prices", "price", request, None).await?.value;
@@ -904,7 +925,9 @@ impl Stripe {
         }
         for name in &missing {
             if let PriceName::Id(id) = name {
-                let request = stripe_product::price::RetrievePrice::new(*id).build();
+                let request = stripe_product::price::RetrievePrice::new(*id)
+                    .expand(vec!["currency_options".to_owned()])
+                    .build();
                 match self.answer_within(attempts, "retrieve_price", "price", request, None).await {
                     Ok(price) => {
                         fetched.insert(name.key(), parse_price(&price.value));
@@ -946,6 +969,16 @@ fn parse_price(value: &Value) -> Option<PriceInfo> {
         unit_amount: value.get("unit_amount").and_then(Value::as_i64),
         currency: value.get("currency")?.as_str()?.to_owned(),
         interval: value.pointer("/recurring/interval").and_then(Value::as_str).map(str::to_owned),
+        currency_options: value
+            .get("currency_options")
+            .and_then(Value::as_object)
+            .map(|options| {
+                options
+                    .iter()
+                    .filter_map(|(currency, option)| Some((currency.clone(), option.get("unit_amount")?.as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

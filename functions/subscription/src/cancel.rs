@@ -1,0 +1,80 @@
+//! Cancelling now: what a subscription owes is billed before it ends.
+//!
+//! 1. Its metering is closed (a fence in the table): metered records for it are refused from
+//!    here on, so no unit is counted that no invoice bills.
+//! 2. Every metered unit counted so far is reported to Stripe's meters; if any cannot be, the
+//!    cancel is refused (503) and the metering opened again: nothing is canceled that would
+//!    leave usage unbilled.
+//! 3. Stripe cancels with `invoice_now`: a final invoice bills the usage and every pending
+//!    invoice item of the subscription (an upgrade's proration, say), so a cancel never leaves
+//!    a charge uncollected. With `CANCEL_PRORATE` the unused time is credited on it too.
+//! 4. On success the fence stays (the table's record turns `canceled` through the engine); when
+//!    Stripe refused the cancel, the metering opens again.
+
+use billing::AppState;
+use billing::adapters::stripe::{GatewayError, Stripe};
+
+use crate::error::SubscriptionError;
+use crate::manage::{Keys, Target};
+
+/// How long a fence holds while its cancel is under way (a process that dies midway leaves
+/// the metering closed this long at most).
+const CLOSING_SECS: i64 = 300;
+/// A canceled subscription's fence: kept about as long as its counters.
+const CLOSED_SECS: i64 = 400 * 86_400;
+
+/// Cancels `target` now, billing what it owes first (see the module docs). Stripe's refusals
+/// come back as the error (the handler takes an idempotency refusal of a retry as done).
+pub async fn now(
+    state: &AppState,
+    stripe: &Stripe,
+    user: &str,
+    target: &Target,
+    feedback: Option<&str>,
+    keys: &Keys,
+) -> Result<(), SubscriptionError> {
+    let subscription = target.id();
+    let now = state.clock.now();
+    state.store.close_metering(subscription, now + CLOSING_SECS, now).await?;
+    let reported = match state.reporter()?.flush(user, &target.customer).await {
+        Ok(complete) => complete,
+        Err(err) => {
+            tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "metered usage not read before the cancel");
+            false
+        }
+    };
+    if !reported {
+        reopen(state, subscription).await;
+        return Err(SubscriptionError::UsageNotReported);
+    }
+    let prorate = state.config.subscription.cancel_prorate;
+    match stripe
+        .cancel_subscription_now(subscription, prorate, true, feedback, &keys.step("cancel"))
+        .await
+    {
+        Ok(_) => {
+            if let Err(err) = state.store.close_metering(subscription, now + CLOSED_SECS, now).await {
+                // The engine's write of `canceled` closes it too.
+                tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "the canceled subscription's metering fence was not extended");
+            }
+            Ok(())
+        }
+        Err(err) => {
+            // Refused for sure: the subscription goes on, and so does its metering. Otherwise
+            // (Stripe unavailable: it may have canceled) the fence lapses by itself.
+            if matches!(
+                err,
+                GatewayError::Rejected { .. } | GatewayError::NotFound { .. } | GatewayError::Card { .. }
+            ) {
+                reopen(state, subscription).await;
+            }
+            Err(err.into())
+        }
+    }
+}
+
+async fn reopen(state: &AppState, subscription: &str) {
+    if let Err(err) = state.store.reopen_metering(subscription).await {
+        tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "metering not reopened; it lapses after {CLOSING_SECS} s");
+    }
+}
