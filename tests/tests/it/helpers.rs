@@ -113,3 +113,38 @@ fn placeholder_state() -> billing::AppState {
     )
     .expect("state")
 }
+
+impl Stack {
+    /// A stack whose functions and emulator share one clock (the emulator writes its offset to
+    /// a file the state's clock reads, as `LOCAL_CLOCK_FILE` does in a local run), seeded from
+    /// `catalog` (the embedded one when `None`), with the configuration edited first.
+    pub async fn shared_clock(prefix: &str, catalog: Option<&str>, edit: impl FnOnce(&mut billing::Config)) -> Self {
+        let catalog = match catalog {
+            Some(json) => billing::domain::plans::Catalog::from_json("test", json).expect("test catalog"),
+            None => billing::domain::plans::Catalog::embedded().unwrap(),
+        };
+        let clock_file = std::env::temp_dir().join(format!("{prefix}-{}-clock", std::process::id()));
+        let settings = stripe_emulator::Settings {
+            public_url: String::new(),
+            webhook_secrets: vec![billing::testkit::LOCAL_WEBHOOK_SECRET.to_owned()],
+            delivery_backoff_ms: 50,
+            clock_file: Some(clock_file.clone()),
+            ..stripe_emulator::Settings::default()
+        };
+        let emulator = stripe_emulator::start(stripe_emulator::World::new(settings, &catalog), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let store = fresh_store(prefix).await;
+        let mut config = billing::testkit::config(store.table(), moto_endpoint(), Some(&emulator.base_url()));
+        edit(&mut config);
+        let all = billing::Needs {
+            stripe: true,
+            webhook_secrets: true,
+            redirects: true,
+        };
+        let mut state = billing::testkit::state(config, all).expect("state");
+        state.catalog = catalog;
+        let state = state.with_clock(std::sync::Arc::new(billing::adapters::local_clock::FileOffsetClock::new(clock_file)));
+        Stack { emulator, state }
+    }
+}

@@ -157,7 +157,6 @@ pub struct World {
     pub meters: BTreeMap<String, Meter>,
     /// Meter events in order of arrival (identifiers unique: a repeated one is refused).
     pub meter_events: Vec<MeterEvent>,
-    /// The identifiers of `meter_events`.
     /// Meter event identifiers and when they were recorded (forgotten after 24 hours).
     meter_identifiers: HashMap<String, i64>,
     /// Active entitlements per customer.
