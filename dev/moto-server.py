@@ -1,7 +1,12 @@
-"""moto's server (the local DynamoDB endpoint) with one change: requests are applied one at a
-time, as DynamoDB applies writes to one item atomically. moto's own server handles requests on
-threads without a lock, so two conditional writes to one item may both pass their condition
-there, which DynamoDB never allows (the usage quota's concurrency test shows it).
+"""moto's server (the local DynamoDB endpoint) with two changes:
+
+- Requests are applied one at a time, as DynamoDB applies writes to one item atomically. moto's
+  own server handles requests on threads without a lock, so two conditional writes to one item
+  may both pass their condition there, which DynamoDB never allows (the usage quota's
+  concurrency test shows it).
+- A transaction backs up only the items it touches. moto deep-copies every table a transaction
+  names before applying it, so each transaction costs time in proportion to the whole table
+  (a long audit run slowed to seconds per write); the rollback it needs is the same.
 
 Same command line as `moto_server`: -H HOST -p PORT.
 """
@@ -12,7 +17,13 @@ import signal
 import sys
 import threading
 
+import copy
+
 from werkzeug.serving import run_simple
+
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
@@ -29,6 +40,47 @@ class Serialized:
             return list(self.app(environ, start_response))
 
 
+class _TablesUncopied:
+    """`copy` as moto's transactions see it: a whole table "copied" for the rollback is the table
+    itself (the patched method below restores the items it touched instead)."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items_item_backup(self, transact_items):
+    touched = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            table = self.get_table(op["TableName"])
+            keys = op.get("Key") or {
+                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
+            }
+            hash_key, range_key = self.get_keys_value(table, keys)
+        except Exception:  # noqa: BLE001 - moto reports a malformed operation itself
+            continue
+        touched.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, before in reversed(touched):
+            if range_key is None:
+                if before is None:
+                    table.items.pop(hash_key, None)
+                else:
+                    table.items[hash_key] = before
+            elif before is None:
+                table.items[hash_key].pop(range_key, None)
+            else:
+                table.items[hash_key][range_key] = before
+        raise
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -37,6 +89,8 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sys.exit(0))
+    dynamodb_models.copy = _TablesUncopied
+    DynamoDBBackend.transact_write_items = _transact_write_items_item_backup
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
     run_simple(args.host, args.port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)

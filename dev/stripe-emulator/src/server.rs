@@ -520,10 +520,20 @@ async fn emulator_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Respo
     }
 }
 
-/// `{"in_flight": n}`: batches of events whose delivery is not finished (0: every event was
-/// delivered, dropped by chaos, or ran out of retries).
+/// `{"in_flight": n, "undelivered": m}`: batches of events whose delivery is not finished (0:
+/// every event was delivered, dropped by chaos, or ran out of retries), and deliveries that ran
+/// out of retries (missed webhooks, for reconcile to repair).
 async fn emulator_in_flight(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(json!({"in_flight": shared.in_flight()})).into_response()
+    let in_flight = shared.in_flight();
+    let undelivered = shared
+        .world
+        .lock()
+        .await
+        .deliveries
+        .iter()
+        .filter(|d| !d.delivered && !d.dropped)
+        .count();
+    axum::Json(json!({"in_flight": in_flight, "undelivered": undelivered})).into_response()
 }
 
 async fn emulator_deliveries(State(shared): State<Arc<Shared>>) -> Response {

@@ -1,0 +1,19 @@
+//! The billing audit (`./dev/audit.sh`): random customer histories against the real functions
+//! (through `cargo lambda watch`) and the Stripe emulator, checked against the money invariants
+//! after every simulated day.
+//!
+//! - [`driver`] — the days: chaos, operations, the clock, the scheduled functions, the checks
+//! - [`actions`] — what a customer does (checkout, changes, cancels, usage, refunds, disputes)
+//! - [`observe`] — one look at a customer: Stripe, the table, the API's access answer
+//! - [`invariants`] — the invariants I1–I4, pure
+//! - [`model`] — what the audit knows of a customer
+//! - [`client`] — the ways into the stack
+//! - [`rng`] — the seeded generator
+
+pub mod actions;
+pub mod client;
+pub mod driver;
+pub mod invariants;
+pub mod model;
+pub mod observe;
+pub mod rng;
