@@ -13,6 +13,9 @@ load_local_env
 
 state_dir="$root/.dev"
 mkdir -p "$state_dir"
+# One clock for the emulator and the functions: advancing the emulator's clock
+# (POST /_emulator/clock/advance) moves renewals, trial ends and grace periods for both.
+export STRIPE_EMULATOR_CLOCK_FILE="$state_dir/clock" LOCAL_CLOCK_FILE="$state_dir/clock"
 pids=()
 cleanup() {
   trap - INT TERM EXIT

@@ -338,26 +338,30 @@ async fn authorizer_bench(state: &billing::AppState, n: usize) {
     );
 }
 
-/// `POST /usage`: own CPU per record (parse the API Gateway event, identify, validate, the
-/// allowance from the process cache, render the answer) and DynamoDB round trips per record in a
-/// warm process (target 1: the conditional update).
+/// A usage record, the trusted way (a direct invocation's payload): own CPU per record (parse
+/// and validate the payload, the allowance from the process cache, render the answer) and
+/// DynamoDB round trips per record in a warm process (target 1: the conditional update).
 async fn usage_bench(state: &billing::AppState, requests: &testkit::RequestCounter, n: usize) {
-    let event = testkit::event_text("usage-record.json");
+    let text = testkit::event_text("usage-record-direct.json");
+    let payload = |text: &str| {
+        let mut payload: Value = serde_json::from_str(text).unwrap();
+        // Without a key: a key makes each record a transaction, a read and a kept answer.
+        payload.as_object_mut().unwrap().remove("idempotency_key");
+        payload
+    };
     // Warm: the user's allowance is read once and kept for USAGE_CACHE_SECONDS.
-    let response = usage::handler::handle(state, testkit::event("usage-record.json")).await.unwrap();
-    assert_eq!(response.status(), 200);
+    let answer = usage::direct::invoke(state, payload(&text)).await;
+    assert_eq!(answer["allowed"], true, "{answer}");
     let items = state.store.user_items("user_123").await.unwrap();
     let start = Instant::now();
     for _ in 0..n {
-        let req = lambda_http::request::from_str(&event).unwrap();
-        let identity = state.identity.identify(&req).await.unwrap();
-        let body: Value = serde_json::from_slice(req.body().as_ref()).unwrap();
+        let body = payload(&text);
         let feature = body["feature"].as_str().unwrap();
         assert!(billing::domain::plans::is_valid_key(feature));
         let access = billing::domain::access::decide(&state.catalog, &items, billing::now_epoch(), &state.config.access);
         let allowance = access.usage.get(feature).unwrap();
         std::hint::black_box(
-            serde_json::to_string(&json!({"user": identity.user_id, "feature": feature, "limit": allowance.limit})).unwrap(),
+            serde_json::to_string(&json!({"user": body["user_id"], "feature": feature, "limit": allowance.limit})).unwrap(),
         );
     }
     let per_record = start.elapsed() / n as u32;
@@ -369,8 +373,8 @@ async fn usage_bench(state: &billing::AppState, requests: &testkit::RequestCount
     let before = requests.get();
     let records = 50;
     for _ in 0..records {
-        let response = usage::handler::handle(state, testkit::event("usage-record.json")).await.unwrap();
-        assert_eq!(response.status(), 200);
+        let answer = usage::direct::invoke(state, payload(&text)).await;
+        assert_eq!(answer["allowed"], true, "{answer}");
     }
     report(
         "usage: DynamoDB round trips per record (warm process)",
