@@ -21,11 +21,13 @@ trap cleanup EXIT INT TERM
 
 cargo build --quiet -p audit
 # One clock for the emulator and the functions; no per-user rate limit (the simulation packs a
-# customer's month into seconds: its requests are what the audit is about, not their rate).
+# customer's month into seconds: its requests are what the audit is about, not their rate); the
+# default catalog with a metered ceiling the simulated customers reach (dev/audit/catalog.json).
 start_stack "$work" \
   "STRIPE_EMULATOR_CLOCK_FILE=$work/clock" \
   "LOCAL_CLOCK_FILE=$work/clock" \
-  "USER_RATE_LIMIT_PER_MINUTE=0"
+  "USER_RATE_LIMIT_PER_MINUTE=0" \
+  "PLANS_PATH=$root/dev/audit/catalog.json"
 
 AUDIT_API="$STACK_API" AUDIT_STRIPE="$STACK_STRIPE" AUDIT_DYNAMODB="$STACK_DYNAMODB" AUDIT_TABLE="$STACK_TABLE" \
   cargo run --quiet -p audit -- "$@" || {

@@ -47,9 +47,21 @@ impl Actor {
         }
     }
 
-    /// One random operation, chosen for where the customer stands.
+    /// One random operation, chosen for where the customer stands; then the billing periods
+    /// Stripe shows are learned (a restart within one day is seen).
     pub async fn act(&mut self, client: &Client, prices: &Prices, rng: &mut Rng, at: i64) -> Result<()> {
         self.operations += 1;
+        self.operate(client, prices, rng, at).await?;
+        for (sub, _) in self.subscriptions(client, prices).await? {
+            self.history.held_prices.extend(sub.price.iter().cloned());
+            if sub.period_end > sub.period_start {
+                self.history.periods.insert((sub.id.clone(), sub.period_start, sub.period_end));
+            }
+        }
+        Ok(())
+    }
+
+    async fn operate(&mut self, client: &Client, prices: &Prices, rng: &mut Rng, at: i64) -> Result<()> {
         let subscriptions = self.subscriptions(client, prices).await?;
         let live: Vec<&(crate::model::StripeSub, String)> = subscriptions.iter().filter(|(s, _)| s.live() && s.plan.is_some()).collect();
         let roll = rng.below(100);

@@ -296,6 +296,7 @@ async fn sync(state: &AppState, req: &Request, session_id: &str) -> Result<Respo
     if !valid_session_id(session_id) {
         return Err(CheckoutError::SessionNotFound);
     }
+    state.rate_limiter().take(&identity.user_id).await?;
     let engine = state.sync()?;
     let fetched = match engine.fetch_checkout_session(session_id).await {
         Ok(fetched) => fetched,

@@ -12,7 +12,7 @@
 //!    Stripe refused the cancel, the metering opens again.
 
 use billing::AppState;
-use billing::adapters::stripe::{GatewayError, Stripe};
+use billing::adapters::stripe::Stripe;
 
 use crate::error::SubscriptionError;
 use crate::manage::{Keys, Target};
@@ -37,17 +37,24 @@ pub async fn now(
     let now = state.clock.now();
     state.store.close_metering(subscription, now + CLOSING_SECS, now).await?;
     let reported = match state.reporter()?.flush(user, &target.customer).await {
-        Ok(complete) => complete,
+        Ok(flushed) => {
+            if flushed.parked > 0 {
+                billing::edge::metrics::emit(&state.config.metrics_namespace, &[("UsageBatchesParked", flushed.parked as f64)]);
+            }
+            flushed.complete
+        }
         Err(err) => {
             tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "metered usage not read before the cancel");
             false
         }
     };
+    let closing = now + CLOSING_SECS;
     if !reported {
-        reopen(state, subscription).await;
+        reopen(state, subscription, closing).await;
         return Err(SubscriptionError::UsageNotReported);
     }
-    let prorate = state.config.subscription.cancel_prorate;
+    // No credit for unused time of a period that was never paid.
+    let prorate = state.config.subscription.cancel_prorate && target.current.status != "past_due";
     match stripe
         .cancel_subscription_now(subscription, prorate, true, feedback, &keys.step("cancel"))
         .await
@@ -60,21 +67,28 @@ pub async fn now(
             Ok(())
         }
         Err(err) => {
-            // Refused for sure: the subscription goes on, and so does its metering. Otherwise
-            // (Stripe unavailable: it may have canceled) the fence lapses by itself.
-            if matches!(
-                err,
-                GatewayError::Rejected { .. } | GatewayError::NotFound { .. } | GatewayError::Card { .. }
-            ) {
-                reopen(state, subscription).await;
+            // Whether Stripe canceled is read back, not guessed from the error: a live
+            // subscription meters again, a canceled one stays closed for good.
+            match stripe.retrieve_subscription(subscription).await {
+                Ok(Some(now_in_stripe)) if now_in_stripe.status == "canceled" => {
+                    if let Err(close) = state.store.close_metering(subscription, now + CLOSED_SECS, now).await {
+                        tracing::warn!(error = %billing::edge::problem::cause_chain(&close), "the canceled subscription's metering fence was not extended");
+                    }
+                }
+                Ok(Some(_)) => reopen(state, subscription, closing).await,
+                // Unknown: the fence lapses after CLOSING_SECS; the webhook (or reconcile)
+                // records the cancel if there was one.
+                _ => {}
             }
             Err(err.into())
         }
     }
 }
 
-async fn reopen(state: &AppState, subscription: &str) {
-    if let Err(err) = state.store.reopen_metering(subscription).await {
+/// Opens the metering again, only while the fence is still this request's (a concurrent cancel
+/// that won keeps its own).
+async fn reopen(state: &AppState, subscription: &str, until: i64) {
+    if let Err(err) = state.store.reopen_metering(subscription, until).await {
         tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "metering not reopened; it lapses after {CLOSING_SECS} s");
     }
 }

@@ -32,7 +32,7 @@ pub enum SubscriptionError {
     MeteredIntervalChange,
     #[error("the subscription or its schedule changed while the request was served")]
     ChangedMeanwhile,
-    #[error("an upgrade of a subscription whose payment is past due")]
+    #[error("a change now of a subscription whose payment is past due")]
     PastDue,
     #[error("metered usage could not all be reported before the cancel")]
     UsageNotReported,
@@ -136,7 +136,7 @@ impl ApiError for SubscriptionError {
                 StatusCode::PAYMENT_REQUIRED,
                 "/errors/payment-past-due",
                 "Payment past due",
-                "this subscription's last payment failed: pay the open invoice (POST /portal) before an upgrade; a downgrade or a cancel is still possible",
+                "this subscription's last payment failed: pay the open invoice (POST /portal) before changing it now; a change at the period end or a cancel is still possible",
             ),
             SubscriptionError::UsageNotReported => Problem::unavailable(30),
             SubscriptionError::Rate(err) => err.into(),

@@ -284,8 +284,9 @@ async fn change_claimed(
     if same && !claim.retry() {
         return Err(SubscriptionError::NoChange);
     }
-    if resolved.upgrade && target.current.status == "past_due" && request.when == When::Now {
-        // An upgrade on top of an unpaid invoice would hand out more for what is not paid.
+    if target.current.status == "past_due" && request.when == When::Now {
+        // The period is not paid: an upgrade would hand out more for it, a downgrade would
+        // credit time that was never paid for. A change at the period end bills nothing now.
         return Err(SubscriptionError::PastDue);
     }
     if request.when == When::PeriodEnd && target.ending() {

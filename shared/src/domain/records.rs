@@ -426,6 +426,11 @@ pub struct UsageCounter {
     /// Metered units sealed into batches for Stripe so far.
     #[serde(default)]
     pub reported: u64,
+    /// Metered units of its batches that left the queue, sent (or refused by Stripe for good):
+    /// `settled == reported` when no batch of the counter is on its way. `None` for a counter
+    /// sealed before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
     pub expires_at: i64,
@@ -475,6 +480,9 @@ pub struct UsageBatch {
     /// Why it was parked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_reason: Option<String>,
+    /// When an operator put it back in the queue after review (its sends count from then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeued_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
 }

@@ -200,6 +200,7 @@ mod tests {
             customer_id: None,
             subscription_id: subscription.map(str::to_owned),
             reported: 0,
+            settled: None,
             report: None,
             expires_at: end + 1,
         }

@@ -77,7 +77,7 @@ pub fn sanitize(event: &mut Value) {
                 return false;
             }
             let valid_value = |v: &Value| match v {
-                Value::String(text) => HeaderValue::from_str(text).is_ok(),
+                Value::String(text) => HeaderValue::from_bytes(text.as_bytes()).is_ok(),
                 Value::Null => true,
                 _ => false,
             };

@@ -91,6 +91,15 @@ impl RunSummary {
     }
 }
 
+/// What a flush before a cancel achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed {
+    /// Every metered unit of the customer reached Stripe (or was refused by it for good).
+    pub complete: bool,
+    /// Batches parked for review on the way.
+    pub parked: u64,
+}
+
 /// What became of one queue item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -153,10 +162,12 @@ impl<'a> Reporter<'a> {
 
     /// Reports now every metered unit of `user` billed to `customer` that Stripe does not have
     /// yet (before a cancel now: Stripe bills on the final invoice the usage it has). Sealed
-    /// batches of the customer are sent first, then the user's counters; `Ok(true)` only when
-    /// nothing of the customer is left unsent afterwards (a batch Stripe refused for good is
-    /// settled, and logged).
-    pub async fn flush(&self, user: &str, customer: &str) -> Result<bool, StoreError> {
+    /// batches of the customer are sent first, then the user's counters. Complete only when,
+    /// read again consistently, every counter billed to the customer has all its metered units
+    /// sealed and every sealed unit settled (sent, or refused by Stripe for good): a batch a
+    /// concurrent run sealed and has not sent yet, or one parked for review, leaves it
+    /// incomplete.
+    pub async fn flush(&self, user: &str, customer: &str) -> Result<Flushed, StoreError> {
         let mut summary = RunSummary::default();
         for batch in self.store.sealed_batches(QUEUE_READ_CAP).await? {
             if batch.customer_id == customer {
@@ -167,24 +178,22 @@ impl<'a> Reporter<'a> {
         for counter in counters.iter().filter(|c| Self::billed_to(c, customer) && c.metered > c.reported) {
             summary.add(self.report(counter).await);
         }
-        let left_counters = self
+        let unsettled: u64 = self
             .store
             .user_items_consistent(user)
             .await?
             .usage
             .iter()
-            .any(|c| Self::billed_to(c, customer) && c.metered > c.reported);
-        let left_batches = self
-            .store
-            .sealed_batches(QUEUE_READ_CAP)
-            .await?
-            .iter()
-            .any(|b| b.customer_id == customer);
-        let complete = !left_counters && !left_batches && summary.failed == 0 && summary.parked == 0;
-        if !complete {
-            tracing::warn!(user, customer, failed = summary.failed, parked = summary.parked, pending = summary.pending, "metered usage not all reported");
+            .filter(|c| Self::billed_to(c, customer))
+            .map(|c| (c.metered - c.reported.min(c.metered)) + c.settled.map_or(0, |s| c.reported.saturating_sub(s)))
+            .sum();
+        if unsettled > 0 {
+            tracing::warn!(user, customer, unsettled, failed = summary.failed, parked = summary.parked, "metered usage not all reported");
         }
-        Ok(complete)
+        Ok(Flushed {
+            complete: unsettled == 0,
+            parked: summary.parked,
+        })
     }
 
     fn billed_to(counter: &UsageCounter, customer: &str) -> bool {
@@ -242,13 +251,14 @@ impl<'a> Reporter<'a> {
             created_at: now,
             refusals: 0,
             parked_reason: None,
+            requeued_at: None,
             expires_at: None,
         })
     }
 
     async fn send(&self, batch: &UsageBatch) -> Outcome {
         let now = self.clock.now();
-        if now - batch.created_at > DEDUPE_SAFE_SECS {
+        if now - batch.requeued_at.unwrap_or(batch.created_at) > DEDUPE_SAFE_SECS {
             match self.recorded_meanwhile(batch).await {
                 Ok(0) => tracing::info!(identifier = %batch.identifier, "an old batch Stripe has no units of in its minute: sent again"),
                 Ok(found) => return self.park(batch, &format!("first sent over 23 h ago; Stripe's meter shows {found} units in its minute: it may have it"), now).await,

@@ -172,7 +172,8 @@ impl<'a> Usage<'a> {
         if let Some(entry) = self.cache.get(user, now) {
             return Ok(entry);
         }
-        let items = self.store.user_items(user).await?;
+        // Strongly consistent: a period restarted a moment ago carries the counts as they are.
+        let items = self.store.user_items_consistent(user).await?;
         let access = access::decide(self.catalog, &items, now, &self.policy);
         let entry = Entry {
             usage: access.usage,

@@ -317,10 +317,14 @@ async fn sessions_are_visible_to_their_owner_only() {
     let req = as_user("checkout-get.json", "intruder", |e| {
         e["rawPath"] = format!("/checkout/{id}").into();
     });
-    let before = stack.item_count().await;
+    let before = stack.state_item_count().await;
     let response = checkout::handler::handle(&stack.state, req).await.unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(stack.item_count().await, before, "another user's look writes nothing");
+    assert_eq!(
+        stack.state_item_count().await,
+        before,
+        "another user's look writes nothing (but its count of Stripe calls)"
+    );
     for missing in ["cs_test_doesnotexist", "not-a-session-id"] {
         let response = checkout::handler::handle(&stack.state, get_checkout(missing)).await.unwrap();
         assert_eq!(response.status(), 404, "{missing}");

@@ -71,6 +71,27 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// [`Stack::item_count`] without the per-user counters of Stripe-calling requests
+    /// (`RATE#…`): what a request that called Stripe for nothing changed.
+    pub async fn state_item_count(&self) -> usize {
+        let out = self
+            .state
+            .store
+            .client()
+            .scan()
+            .table_name(self.state.store.table())
+            .send()
+            .await
+            .expect("scan");
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .filter(|item| !item["pk"].as_s().is_ok_and(|pk| pk.starts_with(billing::domain::records::keys::RATE_PREFIX)))
+            .count()
+    }
+}
+
 /// The parsed JSON body of a handler response.
 pub fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
     serde_json::from_slice(response.body().as_ref()).unwrap_or(serde_json::Value::Null)

@@ -388,7 +388,7 @@ async fn a_refused_request_does_not_use_up_its_idempotency_key() {
 // ------------------------------------------------------------------ past due
 
 #[tokio::test]
-async fn no_upgrade_on_top_of_an_unpaid_invoice() {
+async fn no_change_now_on_top_of_an_unpaid_invoice() {
     let stack = Stack::shared_clock("rev-past-due", None, |_| {}).await;
     let (status, created) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "month", "quantity": 2}))).await;
     assert_eq!(status, 201);
@@ -399,5 +399,31 @@ async fn no_upgrade_on_top_of_an_unpaid_invoice() {
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 5}), None).await;
     assert_eq!((status, answer["type"].as_str()), (402, Some("/errors/payment-past-due")), "{answer}");
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 1}), None).await;
-    assert_eq!(status, 200, "a downgrade is still possible: {answer}");
+    assert_eq!(status, 402, "nor a downgrade now, whose credit would pay for unpaid time: {answer}");
+    let (status, answer) =
+        subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 1, "when": "period_end"}), None).await;
+    assert_eq!(status, 200, "a change at the period end bills nothing now: {answer}");
+}
+
+#[tokio::test]
+async fn dunning_ends_a_subscription_with_a_pending_schedule_in_the_table_too() {
+    let stack = Stack::shared_clock("rev-dunning-schedule", None, |_| {}).await;
+    let (status, created) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "month", "quantity": 3}))).await;
+    assert_eq!(status, 201);
+    let session = created["id"].as_str().unwrap().to_owned();
+    pay(&stack, &session, "4000000000000341").await;
+    checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
+    let id = stack.emulator.shared.world.lock().await.sessions[&session].subscription.clone().unwrap();
+    advance(&stack, 31 * 86_400).await;
+    assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "past_due");
+    let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 2}), None).await;
+    assert_eq!(status, 402, "no change now while past due: {answer}");
+    let (status, answer) =
+        subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 4, "when": "period_end"}), None).await;
+    assert_eq!(status, 200, "{answer}");
+    advance(&stack, 8 * 86_400).await;
+    assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "canceled", "dunning ended it");
+    let items = stack.state.store.user_items_consistent("user_123").await.unwrap();
+    let stored = items.subscriptions.iter().find(|s| s.subscription_id == id).unwrap();
+    assert_eq!(stored.status, "canceled", "{stored:?}");
 }

@@ -155,8 +155,9 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a parked batch back in the queue, its refusals forgotten and its sealing time set to
-    /// `now` (an operator's decision after review: Stripe does not have it, send it again).
+    /// Puts a parked batch back in the queue, its refusals forgotten (an operator's decision
+    /// after review: Stripe does not have it, send it again). Its sealing time stays; its sends
+    /// count from `now` (`requeued_at`), so the 24-hour check applies again a day later.
     /// `false` when no parked batch has this identifier.
     pub async fn requeue_batch(&self, identifier: &str, now: i64) -> Result<bool, StoreError> {
         let result = self
@@ -164,11 +165,11 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&keys::batch(identifier), keys::SK_BATCH)))
-            .update_expression("SET #state = :sealed, #report = :sealed, #created = :now REMOVE #refusals, #reason, #at")
+            .update_expression("SET #state = :sealed, #report = :sealed, #requeued = :now REMOVE #refusals, #reason, #at")
             .condition_expression("#report = :parked")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#report", keys::REPORT)
-            .expression_attribute_names("#created", "created_at")
+            .expression_attribute_names("#requeued", "requeued_at")
             .expression_attribute_names("#refusals", "refusals")
             .expression_attribute_names("#reason", "parked_reason")
             .expression_attribute_names("#at", "parked_at")
@@ -197,9 +198,11 @@ impl Store {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&batch.counter_pk, &batch.counter_sk)))
-            .update_expression("SET #reported = :to")
+            // A counter sealed before `settled` was kept counts what it reported as settled.
+            .update_expression("SET #reported = :to, #settled = if_not_exists(#settled, :from)")
             .condition_expression("#reported = :from AND #metered >= :to")
             .expression_attribute_names("#reported", "reported")
+            .expression_attribute_names("#settled", "settled")
             .expression_attribute_names("#metered", "metered")
             .expression_attribute_values(":from", n(batch.from))
             .expression_attribute_values(":to", n(batch.to))
@@ -217,22 +220,48 @@ impl Store {
         }
     }
 
-    /// A batch leaves the queue: `sent` (or `rejected` for good), kept a week for the record.
+    /// A batch leaves the queue: `sent` (or `rejected` for good), kept a week for the record;
+    /// in the same transaction its units count as settled on its counter. A batch another run
+    /// settled first is left as it is (its units are not counted twice).
     pub async fn settle_batch(&self, batch: &UsageBatch, state: &str, now: i64) -> Result<(), StoreError> {
-        self.client
-            .update_item()
+        let settle = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&batch.pk, &batch.sk)))
             .update_expression("SET #state = :state, #exp = :exp REMOVE #report")
+            .condition_expression("#report = :sealed")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#exp", keys::TTL)
             .expression_attribute_names("#report", keys::REPORT)
             .expression_attribute_values(":state", AttributeValue::S(state.to_owned()))
             .expression_attribute_values(":exp", AttributeValue::N((now + 7 * 86_400).to_string()))
-            .send()
-            .await
-            .map_err(backend("update_item"))?;
-        Ok(())
+            .expression_attribute_values(":sealed", AttributeValue::S(keys::REPORT_SEALED.into()))
+            .build()
+            .map_err(backend("transact_write_items"))?;
+        let counter = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&batch.counter_pk, &batch.counter_sk)))
+            .update_expression("SET #settled = if_not_exists(#settled, :zero) + :units")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#settled", "settled")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":units", n(batch.value()))
+            .build()
+            .map_err(backend("transact_write_items"))?;
+        let items = vec![
+            TransactWriteItem::builder().update(settle.clone()).build(),
+            TransactWriteItem::builder().update(counter).build(),
+        ];
+        match self.transact(items).await? {
+            None => Ok(()),
+            // Settled by another run meanwhile.
+            Some(failed) if failed.contains(&0) => Ok(()),
+            // The counter is gone (expired): the batch leaves the queue alone.
+            Some(_) => {
+                self.transact(vec![TransactWriteItem::builder().update(settle).build()]).await?;
+                Ok(())
+            }
+        }
     }
 
     /// A counter whose metered units are all reported leaves the queue (only while that still

@@ -393,16 +393,24 @@ impl Store {
         Ok(())
     }
 
-    /// Opens the metering of `subscription` again (its cancel did not happen).
-    pub async fn reopen_metering(&self, subscription: &str) -> Result<(), StoreError> {
-        self.client
+    /// Opens the metering of `subscription` again (its cancel did not happen), only while the
+    /// fence is the one closed until `until` (another request's fence stays).
+    pub async fn reopen_metering(&self, subscription: &str, until: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(&keys::fence(subscription), keys::SK_FENCE)))
+            .condition_expression("#until = :until")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
             .send()
-            .await
-            .map_err(backend("delete_item"))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(err) => Err(backend("delete_item")(err)),
+        }
     }
 
     async fn claim_of(&self, request_id: &str, now: i64) -> Result<Option<RequestClaim>, StoreError> {
