@@ -10,6 +10,7 @@ mod entitlements;
 mod hardening;
 mod helpers;
 mod reconcile;
+mod reporter_queue;
 mod revenue;
 mod store;
 mod subscription;
