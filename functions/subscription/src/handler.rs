@@ -289,7 +289,8 @@ async fn change_claimed(
         // credit time that was never paid for. A change at the period end bills nothing now.
         return Err(SubscriptionError::PastDue);
     }
-    if request.when == When::PeriodEnd && target.ending() {
+    if (request.when == When::PeriodEnd || request.preview) && target.ending() {
+        // Stripe has no next invoice to preview for a subscription set to end.
         return Err(SubscriptionError::CancelPending);
     }
     if request.when == When::Now && resolved.interval_changes && !target.current.other_items.is_empty() {

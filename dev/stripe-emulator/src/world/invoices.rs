@@ -537,6 +537,8 @@ impl World {
         }
         let mut sim = self.clone();
         sim.pending.clear();
+        // A throwaway copy: its clock, which may run ahead to the next renewal, is nobody's.
+        sim.settings.clock_file = None;
         let latest = sub.latest_invoice.clone();
         if !details.is_empty() {
             sim.update_subscription(&sub_id, &Params::from_value(Value::Object(details)))
