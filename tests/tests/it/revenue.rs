@@ -427,3 +427,16 @@ async fn dunning_ends_a_subscription_with_a_pending_schedule_in_the_table_too() 
     let stored = items.subscriptions.iter().find(|s| s.subscription_id == id).unwrap();
     assert_eq!(stored.status, "canceled", "{stored:?}");
 }
+
+#[tokio::test]
+async fn a_preview_leaves_the_shared_clock_where_it_is() {
+    let stack = Stack::shared_clock("rev-preview-clock", None, |_| {}).await;
+    subscribed(&stack, json!({"plan": "pro", "interval": "month"})).await;
+    let before = stack.state.clock.now();
+    let (status, answer) =
+        subscription_call(&stack, "subscription-change.json", "user_123", json!({"plan": "starter", "preview": true}), None).await;
+    assert_eq!(status, 200, "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let after = stack.state.clock.now();
+    assert!(after - before < 5, "the emulator previews on a copy whose clock is nobody's: {before} → {after}");
+}
