@@ -507,14 +507,13 @@ impl Config {
             }
         };
         let usage_cache = seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
-        let rate_limit_per_minute = match get(vars::USER_RATE_LIMIT_PER_MINUTE) {
-            None => DEFAULT_RATE_LIMIT_PER_MINUTE,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 10_000)
-                .ok_or_else(|| ConfigError::invalid(vars::USER_RATE_LIMIT_PER_MINUTE, "expected a whole number from 0 (off) to 10000"))?,
-        };
+        let rate_limit_per_minute =
+            match get(vars::USER_RATE_LIMIT_PER_MINUTE) {
+                None => DEFAULT_RATE_LIMIT_PER_MINUTE,
+                Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                    ConfigError::invalid(vars::USER_RATE_LIMIT_PER_MINUTE, "expected a whole number from 0 (off) to 10000")
+                })?,
+            };
         let local_clock_file = local_clock_file(get(vars::LOCAL_CLOCK_FILE), dynamodb_endpoint.as_ref())?;
         // The reporter's Lambda timeout is 60 s: one send may still run past the budget.
         let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
@@ -884,7 +883,12 @@ mod tests {
         assert_eq!(clock.local_clock_file.as_deref(), Some(std::path::Path::new("/tmp/clock")));
         let deployed = load(&[base[0], ("LOCAL_CLOCK_FILE", "/tmp/clock")], Needs::default()).unwrap_err();
         assert_eq!(deployed.var, "LOCAL_CLOCK_FILE", "a deployed stack keeps the system's time");
-        assert_eq!(load(&[base[0], ("USER_RATE_LIMIT_PER_MINUTE", "0")], Needs::default()).unwrap().rate_limit_per_minute, 0);
+        assert_eq!(
+            load(&[base[0], ("USER_RATE_LIMIT_PER_MINUTE", "0")], Needs::default())
+                .unwrap()
+                .rate_limit_per_minute,
+            0
+        );
         assert!(load(&[base[0], ("USER_RATE_LIMIT_PER_MINUTE", "-1")], Needs::default()).is_err());
     }
 

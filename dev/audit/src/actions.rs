@@ -114,7 +114,8 @@ impl Actor {
                         "interval": *rng.pick(&["one_time", "month"])}),
         };
         let (status, created) = client.api(Method::POST, "/checkout", &self.user, Some(&body), None).await?;
-        self.history.note(at, format!("POST /checkout {body} → {status} {}", short(&created)));
+        self.history
+            .note(at, format!("POST /checkout {body} → {status} {}", short(&created)));
         if status != 201 || rng.chance(8) {
             return Ok(());
         }
@@ -138,7 +139,9 @@ impl Actor {
         }
         if rng.chance(50) {
             // The return page's eager sync.
-            let (status, _) = client.api(Method::GET, &format!("/checkout/{session}"), &self.user, None, None).await?;
+            let (status, _) = client
+                .api(Method::GET, &format!("/checkout/{session}"), &self.user, None, None)
+                .await?;
             self.history.note(at, format!("  GET /checkout/{session} → {status}"));
         }
         Ok(())
@@ -155,7 +158,9 @@ impl Actor {
             let again = client.invoke("usage", &payload).await?;
             self.history.note(at, format!("usage retry {key} → {}", short(&again)));
             if again != first {
-                self.history.anomalies.push(format!("a retried record ({key}) answered {again}, its first answer was {first}"));
+                self.history
+                    .anomalies
+                    .push(format!("a retried record ({key}) answered {again}, its first answer was {first}"));
             }
             return Ok(());
         }
@@ -225,10 +230,15 @@ impl Actor {
         let key = rng.chance(30).then(|| format!("chg-{}", rng.next_u64()));
         let customer = self.customer.clone().unwrap_or_default();
         let seen = charges(client, &customer).await?;
-        let (status, answer) = client.api(Method::POST, "/subscription/change", &self.user, Some(&body), key.as_deref()).await?;
-        self.history.note(at, format!("POST /subscription/change {body} → {status} {}", short(&answer)));
+        let (status, answer) = client
+            .api(Method::POST, "/subscription/change", &self.user, Some(&body), key.as_deref())
+            .await?;
+        self.history
+            .note(at, format!("POST /subscription/change {body} → {status} {}", short(&answer)));
         if let Some(key) = key.as_deref().filter(|_| rng.chance(30)) {
-            let (again, answer) = client.api(Method::POST, "/subscription/change", &self.user, Some(&body), Some(key)).await?;
+            let (again, answer) = client
+                .api(Method::POST, "/subscription/change", &self.user, Some(&body), Some(key))
+                .await?;
             self.history.note(at, format!("  the same again → {again} {}", short(&answer)));
         }
         if status != 200 || preview || body["when"] == "period_end" {
@@ -240,8 +250,13 @@ impl Actor {
         if let (Some(old), Some(new)) = (cost(before), cost(&after))
             && new > old
         {
-            let charged = charges(client, &customer).await?.difference(&seen).map(|(_, amount)| amount.max(&0)).sum();
-            self.history.note(at, format!("  an upgrade ({old} → {new} per day in {currency}); charged {charged}"));
+            let charged = charges(client, &customer)
+                .await?
+                .difference(&seen)
+                .map(|(_, amount)| amount.max(&0))
+                .sum();
+            self.history
+                .note(at, format!("  an upgrade ({old} → {new} per day in {currency}); charged {charged}"));
             self.history.upgrades.push(Upgrade {
                 at,
                 subscription: before.id.clone(),
@@ -260,15 +275,25 @@ impl Actor {
         if rng.chance(30) {
             body["feedback"] = "too_expensive".into();
         }
-        let (status, answer) = client.api(Method::POST, "/subscription/cancel", &self.user, Some(&body), None).await?;
-        self.history.note(at, format!("POST /subscription/cancel {body} → {status} {}", short(&answer)));
+        let (status, answer) = client
+            .api(Method::POST, "/subscription/cancel", &self.user, Some(&body), None)
+            .await?;
+        self.history
+            .note(at, format!("POST /subscription/cancel {body} → {status} {}", short(&answer)));
         Ok(())
     }
 
     async fn resume(&mut self, client: &Client, rng: &mut Rng, at: i64, subscription: &str) -> Result<()> {
-        let body = if rng.chance(70) { json!({"subscription": subscription}) } else { json!({}) };
-        let (status, answer) = client.api(Method::POST, "/subscription/resume", &self.user, Some(&body), None).await?;
-        self.history.note(at, format!("POST /subscription/resume → {status} {}", short(&answer)));
+        let body = if rng.chance(70) {
+            json!({"subscription": subscription})
+        } else {
+            json!({})
+        };
+        let (status, answer) = client
+            .api(Method::POST, "/subscription/resume", &self.user, Some(&body), None)
+            .await?;
+        self.history
+            .note(at, format!("POST /subscription/resume → {status} {}", short(&answer)));
         Ok(())
     }
 
@@ -277,7 +302,8 @@ impl Actor {
         let (status, _) = client
             .control(&format!("/subscriptions/{subscription}/card"), &json!({"card": FAILING_CARD}))
             .await?;
-        self.history.note(at, format!("the card of {subscription} starts failing → {status}"));
+        self.history
+            .note(at, format!("the card of {subscription} starts failing → {status}"));
         Ok(())
     }
 
@@ -288,7 +314,9 @@ impl Actor {
         };
         if let Some(dispute) = self.dispute.take() {
             let status = *rng.pick(&["won", "lost"]);
-            let (code, _) = client.control(&format!("/disputes/{dispute}/close"), &json!({"status": status})).await?;
+            let (code, _) = client
+                .control(&format!("/disputes/{dispute}/close"), &json!({"status": status}))
+                .await?;
             self.history.note(at, format!("dispute {dispute} {status} → {code}"));
         } else if rng.chance(50) {
             let (code, answer) = client.control(&format!("/charges/{charge}/dispute"), &json!({})).await?;
@@ -310,14 +338,22 @@ async fn charges(client: &Client, customer: &str) -> Result<BTreeSet<(String, i6
     }
     let mut out = BTreeSet::new();
     for item in client.stripe_list("/invoiceitems", &[("customer", customer)]).await? {
-        out.insert((item["id"].as_str().unwrap_or_default().to_owned(), item["amount"].as_i64().unwrap_or(0)));
+        out.insert((
+            item["id"].as_str().unwrap_or_default().to_owned(),
+            item["amount"].as_i64().unwrap_or(0),
+        ));
     }
     for invoice in client.stripe_list("/invoices", &[("customer", customer)]).await? {
         for line in invoice.pointer("/lines/data").and_then(Value::as_array).into_iter().flatten() {
             let from_item = line.pointer("/parent/invoice_item_details").is_some_and(|d| !d.is_null())
-                || line.pointer("/parent/subscription_item_details/invoice_item").is_some_and(|i| !i.is_null());
+                || line
+                    .pointer("/parent/subscription_item_details/invoice_item")
+                    .is_some_and(|i| !i.is_null());
             if !from_item {
-                out.insert((line["id"].as_str().unwrap_or_default().to_owned(), line["amount"].as_i64().unwrap_or(0)));
+                out.insert((
+                    line["id"].as_str().unwrap_or_default().to_owned(),
+                    line["amount"].as_i64().unwrap_or(0),
+                ));
             }
         }
     }

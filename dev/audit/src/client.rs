@@ -59,7 +59,10 @@ impl Client {
     pub fn new(endpoints: Endpoints) -> Self {
         let store = Store::new(billing::testkit::dynamodb_client(&endpoints.dynamodb), endpoints.table.clone());
         Self {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
             store,
             // The local stack's token settings (dev/local.env), to mint users' tokens.
             config: billing::testkit::config("unused", "http://127.0.0.1:9", None),
@@ -72,7 +75,14 @@ impl Client {
     }
 
     /// An API call as `user`: (status, JSON body).
-    pub async fn api(&self, method: reqwest::Method, path: &str, user: &str, body: Option<&Value>, key: Option<&str>) -> Result<(u16, Value)> {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<(u16, Value)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.endpoints.api))

@@ -38,10 +38,22 @@ pub struct Report {
 /// The webhooks' chaos of one day, and whether events may be lost (then reconcile runs).
 fn chaos(rng: &mut Rng) -> (serde_json::Value, bool) {
     match rng.below(100) {
-        0..55 => (json!({"duplicates": false, "shuffle": false, "delay_ms": 0, "drop_percent": 0}), false),
-        55..75 => (json!({"duplicates": true, "shuffle": true, "delay_ms": 0, "drop_percent": 0}), false),
-        75..85 => (json!({"duplicates": false, "shuffle": true, "delay_ms": 15, "drop_percent": 0}), false),
-        _ => (json!({"duplicates": true, "shuffle": false, "delay_ms": 0, "drop_percent": 30}), true),
+        0..55 => (
+            json!({"duplicates": false, "shuffle": false, "delay_ms": 0, "drop_percent": 0}),
+            false,
+        ),
+        55..75 => (
+            json!({"duplicates": true, "shuffle": true, "delay_ms": 0, "drop_percent": 0}),
+            false,
+        ),
+        75..85 => (
+            json!({"duplicates": false, "shuffle": true, "delay_ms": 15, "drop_percent": 0}),
+            false,
+        ),
+        _ => (
+            json!({"duplicates": true, "shuffle": false, "delay_ms": 0, "drop_percent": 30}),
+            true,
+        ),
     }
 }
 
@@ -53,9 +65,7 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
     let rules = Rules::from_catalog(&catalog, 7 * 86_400);
     let prices = Prices::load(client, &catalog).await?;
     let mut rng = Rng::new(plan.seed);
-    let mut actors: Vec<Actor> = (0..plan.users)
-        .map(|i| Actor::new(format!("audit-{}-{i}", plan.seed)))
-        .collect();
+    let mut actors: Vec<Actor> = (0..plan.users).map(|i| Actor::new(format!("audit-{}-{i}", plan.seed))).collect();
     let mut report = Report {
         operations: 0,
         violations: Vec::new(),
@@ -96,7 +106,12 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
         report.operations += 1;
         let reconciled = drops || day % 7 == 0 || day == plan.days;
         if reconciled {
-            client.control("/config", &json!({"chaos": {"duplicates": false, "shuffle": false, "delay_ms": 0, "drop_percent": 0}})).await?;
+            client
+                .control(
+                    "/config",
+                    &json!({"chaos": {"duplicates": false, "shuffle": false, "delay_ms": 0, "drop_percent": 0}}),
+                )
+                .await?;
             client.invoke("reconcile", &json!({})).await?;
             report.operations += 1;
             client.settle().await?;

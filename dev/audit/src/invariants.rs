@@ -73,7 +73,12 @@ pub fn paid_access(rules: &Rules, o: &Observation) -> Vec<String> {
         let ended = (sub.cancel_at_period_end && o.at >= sub.period_end) || sub.cancel_at.is_some_and(|at| o.at >= at);
         let grants = match sub.status.as_str() {
             "active" | "trialing" => !ended,
-            "past_due" => !ended && sub.past_due_since.is_some_and(|since| o.at < since + rules.grace_secs + rules.lag_secs),
+            "past_due" => {
+                !ended
+                    && sub
+                        .past_due_since
+                        .is_some_and(|since| o.at < since + rules.grace_secs + rules.lag_secs)
+            }
             _ => false,
         };
         if grants && let Some(features) = sub.plan.as_ref().and_then(|p| rules.plan_features.get(p)) {
@@ -89,7 +94,11 @@ pub fn paid_access(rules: &Rules, o: &Observation) -> Vec<String> {
         .iter()
         .filter(|f| !justified.contains(f.as_str()))
         .map(|f| {
-            let standing: Vec<String> = o.subscriptions.iter().map(|s| format!("{} {} {:?}", s.id, s.status, s.plan)).collect();
+            let standing: Vec<String> = o
+                .subscriptions
+                .iter()
+                .map(|s| format!("{} {} {:?}", s.id, s.status, s.plan))
+                .collect();
             format!("`{f}` is allowed, but nothing in Stripe pays for it (subscriptions: {standing:?})")
         })
         .collect()
@@ -140,7 +149,11 @@ pub fn usage(rules: &Rules, o: &Observation, h: &History, settled: Settled) -> V
         if i64::try_from(table).unwrap_or(i64::MAX) != stripe {
             out.push(format!(
                 "the table counted {table} metered units, Stripe's meter holds {stripe}: {}",
-                if (table as i64) > stripe { "units never billed" } else { "units billed twice" }
+                if (table as i64) > stripe {
+                    "units never billed"
+                } else {
+                    "units billed twice"
+                }
             ));
         }
     }
@@ -240,8 +253,20 @@ pub fn convergence(o: &Observation) -> Vec<String> {
             out.push(format!("subscription {} ({}) is not in the table", sub.id, sub.status));
             continue;
         };
-        let stripe = (sub.status.as_str(), sub.price.as_deref(), sub.quantity, Some(sub.period_end), sub.cancel_at_period_end);
-        let table = (row.status.as_str(), row.price.as_deref(), row.quantity, row.period_end, row.cancel_at_period_end);
+        let stripe = (
+            sub.status.as_str(),
+            sub.price.as_deref(),
+            sub.quantity,
+            Some(sub.period_end),
+            sub.cancel_at_period_end,
+        );
+        let table = (
+            row.status.as_str(),
+            row.price.as_deref(),
+            row.quantity,
+            row.period_end,
+            row.cancel_at_period_end,
+        );
         if stripe != table {
             out.push(format!(
                 "subscription {}: Stripe has {stripe:?}, the table {table:?} (status, price, quantity, period end, cancel at period end)",
@@ -397,7 +422,10 @@ mod tests {
         ];
         let found = money(&o, &History::default());
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("2880 minor units"), "the credit and the charge net out: {found:?}");
+        assert!(
+            found[0].starts_with("2880 minor units"),
+            "the credit and the charge net out: {found:?}"
+        );
         // While the subscription lives, its next invoice bills it: no violation.
         o.subscriptions[0].status = "active".into();
         assert!(money(&o, &History::default()).is_empty());
@@ -420,11 +448,17 @@ mod tests {
         let found = quota_windows(&h);
         assert_eq!(found.len(), 2, "{found:?}");
         // A renewal is a new paid period: the same count there is fine.
-        let mut renewed = history(vec![record(DAY, 1000, Some(1000), 30 * DAY), record(31 * DAY, 1000, Some(1000), 60 * DAY)]);
+        let mut renewed = history(vec![
+            record(DAY, 1000, Some(1000), 30 * DAY),
+            record(31 * DAY, 1000, Some(1000), 60 * DAY),
+        ]);
         renewed.periods = [("sub_1".to_owned(), 0, 30 * DAY), ("sub_1".to_owned(), 30 * DAY, 60 * DAY)].into();
         assert!(quota_windows(&renewed).is_empty());
         // A subscription begun after another ended is new paid time too.
-        let mut later = history(vec![record(DAY, 900, Some(1000), 30 * DAY), record(40 * DAY, 900, Some(1000), 400 * DAY)]);
+        let mut later = history(vec![
+            record(DAY, 900, Some(1000), 30 * DAY),
+            record(40 * DAY, 900, Some(1000), 400 * DAY),
+        ]);
         later.periods = [("sub_1".to_owned(), 0, 30 * DAY), ("sub_2".to_owned(), 35 * DAY, 400 * DAY)].into();
         assert!(quota_windows(&later).is_empty());
     }
@@ -440,7 +474,11 @@ mod tests {
         // A lost answer may have counted: within what those records asked, it is no violation.
         let mut lost = record(DAY, 1_000_000, None, 30 * DAY);
         (lost.allowed, lost.ambiguous) = (false, true);
-        assert!(!usage(&rules(), &o, &history(vec![lost]), ALL).iter().any(|f| f.contains("trusted callers")));
+        assert!(
+            !usage(&rules(), &o, &history(vec![lost]), ALL)
+                .iter()
+                .any(|f| f.contains("trusted callers"))
+        );
     }
 
     /// 1d: metered units past the ceiling.
@@ -536,8 +574,11 @@ mod tests {
         o.table_subscriptions[0].status = "active".into();
         let found = convergence(&o);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(!check(&rules(), &o, &History::default(), Settled::default())
-            .iter()
-            .any(|v| v.invariant == "I4 convergence"), "not judged before deliveries settle");
+        assert!(
+            !check(&rules(), &o, &History::default(), Settled::default())
+                .iter()
+                .any(|v| v.invariant == "I4 convergence"),
+            "not judged before deliveries settle"
+        );
     }
 }

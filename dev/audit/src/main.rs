@@ -78,5 +78,9 @@ async fn main() -> ExitCode {
         report.operations,
         report.violations.len()
     );
-    if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

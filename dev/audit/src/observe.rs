@@ -39,7 +39,11 @@ impl Prices {
             };
             let mut by_currency: BTreeMap<String, i64> = price["currency_options"]
                 .as_object()
-                .map(|o| o.iter().filter_map(|(c, v)| Some((c.clone(), v["unit_amount"].as_i64()?))).collect())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(c, v)| Some((c.clone(), v["unit_amount"].as_i64()?)))
+                        .collect()
+                })
                 .unwrap_or_default();
             if let (Some(currency), Some(amount)) = (price["currency"].as_str(), price["unit_amount"].as_i64()) {
                 by_currency.insert(currency.to_owned(), amount);
@@ -68,12 +72,19 @@ pub fn subscription(prices: &Prices, object: &Value) -> StripeSub {
     let licensed = items
         .iter()
         .find(|i| i.pointer("/price/recurring/usage_type").and_then(Value::as_str) != Some("metered"));
-    let price = licensed.and_then(|i| i.pointer("/price/id")).and_then(Value::as_str).map(str::to_owned);
+    let price = licensed
+        .and_then(|i| i.pointer("/price/id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let plan = price.as_ref().and_then(|p| prices.plans.get(p)).and_then(|(plan, _)| plan.clone());
     StripeSub {
         id: object["id"].as_str().unwrap_or_default().to_owned(),
         status: object["status"].as_str().unwrap_or_default().to_owned(),
-        plan: if object.pointer("/metadata/custom_amount").is_some() { None } else { plan },
+        plan: if object.pointer("/metadata/custom_amount").is_some() {
+            None
+        } else {
+            plan
+        },
         price,
         quantity: licensed.and_then(|i| i["quantity"].as_u64()).unwrap_or(0),
         period_start: object["current_period_start"].as_i64().unwrap_or(0),
@@ -100,7 +111,9 @@ pub fn item_prices(object: &Value) -> Vec<String> {
 pub async fn observe(client: &Client, prices: &Prices, user: &str, customer: Option<&str>) -> Result<(Observation, Vec<String>)> {
     let at = client.now().await?;
     let items = client.table(user).await?;
-    let customer = customer.map(str::to_owned).or_else(|| items.customer.as_ref().map(|c| c.customer_id.clone()));
+    let customer = customer
+        .map(str::to_owned)
+        .or_else(|| items.customer.as_ref().map(|c| c.customer_id.clone()));
     let mut o = Observation {
         user: user.to_owned(),
         at,
@@ -110,7 +123,10 @@ pub async fn observe(client: &Client, prices: &Prices, user: &str, customer: Opt
     let mut held = Vec::new();
     if let Some(customer) = customer.as_deref() {
         let invoices = client.stripe_list("/invoices", &[("customer", customer)]).await?;
-        for object in client.stripe_list("/subscriptions", &[("customer", customer), ("status", "all")]).await? {
+        for object in client
+            .stripe_list("/subscriptions", &[("customer", customer), ("status", "all")])
+            .await?
+        {
             let mut sub = subscription(prices, &object);
             held.extend(item_prices(&object));
             if sub.status == "past_due" {

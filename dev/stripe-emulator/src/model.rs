@@ -126,9 +126,7 @@ impl Price {
     /// included), which Stripe sends only when asked (`expand[]=currency_options`).
     pub fn render_with_currency_options(&self) -> Value {
         let mut rendered = self.render();
-        let option = |amount: i64| {
-            json!({"custom_unit_amount": null, "tax_behavior": "unspecified", "unit_amount": amount, "unit_amount_decimal": amount.to_string()})
-        };
+        let option = |amount: i64| json!({"custom_unit_amount": null, "tax_behavior": "unspecified", "unit_amount": amount, "unit_amount_decimal": amount.to_string()});
         let mut options = serde_json::Map::new();
         options.insert(self.currency.clone(), option(self.unit_amount));
         for (currency, amount) in &self.currency_options {

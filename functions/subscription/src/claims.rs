@@ -22,7 +22,12 @@ pub struct Claim {
 
 impl Claim {
     /// Claims `client_key` for the request `fingerprint` (operation and body).
-    pub async fn take(state: &AppState, identity: &Identity, client_key: Option<&str>, fingerprint: String) -> Result<Self, SubscriptionError> {
+    pub async fn take(
+        state: &AppState,
+        identity: &Identity,
+        client_key: Option<&str>,
+        fingerprint: String,
+    ) -> Result<Self, SubscriptionError> {
         let Some(key) = client_key else {
             return Ok(Self {
                 id: String::new(),

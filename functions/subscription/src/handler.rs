@@ -92,7 +92,17 @@ async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, Subsc
     let (record, customer) = manage::load(state, &identity, requested).await?;
     state.rate_limiter().take(&identity.user_id).await?;
     let claim = Claim::take(state, &identity, client_key.as_deref(), format!("cancel:{body:?}")).await?;
-    let result = cancel_claimed(state, &identity, record, customer, at_period_end, feedback, client_key.as_deref(), &claim).await;
+    let result = cancel_claimed(
+        state,
+        &identity,
+        record,
+        customer,
+        at_period_end,
+        feedback,
+        client_key.as_deref(),
+        &claim,
+    )
+    .await;
     claim.settle(state, &result).await;
     result
 }
@@ -332,7 +342,10 @@ async fn change_claimed(
             now
         }
         When::PeriodEnd => {
-            step(manage::schedule_change(stripe, identity, &target, &resolved, &keys).await, claim.key)?;
+            step(
+                manage::schedule_change(stripe, identity, &target, &resolved, &keys).await,
+                claim.key,
+            )?;
             manage::record(&engine, stripe, observed, target.id(), true).await?
         }
     };

@@ -344,7 +344,10 @@ pub async fn resolve(
         (Some(old), Some(currency)) => {
             let names = [PriceName::Id(old), PriceName::Id(&price_id)];
             let prices = stripe.prices(&names).await?;
-            if prices.get(&names[1].key()).is_some_and(|p| p.unit_amount.is_some() && p.amount_in(currency).is_none()) {
+            if prices
+                .get(&names[1].key())
+                .is_some_and(|p| p.unit_amount.is_some() && p.amount_in(currency).is_none())
+            {
                 return Err(invalid(
                     "/errors/unknown-currency",
                     "plan",

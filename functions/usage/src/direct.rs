@@ -100,7 +100,16 @@ fn validate(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
     })?;
     let user_id = match record.user_id {
         Some(id) if !id.is_empty() && id.len() <= MAX_USER_ID_LEN && !id.chars().any(char::is_control) => id,
-        Some(_) => return Err((feature, invalid("/errors/invalid-field", "user_id", "`user_id` must be 1-256 characters without control characters"))),
+        Some(_) => {
+            return Err((
+                feature,
+                invalid(
+                    "/errors/invalid-field",
+                    "user_id",
+                    "`user_id` must be 1-256 characters without control characters",
+                ),
+            ));
+        }
         None => return Err((feature, invalid("/errors/missing-field", "user_id", "`user_id` is required"))),
     };
     let Some(name) = record.feature else {
@@ -119,7 +128,11 @@ fn validate(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
         Some(_) => {
             return Err((
                 Some(name),
-                invalid("/errors/invalid-field", "idempotency_key", "`idempotency_key` must be 1-200 visible ASCII characters"),
+                invalid(
+                    "/errors/invalid-field",
+                    "idempotency_key",
+                    "`idempotency_key` must be 1-200 visible ASCII characters",
+                ),
             ));
         }
     };
@@ -177,15 +190,23 @@ mod tests {
             (json!({"user_id": "u1", "feature": "api_calls", "quantity": 1.5}), "quantity"),
             (json!({"user_id": "u1", "feature": "api_calls", "quantity": -1}), "quantity"),
             (json!({"user_id": "u1", "feature": "api_calls", "quantity": 1, "extra": 1}), "extra"),
-            (json!({"user_id": "u1", "feature": "api_calls", "quantity": 1, "idempotency_key": "a\u{1}b"}), "idempotency_key"),
+            (
+                json!({"user_id": "u1", "feature": "api_calls", "quantity": 1, "idempotency_key": "a\u{1}b"}),
+                "idempotency_key",
+            ),
             (json!({"user_id": 5, "feature": "api_calls", "quantity": 1}), "user_id"),
         ] {
             let (_, problem) = validate(payload.clone()).map(|_| ()).unwrap_err();
             assert_eq!((problem.status, problem.field.as_deref()), (400, Some(field)), "{payload}");
         }
         assert!(validate(json!([1])).is_err());
-        let valid = validate(json!({"user_id": "u1", "feature": "api_calls", "quantity": 3, "idempotency_key": "k1"})).ok().unwrap();
-        assert_eq!((valid.user_id.as_str(), valid.feature.as_str(), valid.quantity, valid.key.as_deref()), ("u1", "api_calls", 3, Some("k1")));
+        let valid = validate(json!({"user_id": "u1", "feature": "api_calls", "quantity": 3, "idempotency_key": "k1"}))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            (valid.user_id.as_str(), valid.feature.as_str(), valid.quantity, valid.key.as_deref()),
+            ("u1", "api_calls", 3, Some("k1"))
+        );
     }
 
     #[test]
@@ -197,7 +218,10 @@ mod tests {
         });
         let answer = serde_json::to_value(DirectAnswer::refused(Some("api_calls".into()), problem)).unwrap();
         assert_eq!(answer["allowed"], false);
-        assert_eq!((answer["used"].as_u64(), answer["limit"].as_u64(), answer["remaining"].as_u64()), (Some(9), Some(10), Some(1)));
+        assert_eq!(
+            (answer["used"].as_u64(), answer["limit"].as_u64(), answer["remaining"].as_u64()),
+            (Some(9), Some(10), Some(1))
+        );
         assert_eq!(answer["problem"]["type"], "/errors/usage-limit");
         assert_eq!(answer["problem"]["status"], 429);
     }

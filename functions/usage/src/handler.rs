@@ -62,7 +62,11 @@ mod tests {
     async fn a_users_token_never_records_usage() {
         let state = state();
         // The store is unreachable: a 403 here is decided before any read or write.
-        for body_text in [r#"{"feature": "api_calls", "quantity": 1}"#, r#"{"feature": "api_calls", "quantity": 1000000}"#, "not json"] {
+        for body_text in [
+            r#"{"feature": "api_calls", "quantity": 1}"#,
+            r#"{"feature": "api_calls", "quantity": 1000000}"#,
+            "not json",
+        ] {
             let req = testkit::event_with("usage-record.json", |e| e["body"] = body_text.into());
             let response = handle(&state, req).await.unwrap();
             assert_eq!(response.status(), 403, "{body_text}");
@@ -82,7 +86,10 @@ mod tests {
         let mut bad = payload.clone();
         bad["quantity"] = 0.into();
         let answer = crate::direct::invoke(&state, bad).await;
-        assert_eq!((answer["allowed"].as_bool(), answer["problem"]["field"].as_str()), (Some(false), Some("quantity")));
+        assert_eq!(
+            (answer["allowed"].as_bool(), answer["problem"]["field"].as_str()),
+            (Some(false), Some("quantity"))
+        );
         // A valid record reaches the store, which is down: refused with a 503 problem, not a guess.
         let answer = crate::direct::invoke(&state, payload).await;
         assert_eq!(answer["allowed"], false);

@@ -580,7 +580,12 @@ fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogError> {
         let ceiling = match (rule.ceiling, &rule.meter) {
             (None, Some(_)) => Some(DEFAULT_METERED_CEILING),
             (None, None) => None,
-            (Some(_), None) => return Err(invalid(&at, "`ceiling` bounds metered units: it needs a `meter` (use `limit` for a quota)")),
+            (Some(_), None) => {
+                return Err(invalid(
+                    &at,
+                    "`ceiling` bounds metered units: it needs a `meter` (use `limit` for a quota)",
+                ));
+            }
             (Some(c), Some(_)) if c >= 1 => Some(c as u64),
             (Some(_), Some(_)) => return Err(invalid(&at, "ceiling must be at least 1")),
         };

@@ -211,20 +211,32 @@ mod tests {
         let day = 86_400;
         let month = counter("api_calls", 0, 30 * day, 1000, Some("sub_1"));
         // Month → year on day 5: the year's period overlaps the month's.
-        let year = Period { start: 5 * day, end: 370 * day };
+        let year = Period {
+            start: 5 * day,
+            end: 370 * day,
+        };
         assert_eq!(carried(std::slice::from_ref(&month), "api_calls", year), 1000);
         // … and back to a month on day 6: both earlier counters overlap; the highest count wins
         // (a count carried once is not added twice).
         let year_counter = counter("api_calls", 5 * day, 370 * day, 1000, Some("sub_1"));
-        let back = Period { start: 6 * day, end: 36 * day };
+        let back = Period {
+            start: 6 * day,
+            end: 36 * day,
+        };
         assert_eq!(carried(&[month.clone(), year_counter], "api_calls", back), 1000);
         // A renewal starts where the last period ended: nothing carried.
-        let renewal = Period { start: 30 * day, end: 60 * day };
+        let renewal = Period {
+            start: 30 * day,
+            end: 60 * day,
+        };
         assert_eq!(carried(std::slice::from_ref(&month), "api_calls", renewal), 0);
         // Another feature, the free plan's calendar counters, the counter itself: not carried.
         assert_eq!(carried(std::slice::from_ref(&month), "exports", year), 0);
         let free = counter("api_calls", 0, 31 * day, 100, None);
         assert_eq!(carried(&[free], "api_calls", year), 0);
-        assert_eq!(carried(std::slice::from_ref(&month), "api_calls", Period { start: 0, end: 30 * day }), 0);
+        assert_eq!(
+            carried(std::slice::from_ref(&month), "api_calls", Period { start: 0, end: 30 * day }),
+            0
+        );
     }
 }

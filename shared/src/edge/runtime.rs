@@ -184,7 +184,9 @@ where
                     let call = direct(value);
                     Box::pin(async move { Ok(call.await) })
                 }
-                None => Box::pin(ready(Err("this function is invoked by API Gateway only (no requestContext)".into()))),
+                None => Box::pin(ready(
+                    Err("this function is invoked by API Gateway only (no requestContext)".into()),
+                )),
             },
             Err(err) => Box::pin(ready(Err(lambda_http::Error::from(format!("unreadable API Gateway event: {err}"))))),
         };

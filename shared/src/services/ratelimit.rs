@@ -27,11 +27,7 @@ pub struct RateLimiter<'a> {
 impl<'a> RateLimiter<'a> {
     /// `per_minute` 0 turns the limit off.
     pub fn new(store: &'a Store, clock: &'a dyn Clock, per_minute: u32) -> Self {
-        Self {
-            store,
-            clock,
-            per_minute,
-        }
+        Self { store, clock, per_minute }
     }
 
     /// Counts one Stripe-calling request of `user`, or refuses it.

@@ -188,7 +188,14 @@ impl<'a> Reporter<'a> {
             .map(|c| (c.metered - c.reported.min(c.metered)) + c.settled.map_or(0, |s| c.reported.saturating_sub(s)))
             .sum();
         if unsettled > 0 {
-            tracing::warn!(user, customer, unsettled, failed = summary.failed, parked = summary.parked, "metered usage not all reported");
+            tracing::warn!(
+                user,
+                customer,
+                unsettled,
+                failed = summary.failed,
+                parked = summary.parked,
+                "metered usage not all reported"
+            );
         }
         Ok(Flushed {
             complete: unsettled == 0,
@@ -261,7 +268,15 @@ impl<'a> Reporter<'a> {
         if now - batch.requeued_at.unwrap_or(batch.created_at) > DEDUPE_SAFE_SECS {
             match self.recorded_meanwhile(batch).await {
                 Ok(0) => tracing::info!(identifier = %batch.identifier, "an old batch Stripe has no units of in its minute: sent again"),
-                Ok(found) => return self.park(batch, &format!("first sent over 23 h ago; Stripe's meter shows {found} units in its minute: it may have it"), now).await,
+                Ok(found) => {
+                    return self
+                        .park(
+                            batch,
+                            &format!("first sent over 23 h ago; Stripe's meter shows {found} units in its minute: it may have it"),
+                            now,
+                        )
+                        .await;
+                }
                 Err(err) => {
                     tracing::warn!(identifier = %batch.identifier, error = %crate::adapters::cause_chain(&err), "meter summary unavailable; next run");
                     return Outcome::Failed;

@@ -423,9 +423,18 @@ async fn a_metered_plan_bills_usage_through_the_meter_exactly_once() {
     // A user's token records nothing; the trusted path is a direct invocation of the function
     // (cargo lambda watch's Lambda Invoke endpoint, as `aws lambda invoke` in AWS).
     let (status, body) = env
-        .api(Method::POST, "/usage", user, Some(json!({"feature": "api_calls", "quantity": 1000})))
+        .api(
+            Method::POST,
+            "/usage",
+            user,
+            Some(json!({"feature": "api_calls", "quantity": 1000})),
+        )
         .await;
-    assert_eq!((status, body["type"].as_str()), (403, Some("/errors/trusted-caller-required")), "{body}");
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (403, Some("/errors/trusted-caller-required")),
+        "{body}"
+    );
     let mut recorded = 0;
     for quantity in [3, 4, 5] {
         let body = env

@@ -591,8 +591,19 @@ async fn stripe_forgets_an_identifier_after_24_hours() {
     let (status, _) = api_error(usage(&ada, "3").identifier("batch-day").send(&client).await.unwrap_err());
     assert_eq!(status, 400, "within the day: refused");
     advance(&emulator, DAY - 60).await;
-    assert!(usage(&ada, "3").identifier("batch-day").send(&client).await.is_err(), "still within the day");
+    assert!(
+        usage(&ada, "3").identifier("batch-day").send(&client).await.is_err(),
+        "still within the day"
+    );
     advance(&emulator, 120).await;
-    usage(&ada, "3").identifier("batch-day").send(&client).await.expect("a day later the identifier counts anew");
-    assert_eq!(meter_event_count(&emulator).await, 2, "as Stripe does: the same identifier, counted twice");
+    usage(&ada, "3")
+        .identifier("batch-day")
+        .send(&client)
+        .await
+        .expect("a day later the identifier counts anew");
+    assert_eq!(
+        meter_event_count(&emulator).await,
+        2,
+        "as Stripe does: the same identifier, counted twice"
+    );
 }

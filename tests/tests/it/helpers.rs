@@ -87,7 +87,11 @@ impl Stack {
         out.items
             .unwrap_or_default()
             .iter()
-            .filter(|item| !item["pk"].as_s().is_ok_and(|pk| pk.starts_with(billing::domain::records::keys::RATE_PREFIX)))
+            .filter(|item| {
+                !item["pk"]
+                    .as_s()
+                    .is_ok_and(|pk| pk.starts_with(billing::domain::records::keys::RATE_PREFIX))
+            })
             .count()
     }
 }
@@ -165,7 +169,9 @@ impl Stack {
         };
         let mut state = billing::testkit::state(config, all).expect("state");
         state.catalog = catalog;
-        let state = state.with_clock(std::sync::Arc::new(billing::adapters::local_clock::FileOffsetClock::new(clock_file)));
+        let state = state.with_clock(std::sync::Arc::new(billing::adapters::local_clock::FileOffsetClock::new(
+            clock_file,
+        )));
         Stack { emulator, state }
     }
 }

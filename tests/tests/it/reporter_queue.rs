@@ -18,7 +18,15 @@ async fn metered_customer(stack: &Stack) -> String {
     pay(stack, &session, "4242424242424242").await;
     let response = checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
     assert_eq!(response.status(), 200, "{}", body(&response));
-    stack.state.store.user_items("user_123").await.unwrap().customer.unwrap().customer_id
+    stack
+        .state
+        .store
+        .user_items("user_123")
+        .await
+        .unwrap()
+        .customer
+        .unwrap()
+        .customer_id
 }
 
 async fn run_reporter(stack: &Stack) -> Value {
@@ -33,7 +41,11 @@ async fn in_stripe(stack: &Stack, customer: &str) -> i64 {
 }
 
 async fn record(stack: &Stack, quantity: u64) {
-    let answer = usage::direct::invoke(&stack.state, json!({"user_id": "user_123", "feature": "api_calls", "quantity": quantity})).await;
+    let answer = usage::direct::invoke(
+        &stack.state,
+        json!({"user_id": "user_123", "feature": "api_calls", "quantity": quantity}),
+    )
+    .await;
     assert_eq!(answer["allowed"], true, "{answer}");
 }
 
@@ -71,7 +83,16 @@ async fn the_whole_queue_is_worked_through_in_one_run() {
             expires_at: None,
         };
         let item = serde_dynamo::to_item(&batch).unwrap();
-        stack.state.store.client().put_item().table_name(stack.state.store.table()).set_item(Some(item)).send().await.unwrap();
+        stack
+            .state
+            .store
+            .client()
+            .put_item()
+            .table_name(stack.state.store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
     }
     let run = run_reporter(&stack).await;
     assert_eq!((run["sent"].as_u64(), run["units"].as_u64()), (Some(300), Some(300)), "{run}");
@@ -98,18 +119,37 @@ async fn a_batch_stripe_keeps_refusing_is_parked_then_requeued_and_sent() {
         let summary = run_reporter(&stack).await;
         parked += summary["parked"].as_u64().unwrap();
         if run < billing::services::reporter::MAX_REFUSALS {
-            assert_eq!((summary["failed"].as_u64(), parked), (Some(1), 0), "run {run}: retried, not parked yet: {summary}");
+            assert_eq!(
+                (summary["failed"].as_u64(), parked),
+                (Some(1), 0),
+                "run {run}: retried, not parked yet: {summary}"
+            );
         }
     }
     assert_eq!(parked, 1, "parked after {} refusals", billing::services::reporter::MAX_REFUSALS);
     let after = run_reporter(&stack).await;
-    assert_eq!((after["failed"].as_u64(), after["sent"].as_u64()), (Some(0), Some(0)), "never retried for ever: {after}");
+    assert_eq!(
+        (after["failed"].as_u64(), after["sent"].as_u64()),
+        (Some(0), Some(0)),
+        "never retried for ever: {after}"
+    );
     let parked = stack.state.store.parked_batches(100).await.unwrap();
     assert_eq!(parked.len(), 1);
-    assert!(parked[0].parked_reason.as_deref().unwrap_or_default().contains("refused"), "{:?}", parked[0]);
+    assert!(
+        parked[0].parked_reason.as_deref().unwrap_or_default().contains("refused"),
+        "{:?}",
+        parked[0]
+    );
     // After review: the meter is active again and the operator requeues the batch.
     assert!(deactivate("reactivate").await.unwrap().status().is_success());
-    assert!(stack.state.store.requeue_batch(&parked[0].identifier, stack.state.clock.now()).await.unwrap());
+    assert!(
+        stack
+            .state
+            .store
+            .requeue_batch(&parked[0].identifier, stack.state.clock.now())
+            .await
+            .unwrap()
+    );
     let sent = run_reporter(&stack).await;
     assert_eq!(sent["units"].as_u64(), Some(12), "{sent}");
     assert_eq!(in_stripe(&stack, &customer).await, 12);

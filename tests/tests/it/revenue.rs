@@ -99,13 +99,35 @@ async fn cancel_now_after_an_upgrade_bills_the_proration() {
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 4}), None).await;
     assert_eq!(status, 200, "{answer}");
     let pending = uncollected(&stack, &id).await;
-    assert!(pending.iter().sum::<i64>() > 0, "the upgrade left a positive proration to bill: {pending:?}");
-    let (status, answer) = subscription_call(&stack, "subscription-cancel.json", "user_123", json!({"at_period_end": false}), None).await;
+    assert!(
+        pending.iter().sum::<i64>() > 0,
+        "the upgrade left a positive proration to bill: {pending:?}"
+    );
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-cancel.json",
+        "user_123",
+        json!({"at_period_end": false}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(uncollected(&stack, &id).await, Vec::<i64>::new(), "every positive item is on the final invoice");
+    assert_eq!(
+        uncollected(&stack, &id).await,
+        Vec::<i64>::new(),
+        "every positive item is on the final invoice"
+    );
     let world = stack.emulator.shared.world.lock().await;
-    let last = world.invoices.values().filter(|i| i.subscription.as_deref() == Some(&id)).max_by_key(|i| i.created).unwrap();
-    assert!(last.lines.iter().any(|l| l.proration && l.amount > 0), "the upgrade's proration is billed");
+    let last = world
+        .invoices
+        .values()
+        .filter(|i| i.subscription.as_deref() == Some(&id))
+        .max_by_key(|i| i.created)
+        .unwrap();
+    assert!(
+        last.lines.iter().any(|l| l.proration && l.amount > 0),
+        "the upgrade's proration is billed"
+    );
     assert_eq!(last.status, "paid");
 }
 
@@ -113,11 +135,26 @@ async fn cancel_now_after_an_upgrade_bills_the_proration() {
 async fn cancel_now_with_cancel_prorate_still_credits_the_unused_time() {
     let stack = Stack::shared_clock("rev-cancel-credit", None, |c| c.subscription.cancel_prorate = true).await;
     let id = starter_after_trial(&stack).await;
-    let (status, answer) = subscription_call(&stack, "subscription-cancel.json", "user_123", json!({"at_period_end": false}), None).await;
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-cancel.json",
+        "user_123",
+        json!({"at_period_end": false}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     let world = stack.emulator.shared.world.lock().await;
-    let last = world.invoices.values().filter(|i| i.subscription.as_deref() == Some(&id)).max_by_key(|i| i.created).unwrap();
-    assert!(last.lines.iter().any(|l| l.proration && l.amount < 0), "a credit for the unused time");
+    let last = world
+        .invoices
+        .values()
+        .filter(|i| i.subscription.as_deref() == Some(&id))
+        .max_by_key(|i| i.created)
+        .unwrap();
+    assert!(
+        last.lines.iter().any(|l| l.proration && l.amount < 0),
+        "a credit for the unused time"
+    );
     let customer = &world.subscriptions[&id].customer;
     assert!(world.customers[customer].balance < 0, "credited to the customer's balance");
 }
@@ -135,7 +172,11 @@ async fn a_cancel_at_period_end_bills_pending_prorations_when_the_period_ends() 
     let world = stack.emulator.shared.world.lock().await;
     assert_eq!(world.subscriptions[&id].status, "canceled");
     drop(world);
-    assert_eq!(uncollected(&stack, &id).await, Vec::<i64>::new(), "collected at the end of the period, as Stripe does");
+    assert_eq!(
+        uncollected(&stack, &id).await,
+        Vec::<i64>::new(),
+        "collected at the end of the period, as Stripe does"
+    );
 }
 
 // ------------------------------------------------------------------ 1b
@@ -149,15 +190,24 @@ async fn a_period_restart_does_not_grant_a_spent_quota_again() {
     let refused = record(&stack, "user_123", 1).await;
     assert_eq!(refused["problem"]["type"], "/errors/usage-limit", "{refused}");
     for interval in ["year", "month"] {
-        let (status, answer) =
-            subscription_call(&stack, "subscription-change.json", "user_123", json!({"interval": interval}), None).await;
+        let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"interval": interval}), None).await;
         assert_eq!(status, 200, "{answer}");
         let after = record(&stack, "user_123", 1).await;
         assert_eq!(after["allowed"], false, "after → {interval}: {after}");
-        assert_eq!((after["used"].as_u64(), after["limit"].as_u64()), (Some(1000), Some(1000)), "{after}");
+        assert_eq!(
+            (after["used"].as_u64(), after["limit"].as_u64()),
+            (Some(1000), Some(1000)),
+            "{after}"
+        );
     }
-    let summary = usage::handler::handle(&stack.state, as_user("usage-get.json", "user_123", None, None)).await.unwrap();
-    assert_eq!(body(&summary)["features"]["api_calls"]["used"], 1000, "the spent quota shows in the new period");
+    let summary = usage::handler::handle(&stack.state, as_user("usage-get.json", "user_123", None, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        body(&summary)["features"]["api_calls"]["used"],
+        1000,
+        "the spent quota shows in the new period"
+    );
     // A renewal is a new paid period: the quota starts again.
     advance(&stack, 31 * 86_400).await;
     assert_eq!(record(&stack, "user_123", 1).await["allowed"], true);
@@ -168,7 +218,12 @@ async fn a_period_restart_does_not_grant_a_spent_quota_again() {
 #[tokio::test]
 async fn a_users_token_records_nothing_and_a_direct_invocation_counts() {
     let stack = Stack::shared_clock("rev-trusted", None, |_| {}).await;
-    let req = as_user("usage-record.json", "user_123", Some(json!({"feature": "api_calls", "quantity": 1_000_000})), None);
+    let req = as_user(
+        "usage-record.json",
+        "user_123",
+        Some(json!({"feature": "api_calls", "quantity": 1_000_000})),
+        None,
+    );
     let response = usage::handler::handle(&stack.state, req).await.unwrap();
     assert_eq!(response.status(), 403);
     assert_eq!(body(&response)["type"], "/errors/trusted-caller-required");
@@ -177,7 +232,10 @@ async fn a_users_token_records_nothing_and_a_direct_invocation_counts() {
     let payload: Value = serde_json::from_str(&testkit::event_text("usage-record-direct.json")).unwrap();
     let answer = usage::direct::invoke(&stack.state, payload.clone()).await;
     assert_eq!(answer["allowed"], true, "{answer}");
-    assert_eq!((answer["feature"].as_str(), answer["used"].as_u64(), answer["limit"].as_u64()), (Some("api_calls"), Some(1), Some(100)));
+    assert_eq!(
+        (answer["feature"].as_str(), answer["used"].as_u64(), answer["limit"].as_u64()),
+        (Some("api_calls"), Some(1), Some(100))
+    );
     assert_eq!(answer["remaining"], 99);
     assert!(answer["period_end"].is_i64());
     let again = usage::direct::invoke(&stack.state, payload).await;
@@ -189,7 +247,12 @@ async fn a_users_token_records_nothing_and_a_direct_invocation_counts() {
 #[tokio::test]
 async fn metered_units_stop_at_the_ceiling() {
     let mut catalog: Value = serde_json::from_str(billing::domain::plans::EMBEDDED_CATALOG).unwrap();
-    let pro = catalog["plans"].as_array_mut().unwrap().iter_mut().find(|p| p["id"] == "pro").unwrap();
+    let pro = catalog["plans"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["id"] == "pro")
+        .unwrap();
     pro["usage"]["api_calls"]["ceiling"] = 50.into();
     let stack = Stack::shared_clock("rev-ceiling", Some(&catalog.to_string()), |_| {}).await;
     subscribed(&stack, json!({"plan": "pro", "interval": "month"})).await;
@@ -216,21 +279,47 @@ async fn usage_before_a_cancel_now_is_billed_and_none_is_metered_after() {
     let id = subscribed(&stack, json!({"plan": "pro", "interval": "month"})).await;
     // Counted while metered and not reported yet; the process now holds the pro allowance.
     assert_eq!(record(&stack, "user_123", 30).await["allowed"], true);
-    let (status, answer) = subscription_call(&stack, "subscription-cancel.json", "user_123", json!({"at_period_end": false}), None).await;
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-cancel.json",
+        "user_123",
+        json!({"at_period_end": false}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     let customer = {
         let world = stack.emulator.shared.world.lock().await;
-        let last = world.invoices.values().filter(|i| i.subscription.as_deref() == Some(&id)).max_by_key(|i| i.created).unwrap();
-        let usage: u64 = last.lines.iter().filter(|l| !l.proration && l.invoice_item.is_none()).map(|l| l.quantity).sum();
+        let last = world
+            .invoices
+            .values()
+            .filter(|i| i.subscription.as_deref() == Some(&id))
+            .max_by_key(|i| i.created)
+            .unwrap();
+        let usage: u64 = last
+            .lines
+            .iter()
+            .filter(|l| !l.proration && l.invoice_item.is_none())
+            .map(|l| l.quantity)
+            .sum();
         assert_eq!(usage, 30, "the units counted before the cancel are on its final invoice");
         world.subscriptions[&id].customer.clone()
     };
     // The process's cached allowance still says pro: the write itself refuses to meter, and the
     // record is judged again on the free plan.
     let after = record(&stack, "user_123", 5).await;
-    assert_eq!((after["allowed"].as_bool(), after["limit"].as_u64()), (Some(true), Some(100)), "{after}");
+    assert_eq!(
+        (after["allowed"].as_bool(), after["limit"].as_u64()),
+        (Some(true), Some(100)),
+        "{after}"
+    );
     let items = stack.state.store.user_items_consistent("user_123").await.unwrap();
-    let metered: u64 = items.usage.iter().filter(|c| c.customer_id.as_deref() == Some(&customer)).map(|c| c.metered).sum();
+    let metered: u64 = items
+        .usage
+        .iter()
+        .filter(|c| c.customer_id.as_deref() == Some(&customer))
+        .map(|c| c.metered)
+        .sum();
     assert_eq!(metered, 30, "nothing metered after the cancel");
 }
 
@@ -241,7 +330,14 @@ async fn a_cancel_now_whose_usage_cannot_be_reported_is_refused_and_changes_noth
     assert_eq!(record(&stack, "user_123", 7).await["allowed"], true);
     let fault = json!({"path_prefix": "/v1/billing/meter_events", "status": 500, "count": 5});
     control(&stack.emulator, "/_emulator/faults", fault).await;
-    let (status, answer) = subscription_call(&stack, "subscription-cancel.json", "user_123", json!({"at_period_end": false}), None).await;
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-cancel.json",
+        "user_123",
+        json!({"at_period_end": false}),
+        None,
+    )
+    .await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "active");
     // The metering opened again: the subscription goes on billing its usage.
@@ -273,8 +369,14 @@ async fn upgrades_are_judged_in_the_subscriptions_currency() {
     assert_eq!(status, 200, "{answer}");
     let world = stack.emulator.shared.world.lock().await;
     let charged: Vec<(&str, i64)> = world.invoice_items.values().map(|i| (i.currency.as_str(), i.amount)).collect();
-    assert!(charged.iter().all(|(c, _)| *c == "eur"), "billed in the subscription's currency: {charged:?}");
-    assert!(charged.iter().map(|(_, a)| a).sum::<i64>() > 0, "the upgrade is charged: {charged:?}");
+    assert!(
+        charged.iter().all(|(c, _)| *c == "eur"),
+        "billed in the subscription's currency: {charged:?}"
+    );
+    assert!(
+        charged.iter().map(|(_, a)| a).sum::<i64>() > 0,
+        "the upgrade is charged: {charged:?}"
+    );
 }
 
 // ------------------------------------------------------------------ 1h
@@ -285,7 +387,9 @@ async fn stripe_calling_routes_are_rate_limited_per_user() {
     let mut statuses = Vec::new();
     let mut last = None;
     for _ in 0..4 {
-        let response = subscription::handler::handle(&stack.state, as_user("invoices-get.json", "user_123", None, None)).await.unwrap();
+        let response = subscription::handler::handle(&stack.state, as_user("invoices-get.json", "user_123", None, None))
+            .await
+            .unwrap();
         statuses.push(response.status().as_u16());
         last = Some(response);
     }
@@ -294,8 +398,14 @@ async fn stripe_calling_routes_are_rate_limited_per_user() {
     assert!(last.headers().contains_key("retry-after"));
     assert_eq!(body(&last)["type"], "/errors/rate-limited");
     let (status, problem) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
-    assert_eq!((status, problem["type"].as_str()), (429, Some("/errors/rate-limited")), "the allowance is per user, across routes");
-    let other = subscription::handler::handle(&stack.state, as_user("invoices-get.json", "someone_else", None, None)).await.unwrap();
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (429, Some("/errors/rate-limited")),
+        "the allowance is per user, across routes"
+    );
+    let other = subscription::handler::handle(&stack.state, as_user("invoices-get.json", "someone_else", None, None))
+        .await
+        .unwrap();
     assert_eq!(other.status(), 200, "another user is not limited");
 }
 
@@ -358,7 +468,10 @@ async fn a_body_that_is_not_base64_or_a_control_character_in_a_header_is_refused
     }
     assert_eq!(stack.item_count().await, items, "nothing written");
     assert_eq!(stack.stripe_requests().await, calls, "no Stripe call");
-    assert!(!stack.emulator.shared.world.lock().await.subscriptions[&id].cancel_at_period_end, "nothing canceled");
+    assert!(
+        !stack.emulator.shared.world.lock().await.subscriptions[&id].cancel_at_period_end,
+        "nothing canceled"
+    );
 }
 
 // ------------------------------------------------------------------ 1j
@@ -370,7 +483,11 @@ async fn a_refused_request_does_not_use_up_its_idempotency_key() {
     let same = json!({"plan": "pro", "interval": "month"});
     for attempt in 0..2 {
         let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", same.clone(), Some("k-1")).await;
-        assert_eq!((status, answer["type"].as_str()), (400, Some("/errors/no-change")), "attempt {attempt}: judged again");
+        assert_eq!(
+            (status, answer["type"].as_str()),
+            (400, Some("/errors/no-change")),
+            "attempt {attempt}: judged again"
+        );
     }
     let (status, answer) = subscription_call(&stack, "subscription-resume.json", "user_123", json!({}), Some("k-2")).await;
     assert_eq!((status, answer["type"].as_str()), (409, Some("/errors/nothing-to-resume")));
@@ -397,11 +514,21 @@ async fn no_change_now_on_top_of_an_unpaid_invoice() {
     checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
     advance(&stack, 31 * 86_400).await;
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 5}), None).await;
-    assert_eq!((status, answer["type"].as_str()), (402, Some("/errors/payment-past-due")), "{answer}");
+    assert_eq!(
+        (status, answer["type"].as_str()),
+        (402, Some("/errors/payment-past-due")),
+        "{answer}"
+    );
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 1}), None).await;
     assert_eq!(status, 402, "nor a downgrade now, whose credit would pay for unpaid time: {answer}");
-    let (status, answer) =
-        subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 1, "when": "period_end"}), None).await;
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-change.json",
+        "user_123",
+        json!({"quantity": 1, "when": "period_end"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "a change at the period end bills nothing now: {answer}");
 }
 
@@ -413,16 +540,29 @@ async fn dunning_ends_a_subscription_with_a_pending_schedule_in_the_table_too() 
     let session = created["id"].as_str().unwrap().to_owned();
     pay(&stack, &session, "4000000000000341").await;
     checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
-    let id = stack.emulator.shared.world.lock().await.sessions[&session].subscription.clone().unwrap();
+    let id = stack.emulator.shared.world.lock().await.sessions[&session]
+        .subscription
+        .clone()
+        .unwrap();
     advance(&stack, 31 * 86_400).await;
     assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "past_due");
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 2}), None).await;
     assert_eq!(status, 402, "no change now while past due: {answer}");
-    let (status, answer) =
-        subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 4, "when": "period_end"}), None).await;
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-change.json",
+        "user_123",
+        json!({"quantity": 4, "when": "period_end"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     advance(&stack, 8 * 86_400).await;
-    assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "canceled", "dunning ended it");
+    assert_eq!(
+        stack.emulator.shared.world.lock().await.subscriptions[&id].status,
+        "canceled",
+        "dunning ended it"
+    );
     let items = stack.state.store.user_items_consistent("user_123").await.unwrap();
     let stored = items.subscriptions.iter().find(|s| s.subscription_id == id).unwrap();
     assert_eq!(stored.status, "canceled", "{stored:?}");
@@ -433,10 +573,19 @@ async fn a_preview_leaves_the_shared_clock_where_it_is() {
     let stack = Stack::shared_clock("rev-preview-clock", None, |_| {}).await;
     subscribed(&stack, json!({"plan": "pro", "interval": "month"})).await;
     let before = stack.state.clock.now();
-    let (status, answer) =
-        subscription_call(&stack, "subscription-change.json", "user_123", json!({"plan": "starter", "preview": true}), None).await;
+    let (status, answer) = subscription_call(
+        &stack,
+        "subscription-change.json",
+        "user_123",
+        json!({"plan": "starter", "preview": true}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let after = stack.state.clock.now();
-    assert!(after - before < 5, "the emulator previews on a copy whose clock is nobody's: {before} → {after}");
+    assert!(
+        after - before < 5,
+        "the emulator previews on a copy whose clock is nobody's: {before} → {after}"
+    );
 }

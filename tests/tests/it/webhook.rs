@@ -32,7 +32,9 @@ pub(crate) async fn deliver_signed(stack: &Stack, payload: &str, signature: &str
 async fn deliver_event(state: &billing::AppState, event: Value) -> (u16, Value) {
     let req = billing::edge::runtime::request_from_json(&event.to_string()).expect("api gateway event");
     // Through the runtime's guard, as in Lambda.
-    let response = billing::edge::runtime::guarded(|req| webhook::handler::handle(state, req))(req).await.unwrap();
+    let response = billing::edge::runtime::guarded(|req| webhook::handler::handle(state, req))(req)
+        .await
+        .unwrap();
     (response.status().as_u16(), body(&response))
 }
 

@@ -27,13 +27,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::records::{
-    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, REPORT_INDEX, ScheduleRecord,
-    SubscriptionRecord, TABLE_SCHEMA, UserItems, keys,
+    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, REPORT_INDEX, ScheduleRecord, SubscriptionRecord,
+    TABLE_SCHEMA, UserItems, keys,
 };
 use crate::domain::version::Version;
 
-pub use self::requests::RateTaken;
 pub use self::queue::QUEUE_READ_CAP;
+pub use self::requests::RateTaken;
 pub use self::usage::{Counted, KeyedCount, MeteredBy, UsageWrite};
 
 #[derive(Debug, thiserror::Error)]

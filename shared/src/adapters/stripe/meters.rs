@@ -44,10 +44,16 @@ impl Stripe {
             let request = RequestBuilder::new(StripeMethod::Get, "/billing/meters").query(&params);
             let page = self.answer("list_meters", "meter", request, None).await?.value;
             let data = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
-            if let Some(meter) = data.iter().find(|m| m.get("event_name").and_then(Value::as_str) == Some(event_name)) {
+            if let Some(meter) = data
+                .iter()
+                .find(|m| m.get("event_name").and_then(Value::as_str) == Some(event_name))
+            {
                 return Ok(meter.get("id").and_then(Value::as_str).map(str::to_owned));
             }
-            match (page.get("has_more").and_then(Value::as_bool), data.last().and_then(|m| m.get("id")).and_then(Value::as_str)) {
+            match (
+                page.get("has_more").and_then(Value::as_bool),
+                data.last().and_then(|m| m.get("id")).and_then(Value::as_str),
+            ) {
                 (Some(true), Some(last)) => after = Some(last.to_owned()),
                 _ => return Ok(None),
             }
@@ -59,7 +65,10 @@ impl Stripe {
     pub async fn meter_usage(&self, meter_id: &str, customer: &str, start: i64, end: i64) -> Result<i64, GatewayError> {
         let params = json!({"customer": customer, "start_time": start, "end_time": end});
         let request = RequestBuilder::new(StripeMethod::Get, format!("/billing/meters/{meter_id}/event_summaries")).query(&params);
-        let page = self.answer("list_meter_event_summaries", "meter event summary", request, None).await?.value;
+        let page = self
+            .answer("list_meter_event_summaries", "meter event summary", request, None)
+            .await?
+            .value;
         Ok(page
             .pointer("/data/0/aggregated_value")
             .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
