@@ -514,24 +514,26 @@ mod tests {
     /// 1f: metered units counted after the cancel now, which no invoice bills.
     #[test]
     fn units_metered_after_the_subscription_ended_are_reported() {
-        let mut h = History::default();
-        h.metered = vec![
-            MeteredPoint {
-                at: DAY,
-                units: 30,
-                billing: true,
-            },
-            MeteredPoint {
-                at: 2 * DAY,
-                units: 30,
-                billing: false,
-            },
-            MeteredPoint {
-                at: 3 * DAY,
-                units: 45,
-                billing: false,
-            },
-        ];
+        let h = History {
+            metered: vec![
+                MeteredPoint {
+                    at: DAY,
+                    units: 30,
+                    billing: true,
+                },
+                MeteredPoint {
+                    at: 2 * DAY,
+                    units: 30,
+                    billing: false,
+                },
+                MeteredPoint {
+                    at: 3 * DAY,
+                    units: 45,
+                    billing: false,
+                },
+            ],
+            ..History::default()
+        };
         let o = observed(vec![]);
         let found = usage(&rules(), &o, &h, Settled::default());
         assert_eq!(found.len(), 1, "{found:?}");
@@ -541,13 +543,15 @@ mod tests {
     /// 1g: an upgrade judged a downgrade in the wrong currency, made without proration.
     #[test]
     fn an_uncharged_upgrade_is_reported() {
-        let mut h = History::default();
-        h.upgrades = vec![Upgrade {
-            at: DAY,
-            subscription: "sub_eur".into(),
-            trialing: false,
-            charged: 0,
-        }];
+        let mut h = History {
+            upgrades: vec![Upgrade {
+                at: DAY,
+                subscription: "sub_eur".into(),
+                trialing: false,
+                charged: 0,
+            }],
+            ..History::default()
+        };
         let found = money(&observed(vec![]), &h);
         assert_eq!(found.len(), 1, "{found:?}");
         h.upgrades[0].trialing = true;

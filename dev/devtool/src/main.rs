@@ -140,13 +140,12 @@ async fn usage_batches(config: &Config, args: &[&str]) -> ExitCode {
     let sdk = billing::adapters::aws::sdk_config().await;
     let store = Store::new(billing::adapters::aws::dynamodb_client(&sdk, config), config.table_name.clone());
     let result = match args {
-        ["requeue", identifier] => store.requeue_batch(identifier, billing::now_epoch()).await.map(|found| {
+        ["requeue", identifier] => store.requeue_batch(identifier, billing::now_epoch()).await.inspect(|&found| {
             if found {
                 println!("requeued {identifier}: the next reporter run sends it");
             } else {
                 eprintln!("devtool: no parked batch {identifier}");
             }
-            found
         }),
         _ => store.parked_batches(billing::adapters::store::QUEUE_READ_CAP).await.map(|batches| {
             for batch in batches {

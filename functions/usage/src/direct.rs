@@ -83,7 +83,13 @@ struct Valid {
     key: Option<String>,
 }
 
-fn validate(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
+fn validate(payload: Value) -> Result<Valid, Box<DirectAnswer>> {
+    validated(payload).map_err(|(feature, problem)| Box::new(DirectAnswer::refused(feature, problem)))
+}
+
+/// The checks of [`validate`]; a refusal names the feature when the payload did.
+#[allow(clippy::result_large_err)]
+fn validated(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
     let feature_of = |payload: &Value| payload.get("feature").and_then(Value::as_str).map(str::to_owned);
     let feature = feature_of(&payload);
     let record: DirectRecord = serde_path_to_error::deserialize(payload).map_err(|err| {
@@ -149,7 +155,7 @@ fn validate(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
 pub async fn record(state: &AppState, payload: Value) -> DirectAnswer {
     let valid = match validate(payload) {
         Ok(valid) => valid,
-        Err((feature, problem)) => return DirectAnswer::refused(feature, problem),
+        Err(refused) => return *refused,
     };
     match state
         .usage()
@@ -196,8 +202,13 @@ mod tests {
             ),
             (json!({"user_id": 5, "feature": "api_calls", "quantity": 1}), "user_id"),
         ] {
-            let (_, problem) = validate(payload.clone()).map(|_| ()).unwrap_err();
-            assert_eq!((problem.status, problem.field.as_deref()), (400, Some(field)), "{payload}");
+            let refused = validate(payload.clone()).map(|_| ()).unwrap_err();
+            let problem = refused.problem.as_ref().unwrap();
+            assert_eq!(
+                (refused.allowed, problem.status, problem.field.as_deref()),
+                (false, 400, Some(field)),
+                "{payload}"
+            );
         }
         assert!(validate(json!([1])).is_err());
         let valid = validate(json!({"user_id": "u1", "feature": "api_calls", "quantity": 3, "idempotency_key": "k1"}))
