@@ -50,14 +50,7 @@ pub async fn run(shared: Arc<Shared>, mut batches: mpsc::UnboundedReceiver<Vec<E
             if chaos.drop_percent > 0 && random_u64() % 100 < u64::from(chaos.drop_percent) {
                 let mut world = shared.world.lock().await;
                 for url in &urls {
-                    world.deliveries.push(Delivery {
-                        event_id: event.id.clone(),
-                        event_type: event.event_type.clone(),
-                        url: url.clone(),
-                        attempts: Vec::new(),
-                        delivered: false,
-                        dropped: true,
-                    });
+                    world.deliveries.push(Delivery::of(&event, url, true));
                 }
                 continue;
             }
@@ -68,14 +61,7 @@ pub async fn run(shared: Arc<Shared>, mut batches: mpsc::UnboundedReceiver<Vec<E
             for url in &urls {
                 let index = {
                     let mut world = shared.world.lock().await;
-                    world.deliveries.push(Delivery {
-                        event_id: event.id.clone(),
-                        event_type: event.event_type.clone(),
-                        url: url.clone(),
-                        attempts: Vec::new(),
-                        delivered: false,
-                        dropped: false,
-                    });
+                    world.deliveries.push(Delivery::of(&event, url, false));
                     world.deliveries.len() - 1
                 };
                 let job = Job {

@@ -30,12 +30,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::store::{Counted, KeyedCount, MeteredBy, Store, StoreError, UsageWrite};
+use crate::adapters::store::{Counted, KeyedCount, Store, StoreError, UsageWrite};
 use crate::adapters::stripe::idempotency_key;
 use crate::domain::access::{self, AccessPolicy};
 use crate::domain::clock::Clock;
 use crate::domain::plans::{Catalog, is_valid_key};
-use crate::domain::usage::{Allowances, Period};
+use crate::domain::usage::{Allowances, Metering, Period};
 
 /// Largest quantity of one record.
 pub const MAX_QUANTITY: u64 = 1_000_000;
@@ -213,7 +213,7 @@ impl<'a> Usage<'a> {
             feature: feature.to_owned(),
         })?;
         let metering = match (&allowance.meter, &allowance.customer_id, &allowance.subscription_id) {
-            (Some(meter), Some(customer_id), Some(subscription_id)) => Some(MeteredBy {
+            (Some(meter), Some(customer_id), Some(subscription_id)) => Some(Metering {
                 meter,
                 customer_id,
                 subscription_id,

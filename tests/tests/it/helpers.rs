@@ -58,6 +58,10 @@ impl Stack {
 
     /// Every item in the table (moto never expires TTL items; nothing here uses TTL yet).
     pub async fn item_count(&self) -> usize {
+        self.items().await.len()
+    }
+
+    async fn items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let out = self
             .state
             .store
@@ -67,7 +71,7 @@ impl Stack {
             .send()
             .await
             .expect("scan");
-        out.items.unwrap_or_default().len()
+        out.items.unwrap_or_default()
     }
 }
 
@@ -75,17 +79,8 @@ impl Stack {
     /// [`Stack::item_count`] without the per-user counters of Stripe-calling requests
     /// (`RATE#…`): what a request that called Stripe for nothing changed.
     pub async fn state_item_count(&self) -> usize {
-        let out = self
-            .state
-            .store
-            .client()
-            .scan()
-            .table_name(self.state.store.table())
-            .send()
+        self.items()
             .await
-            .expect("scan");
-        out.items
-            .unwrap_or_default()
             .iter()
             .filter(|item| {
                 !item["pk"]
@@ -93,6 +88,29 @@ impl Stack {
                     .is_ok_and(|pk| pk.starts_with(billing::domain::records::keys::RATE_PREFIX))
             })
             .count()
+    }
+
+    /// A paid subscription of `user_123` from `checkout` (a `POST /checkout` body), paid with
+    /// the card that always succeeds and synced eagerly as the return page does. Its id.
+    pub async fn subscribed_to(&self, checkout: serde_json::Value) -> String {
+        let (status, created) = crate::checkout::create(self, crate::checkout::post_checkout(checkout)).await;
+        assert_eq!(status, 201, "{created}");
+        let session = created["id"].as_str().unwrap().to_owned();
+        crate::checkout::pay(self, &session, "4242424242424242").await;
+        let response = checkout::handler::handle(&self.state, crate::checkout::get_checkout(&session))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", body(&response));
+        self.emulator.shared.world.lock().await.sessions[&session]
+            .subscription
+            .clone()
+            .unwrap()
+    }
+
+    /// One run of the usage reporter, its summary.
+    pub async fn run_reporter(&self) -> serde_json::Value {
+        let event = lambda_runtime::LambdaEvent::new(serde_json::json!({}), lambda_runtime::Context::default());
+        serde_json::to_value(usage_reporter::handler::handle(&self.state, event).await.unwrap()).unwrap()
     }
 }
 

@@ -6,18 +6,12 @@
 use billing::domain::records::{UsageBatch, keys};
 use serde_json::{Value, json};
 
-use crate::checkout::{create, get_checkout, pay, post_checkout};
 use crate::emulator::control;
-use crate::helpers::{Stack, body};
+use crate::helpers::Stack;
 
 /// A pro subscriber (metered api_calls); its customer id.
 async fn metered_customer(stack: &Stack) -> String {
-    let (status, created) = create(stack, post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
-    assert_eq!(status, 201, "{created}");
-    let session = created["id"].as_str().unwrap().to_owned();
-    pay(stack, &session, "4242424242424242").await;
-    let response = checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
-    assert_eq!(response.status(), 200, "{}", body(&response));
+    stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
     stack
         .state
         .store
@@ -30,8 +24,7 @@ async fn metered_customer(stack: &Stack) -> String {
 }
 
 async fn run_reporter(stack: &Stack) -> Value {
-    let event = lambda_runtime::LambdaEvent::new(json!({}), lambda_runtime::Context::default());
-    serde_json::to_value(usage_reporter::handler::handle(&stack.state, event).await.unwrap()).unwrap()
+    stack.run_reporter().await
 }
 
 /// Units Stripe's meter holds for `customer`.

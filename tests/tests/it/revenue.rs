@@ -31,16 +31,7 @@ async fn subscription_call(stack: &Stack, event: &str, user: &str, payload: Valu
 
 /// A paid subscription of `user_123` (checkout, paid, synced eagerly). Returns its id.
 async fn subscribed(stack: &Stack, checkout: Value) -> String {
-    let (status, created) = create(stack, post_checkout(checkout)).await;
-    assert_eq!(status, 201, "{created}");
-    let session = created["id"].as_str().unwrap().to_owned();
-    pay(stack, &session, "4242424242424242").await;
-    let response = checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
-    assert_eq!(response.status(), 200, "{}", body(&response));
-    stack.emulator.shared.world.lock().await.sessions[&session]
-        .subscription
-        .clone()
-        .unwrap()
+    stack.subscribed_to(checkout).await
 }
 
 /// Moves the shared clock and hands every event it caused to the webhook, in order.

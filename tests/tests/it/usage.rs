@@ -9,7 +9,6 @@ use billing::services::usage::UsageError;
 use billing::testkit;
 use serde_json::{Value, json};
 
-use crate::checkout::{create, get_checkout, pay, post_checkout};
 use crate::emulator::control;
 use crate::helpers::{Stack, TestClock, body};
 
@@ -62,16 +61,7 @@ async fn get_usage(stack: &Stack, user: &str) -> Value {
 
 /// A paid subscription of `user_123` to `plan`, synced eagerly.
 async fn subscribed(stack: &Stack, plan: &str) -> String {
-    let (status, created) = create(stack, post_checkout(json!({"plan": plan, "interval": "month"}))).await;
-    assert_eq!(status, 201, "{created}");
-    let session = created["id"].as_str().unwrap().to_owned();
-    pay(stack, &session, "4242424242424242").await;
-    let response = checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
-    assert_eq!(response.status(), 200, "{}", body(&response));
-    stack.emulator.shared.world.lock().await.sessions[&session]
-        .subscription
-        .clone()
-        .unwrap()
+    stack.subscribed_to(json!({"plan": plan, "interval": "month"})).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -195,9 +185,7 @@ async fn metered_in_stripe(stack: &Stack, customer: &str) -> u64 {
 }
 
 async fn run_reporter(stack: &Stack) -> Value {
-    let event = lambda_runtime::LambdaEvent::new(json!({}), lambda_runtime::Context::default());
-    let summary = usage_reporter::handler::handle(&stack.state, event).await.unwrap();
-    serde_json::to_value(summary).unwrap()
+    stack.run_reporter().await
 }
 
 #[tokio::test]

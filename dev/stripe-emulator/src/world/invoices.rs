@@ -15,17 +15,7 @@ pub fn prorate(amount: i64, from: i64, start: i64, end: i64) -> i64 {
 
 /// `07 Aug 2025` for a unix time (UTC), as Stripe writes dates in line descriptions.
 pub fn date_text(ts: i64) -> String {
-    let days = ts.div_euclid(DAY);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = billing::domain::usage::civil_from_days(ts.div_euclid(DAY));
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!("{day:02} {} {year}", MONTHS[(month - 1) as usize])
 }

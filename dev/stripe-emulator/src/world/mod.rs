@@ -125,6 +125,20 @@ pub struct Delivery {
     pub dropped: bool,
 }
 
+impl Delivery {
+    /// The delivery of `event` to `url`, before any attempt (`dropped`: never to be made).
+    pub fn of(event: &Event, url: &str, dropped: bool) -> Self {
+        Self {
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            url: url.to_owned(),
+            attempts: Vec::new(),
+            delivered: false,
+            dropped,
+        }
+    }
+}
+
 /// A stored response for an idempotency key.
 #[derive(Debug, Clone)]
 pub struct StoredResponse {

@@ -34,7 +34,7 @@ use crate::domain::version::Version;
 
 pub use self::queue::QUEUE_READ_CAP;
 pub use self::requests::RateTaken;
-pub use self::usage::{Counted, KeyedCount, MeteredBy, UsageWrite};
+pub use self::usage::{Counted, KeyedCount, UsageWrite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

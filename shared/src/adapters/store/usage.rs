@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::{Item, Store, StoreError, backend, key, to_item};
 use crate::domain::records::{MeteringFence, RequestClaim, USAGE_TTL_AFTER_PERIOD_SECS, UsageCounter, keys};
-use crate::domain::usage::Period;
+use crate::domain::usage::{Metering, Period};
 
 /// One usage record to count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,19 +38,9 @@ pub struct UsageWrite<'a> {
     /// The subscription whose billing period this is (`None`: a calendar month).
     pub basis: Option<&'a str>,
     /// Metered counters: how the units are billed.
-    pub metering: Option<MeteredBy<'a>>,
+    pub metering: Option<Metering<'a>>,
     /// The time of the record (a metering fence in force at it refuses the record).
     pub now: i64,
-}
-
-/// The Stripe meter and customer that bill a counter's units, the subscription whose metered
-/// item bills them, and the most units billed per period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MeteredBy<'a> {
-    pub meter: &'a str,
-    pub customer_id: &'a str,
-    pub subscription_id: &'a str,
-    pub ceiling: Option<u64>,
 }
 
 /// The outcome of counting.
@@ -488,7 +478,7 @@ mod tests {
         );
         let metered = usage_update(&UsageWrite {
             limit: None,
-            metering: Some(MeteredBy {
+            metering: Some(Metering {
                 meter: "api_calls",
                 customer_id: "cus_1",
                 subscription_id: "sub_1",
@@ -520,7 +510,7 @@ mod tests {
             limit: Some(10),
             carried: 0,
             basis: None,
-            metering: Some(MeteredBy {
+            metering: Some(Metering {
                 meter: "api_calls",
                 customer_id: "cus_1",
                 subscription_id: "sub_1",
