@@ -34,6 +34,11 @@ impl Stack {
     /// [`Stack::new`] with the configuration edited first (every process reads it once).
     pub async fn with_config(prefix: &str, webhook_urls: Vec<String>, edit: impl FnOnce(&mut billing::Config)) -> Self {
         let emulator = crate::emulator::start_emulator(webhook_urls).await;
+        Self::around(emulator, prefix, edit).await
+    }
+
+    /// The application state of a fresh table on the shared moto server, wired to `emulator`.
+    async fn around(emulator: stripe_emulator::Emulator, prefix: &str, edit: impl FnOnce(&mut billing::Config)) -> Self {
         let store = fresh_store(prefix).await;
         let mut config = billing::testkit::config(store.table(), moto_endpoint(), Some(&emulator.base_url()));
         edit(&mut config);
@@ -177,19 +182,13 @@ impl Stack {
         let emulator = stripe_emulator::start(stripe_emulator::World::new(settings, &catalog), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let store = fresh_store(prefix).await;
-        let mut config = billing::testkit::config(store.table(), moto_endpoint(), Some(&emulator.base_url()));
-        edit(&mut config);
-        let all = billing::Needs {
-            stripe: true,
-            webhook_secrets: true,
-            redirects: true,
-        };
-        let mut state = billing::testkit::state(config, all).expect("state");
-        state.catalog = catalog;
-        let state = state.with_clock(std::sync::Arc::new(billing::adapters::local_clock::FileOffsetClock::new(
+        let mut stack = Self::around(emulator, prefix, edit).await;
+        let state = std::mem::replace(&mut stack.state, placeholder_state());
+        let mut state = state.with_clock(std::sync::Arc::new(billing::adapters::local_clock::FileOffsetClock::new(
             clock_file,
         )));
-        Stack { emulator, state }
+        state.catalog = catalog;
+        stack.state = state;
+        stack
     }
 }

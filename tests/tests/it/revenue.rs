@@ -495,15 +495,31 @@ async fn a_refused_request_does_not_use_up_its_idempotency_key() {
 
 // ------------------------------------------------------------------ past due
 
+/// A pro subscription of `quantity` seats paid with the card that fails later, a renewal past:
+/// `past_due`. Its id.
+async fn past_due(stack: &Stack, quantity: u64) -> String {
+    let (status, created) = create(
+        stack,
+        post_checkout(json!({"plan": "pro", "interval": "month", "quantity": quantity})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let session = created["id"].as_str().unwrap().to_owned();
+    pay(stack, &session, "4000000000000341").await;
+    checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
+    let id = stack.emulator.shared.world.lock().await.sessions[&session]
+        .subscription
+        .clone()
+        .unwrap();
+    advance(stack, 31 * 86_400).await;
+    assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "past_due");
+    id
+}
+
 #[tokio::test]
 async fn no_change_now_on_top_of_an_unpaid_invoice() {
     let stack = Stack::shared_clock("rev-past-due", None, |_| {}).await;
-    let (status, created) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "month", "quantity": 2}))).await;
-    assert_eq!(status, 201);
-    let session = created["id"].as_str().unwrap().to_owned();
-    pay(&stack, &session, "4000000000000341").await;
-    checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
-    advance(&stack, 31 * 86_400).await;
+    past_due(&stack, 2).await;
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 5}), None).await;
     assert_eq!(
         (status, answer["type"].as_str()),
@@ -526,17 +542,7 @@ async fn no_change_now_on_top_of_an_unpaid_invoice() {
 #[tokio::test]
 async fn dunning_ends_a_subscription_with_a_pending_schedule_in_the_table_too() {
     let stack = Stack::shared_clock("rev-dunning-schedule", None, |_| {}).await;
-    let (status, created) = create(&stack, post_checkout(json!({"plan": "pro", "interval": "month", "quantity": 3}))).await;
-    assert_eq!(status, 201);
-    let session = created["id"].as_str().unwrap().to_owned();
-    pay(&stack, &session, "4000000000000341").await;
-    checkout::handler::handle(&stack.state, get_checkout(&session)).await.unwrap();
-    let id = stack.emulator.shared.world.lock().await.sessions[&session]
-        .subscription
-        .clone()
-        .unwrap();
-    advance(&stack, 31 * 86_400).await;
-    assert_eq!(stack.emulator.shared.world.lock().await.subscriptions[&id].status, "past_due");
+    let id = past_due(&stack, 3).await;
     let (status, answer) = subscription_call(&stack, "subscription-change.json", "user_123", json!({"quantity": 2}), None).await;
     assert_eq!(status, 402, "no change now while past due: {answer}");
     let (status, answer) = subscription_call(
