@@ -73,6 +73,17 @@ async fn uncollected(stack: &Stack, subscription: &str) -> Vec<i64> {
 }
 
 /// A starter subscriber (14-day trial) whose trial has ended and whose first paid period began.
+/// The subscription's latest invoice. Invoices issued in the same second are told apart by
+/// their number (one sequence per customer), never by the map's (random-id) order.
+fn last_invoice<'w>(world: &'w stripe_emulator::world::World, subscription: &str) -> &'w stripe_emulator::model::Invoice {
+    world
+        .invoices
+        .values()
+        .filter(|i| i.subscription.as_deref() == Some(subscription))
+        .max_by_key(|i| (i.created, i.number.clone()))
+        .expect("the subscription has an invoice")
+}
+
 async fn starter_after_trial(stack: &Stack) -> String {
     let id = subscribed(stack, json!({"plan": "starter", "interval": "month"})).await;
     advance(stack, 15 * 86_400).await;
@@ -109,12 +120,7 @@ async fn cancel_now_after_an_upgrade_bills_the_proration() {
         "every positive item is on the final invoice"
     );
     let world = stack.emulator.shared.world.lock().await;
-    let last = world
-        .invoices
-        .values()
-        .filter(|i| i.subscription.as_deref() == Some(&id))
-        .max_by_key(|i| i.created)
-        .unwrap();
+    let last = last_invoice(&world, &id);
     assert!(
         last.lines.iter().any(|l| l.proration && l.amount > 0),
         "the upgrade's proration is billed"
@@ -136,12 +142,7 @@ async fn cancel_now_with_cancel_prorate_still_credits_the_unused_time() {
     .await;
     assert_eq!(status, 200, "{answer}");
     let world = stack.emulator.shared.world.lock().await;
-    let last = world
-        .invoices
-        .values()
-        .filter(|i| i.subscription.as_deref() == Some(&id))
-        .max_by_key(|i| i.created)
-        .unwrap();
+    let last = last_invoice(&world, &id);
     assert!(
         last.lines.iter().any(|l| l.proration && l.amount < 0),
         "a credit for the unused time"
@@ -281,12 +282,7 @@ async fn usage_before_a_cancel_now_is_billed_and_none_is_metered_after() {
     assert_eq!(status, 200, "{answer}");
     let customer = {
         let world = stack.emulator.shared.world.lock().await;
-        let last = world
-            .invoices
-            .values()
-            .filter(|i| i.subscription.as_deref() == Some(&id))
-            .max_by_key(|i| i.created)
-            .unwrap();
+        let last = last_invoice(&world, &id);
         let usage: u64 = last
             .lines
             .iter()
