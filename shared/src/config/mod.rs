@@ -15,6 +15,16 @@ use url::Url;
 
 use crate::domain::access::AccessPolicy;
 
+mod checkout;
+mod jwt;
+mod rules;
+mod stripe;
+
+pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig};
+pub use self::jwt::{JwksSource, JwtConfig};
+pub use self::rules::{SubscriptionConfig, SyncOptions};
+pub use self::stripe::{StripeMode, StripeSecrets, parse_webhook_secrets};
+
 /// Environment variable names, in one place (the README's configuration table lists them).
 pub mod vars {
     pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -100,131 +110,12 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Where the Stripe secret key and webhook secrets come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StripeSecrets {
-    /// Given directly in the environment (local runs, tests).
-    Inline {
-        secret_key: Option<Secret>,
-        webhook_secrets: Vec<Secret>,
-    },
-    /// A Secrets Manager secret (ARN or name) holding
-    /// `{"secret_key": "sk_…", "webhook_secrets": ["whsec_…"]}`, read once at startup.
-    SecretsManager { secret_id: String },
-}
-
 /// What a function needs beyond the common settings; checked at startup.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     pub stripe: bool,
     pub webhook_secrets: bool,
     pub redirects: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwtConfig {
-    /// HS256 secret for verifying `Authorization: Bearer` tokens when no API Gateway authorizer
-    /// context is present (local runs only: refused with a live key and outside a local run
-    /// when it is the published one).
-    pub hs256_secret: Option<Secret>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    /// Where the issuer's RS256/ES256 signing keys come from: `JWT_JWKS_URL`, else OpenID
-    /// discovery from an `https://` `JWT_ISSUER` when no HS256 secret is set. `None`: no keys.
-    pub jwks: Option<JwksSource>,
-    /// A local run (DynamoDB on loopback): keys may then be fetched over plain http from
-    /// loopback addresses.
-    pub local: bool,
-}
-
-/// Where the issuer's signing keys come from (see [`crate::adapters::jwks`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwksSource {
-    /// `JWT_JWKS_URL`.
-    Url(Url),
-    /// OpenID Connect discovery from the issuer (`JWT_ISSUER`).
-    Discovery(Url),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedirectConfig {
-    /// Origins (`scheme://host[:port]`) that success, cancel and return URLs may point to.
-    pub allowed_origins: Vec<url::Origin>,
-    /// Where users go back to when the client gives no URL.
-    pub default_return_url: Option<Url>,
-}
-
-impl RedirectConfig {
-    pub fn allows(&self, url: &Url) -> bool {
-        let origin = url.origin();
-        origin.is_tuple() && self.allowed_origins.contains(&origin)
-    }
-}
-
-/// Which existing subscriptions stop a new Checkout (409 with a pointer to the portal).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DuplicatePolicy {
-    /// A live subscription to the same plan blocks a new one (default).
-    #[default]
-    SamePlan,
-    /// Any live subscription blocks a new one: plan changes go through the portal.
-    Any,
-    /// Never block (several subscriptions per user are intended).
-    Allow,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CheckoutConfig {
-    /// Lets customers enter promotion codes on the Checkout page.
-    pub allow_promotion_codes: bool,
-    pub duplicate_policy: DuplicatePolicy,
-    /// Address and tax collection on the Checkout page.
-    pub collection: Collection,
-}
-
-/// What Checkout collects (`BILLING_ADDRESS_COLLECTION`, `AUTOMATIC_TAX`, `TAX_ID_COLLECTION`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Collection {
-    /// `auto` (only when needed, e.g. for tax) or `required`; `None`: Stripe's default (`auto`).
-    pub billing_address: Option<AddressCollection>,
-    /// Stripe Tax computes tax from the customer's location (returning customers' addresses are
-    /// saved with `customer_update[address]=auto`).
-    pub automatic_tax: bool,
-    /// Business customers may enter a tax ID.
-    pub tax_id: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressCollection {
-    Auto,
-    Required,
-}
-
-impl AddressCollection {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Required => "required",
-        }
-    }
-}
-
-/// What a deployment decides about subscription changes (the subscription function).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SubscriptionConfig {
-    /// How a change made now is billed when the request does not say (`CHANGE_PRORATION`).
-    pub proration: crate::domain::invoices::Proration,
-    /// Whether cancelling now credits the unused time, invoiced at once (`CANCEL_PRORATE`).
-    pub cancel_prorate: bool,
-}
-
-/// What a deployment decides about the sync engine.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncOptions {
-    /// Connected accounts (Stripe Connect) whose events are applied, fetching on their behalf.
-    /// Events of any other account are acknowledged and ignored. A connected account owns its
-    /// objects' metadata, so for its events only an existing link names a user.
-    pub connect_accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,19 +174,6 @@ pub struct Config {
     pub local_clock_file: Option<PathBuf>,
 }
 
-/// Stripe's two modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StripeMode {
-    Live,
-    Test,
-}
-
-impl StripeMode {
-    pub fn is_live(self) -> bool {
-        self == StripeMode::Live
-    }
-}
-
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
 /// Prices read from Stripe are trusted this long: a moved lookup key takes effect within it.
 pub const DEFAULT_PRICE_CACHE: Duration = Duration::from_secs(300);
@@ -307,58 +185,22 @@ impl Config {
     }
 
     /// Reads configuration through `lookup` (tests pass a map instead of touching the process
-    /// environment). Empty values count as unset.
+    /// environment). Empty values count as unset. Each section reads and checks its own
+    /// variables; this only wires them, in the order their problems are reported.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, needs: Needs) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-
-        let table_name = get(vars::TABLE_NAME).ok_or(ConfigError::missing(vars::TABLE_NAME))?;
+        let env = Env(&lookup);
+        let table_name = env.get(vars::TABLE_NAME).ok_or(ConfigError::missing(vars::TABLE_NAME))?;
         if !valid_table_name(&table_name) {
             return Err(ConfigError::invalid(vars::TABLE_NAME, "3-255 characters of [A-Za-z0-9_.-]"));
         }
-        let dynamodb_endpoint = get(vars::DYNAMODB_ENDPOINT)
+        let dynamodb_endpoint = env
+            .get(vars::DYNAMODB_ENDPOINT)
             .map(|v| parse_http_url(vars::DYNAMODB_ENDPOINT, &v))
             .transpose()?;
-        let stripe_api_base = get(vars::STRIPE_API_BASE)
-            .map(|v| {
-                let mut url = parse_http_url(vars::STRIPE_API_BASE, &v)?;
-                if !url.path().ends_with('/') {
-                    let path = format!("{}/", url.path());
-                    url.set_path(&path);
-                }
-                Ok(url)
-            })
-            .transpose()?;
-
-        let stripe_secrets = match get(vars::STRIPE_SECRETS_ARN) {
-            Some(secret_id) => StripeSecrets::SecretsManager { secret_id },
-            None => {
-                let secret_key = get(vars::STRIPE_SECRET_KEY)
-                    .map(|key| validate_secret_key(&key).map(|()| Secret::new(key)))
-                    .transpose()?;
-                let webhook_secrets = get(vars::STRIPE_WEBHOOK_SECRETS)
-                    .map(|v| parse_webhook_secrets(&v))
-                    .transpose()?
-                    .unwrap_or_default();
-                if needs.stripe && secret_key.is_none() {
-                    return Err(ConfigError {
-                        var: vars::STRIPE_SECRET_KEY,
-                        problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN),
-                    });
-                }
-                if needs.webhook_secrets && webhook_secrets.is_empty() {
-                    return Err(ConfigError {
-                        var: vars::STRIPE_WEBHOOK_SECRETS,
-                        problem: format!("is not set (nor {})", vars::STRIPE_SECRETS_ARN),
-                    });
-                }
-                StripeSecrets::Inline {
-                    secret_key,
-                    webhook_secrets,
-                }
-            }
-        };
-
-        let webhook_tolerance = match get(vars::WEBHOOK_TOLERANCE_SECONDS) {
+        let local_run = dynamodb_endpoint.as_ref().is_some_and(is_loopback);
+        let stripe_api_base = stripe::read_api_base(&env)?;
+        let stripe_secrets = StripeSecrets::read(&env, needs)?;
+        let webhook_tolerance = match env.get(vars::WEBHOOK_TOLERANCE_SECONDS) {
             None => DEFAULT_WEBHOOK_TOLERANCE,
             Some(v) => match v.parse::<u64>() {
                 Ok(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
@@ -370,162 +212,37 @@ impl Config {
                 }
             },
         };
-
-        let allowed_origins = get(vars::ALLOWED_REDIRECT_ORIGINS)
-            .map(|v| parse_origins(&v))
-            .transpose()?
-            .unwrap_or_default();
-        let default_return_url = get(vars::DEFAULT_RETURN_URL)
-            .map(|v| parse_http_url(vars::DEFAULT_RETURN_URL, &v))
-            .transpose()?;
-        let redirects = RedirectConfig {
-            allowed_origins,
-            default_return_url,
-        };
-        if needs.redirects {
-            if redirects.allowed_origins.is_empty() {
-                return Err(ConfigError::missing(vars::ALLOWED_REDIRECT_ORIGINS));
-            }
-            match &redirects.default_return_url {
-                None => return Err(ConfigError::missing(vars::DEFAULT_RETURN_URL)),
-                Some(url) if !redirects.allows(url) => {
-                    return Err(ConfigError::invalid(
-                        vars::DEFAULT_RETURN_URL,
-                        format!("origin is not in {}", vars::ALLOWED_REDIRECT_ORIGINS),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-
-        let local_run = dynamodb_endpoint.as_ref().is_some_and(is_loopback);
-        let jwt = JwtConfig {
-            hs256_secret: get(vars::JWT_HS256_SECRET)
-                .map(|v| {
-                    if v.len() < 32 {
-                        Err(ConfigError::invalid(vars::JWT_HS256_SECRET, "must be at least 32 bytes"))
-                    } else {
-                        Ok(Secret::new(v))
-                    }
-                })
-                .transpose()?,
-            issuer: get(vars::JWT_ISSUER),
-            audience: get(vars::JWT_AUDIENCE),
-            jwks: None,
-            local: local_run,
-        };
-        let mut jwt = jwt;
-        jwt.jwks = match get(vars::JWT_JWKS_URL) {
-            Some(raw) => match Url::parse(&raw) {
-                Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url) && local_run) => {
-                    Some(JwksSource::Url(url))
-                }
-                _ => {
-                    return Err(ConfigError::invalid(
-                        vars::JWT_JWKS_URL,
-                        "expected an https URL (http only on loopback, in a local run)",
-                    ));
-                }
-            },
-            None => match (&jwt.hs256_secret, jwt.issuer.as_deref().map(Url::parse)) {
-                (None, Some(Ok(issuer))) if issuer.scheme() == "https" => Some(JwksSource::Discovery(issuer)),
-                _ => None,
-            },
-        };
-        if jwt.jwks.is_some() && (jwt.issuer.is_none() || jwt.audience.is_none()) {
-            return Err(ConfigError {
-                var: if jwt.issuer.is_none() {
-                    vars::JWT_ISSUER
-                } else {
-                    vars::JWT_AUDIENCE
-                },
-                problem: "is not set (required to verify tokens against the issuer's keys)".into(),
-            });
-        }
-        if jwt.hs256_secret.is_some() && !local_run {
-            return Err(ConfigError::invalid(
-                vars::JWT_HS256_SECRET,
-                format!(
-                    "is accepted only for a local run ({} on loopback); deployed stacks verify tokens against the issuer's keys",
-                    vars::DYNAMODB_ENDPOINT
-                ),
-            ));
-        }
-        if jwt.hs256_secret.is_some() && jwt.jwks.is_some() {
-            return Err(ConfigError::invalid(
-                vars::JWT_HS256_SECRET,
-                format!(
-                    "set it or {}, not both: a token must not choose how it is verified",
-                    vars::JWT_JWKS_URL
-                ),
-            ));
-        }
-        if jwt.hs256_secret.is_some() && jwt.issuer.is_none() {
-            return Err(ConfigError {
-                var: vars::JWT_ISSUER,
-                problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET),
-            });
-        }
-        if jwt.hs256_secret.is_some() && jwt.audience.is_none() {
-            return Err(ConfigError {
-                var: vars::JWT_AUDIENCE,
-                problem: format!("is not set (required with {})", vars::JWT_HS256_SECRET),
-            });
-        }
-
-        let plans_path = get(vars::PLANS_PATH).map(PathBuf::from);
-        let plans_parameter = get(vars::PLANS_PARAMETER);
+        let redirects = RedirectConfig::read(&env, needs)?;
+        let jwt = JwtConfig::read(&env, local_run)?;
+        let plans_path = env.get(vars::PLANS_PATH).map(PathBuf::from);
+        let plans_parameter = env.get(vars::PLANS_PARAMETER);
         if plans_path.is_some() && plans_parameter.is_some() {
             return Err(ConfigError::invalid(
                 vars::PLANS_PARAMETER,
                 format!("names a second catalog; set it or {}, not both", vars::PLANS_PATH),
             ));
         }
-        let api_base_path = get(vars::API_BASE_PATH)
-            .map(|v| {
-                let trimmed = v.trim_matches('/').to_owned();
-                if trimmed
-                    .split('/')
-                    .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)))
-                {
-                    Ok(trimmed)
-                } else {
-                    Err(ConfigError::invalid(
-                        vars::API_BASE_PATH,
-                        "expected path segments such as `billing` or `v1/billing`",
-                    ))
-                }
-            })
-            .transpose()?;
-        let seconds = |var: &'static str, default: u64, max: u64| -> Result<Duration, ConfigError> {
-            match get(var) {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n <= max => Ok(Duration::from_secs(n)),
-                    _ => Err(ConfigError::invalid(var, format!("expected whole seconds from 0 to {max}"))),
-                },
-            }
-        };
-        let usage_cache = seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
+        let api_base_path = read_api_base_path(&env)?;
+        let usage_cache = env.seconds(vars::USAGE_CACHE_SECONDS, 10, 300)?;
         let rate_limit_per_minute =
-            match get(vars::USER_RATE_LIMIT_PER_MINUTE) {
+            match env.get(vars::USER_RATE_LIMIT_PER_MINUTE) {
                 None => DEFAULT_RATE_LIMIT_PER_MINUTE,
                 Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
                     ConfigError::invalid(vars::USER_RATE_LIMIT_PER_MINUTE, "expected a whole number from 0 (off) to 10000")
                 })?,
             };
-        let local_clock_file = local_clock_file(get(vars::LOCAL_CLOCK_FILE), dynamodb_endpoint.as_ref())?;
+        let local_clock_file = local_clock_file(env.get(vars::LOCAL_CLOCK_FILE), dynamodb_endpoint.as_ref())?;
         // The reporter's Lambda timeout is 60 s: one send may still run past the budget.
-        let reporter_budget = seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
-        let reconcile_budget = seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 240)?;
-        let reconcile_settle = seconds(vars::RECONCILE_SETTLE_SECONDS, 0, 3600)?;
-        let authorizer_routes = match get(vars::AUTHORIZER_ROUTES) {
+        let reporter_budget = env.seconds(vars::REPORTER_BUDGET_SECONDS, 40, 45)?;
+        let reconcile_budget = env.seconds(vars::RECONCILE_BUDGET_SECONDS, 240, 240)?;
+        let reconcile_settle = env.seconds(vars::RECONCILE_SETTLE_SECONDS, 0, 3600)?;
+        let authorizer_routes = match env.get(vars::AUTHORIZER_ROUTES) {
             None => crate::domain::routes::RouteFeatures::default(),
             Some(json) => {
                 crate::domain::routes::RouteFeatures::parse(&json).map_err(|e| ConfigError::invalid(vars::AUTHORIZER_ROUTES, e))?
             }
         };
-        let price_cache = match get(vars::PRICE_CACHE_SECONDS) {
+        let price_cache = match env.get(vars::PRICE_CACHE_SECONDS) {
             None => DEFAULT_PRICE_CACHE,
             Some(v) => match v.parse::<u64>() {
                 Ok(secs) if secs <= 3600 => Duration::from_secs(secs),
@@ -537,84 +254,11 @@ impl Config {
                 }
             },
         };
-
-        let allow_promotion_codes = flag(get(vars::ALLOW_PROMOTION_CODES).as_deref(), vars::ALLOW_PROMOTION_CODES)?;
-        let duplicate_policy = match get(vars::CHECKOUT_DUPLICATE_POLICY).as_deref() {
-            None | Some("same_plan") => DuplicatePolicy::SamePlan,
-            Some("any") => DuplicatePolicy::Any,
-            Some("allow") => DuplicatePolicy::Allow,
-            Some(_) => {
-                return Err(ConfigError::invalid(
-                    vars::CHECKOUT_DUPLICATE_POLICY,
-                    "expected same_plan, any or allow",
-                ));
-            }
-        };
-        let billing_address = match get(vars::BILLING_ADDRESS_COLLECTION).as_deref() {
-            None => None,
-            Some("auto") => Some(AddressCollection::Auto),
-            Some("required") => Some(AddressCollection::Required),
-            Some(_) => return Err(ConfigError::invalid(vars::BILLING_ADDRESS_COLLECTION, "expected auto or required")),
-        };
-        let collection = Collection {
-            billing_address,
-            automatic_tax: flag(get(vars::AUTOMATIC_TAX).as_deref(), vars::AUTOMATIC_TAX)?,
-            tax_id: flag(get(vars::TAX_ID_COLLECTION).as_deref(), vars::TAX_ID_COLLECTION)?,
-        };
-        let checkout = CheckoutConfig {
-            allow_promotion_codes,
-            duplicate_policy,
-            collection,
-        };
-        let access = match get(vars::PAST_DUE_GRACE_DAYS) {
-            None => AccessPolicy::default(),
-            Some(v) => match v.parse::<u64>() {
-                Ok(days) if days <= 60 => AccessPolicy {
-                    past_due_grace: Duration::from_secs(days * 86_400),
-                },
-                _ => {
-                    return Err(ConfigError::invalid(
-                        vars::PAST_DUE_GRACE_DAYS,
-                        "expected whole days between 0 and 60",
-                    ));
-                }
-            },
-        };
-
-        let subscription = SubscriptionConfig {
-            proration: match get(vars::CHANGE_PRORATION).as_deref() {
-                None => Default::default(),
-                Some(v) => crate::domain::invoices::Proration::parse(v)
-                    .ok_or_else(|| ConfigError::invalid(vars::CHANGE_PRORATION, "expected create_prorations, always_invoice or none"))?,
-            },
-            cancel_prorate: flag(get(vars::CANCEL_PRORATE).as_deref(), vars::CANCEL_PRORATE)?,
-        };
-
-        let sync = SyncOptions {
-            connect_accounts: get(vars::CONNECT_ACCOUNTS)
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|a| !a.is_empty())
-                        .map(|a| {
-                            if a.starts_with("acct_") && a.len() > 5 && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                                Ok(a.to_owned())
-                            } else {
-                                Err(ConfigError::invalid(vars::CONNECT_ACCOUNTS, "expected comma-separated acct_… ids"))
-                            }
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .transpose()?
-                .unwrap_or_default(),
-        };
-
-        let stripe_mode = match get(vars::STRIPE_MODE).as_deref() {
-            None => None,
-            Some("live") => Some(StripeMode::Live),
-            Some("test") => Some(StripeMode::Test),
-            Some(_) => return Err(ConfigError::invalid(vars::STRIPE_MODE, "expected live or test")),
-        };
+        let checkout = CheckoutConfig::read(&env)?;
+        let access = rules::read_access(&env)?;
+        let subscription = SubscriptionConfig::read(&env)?;
+        let sync = SyncOptions::read(&env)?;
+        let stripe_mode = StripeMode::read(&env)?;
         if stripe_mode.is_some_and(StripeMode::is_live) && jwt.hs256_secret.is_some() {
             // The HS256 fallback exists for local runs; with live money it would let anyone who
             // holds that one shared secret act as any user.
@@ -641,7 +285,7 @@ impl Config {
             reconcile_settle,
             authorizer_routes,
             api_base_path,
-            metrics_namespace: get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
+            metrics_namespace: env.get(vars::METRICS_NAMESPACE).unwrap_or_else(|| "StripeLambda".to_owned()),
             checkout,
             access,
             sync,
@@ -651,6 +295,55 @@ impl Config {
             local_clock_file,
         })
     }
+}
+
+/// The environment as configuration reads it: trimmed values, empty ones unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// Whole seconds from 0 to `max`; unset: `default`.
+    fn seconds(&self, var: &'static str, default: u64, max: u64) -> Result<Duration, ConfigError> {
+        match self.get(var) {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n <= max => Ok(Duration::from_secs(n)),
+                _ => Err(ConfigError::invalid(var, format!("expected whole seconds from 0 to {max}"))),
+            },
+        }
+    }
+
+    /// `true`/`false`, default `false`.
+    fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self.get(var).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ConfigError::invalid(var, "expected true or false")),
+        }
+    }
+}
+
+/// `API_BASE_PATH`: path segments such as `billing` or `v1/billing`, slashes trimmed.
+fn read_api_base_path(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
+    env.get(vars::API_BASE_PATH)
+        .map(|v| {
+            let trimmed = v.trim_matches('/').to_owned();
+            if trimmed
+                .split('/')
+                .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)))
+            {
+                Ok(trimmed)
+            } else {
+                Err(ConfigError::invalid(
+                    vars::API_BASE_PATH,
+                    "expected path segments such as `billing` or `v1/billing`",
+                ))
+            }
+        })
+        .transpose()
 }
 
 /// The default of `USER_RATE_LIMIT_PER_MINUTE`.
@@ -666,15 +359,6 @@ fn local_clock_file(value: Option<String>, dynamodb_endpoint: Option<&Url>) -> R
             "is accepted only for a local run (DYNAMODB_ENDPOINT on loopback)",
         )),
         Some(path) => Ok(Some(PathBuf::from(path))),
-    }
-}
-
-/// `true`/`false`, default `false`.
-fn flag(value: Option<&str>, var: &'static str) -> Result<bool, ConfigError> {
-    match value {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(ConfigError::invalid(var, "expected true or false")),
     }
 }
 
@@ -698,55 +382,6 @@ fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
         return Err(ConfigError::invalid(var, "expected an http(s) URL"));
     }
     Ok(url)
-}
-
-fn validate_secret_key(key: &str) -> Result<(), ConfigError> {
-    let known = ["sk_test_", "sk_live_", "rk_test_", "rk_live_"];
-    if known.iter().any(|p| key.starts_with(p)) && key.len() > 8 && key.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
-            vars::STRIPE_SECRET_KEY,
-            "expected a Stripe secret or restricted key (sk_… / rk_…)",
-        ))
-    }
-}
-
-/// Comma-separated `whsec_…` secrets; several are allowed while a secret is rolled.
-pub fn parse_webhook_secrets(value: &str) -> Result<Vec<Secret>, ConfigError> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if s.starts_with("whsec_") && s.len() > 6 {
-                Ok(Secret::new(s))
-            } else {
-                Err(ConfigError::invalid(
-                    vars::STRIPE_WEBHOOK_SECRETS,
-                    "expected comma-separated whsec_… values",
-                ))
-            }
-        })
-        .collect()
-}
-
-fn parse_origins(value: &str) -> Result<Vec<url::Origin>, ConfigError> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let url = parse_http_url(vars::ALLOWED_REDIRECT_ORIGINS, s)?;
-            if url.path() != "/" || url.query().is_some() {
-                return Err(ConfigError::invalid(
-                    vars::ALLOWED_REDIRECT_ORIGINS,
-                    format!("`{s}` is not a bare origin (scheme://host[:port])"),
-                ));
-            }
-            Ok(url.origin())
-        })
-        .collect()
 }
 
 #[cfg(test)]
