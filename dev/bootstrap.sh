@@ -2,6 +2,9 @@
 # Installs the project's tools into ignored paths. Idempotent; safe to run on every start.
 #   - Python venv (default .venv/, override with STRIPE_LAMBDA_VENV) with cargo-lambda, ziglang,
 #     aws-sam-cli, cfn-lint and moto[server], pinned in dev/requirements.txt.
+#   - checkov (template security checks, dev/lint-template.sh) in a venv of its own inside it,
+#     <venv>/checkov/, pinned below: checkov pins boto3 exactly, to another version than
+#     aws-sam-cli's, so the two cannot share one venv.
 # Prints the venv path on its last line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +12,9 @@ venv="${STRIPE_LAMBDA_VENV:-$root/.venv}"
 req="$root/dev/requirements.txt"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
+checkov_pin="checkov==3.3.30"
+checkov_venv="$venv/checkov"
+checkov_stamp="$checkov_venv/.pin"
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating venv at $venv" >&2
@@ -19,5 +25,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
   echo "$want" > "$stamp"
+fi
+if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_pin" ]; then
+  echo "bootstrap: installing $checkov_pin into $checkov_venv" >&2
+  [ -x "$checkov_venv/bin/python" ] || python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
+  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "$checkov_pin" >&2
+  echo "$checkov_pin" > "$checkov_stamp"
 fi
 echo "$venv"
