@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks (release builds; not part of .ci/run). Prints a report; see README "Benchmarks".
+# Benchmarks (release builds; not part of .ci/run). Prints a report; see docs/testing.md.
 #   - webhook: own CPU per event (verify + parse + decide) and DynamoDB round trips per event
 #   - entitlements: own CPU per check, round trips per check, release binary start → ready for
-#     the first invoke, max RSS, and the arm64 release zip sizes of all four functions
+#     the first invoke, max RSS, and the arm64 release zip sizes of all nine functions
 #   - usage: own CPU per record and DynamoDB round trips per record (warm process)
 #   - authorizer: own CPU per decision (token verify + decide), HS256 and RS256
 #   - Stripe connections a warm process opens per 100 calls (pooled client vs async-stripe's own)

@@ -1,4 +1,4 @@
-//! `bench`: the numbers behind the README's "Benchmarks" table. Run through `dev/bench.sh`,
+//! `bench`: the numbers behind the benchmark table in `docs/testing.md`. Run through `dev/bench.sh`,
 //! which builds the release binaries first. Not a test: it reports, it does not assert.
 //!
 //! ```text
@@ -110,7 +110,7 @@ async fn main() {
             "reconcile",
             "authorizer",
         ] {
-            // The issue sets a size target for the entitlements function only.
+            // A size target is set for the entitlements function only.
             let target = if f == "entitlements" { "≤ 8 MB" } else { "—" };
             let path = format!("{dir}/{f}/bootstrap.zip");
             match std::fs::metadata(&path) {

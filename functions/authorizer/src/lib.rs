@@ -1,7 +1,7 @@
 //! An HTTP API Lambda authorizer (payload 2.0, simple responses) that gates the team's own
 //! routes by feature: the bearer token verified, the route's feature looked up in
 //! `AUTHORIZER_ROUTES`, and the decision made by the same access rules as
-//! `GET /entitlements/{feature}` (one DynamoDB read, no Stripe call). Issue 14.
+//! `GET /entitlements/{feature}` (one DynamoDB read, no Stripe call).
 
 pub mod handler;
 

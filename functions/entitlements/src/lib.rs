@@ -1,4 +1,4 @@
-//! The entitlements function: feature checks answered from DynamoDB (`GET /entitlements`, issue 6).
+//! The entitlements function: feature checks answered from DynamoDB (`GET /entitlements`).
 
 pub mod handler;
 

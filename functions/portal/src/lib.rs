@@ -1,4 +1,4 @@
-//! The portal function: Billing Portal sessions (`POST /portal`, issue 4).
+//! The portal function: Billing Portal sessions (`POST /portal`).
 
 pub mod handler;
 

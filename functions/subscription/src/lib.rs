@@ -1,5 +1,5 @@
 //! The subscription function: the user's subscriptions, cancel, resume, change of plan, seats
-//! and interval (now or at period end), proration previews, invoices (issue 11).
+//! and interval (now or at period end), proration previews, invoices.
 
 mod cancel;
 mod claims;

@@ -1,5 +1,5 @@
 //! The usage reporter: metered usage to Stripe's meters, exactly once in effect, run on a
-//! schedule (EventBridge Scheduler; the local stack runs it every minute). Issue 12.
+//! schedule (EventBridge Scheduler; the local stack runs it every minute).
 
 pub mod handler;
 

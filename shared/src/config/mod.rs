@@ -25,7 +25,7 @@ pub use self::jwt::{JwksSource, JwtConfig};
 pub use self::rules::{SubscriptionConfig, SyncOptions};
 pub use self::stripe::{StripeMode, StripeSecrets, parse_webhook_secrets};
 
-/// Environment variable names, in one place (the README's configuration table lists them).
+/// Environment variable names, in one place (`docs/configuration.md` lists them).
 pub mod vars {
     pub const TABLE_NAME: &str = "TABLE_NAME";
     pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
@@ -64,7 +64,7 @@ pub mod vars {
     pub const LOCAL_CLOCK_FILE: &str = "LOCAL_CLOCK_FILE";
 }
 
-/// The HS256 secret of the local stack (`dev/local.env`, the README). Published: a deployment
+/// The HS256 secret of the local stack (`dev/local.env`, `docs/local-development.md`). Published: a deployment
 /// that accepts it accepts tokens anyone can mint, so it is refused outside a local run.
 pub const PUBLISHED_LOCAL_JWT_SECRET: &str = "local-dev-jwt-secret-not-for-production-use";
 

@@ -529,7 +529,7 @@ async fn ten_checkouts_in_a_row_reuse_one_stripe_connection() {
     );
 }
 
-/// Issue 13: with webhook delivery off, a paid checkout leaves the user without access until
+/// With webhook delivery off, a paid checkout leaves the user without access until
 /// reconcile runs (through the Lambda Invoke API, as EventBridge Scheduler would); a second run
 /// applies nothing; with deliveries on again but late and shuffled, a run racing them ends in
 /// the state webhooks alone reach.
@@ -602,7 +602,7 @@ async fn reconcile_repairs_missed_webhooks_and_races_late_ones_to_the_same_state
     assert_eq!(shape(&settled), shape(&repaired), "racing webhooks end in the same state");
 }
 
-/// Issue 14: the authorizer through `cargo lambda watch`'s Lambda Invoke API, with the local
+/// The authorizer through `cargo lambda watch`'s Lambda Invoke API, with the local
 /// default `GET /reports` → `exports`: a free user is denied, a paying one allowed, an unlisted
 /// route needs a valid token only, a bad token is denied.
 #[tokio::test]
@@ -657,7 +657,7 @@ async fn the_authorizer_gates_a_route_by_feature() {
     );
 }
 
-/// Issue 15: a custom monthly amount in EUR through the API, paid in the emulator, its
+/// A custom monthly amount in EUR through the API, paid in the emulator, its
 /// subscription stored by the webhook.
 #[tokio::test]
 async fn a_custom_monthly_amount_in_eur_is_paid_and_stored() {

@@ -1,4 +1,4 @@
-//! Issue 14: bearer tokens verified against the issuer's keys (RS256 and ES256, keys the tests
+//! Bearer tokens verified against the issuer's keys (RS256 and ES256, keys the tests
 //! generate, served by a local JWKS endpoint and OpenID discovery), and the authorizer
 //! function's decisions against moto.
 

@@ -1,4 +1,4 @@
-//! Issue 15: custom amounts within the catalog's bounds, currencies, billing address and tax
+//! Custom amounts within the catalog's bounds, currencies, billing address and tax
 //! collection, and `PUT /customer/address`, against moto and the Stripe emulator.
 
 use billing::config::{AddressCollection, Collection};

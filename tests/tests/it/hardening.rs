@@ -1,4 +1,4 @@
-//! Billing hardening (issue 10): who may link or see what, strangers' and connected accounts'
+//! Billing hardening: who may link or see what, strangers' and connected accounts'
 //! events, refunds and disputes, idempotency windows, catalog and operations. Each test fails on
 //! the behaviour before its fix.
 

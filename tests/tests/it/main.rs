@@ -9,6 +9,7 @@ mod emulator_meters;
 mod entitlements;
 mod hardening;
 mod helpers;
+mod openapi;
 mod reconcile;
 mod reporter_queue;
 mod revenue;

@@ -1,4 +1,4 @@
-//! The reconcile function (issue 13) against moto and the Stripe emulator: with webhook delivery
+//! The reconcile function against moto and the Stripe emulator: with webhook delivery
 //! off, a paid checkout leaves the user without access until one run repairs it; a second run
 //! applies nothing; racing delayed webhooks ends where webhooks alone do; a failed event holds
 //! the checkpoint before it; snapshots (one customer, one user, every customer) and a checkpoint

@@ -1,4 +1,4 @@
-//! The usage reporter's queue (issue 19, 1e) against moto and the Stripe emulator on a shared
+//! The usage reporter's queue against moto and the Stripe emulator on a shared
 //! clock: the whole queue is worked through, a batch Stripe keeps refusing is parked after a
 //! bounded number of runs, and a batch past Stripe's 24-hour identifier window is resent only
 //! when Stripe's meter shows none of it. A unit is never billed twice.

@@ -1,4 +1,4 @@
-//! Revenue safety (issue 19): each way a customer could keep paid value without paying, as a
+//! Revenue safety: each way a customer could keep paid value without paying, as a
 //! regression test against moto and the Stripe emulator. The functions and the emulator share
 //! one clock ([`Stack::shared_clock`]), so trial ends and renewals happen for both at once.
 

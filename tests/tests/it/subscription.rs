@@ -1,4 +1,4 @@
-//! The subscription function (issue 11) against moto and the Stripe emulator: every route, bad
+//! The subscription function against moto and the Stripe emulator: every route, bad
 //! input, ownership, and each change written through the sync engine (entitlements follow at
 //! once; the later webhook is a duplicate or stale, never a regression).
 

@@ -1,4 +1,4 @@
-//! Usage metering (issue 12) against moto and the Stripe emulator: the quota under concurrency,
+//! Usage metering against moto and the Stripe emulator: the quota under concurrency,
 //! idempotent retries, period rollover, the routes, and the reporter's exactly-once delivery to
 //! Stripe's meters (a lost answer, a Stripe outage, runs that find nothing new).
 
