@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
-//! A stateful Stripe emulator for local runs and tests. See the README's "Stripe emulator"
-//! section for the endpoints, test cards and controls.
+//! A stateful Stripe emulator for local runs and tests. See `docs/emulator.md`
+//! for the endpoints, test cards and controls.
 
 pub mod error;
 pub mod form;

@@ -1,19 +1,25 @@
-//! The emulator's state, split by resource (one file per resource, each an `impl World`),
-//! and every state change. Each change records Stripe events in
-//! [`World::pending`]; the server hands them to webhook delivery after the change commits.
+//! The emulator's state, split by resource (one file per resource, or per concern of a larger
+//! one such as subscriptions or invoices, each an `impl World`), and every state change. Each
+//! change records Stripe events in [`World::pending`]; the server hands them to webhook
+//! delivery after the change commits.
 //! Failed operations return before touching state, so an error response leaves it unchanged.
 
 mod catalog;
 mod checkout;
+mod checkout_payment;
 mod clock;
 mod customers;
 mod entitlements;
 mod events;
+mod invoice_collection;
+mod invoice_reads;
 pub mod invoices;
 mod meters;
 mod payments;
 mod portal;
+mod schedule_params;
 mod schedules;
+mod subscription_lifecycle;
 mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,0 +1,160 @@
+//! Paying a Checkout Session with a test card (and a promotion code): the customer it makes,
+//! the subscription and its first invoice, or a one-time charge; then
+//! `checkout.session.completed`.
+
+use super::*;
+
+impl World {
+    /// Pays an open session with a test card. On success returns the URL to redirect to.
+    pub fn pay_session(&mut self, id: &str, card_number: &str) -> Result<String, StripeError> {
+        self.pay_session_with(id, card_number, None)
+    }
+
+    /// [`World::pay_session`], with a promotion code entered on the page (the session must allow
+    /// them). A 100 % code makes the payment `no_payment_required`.
+    pub fn pay_session_with(&mut self, id: &str, card_number: &str, promotion_code: Option<&str>) -> Result<String, StripeError> {
+        let session = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| StripeError::no_such("checkout.session", id, "session"))?
+            .clone();
+        if session.status != "open" {
+            return Err(StripeError::state(format!(
+                "This Checkout Session is no longer open (status `{}`).",
+                session.status
+            )));
+        }
+        let promotion = match promotion_code.map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(_) if !session.allow_promotion_codes => {
+                return Err(StripeError::invalid(
+                    "promotion_code",
+                    "This Checkout Session does not accept promotion codes.",
+                ));
+            }
+            Some(code) => Some(
+                self.promotion_codes
+                    .values()
+                    .find(|p| p.code.eq_ignore_ascii_case(code))
+                    .cloned()
+                    .ok_or_else(|| StripeError::invalid("promotion_code", "This promotion code is invalid."))?,
+            ),
+        };
+        let percent_off = promotion.as_ref().map_or(0, |p| p.percent_off);
+        let amount_discount = session.amount_total * i64::from(percent_off) / 100;
+        let amount_due = session.amount_total - amount_discount;
+        let card = match classify_card(card_number) {
+            CardOutcome::Card(card) => card,
+            CardOutcome::Declined(code) => return Err(StripeError::card_declined(code)),
+            CardOutcome::Unknown => {
+                return Err(StripeError::invalid(
+                    "card",
+                    "Use a Stripe test card number such as 4242 4242 4242 4242.",
+                ));
+            }
+        };
+        let customer = match (&session.customer, session.mode.as_str(), session.customer_creation.as_deref()) {
+            (Some(id), _, _) => Some(id.clone()),
+            (None, "subscription", _) | (None, _, Some("always")) => {
+                Some(self.new_customer(session.customer_email.clone(), None, Metadata::new()))
+            }
+            (None, _, _) => None,
+        };
+        let now = self.now();
+        let mut updated = session.clone();
+        updated.customer = customer.clone();
+        updated.status = "complete".into();
+        updated.promotion_code = promotion.as_ref().map(|p| p.id.clone());
+        updated.amount_discount = amount_discount;
+        updated.amount_total = amount_due;
+        if session.mode == "subscription" {
+            let customer = customer.expect("subscription mode always has a customer");
+            let trial_end = session.trial_period_days.map(|d| now + d as i64 * DAY);
+            let period = self
+                .prices
+                .get(&session.line_items[0].price)
+                .map_or(30 * DAY, Price::period_seconds);
+            let sub_id = new_id("sub");
+            let subscription = Subscription {
+                id: sub_id.clone(),
+                customer: customer.clone(),
+                currency: session.currency.clone(),
+                status: if trial_end.is_some() { "trialing" } else { "active" }.into(),
+                items: session
+                    .line_items
+                    .iter()
+                    .map(|l| SubscriptionItem {
+                        id: new_id("si"),
+                        price: l.price.clone(),
+                        quantity: l.quantity,
+                        created: now,
+                        usage_from: now,
+                    })
+                    .collect(),
+                cancel_at_period_end: false,
+                cancel_at: None,
+                canceled_at: None,
+                ended_at: None,
+                period_start: now,
+                period_end: trial_end.unwrap_or(now + period),
+                billing_cycle_anchor: trial_end.unwrap_or(now),
+                trial_start: trial_end.map(|_| now),
+                trial_end,
+                metadata: session.subscription_metadata.clone(),
+                created: now,
+                latest_invoice: None,
+                card,
+                failing_since: None,
+                next_retry: None,
+                trial_will_end_sent: false,
+                cancellation_reason: None,
+                cancellation_comment: None,
+                cancellation_feedback: None,
+                schedule: None,
+            };
+            self.subscriptions.insert(sub_id.clone(), subscription);
+            self.track(&sub_id);
+            let first_invoice_off = if trial_end.is_some() { 100 } else { percent_off };
+            let end = self.subscriptions[&sub_id].period_end;
+            let lines = self.cycle_lines(&sub_id, now, end, first_invoice_off);
+            let invoice = self.new_invoice_with(&sub_id, "subscription_create", lines, (now, now));
+            self.mark_paid(&invoice);
+            let rendered = self.render_subscription(&sub_id);
+            self.emit("customer.subscription.created", rendered, None);
+            self.emit_invoice_issued(&invoice);
+            self.emit_paid(&invoice);
+            updated.subscription = Some(sub_id.clone());
+            updated.invoice = Some(invoice);
+            updated.payment_status = if first_invoice_off == 100 { "no_payment_required" } else { "paid" }.into();
+            self.sessions.insert(id.to_owned(), updated.clone());
+            let completed = self.session(id)?;
+            self.emit("checkout.session.completed", completed, None);
+            self.refresh_entitlements(&customer);
+        } else {
+            if amount_due > 0 {
+                let payment_intent = new_id("pi");
+                let charge = Charge {
+                    id: new_id("ch"),
+                    payment_intent: payment_intent.clone(),
+                    customer: customer.clone(),
+                    amount: amount_due,
+                    amount_refunded: 0,
+                    currency: session.currency.clone(),
+                    dispute: None,
+                    created: now,
+                };
+                self.track(&charge.id);
+                self.emit("charge.succeeded", charge.render(), None);
+                self.charges.insert(charge.id.clone(), charge);
+                updated.payment_intent = Some(payment_intent);
+                updated.payment_status = "paid".into();
+            } else {
+                updated.payment_status = "no_payment_required".into();
+            }
+            self.sessions.insert(id.to_owned(), updated.clone());
+            let completed = self.session(id)?;
+            self.emit("checkout.session.completed", completed, None);
+        }
+        Ok(updated.success_url.replace("{CHECKOUT_SESSION_ID}", id))
+    }
+}
