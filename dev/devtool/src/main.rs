@@ -21,12 +21,65 @@ use std::process::ExitCode;
 
 use billing::adapters::store::Store;
 use billing::config::{Config, Needs};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "usage: devtool create-table | devtool token <user-id> [email] | devtool sign-webhook <stripe-event.json> | devtool reconcile [full | customer <cus_…> | user <user-id>] | devtool usage-batches [requeue <identifier>]";
+/// Local-stack helper: reads the same environment as the functions (see `dev/local.env`).
+#[derive(Debug, Parser)]
+#[command(name = "devtool", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the table (TABLE_NAME at DYNAMODB_ENDPOINT) if missing.
+    CreateTable,
+    /// Print a bearer token the local functions accept (1 h).
+    Token {
+        /// The user id (the token's `sub`).
+        user_id: String,
+        /// The token's `email` claim.
+        email: Option<String>,
+    },
+    /// Print the API Gateway event POSTing a Stripe event to /webhook, signed now with
+    /// STRIPE_WEBHOOK_SECRETS.
+    SignWebhook {
+        /// A Stripe event as JSON.
+        event_file: std::path::PathBuf,
+    },
+    /// What the reconcile function does (events since the checkpoint; or fetched snapshots),
+    /// printing its summary.
+    Reconcile {
+        #[command(subcommand)]
+        scope: Option<Scope>,
+    },
+    /// List the metered usage batches the usage reporter parked for review (JSON lines).
+    UsageBatches {
+        #[command(subcommand)]
+        action: Option<BatchAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Scope {
+    /// Every customer, from fetched snapshots.
+    Full,
+    /// One customer (`cus_…`).
+    Customer { customer_id: String },
+    /// One user's customers.
+    User { user_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum BatchAction {
+    /// Put a parked batch back in its queue, after checking that Stripe's meter does not have it.
+    Requeue { identifier: String },
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     let config = match Config::from_env(Needs::default()) {
         Ok(config) => config,
         Err(err) => {
@@ -34,66 +87,64 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["create-table"] => {
-            let sdk = billing::adapters::aws::sdk_config().await;
-            let store = Store::new(billing::adapters::aws::dynamodb_client(&sdk, &config), config.table_name.clone());
-            match store.create_table().await {
-                Ok(created) => {
-                    println!("table {} {}", config.table_name, if created { "created" } else { "already exists" });
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
-                    ExitCode::FAILURE
-                }
+    match cli.command {
+        Command::CreateTable => create_table(&config).await,
+        Command::Token { user_id, email } => match billing::edge::identity::issue_token(&config.jwt, &user_id, email.as_deref(), 3600) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
             }
-        }
-        ["token", user, rest @ ..] if rest.len() <= 1 => {
-            match billing::edge::identity::issue_token(&config.jwt, user, rest.first().copied(), 3600) {
-                Ok(token) => {
-                    println!("{token}");
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("devtool: cannot mint a token ({err}); set JWT_HS256_SECRET, JWT_ISSUER and JWT_AUDIENCE");
-                    ExitCode::FAILURE
-                }
+            Err(err) => {
+                eprintln!("devtool: cannot mint a token ({err}); set JWT_HS256_SECRET, JWT_ISSUER and JWT_AUDIENCE");
+                ExitCode::FAILURE
             }
-        }
-        ["sign-webhook", path] => {
-            let payload = match std::fs::read_to_string(path) {
-                Ok(payload) => payload,
-                Err(err) => {
-                    eprintln!("devtool: {path}: {err}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let secrets = match &config.stripe_secrets {
-                billing::config::StripeSecrets::Inline { webhook_secrets, .. } if !webhook_secrets.is_empty() => webhook_secrets.clone(),
-                _ => {
-                    eprintln!("devtool: set STRIPE_WEBHOOK_SECRETS (see dev/local.env)");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
-            println!(
-                "{}",
-                billing::edge::local_events::signed_event(&payload, &secrets, billing::now_epoch())
-            );
+        },
+        Command::SignWebhook { event_file } => sign_webhook(&config, &event_file),
+        Command::Reconcile { scope } => reconcile(scope).await,
+        Command::UsageBatches { action } => usage_batches(&config, action).await,
+    }
+}
+
+async fn create_table(config: &Config) -> ExitCode {
+    let sdk = billing::adapters::aws::sdk_config().await;
+    let store = Store::new(billing::adapters::aws::dynamodb_client(&sdk, config), config.table_name.clone());
+    match store.create_table().await {
+        Ok(created) => {
+            println!("table {} {}", config.table_name, if created { "created" } else { "already exists" });
             ExitCode::SUCCESS
         }
-        ["reconcile", rest @ ..] if rest.len() <= 2 => reconcile(rest).await,
-        ["usage-batches", rest @ ..] if matches!(rest, [] | ["requeue", _]) => usage_batches(&config, rest).await,
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+        Err(err) => {
+            eprintln!("devtool: {}", billing::edge::problem::cause_chain(&err));
+            ExitCode::FAILURE
         }
     }
 }
 
+fn sign_webhook(config: &Config, path: &std::path::Path) -> ExitCode {
+    let payload = match std::fs::read_to_string(path) {
+        Ok(payload) => payload,
+        Err(err) => {
+            eprintln!("devtool: {}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let secrets = match &config.stripe_secrets {
+        billing::config::StripeSecrets::Inline { webhook_secrets, .. } if !webhook_secrets.is_empty() => webhook_secrets.clone(),
+        _ => {
+            eprintln!("devtool: set STRIPE_WEBHOOK_SECRETS (see dev/local.env)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+    println!(
+        "{}",
+        billing::edge::local_events::signed_event(&payload, &secrets, billing::now_epoch())
+    );
+    ExitCode::SUCCESS
+}
+
 /// The reconcile function's work, run here against the configured stack.
-async fn reconcile(args: &[&str]) -> ExitCode {
+async fn reconcile(scope: Option<Scope>) -> ExitCode {
     let needs = Needs {
         stripe: true,
         ..Needs::default()
@@ -109,15 +160,11 @@ async fn reconcile(args: &[&str]) -> ExitCode {
         eprintln!("devtool: set STRIPE_SECRET_KEY (see dev/local.env)");
         return ExitCode::FAILURE;
     };
-    let result = match args {
-        [] => reconciler.events().await,
-        ["full"] => reconciler.sweep().await,
-        ["customer", customer] => reconciler.customer(customer).await,
-        ["user", user] => reconciler.user(user).await,
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    let result = match scope {
+        None => reconciler.events().await,
+        Some(Scope::Full) => reconciler.sweep().await,
+        Some(Scope::Customer { customer_id }) => reconciler.customer(&customer_id).await,
+        Some(Scope::User { user_id }) => reconciler.user(&user_id).await,
     };
     match result {
         Ok(summary) => {
@@ -136,18 +183,18 @@ async fn reconcile(args: &[&str]) -> ExitCode {
 }
 
 /// The batches the usage reporter parked for review, or one of them put back in its queue.
-async fn usage_batches(config: &Config, args: &[&str]) -> ExitCode {
+async fn usage_batches(config: &Config, action: Option<BatchAction>) -> ExitCode {
     let sdk = billing::adapters::aws::sdk_config().await;
     let store = Store::new(billing::adapters::aws::dynamodb_client(&sdk, config), config.table_name.clone());
-    let result = match args {
-        ["requeue", identifier] => store.requeue_batch(identifier, billing::now_epoch()).await.inspect(|&found| {
+    let result = match action {
+        Some(BatchAction::Requeue { identifier }) => store.requeue_batch(&identifier, billing::now_epoch()).await.inspect(|&found| {
             if found {
                 println!("requeued {identifier}: the next reporter run sends it");
             } else {
                 eprintln!("devtool: no parked batch {identifier}");
             }
         }),
-        _ => store.parked_batches(billing::adapters::store::QUEUE_READ_CAP).await.map(|batches| {
+        None => store.parked_batches(billing::adapters::store::QUEUE_READ_CAP).await.map(|batches| {
             for batch in batches {
                 println!(
                     "{}",
