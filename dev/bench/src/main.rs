@@ -16,34 +16,25 @@ use billing::adapters::secrets::ResolvedSecrets;
 use billing::config::{Needs, Secret};
 use billing::domain::version::Version;
 use billing::testkit;
+use clap::Parser;
 use serde_json::{Value, json};
 
+/// The numbers behind the benchmark table (release builds; run through `dev/bench.sh`).
+#[derive(Debug, Parser)]
+#[command(name = "bench", version)]
 struct Args {
+    /// Webhook events to time.
+    #[arg(long, default_value_t = 300)]
     events: usize,
+    /// Entitlement checks, usage records and authorizer decisions to time.
+    #[arg(long, default_value_t = 2000)]
     checks: usize,
+    /// The directory holding the release binaries of `entitlements`, `checkout` and `webhook`.
+    #[arg(long)]
     release_dir: Option<String>,
+    /// The directory holding the arm64 release zips (`cargo lambda build --output-format zip`).
+    #[arg(long)]
     zips: Option<String>,
-}
-
-fn args() -> Args {
-    let mut args = Args {
-        events: 300,
-        checks: 2000,
-        release_dir: None,
-        zips: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_default();
-        match flag.as_str() {
-            "--events" => args.events = value.parse().expect("--events N"),
-            "--checks" => args.checks = value.parse().expect("--checks N"),
-            "--release-dir" => args.release_dir = Some(value),
-            "--zips" => args.zips = Some(value),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    args
 }
 
 fn report(name: &str, value: String, target: &str) {
@@ -52,7 +43,9 @@ fn report(name: &str, value: String, target: &str) {
 
 #[tokio::main]
 async fn main() {
-    let args = args();
+    let args = Args::parse();
+    // The table owns stdout: the handlers run here must not print their metric lines in it.
+    billing::edge::metrics::silence();
     let moto = testkit::moto_endpoint();
     let catalog = billing::domain::plans::Catalog::embedded().unwrap();
     let emulator = stripe_emulator::start(

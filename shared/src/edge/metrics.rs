@@ -3,7 +3,18 @@
 //! request's path but a print. The namespace comes from `METRICS_NAMESPACE` (the template sets
 //! `StripeLambda/<stack name>`; alarms read the same).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::{Map, Value, json};
+
+/// Whether this process prints its metrics (on unless [`silence`] was called).
+static SILENCED: AtomicBool = AtomicBool::new(false);
+
+/// Stops this process printing metric lines: for tools that run handlers in process and own
+/// stdout (the bench prints its table there). Never called by a function.
+pub fn silence() {
+    SILENCED.store(true, Ordering::Relaxed);
+}
 
 /// The EMF document for `metrics` (name, count) at `timestamp_ms`, without dimensions.
 pub fn emf(namespace: &str, metrics: &[(&str, f64)], timestamp_ms: i64) -> Value {
@@ -24,7 +35,7 @@ pub fn emf(namespace: &str, metrics: &[(&str, f64)], timestamp_ms: i64) -> Value
 
 /// Prints the EMF line for `metrics` (nothing when there are none).
 pub fn emit(namespace: &str, metrics: &[(&str, f64)]) {
-    if metrics.is_empty() {
+    if metrics.is_empty() || SILENCED.load(Ordering::Relaxed) {
         return;
     }
     let now_ms = std::time::SystemTime::now()
