@@ -45,7 +45,7 @@ pub const EVENTS_WINDOW_SECS: i64 = 30 * 86_400;
 pub const OVERLAP_SECS: i64 = 3600;
 /// The longest time slice listed (and held in memory) at once.
 pub const SLICE_SECS: i64 = 86_400;
-/// A slice listing more events than this is halved (down to [`MIN_SLICE_SECS`]).
+/// A slice listing more events than this is halved (down to `MIN_SLICE_SECS`).
 pub const MAX_SLICE_EVENTS: usize = 2000;
 /// Slices are halved down to one second; a second is listed whole however busy.
 const MIN_SLICE_SECS: i64 = 1;

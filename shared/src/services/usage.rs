@@ -103,7 +103,7 @@ struct Entry {
     read_at: Instant,
 }
 
-/// The per-process cache of what users may count. Bounded: past [`CACHE_ENTRIES`] users it
+/// The per-process cache of what users may count. Bounded: past `CACHE_ENTRIES` users it
 /// starts over.
 #[derive(Debug)]
 pub struct AllowanceCache {

@@ -136,7 +136,7 @@ impl Stripe {
     }
 
     /// The prices to show on a public page (`GET /plans`): one attempt per call, and after a
-    /// failure Stripe is not asked again for [`DISPLAY_BACKOFF`]; meanwhile (and on the failure
+    /// failure Stripe is not asked again for `DISPLAY_BACKOFF` (30 s); meanwhile (and on the failure
     /// itself) the price book's last known prices are answered, however old. Anonymous traffic
     /// cannot make the service hammer Stripe or wait on its retries.
     pub async fn display_prices(&self, names: &[PriceName<'_>]) -> HashMap<String, PriceInfo> {

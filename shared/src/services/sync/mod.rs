@@ -14,7 +14,7 @@
 //! no marker (fetching again is harmless); their audit row names the fetch.
 //!
 //! **Order-safe.** Stored subscription and entitlement items carry a
-//! [`Version`](crate::domain::version::Version) and a write lands only above the stored one (a
+//! [`crate::domain::version::Version`] and a write lands only above the stored one (a
 //! condition in the same transaction). The rule — payload versions, fetch stamps, same-second
 //! ties answered by fetching the object from Stripe — lives in
 //! [`crate::domain::version`]. An event older than the stored state is [`Outcome::Stale`]
