@@ -41,12 +41,16 @@ mod change;
 mod checkout;
 mod customer;
 mod entitlements;
+mod events;
 mod purchase;
 mod schedule;
 mod subscription;
 
 pub use self::change::{Change, Observed};
-pub use self::schedule::SCHEDULE_EVENTS;
+pub use self::events::{
+    CHARGE_EVENTS, HANDLED_EVENTS, Handler, INVOICE_EVENTS, MAX_TYPES_PER_LIST, SCHEDULE_EVENTS, SUBSCRIPTION_EVENTS,
+    handled_event_type_groups, handled_event_types, handler_of,
+};
 
 use crate::adapters::store::{Committed, Store, StoreError, Write};
 use crate::adapters::stripe::{GatewayError, Stripe};
@@ -57,44 +61,6 @@ use crate::domain::objects::CheckoutSessionSnapshot;
 use crate::domain::plans::Catalog;
 use crate::domain::records::{AuditRecord, EventRecord};
 use crate::domain::version::Version;
-
-/// Event types that carry a subscription object.
-pub const SUBSCRIPTION_EVENTS: &[&str] = &[
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-    "customer.subscription.trial_will_end",
-    "customer.subscription.pending_update_applied",
-    "customer.subscription.pending_update_expired",
-];
-
-/// Invoice events: they prompt a fetch of the invoice's subscription.
-pub const INVOICE_EVENTS: &[&str] = &["invoice.paid", "invoice.payment_failed", "invoice.payment_action_required"];
-
-/// Every event type the engine applies (the rest are [`Outcome::Ignored`]).
-pub fn handled_event_types() -> Vec<&'static str> {
-    let mut types = SUBSCRIPTION_EVENTS.to_vec();
-    types.extend_from_slice(INVOICE_EVENTS);
-    types.extend_from_slice(&[
-        "checkout.session.completed",
-        "checkout.session.async_payment_succeeded",
-        "entitlements.active_entitlement_summary.updated",
-        "customer.deleted",
-    ]);
-    types.extend_from_slice(purchase::CHARGE_EVENTS);
-    types.extend_from_slice(SCHEDULE_EVENTS);
-    types
-}
-
-/// Stripe's Events API takes at most this many `types` per request.
-pub const MAX_TYPES_PER_LIST: usize = 20;
-
-/// [`handled_event_types`] in groups Stripe's Events API accepts in one request.
-pub fn handled_event_type_groups() -> Vec<Vec<&'static str>> {
-    handled_event_types().chunks(MAX_TYPES_PER_LIST).map(<[_]>::to_vec).collect()
-}
 
 /// Attempts of one write refused by concurrent writers before the arrival fails (and is retried).
 pub const ROUNDS: usize = 4;
@@ -330,9 +296,12 @@ impl<'a> Engine<'a> {
 
     async fn apply_platform_event(&self, event: &Envelope) -> Result<Outcome, SyncError> {
         let origin = Origin::event(event);
-        let kind = event.event_type.as_str();
-        if SUBSCRIPTION_EVENTS.contains(&kind) {
-            return match crate::domain::objects::parse_subscription(&event.object) {
+        let Some(handler) = handler_of(&event.event_type) else {
+            tracing::info!(event = %event.id, event_type = %event.event_type, "event type not handled; ignored");
+            return Ok(Outcome::Ignored);
+        };
+        match handler {
+            Handler::Subscription => match crate::domain::objects::parse_subscription(&event.object) {
                 Some(snapshot) => self.apply_subscription(&origin, snapshot).await,
                 // A shape this version cannot read (another API version): the current object is.
                 None => {
@@ -342,31 +311,19 @@ impl<'a> Engine<'a> {
                         .ok_or_else(|| origin.shape("subscription"))?;
                     self.fetch_and_apply_subscription(&origin, id, None).await
                 }
-            };
-        }
-        if INVOICE_EVENTS.contains(&kind) {
-            return self.invoice_event(&origin, event).await;
-        }
-        if purchase::CHARGE_EVENTS.contains(&kind) {
-            return self.charge_event(&origin, event).await;
-        }
-        if SCHEDULE_EVENTS.contains(&kind) {
-            return self.schedule_event(&origin, event).await;
-        }
-        match kind {
-            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            },
+            Handler::Invoice => self.invoice_event(&origin, event).await,
+            Handler::Charge => self.charge_event(&origin, event).await,
+            Handler::Schedule => self.schedule_event(&origin, event).await,
+            Handler::CheckoutCompleted => {
                 let session =
                     crate::domain::objects::parse_checkout_session(&event.object).ok_or_else(|| origin.shape("checkout session"))?;
                 self.checkout_completed(&origin, &session).await
             }
-            "entitlements.active_entitlement_summary.updated" => self.entitlements_event(&origin, event).await,
-            "customer.deleted" => {
+            Handler::EntitlementSummary => self.entitlements_event(&origin, event).await,
+            Handler::CustomerDeleted => {
                 let customer = event.object_id().ok_or_else(|| origin.shape("customer"))?;
                 self.customer_deleted(&origin, customer).await
-            }
-            other => {
-                tracing::info!(event = %event.id, event_type = other, "event type not handled; ignored");
-                Ok(Outcome::Ignored)
             }
         }
     }

@@ -15,9 +15,6 @@ use crate::domain::plans::Interval;
 use crate::domain::records::SubscriptionRecord;
 use crate::domain::version::Version;
 
-/// Event types that take money back from a purchase (or give it back to the merchant).
-pub const CHARGE_EVENTS: &[&str] = &["charge.refunded", "charge.dispute.created", "charge.dispute.closed"];
-
 impl Engine<'_> {
     pub(super) async fn charge_event(&self, origin: &Origin, event: &Envelope) -> Result<Outcome, SyncError> {
         let object = &event.object;

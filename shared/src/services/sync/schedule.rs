@@ -9,17 +9,6 @@ use crate::domain::records::ScheduleRecord;
 use crate::domain::schedules::{ScheduleSnapshot, no_schedule, parse_schedule};
 use crate::domain::version::{Verdict, Version};
 
-/// Event types that carry a Subscription Schedule.
-pub const SCHEDULE_EVENTS: &[&str] = &[
-    "subscription_schedule.created",
-    "subscription_schedule.updated",
-    "subscription_schedule.released",
-    "subscription_schedule.canceled",
-    "subscription_schedule.completed",
-    "subscription_schedule.aborted",
-    "subscription_schedule.expiring",
-];
-
 impl Engine<'_> {
     /// The record of `schedule` (or of no schedule). A next phase whose price the catalog does
     /// not know by id is looked up in Stripe's price book (catalogs may name prices by lookup key).
