@@ -228,6 +228,17 @@ impl AppState {
         ))
     }
 
+    /// Subscriptions: list, cancel, resume, change, invoices.
+    pub fn subscriptions(&self) -> crate::services::subscriptions::Subscriptions<'_> {
+        crate::services::subscriptions::Subscriptions::new(
+            &self.store,
+            self.stripe.as_ref(),
+            &self.catalog,
+            self.clock.as_ref(),
+            &self.config,
+        )
+    }
+
     /// The per-user rate of requests that call Stripe (`USER_RATE_LIMIT_PER_MINUTE`).
     pub fn rate_limiter(&self) -> crate::services::ratelimit::RateLimiter<'_> {
         crate::services::ratelimit::RateLimiter::new(&self.store, self.clock.as_ref(), self.config.rate_limit_per_minute)

@@ -3,8 +3,10 @@
 
 use billing::Problem;
 use billing::adapters::stripe::Proration;
-use billing::domain::plans::{Catalog, Interval, Plan, PlanMode};
+use billing::domain::plans::{Catalog, Interval, PlanMode};
 use billing::edge::http;
+use billing::services::subscriptions::Refusal;
+pub use billing::services::subscriptions::{ChangeRequest, When};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 
@@ -47,13 +49,6 @@ pub struct ChangeBody {
     pub proration: Option<String>,
     pub when: Option<String>,
     pub preview: Option<bool>,
-}
-
-/// When a change takes effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
-    Now,
-    PeriodEnd,
 }
 
 /// A body as `T`; a field of the wrong type is named like any other invalid field.
@@ -101,19 +96,9 @@ pub fn feedback(value: Option<&str>) -> Result<Option<&str>, Problem> {
     }
 }
 
-/// The parts of a change request that do not depend on the subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeRequest<'a> {
-    pub plan: Option<&'a Plan>,
-    pub interval: Option<Interval>,
-    pub quantity: Option<u64>,
-    pub proration: Option<Proration>,
-    pub when: When,
-    pub preview: bool,
-}
-
 /// Validates a change body against the catalog.
 pub fn change<'a>(catalog: &'a Catalog, body: &ChangeBody) -> Result<ChangeRequest<'a>, Problem> {
+    let subscription = subscription_id(body.subscription.as_deref())?.map(str::to_owned);
     let plan = match body.plan.as_deref() {
         None => None,
         Some(id) => {
@@ -195,6 +180,7 @@ pub fn change<'a>(catalog: &'a Catalog, body: &ChangeBody) -> Result<ChangeReque
         ));
     }
     Ok(ChangeRequest {
+        subscription,
         plan,
         interval,
         quantity: body.quantity,
@@ -206,11 +192,7 @@ pub fn change<'a>(catalog: &'a Catalog, body: &ChangeBody) -> Result<ChangeReque
 
 /// `quantity` outside 1..=`max`.
 pub fn invalid_quantity(max: Option<u32>) -> Problem {
-    let detail = match max {
-        Some(max) => format!("`quantity` must be a whole number from 1 to {max}"),
-        None => "`quantity` must be a whole number from 1 to the plan's maximum".to_owned(),
-    };
-    Problem::bad_request("/errors/invalid-quantity", detail).with_field("quantity")
+    crate::error::refusal(Refusal::quantity(max))
 }
 
 /// `GET /invoices` query.

@@ -1,13 +1,9 @@
 //! The subscription function: the user's subscriptions, cancel, resume, change of plan, seats
 //! and interval (now or at period end), proration previews, invoices.
 
-mod cancel;
-mod claims;
 pub mod error;
 pub mod handler;
 pub mod input;
-mod manage;
-pub mod view;
 
 /// What this function needs configured at startup.
 pub const NEEDS: billing::Needs = billing::Needs {

@@ -7,11 +7,13 @@
 //! - [`catalog`] — the plans catalog from an SSM parameter
 //! - [`jwks`] — the token issuer's signing keys (JWKS, OpenID discovery)
 //! - [`local_clock`] — the shared clock of a local run (the Stripe emulator's)
+//! - [`metrics`] — CloudWatch metrics as embedded metric format lines on stdout
 
 pub mod aws;
 pub mod catalog;
 pub mod jwks;
 pub mod local_clock;
+pub mod metrics;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

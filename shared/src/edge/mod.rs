@@ -12,7 +12,8 @@
 pub mod http;
 pub mod identity;
 pub mod local_events;
-pub mod metrics;
+/// The metrics adapter, re-exported where the functions have always found it.
+pub use crate::adapters::metrics;
 pub mod problem;
 pub mod runtime;
 pub mod signature;

@@ -6,10 +6,12 @@
 //! - [`reporter`] — metered usage to Stripe's meters, exactly once
 //! - [`reconcile`] — what missed or lost webhooks left behind, repaired from Stripe's records
 //! - [`ratelimit`] — the per-user rate of requests that call Stripe
+//! - [`subscriptions`] — list, cancel, resume and change a subscription; its invoices
 
 pub mod gate;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod reporter;
+pub mod subscriptions;
 pub mod sync;
 pub mod usage;

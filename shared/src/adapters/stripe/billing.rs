@@ -83,7 +83,7 @@ pub struct PhasePlan {
 }
 
 /// One page of a customer's invoices.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvoicePage {
     pub invoices: Vec<InvoiceSummary>,
     pub has_more: bool,

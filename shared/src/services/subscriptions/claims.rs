@@ -5,12 +5,10 @@
 //! bad input judged on Stripe's state…) is *not* remembered: its claim is released, so its
 //! retry is judged again and the key stays free for another request.
 
-use billing::AppState;
-use billing::Identity;
-use billing::adapters::store::RequestKey;
-use billing::adapters::stripe::idempotency_key;
+use crate::adapters::store::RequestKey;
+use crate::adapters::stripe::idempotency_key;
 
-use crate::error::SubscriptionError;
+use super::{SubscriptionError, Subscriptions};
 
 /// The claim of one request's client key (none without a key).
 pub struct Claim {
@@ -23,8 +21,8 @@ pub struct Claim {
 impl Claim {
     /// Claims `client_key` for the request `fingerprint` (operation and body).
     pub async fn take(
-        state: &AppState,
-        identity: &Identity,
+        state: &Subscriptions<'_>,
+        user: &str,
         client_key: Option<&str>,
         fingerprint: String,
     ) -> Result<Self, SubscriptionError> {
@@ -35,7 +33,7 @@ impl Claim {
                 key: None,
             });
         };
-        let id = idempotency_key("request", &[&identity.user_id, key]);
+        let id = idempotency_key("request", &[user, key]);
         match state.store.claim_request(&id, &fingerprint, state.clock.now()).await? {
             RequestKey::Mismatch => Err(SubscriptionError::KeyReused),
             other => Ok(Self {
@@ -54,13 +52,13 @@ impl Claim {
 
     /// After the request: a first claim whose request was refused before it changed anything
     /// is released. A release that fails is logged; the claim then expires after its day.
-    pub async fn settle<T>(&self, state: &AppState, result: &Result<T, SubscriptionError>) {
+    pub async fn settle<T>(&self, state: &Subscriptions<'_>, result: &Result<T, SubscriptionError>) {
         if self.key == Some(RequestKey::New)
             && let Err(err) = result
             && err.is_refusal()
             && let Err(release) = state.store.release_request(&self.id, &self.fingerprint).await
         {
-            tracing::warn!(error = %billing::edge::problem::cause_chain(&release), "a refused request's idempotency key was not released");
+            tracing::warn!(error = %crate::adapters::cause_chain(&release), "a refused request's idempotency key was not released");
         }
     }
 }

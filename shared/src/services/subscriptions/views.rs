@@ -1,9 +1,9 @@
 //! What the routes answer: the user's subscriptions as stored (`GET /subscription`, and the
 //! subscription after a change), previews and invoices.
 
-use billing::domain::invoices::{InvoicePreview, InvoiceSummary};
-use billing::domain::plans::Interval;
-use billing::domain::records::{ScheduleRecord, SubscriptionRecord, UserItems, is_live_status};
+use crate::domain::invoices::{InvoicePreview, InvoiceSummary};
+use crate::domain::plans::Interval;
+use crate::domain::records::{ScheduleRecord, SubscriptionRecord, UserItems, is_live_status};
 use serde::Serialize;
 
 const DAY: i64 = 86_400;
@@ -103,7 +103,7 @@ pub struct PreviewView<'a> {
     pub amount_due: i64,
     pub currency: &'a str,
     pub proration: i64,
-    pub lines: &'a [billing::domain::invoices::PreviewLine],
+    pub lines: &'a [crate::domain::invoices::PreviewLine],
     pub next_payment_at: Option<i64>,
 }
 
@@ -128,8 +128,8 @@ pub struct InvoicesView<'a> {
 
 #[cfg(test)]
 mod tests {
-    use billing::domain::records::{ScheduledChange, keys};
-    use billing::domain::version::Version;
+    use crate::domain::records::{ScheduledChange, keys};
+    use crate::domain::version::Version;
 
     use super::*;
 

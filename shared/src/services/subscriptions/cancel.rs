@@ -11,11 +11,10 @@
 //! 4. On success the fence stays (the table's record turns `canceled` through the engine); when
 //!    Stripe refused the cancel, the metering opens again.
 
-use billing::AppState;
-use billing::adapters::stripe::Stripe;
+use crate::adapters::stripe::Stripe;
 
-use crate::error::SubscriptionError;
-use crate::manage::{Keys, Target};
+use super::target::{Keys, Target};
+use super::{SubscriptionError, Subscriptions};
 
 /// How long a fence holds while its cancel is under way (a process that dies midway leaves
 /// the metering closed this long at most).
@@ -26,7 +25,7 @@ const CLOSED_SECS: i64 = 400 * 86_400;
 /// Cancels `target` now, billing what it owes first (see the module docs). Stripe's refusals
 /// come back as the error (the handler takes an idempotency refusal of a retry as done).
 pub async fn now(
-    state: &AppState,
+    state: &Subscriptions<'_>,
     stripe: &Stripe,
     user: &str,
     target: &Target,
@@ -39,12 +38,12 @@ pub async fn now(
     let reported = match state.reporter()?.flush(user, &target.customer).await {
         Ok(flushed) => {
             if flushed.parked > 0 {
-                billing::edge::metrics::emit(&state.config.metrics_namespace, &[("UsageBatchesParked", flushed.parked as f64)]);
+                crate::adapters::metrics::emit(&state.config.metrics_namespace, &[("UsageBatchesParked", flushed.parked as f64)]);
             }
             flushed.complete
         }
         Err(err) => {
-            tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "metered usage not read before the cancel");
+            tracing::warn!(error = %crate::adapters::cause_chain(&err), "metered usage not read before the cancel");
             false
         }
     };
@@ -62,7 +61,7 @@ pub async fn now(
         Ok(_) => {
             if let Err(err) = state.store.close_metering(subscription, now + CLOSED_SECS, now).await {
                 // The engine's write of `canceled` closes it too.
-                tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "the canceled subscription's metering fence was not extended");
+                tracing::warn!(error = %crate::adapters::cause_chain(&err), "the canceled subscription's metering fence was not extended");
             }
             Ok(())
         }
@@ -72,7 +71,7 @@ pub async fn now(
             match stripe.retrieve_subscription(subscription).await {
                 Ok(Some(now_in_stripe)) if now_in_stripe.status == "canceled" => {
                     if let Err(close) = state.store.close_metering(subscription, now + CLOSED_SECS, now).await {
-                        tracing::warn!(error = %billing::edge::problem::cause_chain(&close), "the canceled subscription's metering fence was not extended");
+                        tracing::warn!(error = %crate::adapters::cause_chain(&close), "the canceled subscription's metering fence was not extended");
                     }
                 }
                 Ok(Some(_)) => reopen(state, subscription, closing).await,
@@ -87,8 +86,8 @@ pub async fn now(
 
 /// Opens the metering again, only while the fence is still this request's (a concurrent cancel
 /// that won keeps its own).
-async fn reopen(state: &AppState, subscription: &str, until: i64) {
+async fn reopen(state: &Subscriptions<'_>, subscription: &str, until: i64) {
     if let Err(err) = state.store.reopen_metering(subscription, until).await {
-        tracing::warn!(error = %billing::edge::problem::cause_chain(&err), "metering not reopened; it lapses after {CLOSING_SECS} s");
+        tracing::warn!(error = %crate::adapters::cause_chain(&err), "metering not reopened; it lapses after {CLOSING_SECS} s");
     }
 }
