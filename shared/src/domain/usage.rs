@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use time::{Date, Month, OffsetDateTime};
 
 use crate::domain::records::UsageCounter;
 
@@ -107,42 +108,52 @@ pub type Allowances = BTreeMap<String, Allowance>;
 
 /// The calendar month (UTC) holding `now`.
 pub fn calendar_month(now: i64) -> Period {
-    let days = now.div_euclid(86_400);
-    let (year, month, _) = civil_from_days(days);
-    let start = days_from_civil(year, month, 1) * 86_400;
-    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    let end = days_from_civil(next_year, next_month, 1) * 86_400;
-    Period { start, end }
+    let date = utc_date(now.div_euclid(86_400));
+    let first = date.replace_day(1).unwrap_or(date);
+    let next = match first.month() {
+        Month::December => Date::from_calendar_date(first.year() + 1, Month::January, 1),
+        month => Date::from_calendar_date(first.year(), month.next(), 1),
+    }
+    .unwrap_or(Date::MAX);
+    Period {
+        start: day_start(first),
+        end: day_start(next),
+    }
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The UTC date of a day count since 1970-01-01 (clamped to the `time` crate's range, years
+/// -9999 to 9999: far beyond any billing period).
+fn utc_date(days: i64) -> Date {
+    let seconds = days.saturating_mul(86_400);
+    match OffsetDateTime::from_unix_timestamp(seconds) {
+        Ok(at) => at.date(),
+        Err(_) if seconds < 0 => Date::MIN,
+        Err(_) => Date::MAX,
+    }
 }
 
-/// The civil date (year, month, day) of a day count since 1970-01-01.
+/// Seconds since the epoch of the start (00:00 UTC) of `date`.
+fn day_start(date: Date) -> i64 {
+    date.midnight().assume_utc().unix_timestamp()
+}
+
+/// The civil date (year, month 1-12, day 1-31) of a day count since 1970-01-01, in UTC.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if month <= 2 { y + 1 } else { y }, month, day)
+    let date = utc_date(days);
+    (i64::from(date.year()), u32::from(u8::from(date.month())), u32::from(date.day()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_in_utc() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_818), (2026, 12, 31));
+    }
 
     #[test]
     fn calendar_months_in_utc() {
