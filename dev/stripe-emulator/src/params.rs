@@ -185,3 +185,14 @@ pub fn paginate_both(
     let page = items.into_iter().skip(start).take(end - start).map(|(_, v)| v).collect();
     Ok((page, start > 0))
 }
+
+/// A `proration_behavior`-like enum parameter.
+pub fn one_of<'a>(params: &'a Params, path: &str, allowed: &[&str]) -> Result<Option<&'a str>, StripeError> {
+    match params.str(path)? {
+        Some(value) if !allowed.contains(&value) => Err(StripeError::invalid(
+            display(path),
+            format!("Invalid {}: must be one of {}", display(path), allowed.join(", ")),
+        )),
+        other => Ok(other),
+    }
+}

@@ -5,8 +5,8 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::subscriptions::one_of;
 use super::*;
+use crate::params::one_of;
 
 const FORMULAS: &[&str] = &["sum", "count", "last"];
 const WINDOWS: &[&str] = &["day", "hour"];

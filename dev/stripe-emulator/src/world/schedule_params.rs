@@ -1,8 +1,8 @@
 //! A subscription schedule's `phases[i][…]` parameters, read and checked as Stripe checks
 //! them (items, dates or durations, trials, discounts, tax rates).
 
-use super::subscriptions::one_of;
 use super::*;
+use crate::params::one_of;
 
 const PHASE_KEYS: &[&str] = &[
     "items",

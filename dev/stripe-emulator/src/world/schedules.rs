@@ -4,8 +4,9 @@
 
 use super::schedule_params::PRORATIONS;
 use super::subscription_lifecycle::CancellationDetails;
-use super::subscriptions::{changed_fields, one_of};
+use super::subscriptions::changed_fields;
 use super::*;
+use crate::params::one_of;
 
 impl World {
     fn schedule_of(&self, id: &str) -> Result<&SubscriptionSchedule, StripeError> {

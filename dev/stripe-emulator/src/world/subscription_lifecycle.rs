@@ -2,8 +2,8 @@
 //! invoice, or at the end of its schedule), paused and resumed, with the
 //! `cancellation_details` a cancellation records.
 
-use super::subscriptions::one_of;
 use super::*;
+use crate::params::one_of;
 
 /// Changes to `cancellation_details`: each `Some` replaces (with `None` clearing).
 #[derive(Default)]

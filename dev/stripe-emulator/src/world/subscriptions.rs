@@ -4,6 +4,7 @@
 
 use super::subscription_lifecycle::CancellationDetails;
 use super::*;
+use crate::params::one_of;
 
 const PRORATION_BEHAVIORS: &[&str] = &["create_prorations", "none", "always_invoice"];
 const PAYMENT_BEHAVIORS: &[&str] = &[
@@ -12,17 +13,6 @@ const PAYMENT_BEHAVIORS: &[&str] = &[
     "error_if_incomplete",
     "pending_if_incomplete",
 ];
-
-/// A `proration_behavior`-like enum parameter.
-pub(super) fn one_of<'a>(params: &'a Params, path: &str, allowed: &[&str]) -> Result<Option<&'a str>, StripeError> {
-    match params.str(path)? {
-        Some(value) if !allowed.contains(&value) => Err(StripeError::invalid(
-            crate::params::display(path),
-            format!("Invalid {}: must be one of {}", crate::params::display(path), allowed.join(", ")),
-        )),
-        other => Ok(other),
-    }
-}
 
 impl World {
     pub(super) fn subscription_of(&self, id: &str, param: &str) -> Result<&Subscription, StripeError> {

@@ -2,7 +2,6 @@
 //! without ever echoing Stripe's message, which can carry other objects' ids).
 
 use super::client::CallError;
-use super::retry::ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -29,7 +28,7 @@ pub enum GatewayError {
     #[error("stripe refused {operation}: idempotency key reused with other parameters")]
     IdempotencyReused { operation: &'static str },
     /// Still failing after the retries: Stripe or the network is unavailable.
-    #[error("stripe {operation} unavailable after {ATTEMPTS} attempts")]
+    #[error("stripe {operation} unavailable after its retries")]
     Unavailable {
         operation: &'static str,
         #[source]
