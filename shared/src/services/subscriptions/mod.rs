@@ -114,8 +114,10 @@ pub enum Changed {
 /// `<operation>:<value as JSON>`: a stable fingerprint of a request or of the state it acts on
 /// (serde's field order is the struct's; `Debug` output is no format to key money on).
 pub(crate) fn fingerprint(operation: &str, value: &impl Serialize) -> String {
-    // Serializing these plain structs cannot fail; an empty value would still key the operation.
-    format!("{operation}:{}", serde_json::to_string(value).unwrap_or_default())
+    // Plain structs of strings, numbers and options: serializing them cannot fail, and a
+    // fallback shared by every request would make different requests look like retries.
+    let json = serde_json::to_string(value).expect("a fingerprint's fields serialize");
+    format!("{operation}:{json}")
 }
 
 /// The subscriptions service, borrowing the process's store, Stripe port, catalog, clock and
