@@ -228,6 +228,11 @@ impl AppState {
         ))
     }
 
+    /// Checkout: sessions for plans and custom amounts, the eager sync after Checkout.
+    pub fn checkouts(&self) -> crate::services::checkout::Checkouts<'_> {
+        crate::services::checkout::Checkouts::new(&self.store, self.stripe.as_ref(), &self.catalog, self.clock.as_ref(), &self.config)
+    }
+
     /// Subscriptions: list, cancel, resume, change, invoices.
     pub fn subscriptions(&self) -> crate::services::subscriptions::Subscriptions<'_> {
         crate::services::subscriptions::Subscriptions::new(

@@ -210,7 +210,7 @@ pub async fn observe(client: &Client, prices: &Prices, user: &str, customer: Opt
         .iter()
         .map(|s| TableSub {
             id: s.subscription_id.clone(),
-            status: s.status.clone(),
+            status: s.status.to_string(),
             price: s.price_id.clone(),
             quantity: s.quantity,
             period_end: s.current_period_end,

@@ -4,8 +4,9 @@
 use billing::AppState;
 use billing::Problem;
 use billing::domain::custom_amount::{AmountInterval, CustomAmount, is_currency_code};
-use billing::domain::plans::{Interval, Plan, PlanMode};
+use billing::domain::plans::{Interval, PlanMode};
 use billing::edge::http;
+pub use billing::services::checkout::{CheckoutInput, CustomInput, Validated};
 use lambda_http::Request;
 use serde::Deserialize;
 
@@ -21,36 +22,6 @@ pub struct CheckoutBody {
     /// For custom-amount entries only: the amount in the currency's minor unit.
     pub amount: Option<serde_json::Number>,
     /// The currency to pay in (a custom amount's, or one the plan's price offers).
-    pub currency: Option<String>,
-}
-
-/// A validated custom amount (`plan` names a `custom_amounts` entry).
-#[derive(Debug)]
-pub struct CustomInput<'a> {
-    pub entry: &'a CustomAmount,
-    pub amount: i64,
-    pub currency: String,
-    pub interval: AmountInterval,
-    pub success_url: String,
-    pub cancel_url: String,
-}
-
-/// What `POST /checkout` asks for: a catalog plan, or an amount of the client's choosing.
-#[derive(Debug)]
-pub enum Validated<'a> {
-    Plan(CheckoutInput<'a>),
-    Custom(CustomInput<'a>),
-}
-
-/// A validated `POST /checkout` body.
-#[derive(Debug)]
-pub struct CheckoutInput<'a> {
-    pub plan: &'a Plan,
-    pub interval: Interval,
-    pub quantity: u64,
-    pub success_url: String,
-    pub cancel_url: String,
-    /// One of the currencies the plan's price offers (its default when `None`).
     pub currency: Option<String>,
 }
 

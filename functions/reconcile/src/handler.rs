@@ -51,10 +51,7 @@ pub fn parse(payload: &Value) -> Result<Run, ReconcileFnError> {
         (Some("full"), None, None) => Ok(Run::Full),
         (Some(other), None, None) => bad(&format!("`mode` must be `events` or `full`, not {other:?}")),
         (None, Some(customer), None) => {
-            let valid = customer
-                .strip_prefix("cus_")
-                .is_some_and(|rest| (1..=250).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric()));
-            if valid {
+            if billing::domain::ids::CustomerId::parse(customer).is_some() {
                 Ok(Run::Customer(customer.to_owned()))
             } else {
                 bad("`customer` must be a Stripe customer id (`cus_…`)")

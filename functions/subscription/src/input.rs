@@ -74,7 +74,7 @@ fn invalid(kind: &'static str, field: &str, detail: impl Into<String>) -> Proble
 pub fn subscription_id(value: Option<&str>) -> Result<Option<&str>, Problem> {
     match value {
         None => Ok(None),
-        Some(id) if id.starts_with("sub_") && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Ok(Some(id)),
+        Some(id) if billing::domain::ids::SubscriptionId::parse(id).is_some() => Ok(Some(id)),
         Some(_) => Err(invalid(
             "/errors/invalid-field",
             "subscription",
@@ -226,9 +226,7 @@ pub fn invoice_query(req: &Request) -> Result<InvoiceQuery, Problem> {
     };
     let starting_after = match params.first("starting_after") {
         None => None,
-        Some(id) if id.starts_with("in_") && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
-            Some(id.to_owned())
-        }
+        Some(id) if billing::domain::ids::InvoiceId::parse(id).is_some() => Some(id.to_owned()),
         Some(_) => {
             return Err(invalid(
                 "/errors/invalid-field",

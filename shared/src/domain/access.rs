@@ -5,9 +5,9 @@
 //!
 //! # Per subscription
 //!
-//! Every [`SubscriptionRecord`] is judged on its own first. `status` is Stripe's status string,
-//! matched exactly (Stripe sends lowercase). Time windows are half-open: a window that ends at
-//! `t` still grants at `t - 1` and no longer grants at `t`.
+//! Every [`SubscriptionRecord`] is judged on its own first. `status` is Stripe's status
+//! ([`SubscriptionStatus`], read from its string exactly: Stripe sends lowercase). Time windows
+//! are half-open: a window that ends at `t` still grants at `t - 1` and no longer grants at `t`.
 //!
 //! | stored status | condition | grants | status reported | reason |
 //! |---|---|---|---|---|
@@ -90,6 +90,7 @@ use serde::Serialize;
 
 use crate::domain::plans::{Catalog, Plan};
 use crate::domain::records::{SubscriptionRecord, UserItems};
+use crate::domain::status::SubscriptionStatus;
 use crate::domain::usage::{Allowance, Allowances, Metering, Period, calendar_month, carried, combine};
 
 /// The default grace period of a `past_due` subscription.
@@ -324,26 +325,27 @@ impl Access {
 /// How one subscription stands at `now`: the status to report and the reason, which grants iff
 /// it is `active`, `trialing` or `grace_past_due`.
 fn standing(sub: &SubscriptionRecord, now: i64, policy: &AccessPolicy) -> (AccessStatus, Reason) {
+    use SubscriptionStatus as S;
     // A scheduled end (`cancel_at`, e.g. set in the Dashboard) ends access like a period end.
     let period_over =
         (sub.cancel_at_period_end && sub.current_period_end.is_some_and(|end| now >= end)) || sub.cancel_at.is_some_and(|at| now >= at);
     let grace = i64::try_from(policy.past_due_grace.as_secs()).unwrap_or(i64::MAX);
-    match sub.status.as_str() {
-        "active" | "trialing" | "past_due" if period_over => (AccessStatus::Canceled, Reason::PeriodEnded),
-        "active" => (AccessStatus::Active, Reason::Active),
-        "trialing" => (AccessStatus::Trialing, Reason::Trialing),
-        "past_due" => match sub.past_due_since {
+    match sub.status {
+        S::Active | S::Trialing | S::PastDue if period_over => (AccessStatus::Canceled, Reason::PeriodEnded),
+        S::Active => (AccessStatus::Active, Reason::Active),
+        S::Trialing => (AccessStatus::Trialing, Reason::Trialing),
+        S::PastDue => match sub.past_due_since {
             Some(since) if now < since.saturating_add(grace) => (AccessStatus::GracePastDue, Reason::GracePastDue),
             _ => (AccessStatus::PastDue, Reason::PastDueGraceExpired),
         },
-        "canceled" => (AccessStatus::Canceled, Reason::Canceled),
-        "unpaid" => (AccessStatus::Unpaid, Reason::Unpaid),
-        "incomplete" => (AccessStatus::Incomplete, Reason::Incomplete),
-        "incomplete_expired" => (AccessStatus::IncompleteExpired, Reason::Incomplete),
-        "paused" => (AccessStatus::Paused, Reason::Paused),
-        "refunded" => (AccessStatus::Refunded, Reason::Refunded),
-        "disputed" => (AccessStatus::Disputed, Reason::Disputed),
-        _ => (AccessStatus::Unknown, Reason::UnknownStatus),
+        S::Canceled => (AccessStatus::Canceled, Reason::Canceled),
+        S::Unpaid => (AccessStatus::Unpaid, Reason::Unpaid),
+        S::Incomplete => (AccessStatus::Incomplete, Reason::Incomplete),
+        S::IncompleteExpired => (AccessStatus::IncompleteExpired, Reason::Incomplete),
+        S::Paused => (AccessStatus::Paused, Reason::Paused),
+        S::Refunded => (AccessStatus::Refunded, Reason::Refunded),
+        S::Disputed => (AccessStatus::Disputed, Reason::Disputed),
+        S::Other(_) => (AccessStatus::Unknown, Reason::UnknownStatus),
     }
 }
 

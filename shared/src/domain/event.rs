@@ -3,8 +3,7 @@
 
 use serde_json::{Map, Value};
 
-/// The longest event id accepted (Stripe's are about 30 characters; the id becomes a table key).
-const MAX_EVENT_ID_LEN: usize = 255;
+use crate::domain::ids::EventId;
 
 /// The generic part of a Stripe event.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,13 +90,6 @@ fn optional_string(map: &mut Map<String, Value>, key: &str, name: &'static str) 
     }
 }
 
-fn is_valid_event_id(id: &str) -> bool {
-    id.len() > "evt_".len()
-        && id.len() <= MAX_EVENT_ID_LEN
-        && id.starts_with("evt_")
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 /// Reads the envelope of a Stripe event from its raw JSON bytes.
 pub fn parse(payload: &[u8]) -> Result<Envelope, EnvelopeError> {
     let text = std::str::from_utf8(payload).map_err(|_| EnvelopeError::NotUtf8)?;
@@ -116,7 +108,8 @@ pub fn parse_value(value: Value) -> Result<Envelope, EnvelopeError> {
     };
 
     let id = match required(&mut event, "id", "id")? {
-        Value::String(id) if is_valid_event_id(&id) => id,
+        // Well-formed (the id becomes a table key): see [`EventId`].
+        Value::String(id) if EventId::parse(&id).is_some() => id,
         _ => return Err(EnvelopeError::InvalidField("id")),
     };
     let event_type = match required(&mut event, "type", "type")? {

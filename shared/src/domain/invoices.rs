@@ -1,10 +1,11 @@
-//! Invoices as the service shows them: the user's invoice list and the preview of a change.
-//! Tolerant of API versions (a field missing is `None`, never an error).
+//! Invoices as the service shows them: the user's invoice list and the preview of a change; and
+//! which subscription (and user) an invoice event is about. Read through the wire shapes of
+//! `stripe_wire`: tolerant of API versions (a field missing is `None`, never an error).
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::objects::id_of;
+use crate::domain::stripe_wire::{self as wire, id_of, read};
 
 /// How Stripe bills a change of price or quantity made now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,20 +56,26 @@ pub struct InvoiceSummary {
 
 /// Reads an invoice of a list; `None` without an id, a currency or `created`.
 pub fn parse_invoice(object: &Value) -> Option<InvoiceSummary> {
-    let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_owned);
-    Some(InvoiceSummary {
-        id: text("id")?,
-        number: text("number"),
-        status: text("status"),
-        currency: text("currency")?,
-        amount_due: object.get("amount_due").and_then(Value::as_i64).unwrap_or(0),
-        amount_paid: object.get("amount_paid").and_then(Value::as_i64).unwrap_or(0),
-        created: object.get("created")?.as_i64()?,
-        period_start: object.get("period_start").and_then(Value::as_i64),
-        period_end: object.get("period_end").and_then(Value::as_i64),
-        hosted_invoice_url: text("hosted_invoice_url"),
-        invoice_pdf: text("invoice_pdf"),
-    })
+    read(object).and_then(InvoiceSummary::from_wire)
+}
+
+impl InvoiceSummary {
+    /// `None` as [`parse_invoice`].
+    pub(crate) fn from_wire(wire: wire::Invoice) -> Option<Self> {
+        Some(InvoiceSummary {
+            id: wire.id?,
+            number: wire.number,
+            status: wire.status,
+            currency: wire.currency?,
+            amount_due: wire.amount_due.unwrap_or(0),
+            amount_paid: wire.amount_paid.unwrap_or(0),
+            created: wire.created?,
+            period_start: wire.period_start,
+            period_end: wire.period_end,
+            hosted_invoice_url: wire.hosted_invoice_url,
+            invoice_pdf: wire.invoice_pdf,
+        })
+    }
 }
 
 /// One line of a previewed invoice.
@@ -95,47 +102,74 @@ pub struct InvoicePreview {
     pub next_payment_at: Option<i64>,
 }
 
+/// When an invoice would be charged: its next payment attempt, else the end of its period.
+pub fn charged_at(next_payment_attempt: Option<i64>, period_end: Option<i64>) -> Option<i64> {
+    next_payment_attempt.or(period_end)
+}
+
+/// What a change credits or charges for the time already paid: the sum of the proration lines
+/// (negative: a credit).
+pub fn proration_total(lines: &[PreviewLine]) -> i64 {
+    lines.iter().filter(|l| l.proration).map(|l| l.amount).sum()
+}
+
 /// Reads a preview invoice; `None` without a currency.
 pub fn parse_preview(object: &Value) -> Option<InvoicePreview> {
-    let lines: Vec<PreviewLine> = object
-        .pointer("/lines/data")
-        .and_then(Value::as_array)
-        .map(|lines| lines.iter().map(parse_line).collect())
-        .unwrap_or_default();
-    let next_payment_at = object
-        .get("next_payment_attempt")
-        .and_then(Value::as_i64)
-        .or_else(|| object.get("period_end").and_then(Value::as_i64));
+    let wire: wire::Invoice = read(object)?;
+    let lines: Vec<PreviewLine> = wire.lines.items().into_iter().map(preview_line).collect();
     Some(InvoicePreview {
-        amount_due: object.get("amount_due").and_then(Value::as_i64).unwrap_or(0),
-        currency: object.get("currency")?.as_str()?.to_owned(),
-        proration: lines.iter().filter(|l| l.proration).map(|l| l.amount).sum(),
+        amount_due: wire.amount_due.unwrap_or(0),
+        currency: wire.currency?,
+        proration: proration_total(&lines),
         lines,
-        next_payment_at,
+        next_payment_at: charged_at(wire.next_payment_attempt, wire.period_end),
     })
 }
 
-fn parse_line(line: &Value) -> PreviewLine {
-    // API versions since 2025 put the proration flag under `parent`; older ones on the line.
+fn preview_line(line: wire::InvoiceLine) -> PreviewLine {
+    // API versions since 2025 put the proration flag under `parent` and the price under
+    // `pricing.price_details`; older ones on the line.
     let proration = [
-        "/parent/subscription_item_details/proration",
-        "/parent/invoice_item_details/proration",
-        "/proration",
+        line.parent.subscription_item_details.proration,
+        line.parent.invoice_item_details.proration,
+        line.proration,
     ]
-    .iter()
-    .any(|p| line.pointer(p).and_then(Value::as_bool) == Some(true));
-    let price = line
-        .pointer("/pricing/price_details/price")
-        .or_else(|| line.get("price"))
-        .and_then(|p| id_of(Some(p)));
+    .contains(&Some(true));
+    let price = match line.pricing.price_details.price {
+        Some(price) => price,
+        None => line.price,
+    };
     PreviewLine {
-        description: line.get("description").and_then(Value::as_str).map(str::to_owned),
-        amount: line.get("amount").and_then(Value::as_i64).unwrap_or(0),
+        description: line.description,
+        amount: line.amount.unwrap_or(0),
         proration,
-        price,
-        quantity: line.get("quantity").and_then(Value::as_u64),
-        period_start: line.pointer("/period/start").and_then(Value::as_i64),
-        period_end: line.pointer("/period/end").and_then(Value::as_i64),
+        price: id_of(price.as_ref()),
+        quantity: line.quantity,
+        period_start: line.period.start,
+        period_end: line.period.end,
+    }
+}
+
+/// What an invoice says of its subscription: which one, and whose (for subscriptions made by
+/// this service, the user in the subscription's metadata when the invoice was made).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceSubscription {
+    pub subscription: Option<String>,
+    pub customer: Option<String>,
+    /// `metadata.user_id` of the subscription details (may be empty).
+    pub metadata_user_id: Option<String>,
+}
+
+/// Reads which subscription an invoice is about. API versions since 2025 keep the subscription
+/// details under `parent` (a `null` there is the answer: no details); older ones on the invoice,
+/// with `subscription` beside them.
+pub fn parse_invoice_subscription(object: &Value) -> InvoiceSubscription {
+    let wire: wire::Invoice = read(object).unwrap_or_default();
+    let details = wire.parent.subscription_details.or(wire.subscription_details);
+    InvoiceSubscription {
+        subscription: id_of(details.as_ref().and_then(|d| d.subscription.as_ref())).or_else(|| id_of(wire.subscription.as_ref())),
+        customer: id_of(wire.customer.as_ref()),
+        metadata_user_id: details.and_then(|mut d| d.metadata.remove("user_id")),
     }
 }
 
@@ -162,6 +196,62 @@ mod tests {
         assert_eq!(preview.lines[1].price.as_deref(), Some("price_b"));
         assert!(!preview.lines[2].proration);
         assert_eq!(preview.next_payment_at, Some(900), "the period end when no attempt is set");
+    }
+
+    #[test]
+    fn the_subscription_of_an_invoice_whatever_the_api_version() {
+        let basil = parse_invoice_subscription(&json!({
+            "customer": "cus_1", "subscription": "sub_top",
+            "parent": {"subscription_details": {"subscription": {"id": "sub_1"}, "metadata": {"user_id": "u1"}}}
+        }));
+        assert_eq!(
+            (
+                basil.subscription.as_deref(),
+                basil.customer.as_deref(),
+                basil.metadata_user_id.as_deref()
+            ),
+            (Some("sub_1"), Some("cus_1"), Some("u1"))
+        );
+        let old = parse_invoice_subscription(&json!({"subscription": "sub_2", "subscription_details": {"metadata": {"user_id": "u2"}}}));
+        assert_eq!(
+            (old.subscription.as_deref(), old.metadata_user_id.as_deref()),
+            (Some("sub_2"), Some("u2"))
+        );
+        let null = parse_invoice_subscription(
+            &json!({"parent": {"subscription_details": null}, "subscription_details": {"metadata": {"user_id": "u3"}}}),
+        );
+        assert_eq!(null.metadata_user_id, None, "a null under parent is the answer");
+        assert_eq!(parse_invoice_subscription(&json!("in_1")), InvoiceSubscription::default());
+    }
+
+    #[test]
+    fn a_preview_is_charged_at_its_next_attempt_else_its_period_end() {
+        assert_eq!(charged_at(Some(5), Some(9)), Some(5));
+        assert_eq!(charged_at(None, Some(9)), Some(9));
+        assert_eq!(charged_at(None, None), None);
+        let line = |amount, proration| PreviewLine {
+            description: None,
+            amount,
+            proration,
+            price: None,
+            quantity: None,
+            period_start: None,
+            period_end: None,
+        };
+        assert_eq!(proration_total(&[line(-1000, true), line(2900, false), line(2500, true)]), 1500);
+    }
+
+    #[test]
+    fn a_null_price_details_price_is_the_answer() {
+        let preview = parse_preview(&json!({"currency": "usd", "lines": {"data": [
+            {"pricing": {"price_details": {"price": null}}, "price": "price_old"},
+            {"pricing": {"price_details": {}}, "price": "price_old"},
+            "not a line"
+        ]}}))
+        .unwrap();
+        let prices: Vec<Option<&str>> = preview.lines.iter().map(|l| l.price.as_deref()).collect();
+        assert_eq!(prices, [None, Some("price_old"), None]);
+        assert_eq!(preview.lines[2].amount, 0);
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! - [`plans`] — the plans catalog
 //! - [`records`] — key names and the typed records of the single table
 //! - [`version`] — the ordering rule of stored Stripe state
-//! - [`objects`] — Stripe objects as the service reads them (tolerant of API versions) and the
-//!   records they become
+//! - [`objects`] — Stripe objects as the service reads them (tolerant of API versions), the
+//!   rules that read them, and the records they become
+//! - [`status`] — the status of a stored subscription
+//! - [`ids`] — Stripe ids, each kind with its one check
+//! - `stripe_wire` — the private serde shapes through which Stripe's JSON is read
 //! - [`schedules`] — Subscription Schedules and the change they will make
 //! - [`invoices`] — invoices and previews as the service shows them
 //! - [`event`] — the tolerant envelope of a Stripe event
@@ -21,11 +24,14 @@ pub mod address;
 pub mod clock;
 pub mod custom_amount;
 pub mod event;
+pub mod ids;
 pub mod invoices;
 pub mod objects;
 pub mod plans;
 pub mod records;
 pub mod routes;
 pub mod schedules;
+pub mod status;
+pub(crate) mod stripe_wire;
 pub mod usage;
 pub mod version;

@@ -1,9 +1,11 @@
 //! Stripe objects as the service reads them, and the records they become.
 //!
-//! Everything is read tolerantly from JSON, the one shape both sources share: event payloads
-//! (rendered at any API version) and objects the Stripe port fetches (rendered at the pinned
-//! version). Older API versions keep `current_period_end` on the subscription itself; newer
-//! ones on each item. Both are read.
+//! Both sources of objects are read the same way: event payloads (rendered at any API version)
+//! and objects the Stripe port fetches (rendered at the pinned version). Each `parse_*` reads
+//! JSON through the private wire shapes of `stripe_wire` (tolerant: a field missing or
+//! of another type is `None`, never an error) and builds the snapshot the rest of the code uses;
+//! the rules that decide what a snapshot says are the named functions here
+//! ([`licensed_item`], [`current_period`], [`cancels_at_period_end`], [`fully_refunded`], …).
 
 use std::collections::BTreeMap;
 
@@ -11,31 +13,18 @@ use serde_json::Value;
 
 use crate::domain::plans::{Catalog, Interval, PlanMode};
 use crate::domain::records::{SubscriptionRecord, keys};
+use crate::domain::status::SubscriptionStatus;
+use crate::domain::stripe_wire::{self as wire, Expandable, id_of, read};
 use crate::domain::version::Version;
 
-/// The id of an expandable field: a string, or an object with an `id`.
-pub fn id_of(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(id) if !id.is_empty() => Some(id.clone()),
-        Value::Object(map) => map.get("id").and_then(Value::as_str).map(str::to_owned),
-        _ => None,
-    }
+/// `metadata[key]`, unless empty.
+fn metadata_text<'a>(metadata: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    metadata.get(key).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-fn text(object: &Value, pointer: &str) -> Option<String> {
-    object.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn metadata(object: &Value) -> BTreeMap<String, String> {
-    object
-        .get("metadata")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Whether an object's `object` field, when it has one, names `kind`.
+fn is_kind(object: Option<&str>, kind: &str) -> bool {
+    object.is_none_or(|o| o == kind)
 }
 
 /// What the store keeps of a Stripe subscription.
@@ -43,7 +32,7 @@ fn metadata(object: &Value) -> BTreeMap<String, String> {
 pub struct SubscriptionSnapshot {
     pub subscription_id: String,
     pub customer_id: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     /// The currency it bills in (`None` when Stripe left it out).
     pub currency: Option<String>,
     pub price_id: Option<String>,
@@ -70,73 +59,103 @@ pub struct SubscriptionSnapshot {
     pub other_items: Vec<(String, String)>,
 }
 
+/// One item of a subscription, as the rules read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionItem {
+    pub id: Option<String>,
+    pub price_id: Option<String>,
+    pub lookup_key: Option<String>,
+    pub recurring_interval: Option<String>,
+    /// Its price bills usage reported to a meter (`recurring.usage_type` is `metered`).
+    pub metered: bool,
+    pub quantity: Option<u64>,
+    pub current_period_start: Option<i64>,
+    pub current_period_end: Option<i64>,
+}
+
+impl SubscriptionItem {
+    fn from_wire(item: wire::SubscriptionItem) -> Self {
+        let price = item.price.as_ref().and_then(Expandable::object);
+        Self {
+            price_id: id_of(item.price.as_ref()),
+            lookup_key: price.and_then(|p| p.lookup_key.clone()),
+            recurring_interval: price.and_then(|p| p.recurring.interval.clone()),
+            metered: price.and_then(|p| p.recurring.usage_type.as_deref()) == Some("metered"),
+            id: item.id,
+            quantity: item.quantity,
+            current_period_start: item.current_period_start,
+            current_period_end: item.current_period_end,
+        }
+    }
+}
+
+/// The item this service manages: the plan's licensed price. Stripe does not promise the order
+/// of items, and metered ones (usage billed through meters) ride along: the first item that is
+/// not metered, else the first.
+pub fn licensed_item(items: &[SubscriptionItem]) -> Option<&SubscriptionItem> {
+    items.iter().find(|i| !i.metered).or(items.first())
+}
+
+/// The metered items as item id and price id (an item lacking either is left out).
+pub fn metered_items(items: &[SubscriptionItem]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter(|i| i.metered)
+        .filter_map(|i| Some((i.id.clone()?, i.price_id.clone()?)))
+        .collect()
+}
+
+/// The current period (start, end): API versions since 2025-03-31 keep it on each item (the
+/// licensed item's counts); older ones on the subscription. Each bound is the item's when it
+/// has one.
+pub fn current_period(item: Option<&SubscriptionItem>, subscription: (Option<i64>, Option<i64>)) -> (Option<i64>, Option<i64>) {
+    (
+        item.and_then(|i| i.current_period_start).or(subscription.0),
+        item.and_then(|i| i.current_period_end).or(subscription.1),
+    )
+}
+
+/// Whether the subscription ends at its period end: the flag, or a `cancel_at` at the period end
+/// (what newer cancellations through the portal set instead of the flag).
+pub fn cancels_at_period_end(cancel_at_period_end: bool, cancel_at: Option<i64>, current_period_end: Option<i64>) -> bool {
+    cancel_at_period_end || (cancel_at.is_some() && cancel_at == current_period_end)
+}
+
 /// Reads a subscription object; `None` when it lacks an id, a customer or a status.
 pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
-    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "subscription") {
-        return None;
+    read(object).and_then(SubscriptionSnapshot::from_wire)
+}
+
+impl SubscriptionSnapshot {
+    /// The snapshot of a subscription read from the wire; `None` as [`parse_subscription`].
+    pub(crate) fn from_wire(wire: wire::Subscription) -> Option<Self> {
+        if !is_kind(wire.object.as_deref(), "subscription") {
+            return None;
+        }
+        let items: Vec<SubscriptionItem> = wire.items.items().into_iter().map(SubscriptionItem::from_wire).collect();
+        let item = licensed_item(&items);
+        let (current_period_start, current_period_end) = current_period(item, (wire.current_period_start, wire.current_period_end));
+        Some(SubscriptionSnapshot {
+            subscription_id: wire.id?,
+            customer_id: id_of(wire.customer.as_ref())?,
+            status: SubscriptionStatus::from(wire.status?),
+            currency: wire.currency,
+            price_id: item.and_then(|i| i.price_id.clone()),
+            lookup_key: item.and_then(|i| i.lookup_key.clone()),
+            recurring_interval: item.and_then(|i| i.recurring_interval.clone()),
+            quantity: item.and_then(|i| i.quantity).unwrap_or(1),
+            current_period_end,
+            cancel_at_period_end: cancels_at_period_end(wire.cancel_at_period_end.unwrap_or(false), wire.cancel_at, current_period_end),
+            cancel_at: wire.cancel_at,
+            trial_end: wire.trial_end,
+            metadata_user_id: metadata_text(&wire.metadata, "user_id").map(str::to_owned),
+            metadata_custom_amount: metadata_text(&wire.metadata, "custom_amount").map(str::to_owned),
+            item_id: item.and_then(|i| i.id.clone()),
+            current_period_start,
+            schedule_id: id_of(wire.schedule.as_ref()),
+            other_items: metered_items(&items),
+        })
     }
-    let subscription_id = object.get("id")?.as_str()?.to_owned();
-    let customer_id = id_of(object.get("customer"))?;
-    let status = object.get("status")?.as_str()?.to_owned();
-    // The licensed item (the plan's price): Stripe does not promise the order of items, and
-    // metered ones (usage billed through meters) ride along.
-    let items: Vec<&Value> = object
-        .pointer("/items/data")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().collect())
-        .unwrap_or_default();
-    let metered = |i: &&Value| i.pointer("/price/recurring/usage_type").and_then(Value::as_str) == Some("metered");
-    let item = items.iter().find(|i| !metered(i)).or(items.first()).copied();
-    let price = item.and_then(|i| i.get("price"));
-    let price_id = id_of(price);
-    let lookup_key = price.and_then(|p| p.get("lookup_key")).and_then(Value::as_str).map(str::to_owned);
-    let recurring_interval = price
-        .and_then(|p| p.pointer("/recurring/interval"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let quantity = item.and_then(|i| i.get("quantity")).and_then(Value::as_u64).unwrap_or(1);
-    let current_period_end = item
-        .and_then(|i| i.get("current_period_end"))
-        .and_then(Value::as_i64)
-        .or_else(|| object.get("current_period_end").and_then(Value::as_i64));
-    let cancel_at_period_end = object.get("cancel_at_period_end").and_then(Value::as_bool).unwrap_or(false);
-    // Newer cancellations through the portal may set `cancel_at` instead of the flag.
-    let cancel_at = object.get("cancel_at").and_then(Value::as_i64);
-    let cancel_at_period_end = cancel_at_period_end || (cancel_at.is_some() && cancel_at == current_period_end);
-    let trial_end = object.get("trial_end").and_then(Value::as_i64);
-    let metadata_user_id = text(object, "/metadata/user_id").filter(|u| !u.is_empty());
-    let metadata_custom_amount = text(object, "/metadata/custom_amount").filter(|u| !u.is_empty());
-    let item_id = item.and_then(|i| i.get("id")).and_then(Value::as_str).map(str::to_owned);
-    let current_period_start = item
-        .and_then(|i| i.get("current_period_start"))
-        .and_then(Value::as_i64)
-        .or_else(|| object.get("current_period_start").and_then(Value::as_i64));
-    let schedule_id = id_of(object.get("schedule"));
-    let other_items = items
-        .iter()
-        .filter(|i| metered(i))
-        .filter_map(|i| Some((i.get("id")?.as_str()?.to_owned(), id_of(i.get("price"))?)))
-        .collect();
-    Some(SubscriptionSnapshot {
-        subscription_id,
-        customer_id,
-        status,
-        currency: object.get("currency").and_then(Value::as_str).map(str::to_owned),
-        price_id,
-        lookup_key,
-        recurring_interval,
-        quantity,
-        current_period_end,
-        cancel_at_period_end,
-        cancel_at,
-        trial_end,
-        metadata_user_id,
-        metadata_custom_amount,
-        item_id,
-        current_period_start,
-        schedule_id,
-        other_items,
-    })
 }
 
 impl SubscriptionSnapshot {
@@ -159,8 +178,8 @@ impl SubscriptionSnapshot {
             _ => None,
         });
         let since = since.min(now);
-        let past_due_since = (self.status == "past_due").then(|| match previous {
-            Some(prev) if prev.status == "past_due" => prev.past_due_since.unwrap_or(since),
+        let past_due_since = (self.status == SubscriptionStatus::PastDue).then(|| match previous {
+            Some(prev) if prev.status == SubscriptionStatus::PastDue => prev.past_due_since.unwrap_or(since),
             _ => since,
         });
         SubscriptionRecord {
@@ -216,7 +235,7 @@ impl CheckoutSessionSnapshot {
     /// `metadata.user_id`, which only this service sets: the only proof of whose a session is
     /// (`client_reference_id` can be chosen by a buyer on Payment Links and pricing tables).
     pub fn metadata_user_id(&self) -> Option<&str> {
-        self.metadata.get("user_id").map(String::as_str).filter(|u| !u.is_empty())
+        metadata_text(&self.metadata, "user_id")
     }
 
     pub fn is_complete(&self) -> bool {
@@ -226,25 +245,29 @@ impl CheckoutSessionSnapshot {
 
 /// Reads a Checkout Session object; `None` without an id.
 pub fn parse_checkout_session(object: &Value) -> Option<CheckoutSessionSnapshot> {
-    if object
-        .get("object")
-        .and_then(Value::as_str)
-        .is_some_and(|o| o != "checkout.session")
-    {
-        return None;
+    read(object).and_then(CheckoutSessionSnapshot::from_wire)
+}
+
+impl CheckoutSessionSnapshot {
+    /// `None` as [`parse_checkout_session`].
+    pub(crate) fn from_wire(wire: wire::CheckoutSession) -> Option<Self> {
+        if !is_kind(wire.object.as_deref(), "checkout.session") {
+            return None;
+        }
+        Some(CheckoutSessionSnapshot {
+            id: wire.id?,
+            status: wire.status,
+            payment_status: wire.payment_status.unwrap_or_default(),
+            mode: wire.mode.unwrap_or_default(),
+            customer: id_of(wire.customer.as_ref()),
+            // The email the buyer entered; older sessions only have the one given at creation.
+            customer_email: wire.customer_details.email.or(wire.customer_email),
+            subscription: id_of(wire.subscription.as_ref()),
+            metadata: wire.metadata,
+            url: wire.url,
+            created: wire.created.unwrap_or(0),
+        })
     }
-    Some(CheckoutSessionSnapshot {
-        id: object.get("id")?.as_str()?.to_owned(),
-        status: text(object, "/status"),
-        payment_status: text(object, "/payment_status").unwrap_or_default(),
-        mode: text(object, "/mode").unwrap_or_default(),
-        customer: id_of(object.get("customer")),
-        customer_email: text(object, "/customer_details/email").or_else(|| text(object, "/customer_email")),
-        subscription: id_of(object.get("subscription")),
-        metadata: metadata(object),
-        url: text(object, "/url"),
-        created: object.get("created").and_then(Value::as_i64).unwrap_or(0),
-    })
 }
 
 /// A Stripe customer as the service reads it.
@@ -259,21 +282,28 @@ pub struct CustomerSnapshot {
 impl CustomerSnapshot {
     /// `metadata.user_id`, set by this service on the customers it creates.
     pub fn metadata_user_id(&self) -> Option<&str> {
-        self.metadata.get("user_id").map(String::as_str).filter(|u| !u.is_empty())
+        metadata_text(&self.metadata, "user_id")
     }
 }
 
 /// Reads a customer object (or a deleted customer's stub); `None` without an id.
 pub fn parse_customer(object: &Value) -> Option<CustomerSnapshot> {
-    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "customer") {
-        return None;
+    read(object).and_then(CustomerSnapshot::from_wire)
+}
+
+impl CustomerSnapshot {
+    /// `None` as [`parse_customer`].
+    pub(crate) fn from_wire(wire: wire::Customer) -> Option<Self> {
+        if !is_kind(wire.object.as_deref(), "customer") {
+            return None;
+        }
+        Some(CustomerSnapshot {
+            id: wire.id?,
+            email: wire.email,
+            metadata: wire.metadata,
+            deleted: wire.deleted.unwrap_or(false),
+        })
     }
-    Some(CustomerSnapshot {
-        id: object.get("id")?.as_str()?.to_owned(),
-        email: text(object, "/email"),
-        metadata: metadata(object),
-        deleted: object.get("deleted").and_then(Value::as_bool).unwrap_or(false),
-    })
 }
 
 /// A charge as the service reads it: what money was taken back from a one-time purchase.
@@ -287,18 +317,27 @@ pub struct ChargeSnapshot {
     pub disputed: bool,
 }
 
+/// Whether a charge's money is all back with the buyer: Stripe's flag, or refunds adding up to
+/// a non-zero amount.
+pub fn fully_refunded(refunded: bool, amount: i64, amount_refunded: i64) -> bool {
+    refunded || (amount > 0 && amount_refunded >= amount)
+}
+
 /// Reads a charge; `None` without an id.
 pub fn parse_charge(object: &Value) -> Option<ChargeSnapshot> {
-    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "charge") {
+    let wire: wire::Charge = read(object)?;
+    if !is_kind(wire.object.as_deref(), "charge") {
         return None;
     }
-    let amount = object.get("amount").and_then(Value::as_i64).unwrap_or(0);
-    let refunded_amount = object.get("amount_refunded").and_then(Value::as_i64).unwrap_or(0);
     Some(ChargeSnapshot {
-        id: object.get("id")?.as_str()?.to_owned(),
-        payment_intent: id_of(object.get("payment_intent")),
-        refunded: object.get("refunded").and_then(Value::as_bool).unwrap_or(false) || (amount > 0 && refunded_amount >= amount),
-        disputed: object.get("disputed").and_then(Value::as_bool).unwrap_or(false),
+        id: wire.id?,
+        payment_intent: id_of(wire.payment_intent.as_ref()),
+        refunded: fully_refunded(
+            wire.refunded.unwrap_or(false),
+            wire.amount.unwrap_or(0),
+            wire.amount_refunded.unwrap_or(0),
+        ),
+        disputed: wire.disputed.unwrap_or(false),
     })
 }
 
@@ -315,28 +354,35 @@ pub struct DisputeSnapshot {
 
 /// Reads a dispute; `None` without an id or status.
 pub fn parse_dispute(object: &Value) -> Option<DisputeSnapshot> {
-    if object.get("object").and_then(Value::as_str).is_some_and(|o| o != "dispute") {
-        return None;
+    read(object).and_then(DisputeSnapshot::from_wire)
+}
+
+impl DisputeSnapshot {
+    /// `None` as [`parse_dispute`].
+    pub(crate) fn from_wire(wire: wire::Dispute) -> Option<Self> {
+        if !is_kind(wire.object.as_deref(), "dispute") {
+            return None;
+        }
+        Some(DisputeSnapshot {
+            id: wire.id?,
+            charge: id_of(wire.charge.as_ref()),
+            payment_intent: id_of(wire.payment_intent.as_ref()),
+            status: wire.status?,
+        })
     }
-    Some(DisputeSnapshot {
-        id: object.get("id")?.as_str()?.to_owned(),
-        charge: id_of(object.get("charge")),
-        payment_intent: id_of(object.get("payment_intent")),
-        status: object.get("status")?.as_str()?.to_owned(),
-    })
 }
 
 /// The status of a one-time purchase given its charge and the charge's dispute: `refunded`
 /// when the money is back with the buyer (a full refund, or a lost dispute), `disputed` while a
 /// dispute is open, `active` otherwise (a partial refund, a won or warning-closed dispute).
-pub fn purchase_status(charge: &ChargeSnapshot, dispute: Option<&DisputeSnapshot>) -> &'static str {
+pub fn purchase_status(charge: &ChargeSnapshot, dispute: Option<&DisputeSnapshot>) -> SubscriptionStatus {
     if charge.refunded {
-        return "refunded";
+        return SubscriptionStatus::Refunded;
     }
     match dispute.map(|d| d.status.as_str()) {
-        Some("lost") => "refunded",
-        Some("won" | "warning_closed") | None => "active",
-        Some(_) => "disputed",
+        Some("lost") => SubscriptionStatus::Refunded,
+        Some("won" | "warning_closed") | None => SubscriptionStatus::Active,
+        Some(_) => SubscriptionStatus::Disputed,
     }
 }
 
@@ -350,18 +396,13 @@ pub struct EntitlementSummary {
 
 /// Reads an entitlement summary; `None` without a customer or an entitlement list.
 pub fn parse_entitlement_summary(object: &Value) -> Option<EntitlementSummary> {
-    let customer = id_of(object.get("customer"))?;
-    let embedded = object.pointer("/entitlements/data")?.as_array()?;
-    let has_more = object.pointer("/entitlements/has_more").and_then(Value::as_bool).unwrap_or(false);
-    let features = if has_more {
+    let wire: wire::EntitlementSummary = read(object)?;
+    let customer = id_of(wire.customer.as_ref())?;
+    let embedded = wire.entitlements.data?;
+    let features = if wire.entitlements.has_more.unwrap_or(false) {
         None
     } else {
-        Some(
-            embedded
-                .iter()
-                .map(|e| e.get("lookup_key").and_then(Value::as_str).map(str::to_owned))
-                .collect::<Option<Vec<_>>>()?,
-        )
+        Some(embedded.into_iter().map(|e| e.lookup_key).collect::<Option<Vec<_>>>()?)
     };
     Some(EntitlementSummary { customer, features })
 }
@@ -385,7 +426,7 @@ pub fn purchase_record(
         sk: keys::subscription(session_id),
         subscription_id: session_id.to_owned(),
         customer_id: customer_id.to_owned(),
-        status: "active".into(),
+        status: SubscriptionStatus::Active,
         plan: Some(plan.id.clone()),
         price_id: plan.price(Interval::OneTime).and_then(|p| p.price.clone()),
         interval: Some(Interval::OneTime),
@@ -468,6 +509,90 @@ mod tests {
         let object =
             json!({"id": "sub_3", "customer": "cus", "status": "active", "cancel_at": 10, "items": {"data": [{"current_period_end": 10}]}});
         assert!(parse_subscription(&object).unwrap().cancel_at_period_end);
+    }
+
+    fn item(id: &str, metered: bool) -> SubscriptionItem {
+        SubscriptionItem {
+            id: Some(id.into()),
+            price_id: Some(format!("price_{id}")),
+            metered,
+            ..SubscriptionItem::default()
+        }
+    }
+
+    #[test]
+    fn the_licensed_item_is_the_first_not_metered_else_the_first() {
+        let items = [item("m1", true), item("l1", false), item("l2", false)];
+        assert_eq!(licensed_item(&items).and_then(|i| i.id.as_deref()), Some("l1"));
+        let metered = [item("m1", true), item("m2", true)];
+        assert_eq!(licensed_item(&metered).and_then(|i| i.id.as_deref()), Some("m1"));
+        assert_eq!(licensed_item(&[]), None);
+        let unnamed = SubscriptionItem {
+            metered: true,
+            ..SubscriptionItem::default()
+        };
+        assert_eq!(
+            metered_items(&[item("m1", true), item("l1", false), unnamed]),
+            [("m1".to_owned(), "price_m1".to_owned())],
+            "metered items need an id and a price"
+        );
+    }
+
+    #[test]
+    fn the_period_is_the_items_else_the_subscriptions() {
+        let newer = SubscriptionItem {
+            current_period_start: Some(10),
+            current_period_end: Some(20),
+            ..SubscriptionItem::default()
+        };
+        assert_eq!(current_period(Some(&newer), (Some(1), Some(2))), (Some(10), Some(20)));
+        assert_eq!(
+            current_period(Some(&SubscriptionItem::default()), (Some(1), Some(2))),
+            (Some(1), Some(2))
+        );
+        assert_eq!(current_period(None, (None, Some(2))), (None, Some(2)));
+    }
+
+    #[test]
+    fn a_cancel_at_the_period_end_is_a_cancel_at_period_end() {
+        assert!(cancels_at_period_end(true, None, None));
+        assert!(cancels_at_period_end(false, Some(10), Some(10)));
+        assert!(!cancels_at_period_end(false, Some(5), Some(10)), "another date is a scheduled end");
+        assert!(!cancels_at_period_end(false, None, None), "no cancel_at and no period: none");
+        assert!(!cancels_at_period_end(false, Some(10), None));
+    }
+
+    #[test]
+    fn a_charge_is_fully_refunded_by_flag_or_by_amount() {
+        assert!(fully_refunded(true, 1000, 0));
+        assert!(fully_refunded(false, 1000, 1000));
+        assert!(!fully_refunded(false, 1000, 999));
+        assert!(!fully_refunded(false, 0, 0), "nothing charged, nothing refunded");
+    }
+
+    #[test]
+    fn subscription_reading_tolerates_odd_shapes() {
+        let snap = parse_subscription(&json!({
+            "id": "sub_4", "customer": {"id": "cus_4"}, "status": "on_hold", "cancel_at_period_end": "yes",
+            "trial_end": "1700000000", "metadata": {"user_id": "", "custom_amount": 5},
+            "items": {"data": [{"id": "si_m", "price": {"id": "price_m", "recurring": {"usage_type": "metered"}}},
+                               "junk", {"id": "si_l", "quantity": -2, "price": "price_l"}]}
+        }))
+        .unwrap();
+        assert_eq!(snap.status.as_str(), "on_hold", "an unknown status is kept");
+        assert_eq!((snap.cancel_at_period_end, snap.trial_end), (false, None));
+        assert_eq!((snap.metadata_user_id, snap.metadata_custom_amount), (None, None));
+        assert_eq!(
+            (snap.item_id, snap.price_id, snap.quantity),
+            (None, None, 1),
+            "the junk element is the first licensed item"
+        );
+        assert_eq!(snap.other_items, [("si_m".to_owned(), "price_m".to_owned())]);
+        assert!(
+            parse_subscription(&json!({"id": "sub_5", "customer": "", "status": "active"})).is_none(),
+            "an empty customer id"
+        );
+        assert!(parse_subscription(&json!(["sub_6"])).is_none());
     }
 
     #[test]

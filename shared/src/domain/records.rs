@@ -28,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::plans::Interval;
+use crate::domain::status::SubscriptionStatus;
 use crate::domain::version::Version;
 
 /// Attribute names and key prefixes, in one place.
@@ -195,8 +196,9 @@ pub struct SubscriptionRecord {
     pub sk: String,
     pub subscription_id: String,
     pub customer_id: String,
-    /// Stripe's status string (`active`, `trialing`, `past_due`, `canceled`, …).
-    pub status: String,
+    /// Stripe's status (`active`, `trialing`, `past_due`, `canceled`, …), or this service's for
+    /// a one-time purchase (`refunded`, `disputed`); stored as its string.
+    pub status: SubscriptionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -561,9 +563,9 @@ impl ScheduleRecord {
 }
 
 /// Stripe statuses of a subscription that is still running (it can be changed, renews or is
-/// being retried).
-pub fn is_live_status(status: &str) -> bool {
-    matches!(status, "active" | "trialing" | "past_due")
+/// being retried): [`SubscriptionStatus::is_live`].
+pub fn is_live_status(status: &SubscriptionStatus) -> bool {
+    status.is_live()
 }
 
 impl UserItems {

@@ -1,13 +1,14 @@
 //! Subscription Schedules as the service reads them: which subscription a schedule drives and
-//! what its next phase will change. Tolerant of API versions, like [`super::objects`].
+//! what its next phase will change. Read through the wire shapes of `stripe_wire`,
+//! tolerant of API versions like [`super::objects`].
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::domain::objects::id_of;
 use crate::domain::plans::{Catalog, Interval};
 use crate::domain::records::{ScheduleRecord, ScheduledChange, keys};
+use crate::domain::stripe_wire::{self as wire, id_of, read};
 use crate::domain::version::Version;
 
 /// One phase: its span, its first item, and the terms a rewrite of the schedule must carry over.
@@ -30,60 +31,38 @@ pub struct Phase {
     pub metadata: BTreeMap<String, String>,
 }
 
-fn parse_phase(phase: &Value) -> Option<Phase> {
-    let item = phase.pointer("/items/0");
-    let text = |name: &str| phase.get(name).and_then(Value::as_str).map(str::to_owned);
-    let items = phase
-        .get("items")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| Some((id_of(i.get("price"))?, i.get("quantity").and_then(Value::as_u64))))
-                .collect()
-        })
-        .unwrap_or_default();
-    let discounts = phase
-        .get("discounts")
-        .and_then(Value::as_array)
-        .map(|discounts| {
-            discounts
-                .iter()
-                .filter_map(|d| {
-                    ["coupon", "discount", "promotion_code"]
-                        .iter()
-                        .find_map(|kind| id_of(d.get(*kind)).map(|id| ((*kind).to_owned(), id)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let default_tax_rates = phase
-        .get("default_tax_rates")
-        .and_then(Value::as_array)
-        .map(|rates| rates.iter().filter_map(|r| id_of(Some(r))).collect())
-        .unwrap_or_default();
-    let metadata = phase
-        .get("metadata")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
-        .unwrap_or_default();
+/// A discount of a phase as `(coupon | discount | promotion_code, id)`: the first kind it names.
+fn discount(discount: &wire::PhaseDiscount) -> Option<(String, String)> {
+    [
+        ("coupon", &discount.coupon),
+        ("discount", &discount.discount),
+        ("promotion_code", &discount.promotion_code),
+    ]
+    .into_iter()
+    .find_map(|(kind, id)| Some((kind.to_owned(), id_of(id.as_ref())?)))
+}
+
+fn parse_phase(phase: wire::Phase) -> Option<Phase> {
+    let items = phase.items.unwrap_or_default();
+    let first = items.first();
     Some(Phase {
-        start_date: phase.get("start_date")?.as_i64()?,
-        end_date: phase.get("end_date").and_then(Value::as_i64),
-        price_id: id_of(item.and_then(|i| i.get("price"))),
-        quantity: item.and_then(|i| i.get("quantity")).and_then(Value::as_u64).unwrap_or(1),
-        plan: phase
-            .pointer("/metadata/plan")
-            .and_then(Value::as_str)
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned),
-        items,
-        trial_end: phase.get("trial_end").and_then(Value::as_i64),
-        discounts,
-        default_tax_rates,
-        default_payment_method: id_of(phase.get("default_payment_method")),
-        collection_method: text("collection_method"),
-        metadata,
+        start_date: phase.start_date?,
+        end_date: phase.end_date,
+        price_id: id_of(first.and_then(|i| i.price.as_ref())),
+        quantity: first.and_then(|i| i.quantity).unwrap_or(1),
+        plan: phase.metadata.get("plan").filter(|p| !p.is_empty()).cloned(),
+        items: items.iter().filter_map(|i| Some((id_of(i.price.as_ref())?, i.quantity))).collect(),
+        trial_end: phase.trial_end,
+        discounts: phase.discounts.unwrap_or_default().iter().filter_map(discount).collect(),
+        default_tax_rates: phase
+            .default_tax_rates
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|rate| id_of(rate.as_ref()))
+            .collect(),
+        default_payment_method: id_of(phase.default_payment_method.as_ref()),
+        collection_method: phase.collection_method,
+        metadata: phase.metadata,
     })
 }
 
@@ -104,33 +83,19 @@ pub struct ScheduleSnapshot {
 
 /// Reads a schedule object; `None` when it lacks an id, a customer or a status.
 pub fn parse_schedule(object: &Value) -> Option<ScheduleSnapshot> {
-    if object
-        .get("object")
-        .and_then(Value::as_str)
-        .is_some_and(|o| o != "subscription_schedule")
-    {
+    let wire: wire::Schedule = read(object)?;
+    if wire.object.as_deref().is_some_and(|o| o != "subscription_schedule") {
         return None;
     }
-    let phases = object
-        .get("phases")
-        .and_then(Value::as_array)
-        .map(|phases| phases.iter().filter_map(parse_phase).collect())
-        .unwrap_or_default();
-    let current_phase = object
-        .get("current_phase")
-        .and_then(|c| Some((c.get("start_date")?.as_i64()?, c.get("end_date").and_then(Value::as_i64))));
+    let current = wire.current_phase;
     Some(ScheduleSnapshot {
-        id: object.get("id")?.as_str()?.to_owned(),
-        customer_id: id_of(object.get("customer"))?,
-        subscription_id: id_of(object.get("subscription")),
-        status: object.get("status")?.as_str()?.to_owned(),
-        current_phase,
-        phases,
-        metadata_user_id: object
-            .pointer("/metadata/user_id")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned),
+        id: wire.id?,
+        customer_id: id_of(wire.customer.as_ref())?,
+        subscription_id: id_of(wire.subscription.as_ref()),
+        status: wire.status?,
+        current_phase: current.start_date.map(|start| (start, current.end_date)),
+        phases: wire.phases.unwrap_or_default().into_iter().filter_map(parse_phase).collect(),
+        metadata_user_id: wire.metadata.get("user_id").filter(|u| !u.is_empty()).cloned(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Services: what the functions do with the adapters, written once.
 //!
+//! - [`checkout`] — Checkout Sessions for plans and custom amounts, the eager sync after Checkout
 //! - [`sync`] — the sync engine, the one path by which Stripe state reaches the table
 //! - [`gate`] — "may this user use this feature?" for any Rust Lambda
 //! - [`usage`] — usage quotas and metered usage for any Rust Lambda
@@ -8,6 +9,7 @@
 //! - [`ratelimit`] — the per-user rate of requests that call Stripe
 //! - [`subscriptions`] — list, cancel, resume and change a subscription; its invoices
 
+pub mod checkout;
 pub mod gate;
 pub mod ratelimit;
 pub mod reconcile;

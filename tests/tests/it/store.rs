@@ -247,7 +247,7 @@ async fn query_by_user_returns_only_that_users_items() {
     assert_eq!(store.entitlements("user_q").await.unwrap(), Some(entitlements));
     let (owner, record) = store.owner_and_subscription("cus_q", "user_q", "sub_2").await.unwrap();
     assert_eq!(
-        (owner.as_deref(), record.map(|r| r.status)),
+        (owner.as_deref(), record.map(|r| r.status.to_string())),
         (Some("user_q"), Some("canceled".to_owned()))
     );
     let (owner, record) = store.owner_and_subscription("cus_none", "user_q", "sub_none").await.unwrap();

@@ -86,7 +86,7 @@ async fn status(stack: &Stack, subscription: &str) -> String {
         .subscription("user_123", subscription)
         .await
         .unwrap()
-        .map(|s| s.status)
+        .map(|s| s.status.to_string())
         .unwrap_or_default()
 }
 

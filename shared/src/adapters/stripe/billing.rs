@@ -8,9 +8,10 @@ use serde_json::{Map, Value, json};
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
 use super::{GatewayError, Stripe};
-use crate::domain::invoices::{InvoicePreview, InvoiceSummary, Proration, parse_invoice, parse_preview};
+use crate::domain::invoices::{InvoicePreview, InvoiceSummary, Proration, parse_preview};
 use crate::domain::objects::{SubscriptionSnapshot, parse_subscription};
 use crate::domain::schedules::{ScheduleSnapshot, parse_schedule};
+use crate::domain::stripe_wire::{self as wire, List, read};
 
 /// The item of a subscription after a change: its price and quantity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,17 +323,16 @@ impl Stripe {
         }
         let request = RequestBuilder::new(StripeMethod::Get, "/invoices").query(&params);
         let page = self.json("list_invoices", "invoice", request, None).await?;
-        let data = page
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| unreadable("list_invoices", "invoice list"))?;
-        let invoices = data
-            .iter()
-            .map(|invoice| parse_invoice(invoice).ok_or_else(|| unreadable("list_invoices", "invoice")))
+        let page: List<wire::Invoice> = read(&page).unwrap_or_default();
+        let invoices = page
+            .data
+            .ok_or_else(|| unreadable("list_invoices", "invoice list"))?
+            .into_iter()
+            .map(|invoice| InvoiceSummary::from_wire(invoice).ok_or_else(|| unreadable("list_invoices", "invoice")))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(InvoicePage {
             invoices,
-            has_more: page.get("has_more").and_then(Value::as_bool).unwrap_or(false),
+            has_more: page.has_more.unwrap_or(false),
         })
     }
 }

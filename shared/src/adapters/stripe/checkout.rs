@@ -2,6 +2,7 @@
 //! back, and find the session behind a payment.
 
 use crate::domain::objects::{CheckoutSessionSnapshot, parse_checkout_session};
+use crate::domain::stripe_wire::{self as wire, List, read};
 use std::collections::HashMap;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionCustomerUpdate,
@@ -217,9 +218,12 @@ impl Stripe {
             .limit(1)
             .build();
         let page = self.json("list_checkout_sessions", "payment intent", request, None).await?;
-        page.pointer("/data/0")
+        let page: List<wire::CheckoutSession> = read(&page).unwrap_or_default();
+        page.items()
+            .into_iter()
+            .next()
             .map(|session| {
-                parse_checkout_session(session).ok_or(GatewayError::Unreadable {
+                CheckoutSessionSnapshot::from_wire(session).ok_or(GatewayError::Unreadable {
                     operation: "list_checkout_sessions",
                     what: "checkout session",
                 })

@@ -1,7 +1,7 @@
 //! Customers: read, create, list, and a customer's active entitlements.
 
 use crate::domain::objects::{CustomerSnapshot, parse_customer};
-use serde_json::Value;
+use crate::domain::stripe_wire::{self as wire, List, read};
 use std::collections::HashMap;
 use stripe_client_core::StripeRequest;
 
@@ -61,14 +61,16 @@ impl Stripe {
             operation: "list_customers",
             what: "customer list",
         };
-        let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
-        let customers = data
-            .iter()
-            .map(|c| parse_customer(c).ok_or_else(unreadable))
+        let page: List<wire::Customer> = read(&page).unwrap_or_default();
+        let customers = page
+            .data
+            .ok_or_else(unreadable)?
+            .into_iter()
+            .map(|c| CustomerSnapshot::from_wire(c).ok_or_else(unreadable))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CustomerPage {
             customers,
-            has_more: page.get("has_more").and_then(Value::as_bool).unwrap_or(false),
+            has_more: page.has_more.unwrap_or(false),
         })
     }
 
@@ -87,15 +89,12 @@ impl Stripe {
                 operation: "list_active_entitlements",
                 what: "entitlement list",
             };
-            let data = page.get("data").and_then(Value::as_array).ok_or(unreadable)?;
-            for entitlement in data {
-                if let Some(key) = entitlement.get("lookup_key").and_then(Value::as_str) {
-                    features.push(key.to_owned());
-                }
-            }
-            let last = data.last().and_then(|e| e.get("id")).and_then(Value::as_str);
-            match (page.get("has_more").and_then(Value::as_bool), last) {
-                (Some(true), Some(last)) => after = Some(last.to_owned()),
+            let page: List<wire::Entitlement> = read(&page).unwrap_or_default();
+            let data = page.data.ok_or(unreadable)?;
+            let last = data.last().and_then(|e| e.id.clone());
+            features.extend(data.into_iter().filter_map(|e| e.lookup_key));
+            match (page.has_more, last) {
+                (Some(true), Some(last)) => after = Some(last),
                 _ => return Ok(features),
             }
         }

@@ -1,6 +1,7 @@
 //! The Events API, read by reconcile: one page of events of the handled types.
 
 use crate::domain::event::{self, Envelope};
+use crate::domain::stripe_wire::{List, read};
 use serde_json::Value;
 use stripe_client_core::StripeRequest;
 
@@ -46,23 +47,27 @@ impl Stripe {
             operation: "list_events",
             what: "event",
         };
-        let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
+        // Events stay JSON here: each is read by the envelope's own checks.
+        let page: List<Value> = read(&page).unwrap_or_default();
+        let data = page.data.ok_or_else(unreadable)?;
+        let id = |raw: &Value| raw.get("id").and_then(Value::as_str).map(str::to_owned);
         // One unreadable event must not hide the page: it is counted and skipped, and the
         // cursor comes from the raw list.
+        let last_id = data.last().and_then(id);
         let mut events = Vec::with_capacity(data.len());
         let mut malformed = Vec::new();
         for raw in data {
-            match event::parse_value(raw.clone()) {
+            let raw_id = id(&raw);
+            match event::parse_value(raw) {
                 Ok(envelope) => events.push(envelope),
-                Err(_) => malformed.push(raw.get("id").and_then(Value::as_str).unwrap_or("?").to_owned()),
+                Err(_) => malformed.push(raw_id.unwrap_or_else(|| "?".to_owned())),
             }
         }
-        let last_id = data.last().and_then(|e| e.get("id")).and_then(Value::as_str).map(str::to_owned);
         events.reverse();
         Ok(EventPage {
             events,
             malformed,
-            has_more: page.get("has_more").and_then(Value::as_bool).unwrap_or(false),
+            has_more: page.has_more.unwrap_or(false),
             last_id,
         })
     }

@@ -2,11 +2,12 @@
 //! event summaries (what Stripe has recorded, read before a resend that Stripe's 24-hour
 //! identifier window no longer guards).
 
-use serde_json::{Value, json};
+use serde_json::json;
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
 use super::billing::form;
 use super::{GatewayError, Stripe};
+use crate::domain::stripe_wire::{self as wire, List, read};
 
 impl Stripe {
     /// `POST /v1/billing/meter_events`: `value` units for `customer` on the meter with
@@ -43,18 +44,14 @@ impl Stripe {
             }
             let request = RequestBuilder::new(StripeMethod::Get, "/billing/meters").query(&params);
             let page = self.answer("list_meters", "meter", request, None).await?.value;
-            let data = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
-            if let Some(meter) = data
-                .iter()
-                .find(|m| m.get("event_name").and_then(Value::as_str) == Some(event_name))
-            {
-                return Ok(meter.get("id").and_then(Value::as_str).map(str::to_owned));
+            let page: List<wire::Meter> = read(&page).unwrap_or_default();
+            let has_more = page.has_more;
+            let mut data = page.items();
+            if let Some(meter) = data.iter_mut().find(|m| m.event_name.as_deref() == Some(event_name)) {
+                return Ok(meter.id.take());
             }
-            match (
-                page.get("has_more").and_then(Value::as_bool),
-                data.last().and_then(|m| m.get("id")).and_then(Value::as_str),
-            ) {
-                (Some(true), Some(last)) => after = Some(last.to_owned()),
+            match (has_more, data.pop().and_then(|m| m.id)) {
+                (Some(true), Some(last)) => after = Some(last),
                 _ => return Ok(None),
             }
         }
@@ -69,8 +66,12 @@ impl Stripe {
             .answer("list_meter_event_summaries", "meter event summary", request, None)
             .await?
             .value;
+        let page: List<wire::MeterEventSummary> = read(&page).unwrap_or_default();
         Ok(page
-            .pointer("/data/0/aggregated_value")
+            .items()
+            .into_iter()
+            .next()
+            .and_then(|summary| summary.aggregated_value)
             .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
             .unwrap_or(0))
     }

@@ -2,8 +2,9 @@
 //! rules applied in one place.
 //!
 //! - Requests are built with async-stripe's typed request builders and sent through the
-//!   process's pooled [`HttpClient`]; answers are read as JSON into the domain's types
-//!   ([`crate::domain::objects`]), the same reading the webhook applies to event payloads.
+//!   process's pooled [`HttpClient`]; answers (and their list pages) are read as JSON through the
+//!   domain's private wire shapes into the domain's types ([`crate::domain::objects`]), the same
+//!   reading the webhook applies to event payloads.
 //! - Every create call carries an idempotency key derived from the request (the caller's
 //!   business: it knows what makes two requests the same), so a retried request creates
 //!   nothing twice.

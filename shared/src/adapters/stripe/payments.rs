@@ -1,6 +1,7 @@
 //! Charges and disputes, read back when a refund or a dispute event needs the whole object.
 
-use crate::domain::objects::{ChargeSnapshot, DisputeSnapshot, parse_charge, parse_dispute};
+use crate::domain::objects::{ChargeSnapshot, DisputeSnapshot, parse_charge};
+use crate::domain::stripe_wire::{self as wire, List, read};
 use stripe_client_core::StripeRequest;
 
 use super::{GatewayError, Stripe};
@@ -26,9 +27,12 @@ impl Stripe {
     pub async fn dispute_of_charge(&self, charge: &str) -> Result<Option<DisputeSnapshot>, GatewayError> {
         let request = stripe_core::dispute::ListDispute::new().charge(charge).limit(1).build();
         let page = self.json("list_disputes", "charge", request, None).await?;
-        page.pointer("/data/0")
+        let page: List<wire::Dispute> = read(&page).unwrap_or_default();
+        page.items()
+            .into_iter()
+            .next()
             .map(|dispute| {
-                parse_dispute(dispute).ok_or(GatewayError::Unreadable {
+                DisputeSnapshot::from_wire(dispute).ok_or(GatewayError::Unreadable {
                     operation: "list_disputes",
                     what: "dispute",
                 })

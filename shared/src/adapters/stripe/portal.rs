@@ -1,6 +1,6 @@
 //! Billing Portal sessions, optionally deep-linked into a flow.
 
-use serde_json::Value;
+use crate::domain::stripe_wire::{self as wire, read};
 use stripe_billing::billing_portal_session::{
     CreateBillingPortalSession, CreateBillingPortalSessionFlowData, CreateBillingPortalSessionFlowDataSubscriptionCancel,
     CreateBillingPortalSessionFlowDataSubscriptionUpdate, CreateBillingPortalSessionFlowDataType,
@@ -54,10 +54,8 @@ impl Stripe {
         let value = self
             .json("create_portal_session", "customer", request.build(), Some(idempotency_key))
             .await?;
-        value
-            .get("url")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        read::<wire::PortalSession>(&value)
+            .and_then(|session| session.url)
             .ok_or(GatewayError::Unreadable {
                 operation: "create_portal_session",
                 what: "portal session",

@@ -1,6 +1,7 @@
 //! Prices: read by id or lookup key, cached for `PRICE_CACHE_SECONDS` in a [`PriceBook`], with
 //! display reads that never fail a page.
 
+use crate::domain::stripe_wire::{self as wire, List, read};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -188,8 +189,9 @@ impl Stripe {
                 .limit(100)
                 .build();
             let list = self.answer_within(attempts, "list_prices", "price", request, None).await?.value;
-            for price in list.get("data").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(info) = parse_price(price)
+            let list: List<wire::Price> = read(&list).unwrap_or_default();
+            for price in list.items() {
+                if let Some(info) = PriceInfo::from_wire(price)
                     && let Some(key) = chunk.iter().find(|k| info.lookup_key.as_deref() == Some(**k))
                 {
                     fetched.insert(PriceName::LookupKey(key).key(), Some(info));
@@ -236,21 +238,23 @@ impl Stripe {
 }
 
 fn parse_price(value: &Value) -> Option<PriceInfo> {
-    Some(PriceInfo {
-        id: value.get("id")?.as_str()?.to_owned(),
-        lookup_key: value.get("lookup_key").and_then(Value::as_str).map(str::to_owned),
-        unit_amount: value.get("unit_amount").and_then(Value::as_i64),
-        currency: value.get("currency")?.as_str()?.to_owned(),
-        interval: value.pointer("/recurring/interval").and_then(Value::as_str).map(str::to_owned),
-        currency_options: value
-            .get("currency_options")
-            .and_then(Value::as_object)
-            .map(|options| {
-                options
-                    .iter()
-                    .filter_map(|(currency, option)| Some((currency.clone(), option.get("unit_amount")?.as_i64()?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    })
+    read(value).and_then(PriceInfo::from_wire)
+}
+
+impl PriceInfo {
+    /// `None` without an id or a currency.
+    fn from_wire(price: wire::Price) -> Option<Self> {
+        Some(PriceInfo {
+            id: price.id?,
+            lookup_key: price.lookup_key,
+            unit_amount: price.unit_amount,
+            currency: price.currency?,
+            interval: price.recurring.interval,
+            currency_options: price
+                .currency_options
+                .into_iter()
+                .filter_map(|(currency, option)| Some((currency, option.unit_amount?)))
+                .collect(),
+        })
+    }
 }

@@ -2,7 +2,7 @@
 //! [`super::billing`].)
 
 use crate::domain::objects::{SubscriptionSnapshot, parse_subscription};
-use serde_json::Value;
+use crate::domain::stripe_wire::{self as wire, List, read};
 use stripe_client_core::StripeRequest;
 
 use super::{GatewayError, Stripe};
@@ -39,11 +39,11 @@ impl Stripe {
                 operation: "list_subscriptions",
                 what: "subscription list",
             };
-            let data = page.get("data").and_then(Value::as_array).ok_or_else(unreadable)?;
-            for subscription in data {
-                out.push(parse_subscription(subscription).ok_or_else(unreadable)?);
+            let page: List<wire::Subscription> = read(&page).unwrap_or_default();
+            for subscription in page.data.ok_or_else(unreadable)? {
+                out.push(SubscriptionSnapshot::from_wire(subscription).ok_or_else(unreadable)?);
             }
-            match (page.get("has_more").and_then(Value::as_bool), out.last()) {
+            match (page.has_more, out.last()) {
                 (Some(true), Some(last)) => after = Some(last.subscription_id.clone()),
                 _ => return Ok(out),
             }

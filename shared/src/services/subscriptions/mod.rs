@@ -4,17 +4,17 @@
 //! A cancel, resume or change runs the same sequence:
 //!
 //! 1. **load** — the stored subscription the request means, verified to be the caller's
-//!    ([`target`]); bad input is refused here on the stored state, before any Stripe call;
+//!    (`target.rs`); bad input is refused here on the stored state, before any Stripe call;
 //! 2. **limit** — the per-user rate of requests that call Stripe;
 //! 3. **claim** — the client's `Idempotency-Key`, so the same key with another request is
-//!    refused and a retry repeats nothing ([`claims`]);
+//!    refused and a retry repeats nothing (`claims.rs`);
 //! 4. **fetch** — Stripe's current state of the subscription: decisions are made on it, not on
 //!    the table, which may lag behind a webhook;
 //! 5. **resolve** — what a change means on that state: price, quantity, metered items, upgrade
-//!    or downgrade in the subscription's currency ([`change`]);
+//!    or downgrade in the subscription's currency (`change.rs`);
 //! 6. **observe** — the stored state the write will be conditioned on ([`Engine::observe`]);
 //! 7. **release and change** — the Stripe calls, each under its idempotency key (a schedule's
-//!    pending change released first; a cancel now bills what is owed first: [`cancel`]);
+//!    pending change released first; a cancel now bills what is owed first: `cancel.rs`);
 //! 8. **record and refresh** — the subscription (and its schedule) read back from Stripe and
 //!    written through the sync engine, then the entitlements after a change of plan.
 //!

@@ -18,17 +18,18 @@ use crate::domain::objects::SubscriptionSnapshot;
 use crate::domain::plans::{Catalog, Interval};
 use crate::domain::records::{SubscriptionRecord, UserItems, is_live_status};
 use crate::domain::schedules::ScheduleSnapshot;
+use crate::domain::status::SubscriptionStatus;
 use crate::services::sync::{Arrival, Change, Engine, Observed};
 
 /// Statuses after which a subscription can no longer be changed.
-pub fn ended(status: &str) -> bool {
-    matches!(status, "canceled" | "incomplete_expired")
+pub fn ended(status: &SubscriptionStatus) -> bool {
+    matches!(status, SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired)
 }
 
 /// Subscriptions a request without `subscription` may mean: live ones, and paused ones (which
 /// can be resumed).
-fn open(status: &str) -> bool {
-    is_live_status(status) || status == "paused"
+fn open(status: &SubscriptionStatus) -> bool {
+    is_live_status(status) || *status == SubscriptionStatus::Paused
 }
 
 pub(super) fn invalid(kind: &'static str, field: &'static str, detail: &str) -> SubscriptionError {
@@ -105,7 +106,7 @@ impl Target {
     pub fn require_open(&self) -> Result<(), SubscriptionError> {
         if ended(&self.current.status) {
             return Err(SubscriptionError::Ended {
-                status: self.current.status.clone(),
+                status: self.current.status.to_string(),
             });
         }
         Ok(())

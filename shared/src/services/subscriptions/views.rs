@@ -57,7 +57,7 @@ impl SubscriptionView {
             id: record.subscription_id.clone(),
             plan: record.plan.clone(),
             interval: record.interval,
-            status: record.status.clone(),
+            status: record.status.to_string(),
             quantity: record.quantity,
             current_period_end: record.current_period_end,
             cancel_at_period_end: record.cancel_at_period_end,

@@ -307,7 +307,7 @@ impl<'a> Engine<'a> {
                 None => {
                     let id = event
                         .object_id()
-                        .filter(|id| id.starts_with("sub_"))
+                        .filter(|id| crate::domain::ids::SubscriptionId::parse(id).is_some())
                         .ok_or_else(|| origin.shape("subscription"))?;
                     self.fetch_and_apply_subscription(&origin, id, None).await
                 }

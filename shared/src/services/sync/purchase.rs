@@ -13,6 +13,7 @@ use crate::domain::event::Envelope;
 use crate::domain::objects::{CheckoutSessionSnapshot, describe, parse_charge, parse_dispute, purchase_record, purchase_status};
 use crate::domain::plans::Interval;
 use crate::domain::records::SubscriptionRecord;
+use crate::domain::status::SubscriptionStatus;
 use crate::domain::version::Version;
 
 impl Engine<'_> {
@@ -116,9 +117,9 @@ impl Engine<'_> {
     }
 }
 
-fn with_status(record: SubscriptionRecord, status: &str, version: Version, now: i64) -> SubscriptionRecord {
+fn with_status(record: SubscriptionRecord, status: SubscriptionStatus, version: Version, now: i64) -> SubscriptionRecord {
     SubscriptionRecord {
-        status: status.to_owned(),
+        status,
         version,
         updated_at: now,
         ..record

@@ -5,12 +5,11 @@
 //! fetches, and writes only while the record it read is still stored: an older fetch can never
 //! land above newer state.
 
-use serde_json::Value;
-
 use super::{Engine, Origin, Outcome, ROUNDS, SyncError};
 use crate::adapters::store::{Committed, Write};
 use crate::domain::event::Envelope;
-use crate::domain::objects::{SubscriptionSnapshot, describe, id_of};
+use crate::domain::invoices::parse_invoice_subscription;
+use crate::domain::objects::{SubscriptionSnapshot, describe};
 use crate::domain::records::SubscriptionRecord;
 use crate::domain::version::{Verdict, Version};
 
@@ -184,20 +183,16 @@ impl Engine<'_> {
     /// The invoice names the customer and, for subscriptions made by this service, the user
     /// (`parent.subscription_details.metadata`).
     pub(super) async fn invoice_event(&self, origin: &Origin, event: &Envelope) -> Result<Outcome, SyncError> {
-        let object = &event.object;
-        let details = object
-            .pointer("/parent/subscription_details")
-            .or_else(|| object.get("subscription_details"));
-        let subscription = id_of(details.and_then(|d| d.get("subscription"))).or_else(|| id_of(object.get("subscription")));
-        let Some(subscription) = subscription else {
+        let invoice = parse_invoice_subscription(&event.object);
+        let Some(subscription) = invoice.subscription else {
             return Ok(Outcome::Ignored);
         };
         let user = self
-            .metadata_user(details.and_then(|d| d.pointer("/metadata/user_id")).and_then(Value::as_str))
+            .metadata_user(invoice.metadata_user_id.as_deref())
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
         // Without the user the invoice is no proof of ownership: the subscription is read first.
-        let claim = id_of(object.get("customer")).zip(user).map(|(customer, user)| Claim {
+        let claim = invoice.customer.zip(user).map(|(customer, user)| Claim {
             customer,
             user: Some(user),
         });

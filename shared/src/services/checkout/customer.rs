@@ -1,12 +1,10 @@
 //! The user's Stripe customer, made before any Checkout Session, so that every session of a
 //! user carries the same customer (two first checkouts paid side by side must not make two).
 
-use billing::AppState;
-use billing::Identity;
-use billing::adapters::store::LinkOutcome;
-use billing::adapters::stripe::{Stripe, idempotency_key};
+use crate::adapters::store::LinkOutcome;
+use crate::adapters::stripe::{Stripe, idempotency_key};
 
-use crate::error::CheckoutError;
+use super::{Buyer, CheckoutError, Checkouts};
 
 /// How long one customer-creation key lasts. Within it, a retried first checkout gets the
 /// customer the first attempt created; the conditional link makes sure only one is ever linked.
@@ -15,7 +13,7 @@ pub const CUSTOMER_KEY_WINDOW_SECS: i64 = 86_400;
 /// The customer linked to the user, created (with `metadata.user_id`) and linked first when
 /// there is none. A concurrent request that linked another customer first wins; its customer is
 /// returned.
-pub async fn ensure(state: &AppState, stripe: &Stripe, identity: &Identity, linked: Option<String>) -> Result<String, CheckoutError> {
+pub async fn ensure(state: &Checkouts<'_>, stripe: &Stripe, identity: &Buyer, linked: Option<String>) -> Result<String, CheckoutError> {
     if let Some(customer) = linked {
         return Ok(customer);
     }

@@ -5,14 +5,13 @@
 //! session; later, a fresh one. (Stripe keeps an answer under a key for a day, a 500 included,
 //! and replays a completed session as well as an open one.)
 
-use billing::Identity;
-use billing::adapters::stripe::{CheckoutMode, CustomPrice, NewCheckoutSession, Payer, idempotency_key};
-use billing::config::{CheckoutConfig, DuplicatePolicy};
-use billing::domain::objects::SubscriptionSnapshot;
-use billing::domain::plans::{Catalog, Plan, PlanMode};
-use billing::domain::records::{UserItems, is_live_status};
+use crate::adapters::stripe::{CheckoutMode, CustomPrice, NewCheckoutSession, Payer, idempotency_key};
+use crate::config::{CheckoutConfig, DuplicatePolicy};
+use crate::domain::objects::SubscriptionSnapshot;
+use crate::domain::plans::{Catalog, Plan, PlanMode};
+use crate::domain::records::{UserItems, is_live_status};
 
-use crate::input::{CheckoutInput, CustomInput};
+use super::{Buyer, CheckoutInput, CustomInput};
 
 /// How long one checkout key lasts.
 pub const CHECKOUT_KEY_WINDOW_SECS: i64 = 15 * 60;
@@ -33,7 +32,7 @@ pub fn blocking_plan(
     // Custom amounts (donations) are no plans: they never block a plan's checkout.
     let stored = items
         .live_subscriptions()
-        .filter(|s| !billing::domain::access::is_custom_amount(catalog, s))
+        .filter(|s| !crate::domain::access::is_custom_amount(catalog, s))
         .map(|s| s.plan.clone());
     let stripe = in_stripe
         .iter()
@@ -56,7 +55,7 @@ pub fn blocking_plan(
 /// a subscription.
 pub fn new_session(
     config: &CheckoutConfig,
-    identity: &Identity,
+    identity: &Buyer,
     input: &CheckoutInput<'_>,
     customer: &str,
     first_time: bool,
@@ -97,7 +96,7 @@ pub fn new_session(
 /// The session for a custom amount: `price_data` on the entry's product (`metadata.custom_amount`),
 /// in payment mode for `one_time`, else a subscription at the chosen interval. The session and
 /// the subscription carry `user_id` and the entry (`plan`) in their metadata; no trial.
-pub fn new_custom_session(config: &CheckoutConfig, identity: &Identity, input: &CustomInput<'_>, customer: &str) -> NewCheckoutSession {
+pub fn new_custom_session(config: &CheckoutConfig, identity: &Buyer, input: &CustomInput<'_>, customer: &str) -> NewCheckoutSession {
     let metadata = vec![
         ("user_id".to_owned(), identity.user_id.clone()),
         // Not `plan`: a custom amount pays for no plan (and a one-time payment writes no purchase).
@@ -138,7 +137,7 @@ pub fn new_custom_session(config: &CheckoutConfig, identity: &Identity, input: &
 
 /// The idempotency key of a custom-amount session (as [`key`]: everything the session depends
 /// on, within one window).
-pub fn custom_key(identity: &Identity, input: &CustomInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
+pub fn custom_key(identity: &Buyer, input: &CustomInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
     let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
     let amount = input.amount.to_string();
     let customer = payer_part(new);
@@ -180,7 +179,7 @@ fn collection_part(new: &NewCheckoutSession) -> String {
 /// customer, price, trial and the client's `Idempotency-Key`) within one window of
 /// [`CHECKOUT_KEY_WINDOW_SECS`] gets the same session. Everything the session's parameters
 /// depend on is in the key: a key reused with other parameters is a 400 from Stripe.
-pub fn key(identity: &Identity, input: &CheckoutInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
+pub fn key(identity: &Buyer, input: &CheckoutInput<'_>, new: &NewCheckoutSession, client_key: Option<&str>, now: i64) -> String {
     let quantity = input.quantity.to_string();
     let window = (now / CHECKOUT_KEY_WINDOW_SECS).to_string();
     let trial = new.trial_days.unwrap_or_default().to_string();
@@ -215,28 +214,28 @@ pub fn fresh_key(key: &str, stale_session: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use billing::testkit;
-
     use super::*;
-    use crate::input::{CheckoutBody, validate};
+    use crate::config::CheckoutConfig;
+    use crate::domain::plans::{Catalog, Interval};
 
     #[test]
     fn a_key_lasts_one_window_and_a_replayed_session_gets_another() {
-        let state = testkit::state(testkit::config("billing-test", "http://127.0.0.1:9", None), crate::NEEDS).unwrap();
-        let body = CheckoutBody {
-            plan: Some("pro".into()),
-            interval: Some("month".into()),
-            ..CheckoutBody::default()
+        let catalog = Catalog::embedded().unwrap();
+        let config = CheckoutConfig::default();
+        let input = CheckoutInput {
+            plan: catalog.get("pro").unwrap(),
+            interval: Interval::Month,
+            quantity: 1,
+            success_url: "https://app.example.com/ok".into(),
+            cancel_url: "https://app.example.com/back".into(),
+            currency: None,
         };
-        let crate::input::Validated::Plan(input) = validate(&state, &body).unwrap() else {
-            panic!("a plan")
-        };
-        let identity = Identity {
+        let identity = Buyer {
             user_id: "u1".into(),
             email: None,
         };
         let t = 1_800_000_000 - 1_800_000_000 % CHECKOUT_KEY_WINDOW_SECS;
-        let new = new_session(&state.config.checkout, &identity, &input, "cus_1", true, "price_1".into(), vec![]);
+        let new = new_session(&config, &identity, &input, "cus_1", true, "price_1".into(), vec![]);
         let key = key(&identity, &input, &new, None, t);
         assert_eq!(key, super::key(&identity, &input, &new, None, t + CHECKOUT_KEY_WINDOW_SECS - 1));
         assert_ne!(key, super::key(&identity, &input, &new, None, t + CHECKOUT_KEY_WINDOW_SECS));
@@ -259,7 +258,7 @@ mod tests {
             super::key(&identity, &input, &no_trial, None, t),
             super::key(&identity, &input, &with_trial, None, t)
         );
-        let other_customer = new_session(&state.config.checkout, &identity, &input, "cus_2", true, "price_1".into(), vec![]);
+        let other_customer = new_session(&config, &identity, &input, "cus_2", true, "price_1".into(), vec![]);
         assert_ne!(key, super::key(&identity, &input, &other_customer, None, t));
         assert_ne!(fresh_key(&key, "cs_1"), key);
         assert_ne!(fresh_key(&key, "cs_1"), fresh_key(&key, "cs_2"));
