@@ -108,9 +108,13 @@ pub fn charged_at(next_payment_attempt: Option<i64>, period_end: Option<i64>) ->
 }
 
 /// What a change credits or charges for the time already paid: the sum of the proration lines
-/// (negative: a credit).
+/// (negative: a credit). Saturating: amounts are Stripe's, but an absurd one must not wrap a
+/// charge into a credit (release) or panic (debug).
 pub fn proration_total(lines: &[PreviewLine]) -> i64 {
-    lines.iter().filter(|l| l.proration).map(|l| l.amount).sum()
+    lines
+        .iter()
+        .filter(|l| l.proration)
+        .fold(0i64, |total, l| total.saturating_add(l.amount))
 }
 
 /// Reads a preview invoice; `None` without a currency.
@@ -239,6 +243,12 @@ mod tests {
             period_end: None,
         };
         assert_eq!(proration_total(&[line(-1000, true), line(2900, false), line(2500, true)]), 1500);
+        assert_eq!(
+            proration_total(&[line(i64::MAX, true), line(1, true)]),
+            i64::MAX,
+            "never wraps to a credit"
+        );
+        assert_eq!(proration_total(&[line(i64::MIN, true), line(-1, true)]), i64::MIN);
     }
 
     #[test]
