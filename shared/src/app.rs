@@ -188,15 +188,14 @@ impl AppState {
         self.stripe.as_ref().ok_or(GatewayError::NotConfigured)
     }
 
+    /// The process's parts, borrowed for one request (what the services build on).
+    pub fn context(&self) -> crate::services::context::Context<'_> {
+        crate::services::context::Context::new(&self.store, self.stripe.as_ref(), &self.catalog, self.clock.as_ref(), &self.config)
+    }
+
     /// The sync engine: the one path by which Stripe state reaches the table.
     pub fn sync(&self) -> Result<Engine<'_>, GatewayError> {
-        Ok(Engine::new(
-            &self.store,
-            self.stripe()?,
-            &self.catalog,
-            self.clock.as_ref(),
-            &self.config.sync,
-        ))
+        self.context().sync()
     }
 
     /// Feature gating (one Query, no Stripe call).
@@ -220,33 +219,22 @@ impl AppState {
 
     /// The usage reporter: metered units to Stripe's meters (for functions with a Stripe key).
     pub fn reporter(&self) -> Result<Reporter<'_>, GatewayError> {
-        Ok(Reporter::new(
-            &self.store,
-            self.stripe()?,
-            self.clock.as_ref(),
-            self.config.reporter_budget,
-        ))
+        self.context().reporter()
     }
 
     /// Checkout: sessions for plans and custom amounts, the eager sync after Checkout.
     pub fn checkouts(&self) -> crate::services::checkout::Checkouts<'_> {
-        crate::services::checkout::Checkouts::new(&self.store, self.stripe.as_ref(), &self.catalog, self.clock.as_ref(), &self.config)
+        crate::services::checkout::Checkouts::new(self.context())
     }
 
     /// Subscriptions: list, cancel, resume, change, invoices.
     pub fn subscriptions(&self) -> crate::services::subscriptions::Subscriptions<'_> {
-        crate::services::subscriptions::Subscriptions::new(
-            &self.store,
-            self.stripe.as_ref(),
-            &self.catalog,
-            self.clock.as_ref(),
-            &self.config,
-        )
+        crate::services::subscriptions::Subscriptions::new(self.context())
     }
 
     /// The per-user rate of requests that call Stripe (`USER_RATE_LIMIT_PER_MINUTE`).
     pub fn rate_limiter(&self) -> crate::services::ratelimit::RateLimiter<'_> {
-        crate::services::ratelimit::RateLimiter::new(&self.store, self.clock.as_ref(), self.config.rate_limit_per_minute)
+        self.context().rate_limiter()
     }
 
     /// Usage metering: count units against the user's quota, keep metered units for Stripe.

@@ -1,5 +1,6 @@
 //! Services: what the functions do with the adapters, written once.
 //!
+//! - [`context`] — the process's parts a request-scoped service borrows
 //! - [`checkout`] — Checkout Sessions for plans and custom amounts, the eager sync after Checkout
 //! - [`sync`] — the sync engine, the one path by which Stripe state reaches the table
 //! - [`gate`] — "may this user use this feature?" for any Rust Lambda
@@ -10,6 +11,7 @@
 //! - [`subscriptions`] — list, cancel, resume and change a subscription; its invoices
 
 pub mod checkout;
+pub mod context;
 pub mod gate;
 pub mod ratelimit;
 pub mod reconcile;

@@ -21,16 +21,13 @@ mod session;
 
 pub use self::errors::CheckoutError;
 pub use self::session::{CHECKOUT_KEY_WINDOW_SECS, blocking_plan};
-use crate::adapters::store::Store;
 use crate::adapters::stripe::{GatewayError, NewCheckoutSession, Stripe};
-use crate::config::Config;
-use crate::domain::clock::Clock;
 use crate::domain::custom_amount::{AmountInterval, CustomAmount};
 use crate::domain::objects::CheckoutSessionSnapshot;
-use crate::domain::plans::{Catalog, Interval, Plan};
+use crate::domain::plans::{Interval, Plan};
 use crate::domain::records::SubscriptionRecord;
-use crate::services::ratelimit::RateLimiter;
-use crate::services::sync::{Arrival, Engine, Outcome, SyncError};
+use crate::services::context::Context;
+use crate::services::sync::{Arrival, Outcome, SyncError};
 
 /// Who is buying: the verified caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,48 +84,27 @@ pub struct Synced {
 /// How many replayed sessions that are no longer open one request steps past.
 const FRESH_KEY_STEPS: usize = 3;
 
-/// The checkout service, borrowing the process's store, Stripe port, catalog, clock and
-/// configuration (see [`crate::app::AppState::checkouts`]).
-#[derive(Clone, Copy)]
-pub struct Checkouts<'a> {
-    store: &'a Store,
-    stripe: Option<&'a Stripe>,
-    catalog: &'a Catalog,
-    clock: &'a dyn Clock,
-    config: &'a Config,
-}
+/// The checkout service, over the process's parts (see [`crate::app::AppState::checkouts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Checkouts<'a>(Context<'a>);
 
-impl std::fmt::Debug for Checkouts<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checkouts").field("stripe", &self.stripe.is_some()).finish()
+impl<'a> std::ops::Deref for Checkouts<'a> {
+    type Target = Context<'a>;
+
+    fn deref(&self) -> &Context<'a> {
+        &self.0
     }
 }
 
 impl<'a> Checkouts<'a> {
-    pub fn new(store: &'a Store, stripe: Option<&'a Stripe>, catalog: &'a Catalog, clock: &'a dyn Clock, config: &'a Config) -> Self {
-        Self {
-            store,
-            stripe,
-            catalog,
-            clock,
-            config,
-        }
-    }
-
-    fn stripe(&self) -> Result<&'a Stripe, GatewayError> {
-        self.stripe.ok_or(GatewayError::NotConfigured)
-    }
-
-    fn sync(&self) -> Result<Engine<'a>, GatewayError> {
-        Ok(Engine::new(self.store, self.stripe()?, self.catalog, self.clock, &self.config.sync))
+    pub fn new(context: Context<'a>) -> Self {
+        Self(context)
     }
 
     /// A session for what was validated (every 4xx about the request itself is decided before
     /// this call, which writes).
     pub async fn create(&self, buyer: &Buyer, validated: &Validated<'_>, client_key: Option<&str>) -> Result<Created, CheckoutError> {
-        RateLimiter::new(self.store, self.clock, self.config.rate_limit_per_minute)
-            .take(&buyer.user_id)
-            .await?;
+        self.rate_limiter().take(&buyer.user_id).await?;
         match validated {
             Validated::Plan(input) => self.create_plan(buyer, input, client_key).await,
             Validated::Custom(custom) => self.create_custom(buyer, custom, client_key).await,
@@ -215,9 +191,7 @@ impl<'a> Checkouts<'a> {
         if crate::domain::ids::CheckoutSessionId::parse(session_id).is_none() {
             return Err(CheckoutError::SessionNotFound);
         }
-        RateLimiter::new(self.store, self.clock, self.config.rate_limit_per_minute)
-            .take(&buyer.user_id)
-            .await?;
+        self.rate_limiter().take(&buyer.user_id).await?;
         let engine = self.sync()?;
         let fetched = match engine.fetch_checkout_session(session_id).await {
             Ok(fetched) => fetched,

@@ -33,15 +33,10 @@ use serde::Serialize;
 use self::claims::Claim;
 pub use self::errors::{Refusal, SubscriptionError};
 pub use self::views::{InvoicesView, PreviewView, ScheduledChangeView, SubscriptionView, subscriptions};
-use crate::adapters::store::Store;
-use crate::adapters::stripe::{GatewayError, InvoicePage, Proration, Stripe};
-use crate::config::Config;
-use crate::domain::clock::Clock;
+use crate::adapters::stripe::{GatewayError, InvoicePage, Proration};
 use crate::domain::invoices::InvoicePreview;
-use crate::domain::plans::{Catalog, Interval, Plan};
-use crate::services::ratelimit::RateLimiter;
-use crate::services::reporter::Reporter;
-use crate::services::sync::Engine;
+use crate::domain::plans::{Interval, Plan};
+use crate::services::context::Context;
 
 /// When a change takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,48 +115,22 @@ pub(crate) fn fingerprint(operation: &str, value: &impl Serialize) -> String {
     format!("{operation}:{json}")
 }
 
-/// The subscriptions service, borrowing the process's store, Stripe port, catalog, clock and
-/// configuration (see [`crate::app::AppState::subscriptions`]).
-#[derive(Clone, Copy)]
-pub struct Subscriptions<'a> {
-    store: &'a Store,
-    stripe: Option<&'a Stripe>,
-    catalog: &'a Catalog,
-    clock: &'a dyn Clock,
-    config: &'a Config,
-}
+/// The subscriptions service, over the process's parts (see
+/// [`crate::app::AppState::subscriptions`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Subscriptions<'a>(Context<'a>);
 
-impl std::fmt::Debug for Subscriptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriptions").field("stripe", &self.stripe.is_some()).finish()
+impl<'a> std::ops::Deref for Subscriptions<'a> {
+    type Target = Context<'a>;
+
+    fn deref(&self) -> &Context<'a> {
+        &self.0
     }
 }
 
 impl<'a> Subscriptions<'a> {
-    pub fn new(store: &'a Store, stripe: Option<&'a Stripe>, catalog: &'a Catalog, clock: &'a dyn Clock, config: &'a Config) -> Self {
-        Self {
-            store,
-            stripe,
-            catalog,
-            clock,
-            config,
-        }
-    }
-
-    fn stripe(&self) -> Result<&'a Stripe, GatewayError> {
-        self.stripe.ok_or(GatewayError::NotConfigured)
-    }
-
-    fn sync(&self) -> Result<Engine<'a>, GatewayError> {
-        Ok(Engine::new(self.store, self.stripe()?, self.catalog, self.clock, &self.config.sync))
-    }
-
-    fn reporter(&self) -> Result<Reporter<'a>, GatewayError> {
-        Ok(Reporter::new(self.store, self.stripe()?, self.clock, self.config.reporter_budget))
-    }
-
-    fn rate_limiter(&self) -> RateLimiter<'a> {
-        RateLimiter::new(self.store, self.clock, self.config.rate_limit_per_minute)
+    pub fn new(context: Context<'a>) -> Self {
+        Self(context)
     }
 
     /// The user's subscriptions as stored: one Query, no Stripe call.
