@@ -193,6 +193,18 @@ impl AppState {
         crate::services::context::Context::new(&self.store, self.stripe.as_ref(), &self.catalog, self.clock.as_ref(), &self.config)
     }
 
+    /// The publisher of domain events to `bus`.
+    pub fn publisher<'s>(&'s self, bus: &'s crate::adapters::bus::Bus) -> crate::services::publisher::Publisher<'s> {
+        crate::services::publisher::Publisher::new(
+            &self.store,
+            bus,
+            &self.catalog,
+            &self.config.access,
+            self.clock.as_ref(),
+            self.config.events.publisher_budget,
+        )
+    }
+
     /// The sync engine: the one path by which Stripe state reaches the table.
     pub fn sync(&self) -> Result<Engine<'_>, GatewayError> {
         self.context().sync()

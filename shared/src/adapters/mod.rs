@@ -4,12 +4,14 @@
 //! - [`stripe`] — the Stripe port over a pooled keep-alive client
 //! - [`secrets`] — the Stripe key and webhook secrets, from the environment or Secrets Manager
 //! - [`aws`] — AWS SDK configuration and clients
+//! - [`bus`] — the EventBridge bus the domain events are published on
 //! - [`catalog`] — the plans catalog from an SSM parameter
 //! - [`jwks`] — the token issuer's signing keys (JWKS, OpenID discovery)
 //! - [`local_clock`] — the shared clock of a local run (the Stripe emulator's)
 //! - [`metrics`] — CloudWatch metrics as embedded metric format lines on stdout
 
 pub mod aws;
+pub mod bus;
 pub mod catalog;
 pub mod jwks;
 pub mod local_clock;

@@ -16,10 +16,12 @@ use url::Url;
 use crate::domain::access::AccessPolicy;
 
 mod checkout;
+mod events;
 mod jwt;
 mod rules;
 mod stripe;
 
+pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig};
 pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig};
 pub use self::jwt::{JwksSource, JwtConfig};
 pub use self::rules::{SubscriptionConfig, SyncOptions};
@@ -62,6 +64,13 @@ pub mod vars {
     pub const RECONCILE_SETTLE_SECONDS: &str = "RECONCILE_SETTLE_SECONDS";
     pub const USER_RATE_LIMIT_PER_MINUTE: &str = "USER_RATE_LIMIT_PER_MINUTE";
     pub const LOCAL_CLOCK_FILE: &str = "LOCAL_CLOCK_FILE";
+    pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+    pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+    pub const EVENTBRIDGE_ENDPOINT: &str = "EVENTBRIDGE_ENDPOINT";
+    pub const SES_ENDPOINT: &str = "SES_ENDPOINT";
+    pub const EMAIL_SENDER: &str = "EMAIL_SENDER";
+    pub const BILLING_PORTAL_LINK: &str = "BILLING_PORTAL_LINK";
+    pub const PUBLISHER_BUDGET_SECONDS: &str = "PUBLISHER_BUDGET_SECONDS";
 }
 
 /// The HS256 secret of the local stack (`dev/local.env`, `docs/local-development.md`). Published: a deployment
@@ -172,6 +181,8 @@ pub struct Config {
     /// system clock, written by the Stripe emulator when its clock moves. Refused outside a local
     /// run.
     pub local_clock_file: Option<PathBuf>,
+    /// Domain events: the bus, the source, the optional emails.
+    pub events: EventsConfig,
 }
 
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
@@ -258,6 +269,7 @@ impl Config {
         let access = rules::read_access(&env)?;
         let subscription = SubscriptionConfig::read(&env)?;
         let sync = SyncOptions::read(&env)?;
+        let events = EventsConfig::read(&env)?;
         let stripe_mode = StripeMode::read(&env)?;
         if stripe_mode.is_some_and(StripeMode::is_live) && jwt.hs256_secret.is_some() {
             // The HS256 fallback exists for local runs; with live money it would let anyone who
@@ -293,6 +305,7 @@ impl Config {
             stripe_mode,
             rate_limit_per_minute,
             local_clock_file,
+            events,
         })
     }
 }

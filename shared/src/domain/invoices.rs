@@ -177,6 +177,20 @@ pub fn parse_invoice_subscription(object: &Value) -> InvoiceSubscription {
     }
 }
 
+/// An invoice's payment as `payment.*` reports it: the amount paid for `paid`, else the amount
+/// due.
+pub fn parse_invoice_payment(object: &Value, paid: bool) -> crate::domain::events::PaymentData {
+    let wire: wire::Invoice = read(object).unwrap_or_default();
+    crate::domain::events::PaymentData {
+        invoice_id: wire.id,
+        amount: if paid { wire.amount_paid } else { wire.amount_due }.unwrap_or_default(),
+        currency: wire.currency,
+        attempt: wire.attempt_count.unwrap_or_default(),
+        next_attempt: wire.next_payment_attempt,
+        hosted_invoice_url: wire.hosted_invoice_url,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

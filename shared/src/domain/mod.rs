@@ -12,6 +12,7 @@
 //! - [`schedules`] — Subscription Schedules and the change they will make
 //! - [`invoices`] — invoices and previews as the service shows them
 //! - [`event`] — the tolerant envelope of a Stripe event
+//! - [`events`] — the domain events this service publishes, and which changes make them
 //! - [`access`] — who may use what, decided from the records
 //! - [`usage`] — usage periods and what a user may count
 //! - [`routes`] — which feature a route of the team's own API needs
@@ -24,6 +25,7 @@ pub mod address;
 pub mod clock;
 pub mod custom_amount;
 pub mod event;
+pub mod events;
 pub mod ids;
 pub mod invoices;
 pub mod objects;

@@ -126,6 +126,11 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
     read(object).and_then(SubscriptionSnapshot::from_wire)
 }
 
+/// Whether a subscription payload names a default payment method (`None`: unreadable).
+pub fn subscription_has_payment_method(object: &Value) -> Option<bool> {
+    read::<wire::Subscription>(object).map(|w| w.default_payment_method.is_some())
+}
+
 impl SubscriptionSnapshot {
     /// The snapshot of a subscription read from the wire; `None` as [`parse_subscription`].
     pub(crate) fn from_wire(wire: wire::Subscription) -> Option<Self> {

@@ -16,6 +16,9 @@
 //! | `RATE#<sub>` | `<minute>` | a user's count of Stripe-calling requests in one minute (TTL) |
 //! | `FENCE#<sub_…>` | `FENCE` | [`MeteringFence`]: metered usage of a subscription closed before its cancel |
 //! | `RECONCILE` | `EVENTS` | [`ReconcileState`]: how far reconcile has applied Stripe's events, and a pending sweep |
+//! | `OUTBOX` | `<customer>#<version>#<seq>#<id>` | [`OutboxRecord`]: a domain event (or an access check) written with the change that made it, until published |
+//! | `OUTBOX#PARKED` | as above | an [`OutboxRecord`] that EventBridge kept refusing, kept for review |
+//! | `USER#<sub>` | `ACCESS` | [`AccessSnapshot`]: the effective feature set last published in `entitlements.changed` |
 //!
 //! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
 //! units not reported yet (`pending`) and the batches sealed but not sent (`sealed`): what the
@@ -87,6 +90,12 @@ pub mod keys {
     pub const SK_USER: &str = "USER";
     pub const SK_ENTITLEMENTS: &str = "ENTITLEMENTS";
     pub const SK_EVENT: &str = "EVENT";
+    /// The outbox of domain events: one partition, sorted by customer, then version.
+    pub const OUTBOX: &str = "OUTBOX";
+    /// Domain events taken out of the outbox after [`super::OUTBOX_MAX_ATTEMPTS`] refusals.
+    pub const OUTBOX_PARKED: &str = "OUTBOX#PARKED";
+    /// The user's last published effective feature set.
+    pub const SK_ACCESS: &str = "ACCESS";
     /// Reconcile's checkpoint item.
     pub const RECONCILE: &str = "RECONCILE";
     pub const SK_RECONCILE_EVENTS: &str = "EVENTS";
@@ -383,6 +392,72 @@ impl Default for ReconcileState {
     }
 }
 
+/// Publish attempts of an outbox item before it is parked (`OUTBOX#PARKED`) and alarmed.
+pub const OUTBOX_MAX_ATTEMPTS: u32 = 10;
+
+/// The outbox kind of an access check ([`crate::domain::events::AccessCheck`]): decided and
+/// maybe published by the publisher, never published as itself.
+pub const ACCESS_CHECK_KIND: &str = "access.check";
+
+/// `OUTBOX` / `<order key>#<version>#<seq>#<id>`: a domain event recorded in the same
+/// transaction as the change that made it, deleted once published. The sort key orders a
+/// customer's events by version (and, within one change, as made).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub pk: String,
+    pub sk: String,
+    /// The domain event's `id`.
+    pub id: String,
+    /// Its `detail-type`, or [`ACCESS_CHECK_KIND`].
+    pub kind: String,
+    /// The order key ([`crate::domain::events::DomainEvent::order_key`]).
+    pub order_key: String,
+    /// The `detail` JSON (an access check's JSON for [`ACCESS_CHECK_KIND`]).
+    pub detail: String,
+    /// Publish attempts that failed so far.
+    #[serde(default)]
+    pub attempts: u32,
+    pub created: i64,
+}
+
+impl OutboxRecord {
+    /// The item of the `seq`-th event of one change.
+    pub fn new(kind: &str, id: &str, order_key: &str, version: u64, seq: usize, detail: String, now: i64) -> Self {
+        Self {
+            pk: keys::OUTBOX.into(),
+            sk: format!("{order_key}#{version:020}#{seq:03}#{id}"),
+            id: id.into(),
+            kind: kind.into(),
+            order_key: order_key.into(),
+            detail,
+            attempts: 0,
+            created: now,
+        }
+    }
+}
+
+/// `USER#<sub>` / `ACCESS`: the effective feature set last published for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessSnapshot {
+    pub pk: String,
+    pub sk: String,
+    pub features: std::collections::BTreeSet<String>,
+    pub version: u64,
+    pub updated_at: i64,
+}
+
+impl AccessSnapshot {
+    pub fn new(user_id: &str, features: std::collections::BTreeSet<String>, version: u64, now: i64) -> Self {
+        Self {
+            pk: keys::user(user_id),
+            sk: keys::SK_ACCESS.into(),
+            features,
+            version,
+            updated_at: now,
+        }
+    }
+}
+
 /// Everything stored under one user's partition, read with one Query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserItems {
@@ -392,6 +467,8 @@ pub struct UserItems {
     pub schedules: Vec<ScheduleRecord>,
     /// Usage counters (of every period still kept).
     pub usage: Vec<UsageCounter>,
+    /// The effective feature set last published (`entitlements.changed`).
+    pub access: Option<AccessSnapshot>,
 }
 
 /// `USER#<sub>` / `USAGE#<period end>#<feature>`: the units a user used of one counter in one

@@ -6,6 +6,7 @@
 //! - [`gate`] — "may this user use this feature?" for any Rust Lambda
 //! - [`usage`] — usage quotas and metered usage for any Rust Lambda
 //! - [`reporter`] — metered usage to Stripe's meters, exactly once
+//! - [`publisher`] — domain events from the outbox to the EventBridge bus, in order per customer
 //! - [`reconcile`] — what missed or lost webhooks left behind, repaired from Stripe's records
 //! - [`ratelimit`] — the per-user rate of requests that call Stripe
 //! - [`subscriptions`] — list, cancel, resume and change a subscription; its invoices
@@ -13,6 +14,7 @@
 pub mod checkout;
 pub mod context;
 pub mod gate;
+pub mod publisher;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod reporter;

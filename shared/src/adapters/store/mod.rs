@@ -9,6 +9,7 @@
 //!   condition (versioned state only above the stored version; links only onto absent or equal
 //!   items), and a failed condition is an outcome ([`Committed`]), not an error.
 
+mod outbox;
 mod queue;
 mod reads;
 mod reconcile;
@@ -28,11 +29,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::records::{
-    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, REPORT_INDEX, ScheduleRecord, SubscriptionRecord,
-    TABLE_SCHEMA, UserItems, keys,
+    AuditRecord, CustomerLink, CustomerOwner, EntitlementsRecord, EventRecord, OutboxRecord, REPORT_INDEX, ScheduleRecord,
+    SubscriptionRecord, TABLE_SCHEMA, UserItems, keys,
 };
 use crate::domain::version::Version;
 
+pub use self::outbox::OUTBOX_READ_CAP;
 pub use self::queue::QUEUE_READ_CAP;
 pub use self::requests::RateTaken;
 pub use self::usage::{Counted, KeyedCount, UsageWrite};
@@ -318,7 +320,19 @@ impl Store {
         audit: Option<&AuditRecord>,
         writes: &[Write],
     ) -> Result<Committed, StoreError> {
-        let mut items = Vec::with_capacity(writes.len() * 2 + 2);
+        self.commit_with_outbox(marker, audit, writes, &[]).await
+    }
+
+    /// [`Store::commit`] with the domain events the change makes (`outbox`), in the same
+    /// transaction: they exist exactly when the change does.
+    pub async fn commit_with_outbox(
+        &self,
+        marker: Option<&EventRecord>,
+        audit: Option<&AuditRecord>,
+        writes: &[Write],
+        outbox: &[OutboxRecord],
+    ) -> Result<Committed, StoreError> {
+        let mut items = Vec::with_capacity(writes.len() * 2 + 2 + outbox.len());
         if let Some(marker) = marker {
             items.push(self.put(marker, Condition::Absent)?);
         }
@@ -327,6 +341,10 @@ impl Store {
         }
         for write in writes {
             self.add_write(&mut items, write)?;
+        }
+        // Unconditional: an outbox key is unique to its change (it names the event's id).
+        for record in outbox {
+            items.push(self.put(record, Condition::None)?);
         }
         if items.is_empty() {
             return Ok(Committed::Yes);

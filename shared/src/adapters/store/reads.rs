@@ -47,6 +47,8 @@ impl Store {
                     out.schedules.push(from_item(item)?);
                 } else if sk.starts_with(keys::USAGE_PREFIX) {
                     out.usage.push(from_item(item)?);
+                } else if sk == keys::SK_ACCESS {
+                    out.access = Some(from_item(item)?);
                 }
             }
             match page.last_evaluated_key {

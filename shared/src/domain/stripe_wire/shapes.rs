@@ -37,6 +37,8 @@ pub(crate) struct Subscription {
     pub(crate) metadata: BTreeMap<String, String>,
     #[serde(deserialize_with = "loose")]
     pub(crate) schedule: Option<AnyId>,
+    #[serde(deserialize_with = "loose")]
+    pub(crate) default_payment_method: Option<AnyId>,
 }
 
 /// `subscription_item`.
@@ -234,6 +236,8 @@ pub(crate) struct Invoice {
     pub(crate) period_end: Option<i64>,
     #[serde(deserialize_with = "loose")]
     pub(crate) next_payment_attempt: Option<i64>,
+    #[serde(deserialize_with = "loose")]
+    pub(crate) attempt_count: Option<u64>,
     #[serde(deserialize_with = "loose")]
     pub(crate) hosted_invoice_url: Option<String>,
     #[serde(deserialize_with = "loose")]

@@ -98,7 +98,7 @@ impl Engine<'_> {
         if writes.is_empty() {
             return Ok(Outcome::Applied);
         }
-        match self.commit(&origin, Some(user), Outcome::Applied, audit, &writes).await? {
+        match self.commit(&origin, Some(user), Outcome::Applied, audit, &writes, observed.subscription.as_ref()).await? {
             Committed::Yes | Committed::Duplicate => Ok(Outcome::Applied),
             // Something was stored after our read: Stripe's current state is the truth.
             Committed::Refused => {
@@ -144,6 +144,7 @@ impl Engine<'_> {
                     Outcome::Applied,
                     audit,
                     &[Write::ScheduleReplacing { record, observed: stored }],
+                    None,
                 )
                 .await?
             {

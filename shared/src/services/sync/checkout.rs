@@ -3,7 +3,7 @@
 use super::{Engine, Origin, Outcome, ROUNDS, SyncError};
 use crate::adapters::store::{Committed, LinkState, Write};
 use crate::domain::objects::{CheckoutSessionSnapshot, describe, purchase_record};
-use crate::domain::records::CustomerLink;
+use crate::domain::records::{CustomerLink, SubscriptionRecord};
 use crate::domain::version::Version;
 
 impl Engine<'_> {
@@ -32,7 +32,7 @@ impl Engine<'_> {
             self.clock.now(),
         ));
         for _ in 0..ROUNDS {
-            let bought = self.bought(origin, session, &user, &customer).await?;
+            let (bought, before) = self.bought(origin, session, &user, &customer).await?;
             let mut after = format!("customer={customer}");
             let mut writes = vec![link.clone()];
             if let Some(write) = bought {
@@ -42,7 +42,7 @@ impl Engine<'_> {
                 writes.push(write);
             }
             match self
-                .commit(origin, Some(&user), Outcome::Applied, (String::new(), after.clone()), &writes)
+                .commit(origin, Some(&user), Outcome::Applied, (String::new(), after.clone()), &writes, before.as_ref())
                 .await?
             {
                 Committed::Yes => return Ok(Outcome::Applied),
@@ -59,48 +59,47 @@ impl Engine<'_> {
     }
 
     /// The write of what `session` bought, if anything is to be written: the subscription as
-    /// Stripe has it now (fetched after reading the stored record), or the purchase record.
+    /// Stripe has it now (fetched after reading the stored record), or the purchase record;
+    /// and the record it replaces.
     async fn bought(
         &self,
         origin: &Origin,
         session: &CheckoutSessionSnapshot,
         user: &str,
         customer: &str,
-    ) -> Result<Option<Write>, SyncError> {
+    ) -> Result<(Option<Write>, Option<SubscriptionRecord>), SyncError> {
         let now = self.clock.now();
         if let Some(subscription) = &session.subscription {
             let observed = self.store.subscription(user, subscription).await?;
             let started_at = self.clock.now();
             let Some(current) = self.stripe.retrieve_subscription(subscription).await? else {
                 tracing::warn!(origin = %origin.id, %subscription, "the session's subscription is not in stripe; linking only");
-                return Ok(None);
+                return Ok((None, None));
             };
             let stored = observed.as_ref().map(|o| o.version);
             let version =
                 Version::above_observed(stored, origin.fetch_version(started_at)).ok_or(SyncError::Contention { what: "checkout" })?;
-            return Ok(Some(Write::SubscriptionReplacing {
-                record: current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), now),
-                observed: stored,
-            }));
+            let record = current.to_record(user, self.catalog, version, origin.created, observed.as_ref(), now);
+            return Ok((Some(Write::SubscriptionReplacing { record, observed: stored }), observed));
         }
         // A 100 % promotion code completes a payment with nothing to pay: it is paid for.
         if session.mode != "payment" || !matches!(session.payment_status.as_str(), "paid" | "no_payment_required") {
-            return Ok(None);
+            return Ok((None, None));
         }
         let Some(plan) = session.metadata.get("plan") else {
-            return Ok(None);
+            return Ok((None, None));
         };
         // A purchase is written once, by whichever of its event and the eager sync comes first;
         // refunds and disputes change it after (and may come before its own event). It carries
         // the version of the session's creation: whatever happens to its charge comes later.
         if self.store.subscription(user, &session.id).await?.is_some() {
-            return Ok(None);
+            return Ok((None, None));
         }
         let version = Version::of_payload(session.created);
         let record = purchase_record(user, &session.id, customer, plan, self.catalog, version, now);
         if record.is_none() {
             tracing::error!(origin = %origin.id, session = %session.id, %plan, "paid session names no one-time plan of the catalog; nothing granted");
         }
-        Ok(record.map(|record| Write::SubscriptionReplacing { record, observed: None }))
+        Ok((record.map(|record| Write::SubscriptionReplacing { record, observed: None }), None))
     }
 }

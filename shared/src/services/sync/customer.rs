@@ -15,7 +15,7 @@ impl Engine<'_> {
             customer_id: customer.to_owned(),
         };
         let audit = (format!("customer={customer}"), "customer=none".into());
-        match self.commit(origin, Some(&user), Outcome::Applied, audit, &[unlink]).await? {
+        match self.commit(origin, Some(&user), Outcome::Applied, audit, &[unlink], None).await? {
             Committed::Yes => Ok(Outcome::Applied),
             Committed::Duplicate => Ok(Outcome::Duplicate),
             Committed::Refused => self.mark(origin, Some(&user), Outcome::Stale, (String::new(), String::new())).await,

@@ -37,7 +37,7 @@ impl Engine<'_> {
             let record = EntitlementsRecord::new(&user, &customer, features.clone(), origin.version, self.clock.now());
             let audit = (String::new(), record.features.join(","));
             match self
-                .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Entitlements(record)])
+                .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Entitlements(record)], None)
                 .await?
             {
                 Committed::Yes => return Ok(Outcome::Applied),
@@ -78,7 +78,7 @@ impl Engine<'_> {
             let before = observed.as_ref().map(|o| o.features.join(",")).unwrap_or_default();
             let audit = (before, record.features.join(","));
             let write = Write::EntitlementsReplacing { record, observed: stored };
-            match self.commit(origin, Some(user), Outcome::Applied, audit, &[write]).await? {
+            match self.commit(origin, Some(user), Outcome::Applied, audit, &[write], None).await? {
                 Committed::Yes => return Ok(Outcome::Applied),
                 Committed::Duplicate => return Ok(Outcome::Duplicate),
                 Committed::Refused => {

@@ -59,7 +59,8 @@ use crate::domain::clock::Clock;
 use crate::domain::event::Envelope;
 use crate::domain::objects::CheckoutSessionSnapshot;
 use crate::domain::plans::Catalog;
-use crate::domain::records::{AuditRecord, EventRecord};
+use crate::domain::events::{AccessCheck, Cause, DetailType, Signal, subscription_events};
+use crate::domain::records::{ACCESS_CHECK_KIND, AuditRecord, EventRecord, OutboxRecord, SubscriptionRecord};
 use crate::domain::version::Version;
 
 /// Attempts of one write refused by concurrent writers before the arrival fails (and is retried).
@@ -178,16 +179,29 @@ struct Origin {
     version: Version,
     /// An event (with a dedupe marker) rather than a fetch.
     is_event: bool,
+    /// What the event says by itself (a payment, a trial ending), published when it applies.
+    signal: Option<Signal>,
 }
 
 impl Origin {
     fn event(event: &Envelope) -> Self {
+        let payment = |kind, paid| Some(Signal::Payment(kind, crate::domain::invoices::parse_invoice_payment(&event.object, paid)));
+        let signal = match event.event_type.as_str() {
+            "invoice.paid" => payment(DetailType::PaymentSucceeded, true),
+            "invoice.payment_failed" => payment(DetailType::PaymentFailed, false),
+            "invoice.payment_action_required" => payment(DetailType::PaymentActionRequired, false),
+            "customer.subscription.trial_will_end" => Some(Signal::TrialWillEnd {
+                has_payment_method: crate::domain::objects::subscription_has_payment_method(&event.object),
+            }),
+            _ => None,
+        };
         Self {
             id: event.id.clone(),
             kind: event.event_type.clone(),
             created: event.created,
             version: Version::of_payload(event.created),
             is_event: true,
+            signal,
         }
     }
 
@@ -198,6 +212,22 @@ impl Origin {
             created: started_at,
             version: Version::of_fetch(started_at, None),
             is_event: false,
+            signal: None,
+        }
+    }
+
+    /// The cause of a change this origin wrote at `version`: an event's id names it; a fetch
+    /// may write many times, so its version does too.
+    fn cause(&self, version: Version) -> Cause {
+        Cause {
+            key: if self.is_event {
+                self.id.clone()
+            } else {
+                format!("{}@{}", self.id, version.get())
+            },
+            stripe_event_id: self.is_event.then(|| self.id.clone()),
+            occurred_at: self.created,
+            version: version.get(),
         }
     }
 
@@ -335,7 +365,9 @@ impl<'a> Engine<'a> {
         Ok(Fetched { object, started_at })
     }
 
-    /// Commits the marker (events only), the audit row (when the user is known) and `writes`.
+    /// Commits the marker (events only), the audit row (when the user is known), `writes`, and
+    /// the domain events they make (`before`: the subscription record a subscription write
+    /// replaces), in one transaction.
     async fn commit(
         &self,
         origin: &Origin,
@@ -343,8 +375,13 @@ impl<'a> Engine<'a> {
         outcome: Outcome,
         audit: (String, String),
         writes: &[Write],
+        before: Option<&SubscriptionRecord>,
     ) -> Result<Committed, SyncError> {
         let now = self.clock.now();
+        let outbox = match (outcome, user) {
+            (Outcome::Applied, Some(user)) => outbox(origin, user, writes, before, now),
+            _ => Vec::new(),
+        };
         let marker = origin
             .is_event
             .then(|| EventRecord::new(&origin.id, &origin.kind, outcome.as_str(), origin.created, now));
@@ -353,12 +390,12 @@ impl<'a> Engine<'a> {
             // A fetch that changes nothing leaves no trace.
             return Ok(Committed::Yes);
         }
-        Ok(self.store.commit(marker.as_ref(), audit.as_ref(), writes).await?)
+        Ok(self.store.commit_with_outbox(marker.as_ref(), audit.as_ref(), writes, &outbox).await?)
     }
 
     /// Records `outcome` without a state change (the marker of an event; nothing for a fetch).
     async fn mark(&self, origin: &Origin, user: Option<&str>, outcome: Outcome, audit: (String, String)) -> Result<Outcome, SyncError> {
-        match self.commit(origin, user, outcome, audit, &[]).await? {
+        match self.commit(origin, user, outcome, audit, &[], None).await? {
             Committed::Duplicate => Ok(Outcome::Duplicate),
             _ => Ok(outcome),
         }
@@ -382,4 +419,56 @@ impl<'a> Engine<'a> {
         tracing::warn!(origin = %origin.id, %customer, "no user for this customer; marked unmatched");
         self.mark(origin, None, Outcome::Unmatched, (String::new(), String::new())).await
     }
+}
+
+/// The outbox items of `writes` by `user`: the domain events of a subscription write, the
+/// origin's signal, and an access check after anything that may move the user's features.
+fn outbox(origin: &Origin, user: &str, writes: &[Write], before: Option<&SubscriptionRecord>, now: i64) -> Vec<OutboxRecord> {
+    let mut events = Vec::new();
+    let mut check = None;
+    for write in writes {
+        match write {
+            Write::Subscription(record) | Write::SubscriptionReplacing { record, .. } => {
+                let cause = origin.cause(record.version);
+                let changed = subscription_events(&cause, user, before, record);
+                if !changed.is_empty() {
+                    check = Some((cause.clone(), record.customer_id.clone()));
+                }
+                events.extend(changed);
+                events.extend(origin.signal.as_ref().map(|s| s.event(&cause, user, record)));
+            }
+            Write::Entitlements(record) | Write::EntitlementsReplacing { record, .. } => {
+                check = Some((origin.cause(record.version), record.customer_id.clone()));
+            }
+            _ => {}
+        }
+    }
+    let mut outbox: Vec<OutboxRecord> = events
+        .iter()
+        .enumerate()
+        .map(|(seq, e)| {
+            OutboxRecord::new(
+                e.detail_type.as_str(),
+                &e.common.id,
+                &e.order_key(),
+                e.common.version,
+                seq,
+                e.detail_json(),
+                now,
+            )
+        })
+        .collect();
+    if let Some((cause, customer)) = check {
+        let check = AccessCheck {
+            id: crate::domain::events::event_id(&cause, DetailType::EntitlementsChanged, user),
+            user_id: user.to_owned(),
+            customer_id: customer.clone(),
+            version: cause.version,
+            occurred_at: cause.occurred_at,
+            stripe_event_id: cause.stripe_event_id,
+        };
+        let detail = serde_json::to_string(&check).unwrap_or_default();
+        outbox.push(OutboxRecord::new(ACCESS_CHECK_KIND, &check.id, &customer, check.version, outbox.len(), detail, now));
+    }
+    outbox
 }

@@ -65,7 +65,7 @@ impl Engine<'_> {
                         format!("schedule={} {}", schedule.id, record.status),
                     );
                     match self
-                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Schedule(record)])
+                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Schedule(record)], None)
                         .await?
                     {
                         Committed::Yes => return Ok(Outcome::Applied),

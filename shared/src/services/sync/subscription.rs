@@ -72,7 +72,7 @@ impl Engine<'_> {
                     let record = snapshot.to_record(&user, self.catalog, version, origin.created, previous.as_ref(), self.clock.now());
                     let audit = (describe(previous.as_ref()), describe(Some(&record)));
                     match self
-                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Subscription(record)])
+                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Subscription(record)], previous.as_ref())
                         .await?
                     {
                         Committed::Yes => return Ok(Outcome::Applied),
@@ -144,7 +144,7 @@ impl Engine<'_> {
             }
             let audit = (describe(observed.as_ref()), describe(Some(&record)));
             let write = Write::SubscriptionReplacing { record, observed: stored };
-            match self.commit(origin, Some(&user), Outcome::Applied, audit, &[write]).await? {
+            match self.commit(origin, Some(&user), Outcome::Applied, audit, &[write], observed.as_ref()).await? {
                 Committed::Yes => return Ok(Outcome::Applied),
                 Committed::Duplicate => return Ok(Outcome::Duplicate),
                 // Someone stored state after our read: what we fetched may be older.
