@@ -4,6 +4,9 @@
   own server handles requests on threads without a lock, so two conditional writes to one item
   may both pass their condition there, which DynamoDB never allows (the usage quota's
   concurrency test shows it).
+- `GET /_local/ses/sent` answers the emails sent through SES so far (JSON: source, destinations,
+  subject, body), so that a test can read back what the notifier sent. moto keeps them but has
+  no API to read them.
 - A transaction backs up only the items it touches. moto deep-copies every table a transaction
   names before applying it, so each transaction costs time in proportion to the whole table
   (a long audit run slowed to seconds per write); the rollback it needs is the same.
@@ -12,6 +15,7 @@ Same command line as `moto_server`: -H HOST -p PORT.
 """
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -38,6 +42,36 @@ class Serialized:
     def __call__(self, environ, start_response):
         with self.lock:
             return list(self.app(environ, start_response))
+
+
+class SentMail:
+    """A WSGI middleware answering `GET /_local/ses/sent` with the emails SES has sent."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/_local/ses/sent":
+            return self.app(environ, start_response)
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        sent = []
+        for account in (DEFAULT_ACCOUNT_ID, "000000000000"):
+            if account not in ses_backends:
+                continue
+            for backend in ses_backends[account].values():
+                for message in backend.sent_messages:
+                    sent.append({
+                        "source": getattr(message, "source", None),
+                        "destinations": getattr(message, "destinations", None),
+                        "subject": getattr(message, "subject", None),
+                        "body": getattr(message, "body", None),
+                        "raw": getattr(message, "raw_data", None),
+                    })
+        body = json.dumps(sent).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
 
 class _TablesUncopied:
@@ -93,7 +127,7 @@ def main() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items_item_backup
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
-    run_simple(args.host, args.port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(args.host, args.port, Serialized(SentMail(app)), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

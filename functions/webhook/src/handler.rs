@@ -118,13 +118,22 @@ async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, Webh
     let header = signature::header_value(req.headers())?;
     verify(state, header, payload).await?;
     let event = event::parse(payload)?;
+    let outcome = apply(state, &event).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "received": true, "outcome": outcome.as_str() }),
+    ))
+}
+
+/// Applies a verified event (from `POST /webhook`, or from EventBridge: [`crate::bridge`]).
+pub async fn apply(state: &AppState, event: &event::Envelope) -> Result<billing::services::sync::Outcome, WebhookError> {
     if event.livemode != state.livemode {
         return Err(WebhookError::Livemode {
             event: event.livemode,
             configured: state.livemode,
         });
     }
-    let outcome = match state.sync()?.apply(&event).await {
+    let outcome = match state.sync()?.apply(event).await {
         Ok(outcome) => outcome,
         Err(err) => {
             if event.created < state.clock.now() - STALE_FAILURE_SECS {
@@ -135,10 +144,7 @@ async fn receive(state: &AppState, req: &Request) -> Result<Response<Body>, Webh
         }
     };
     tracing::info!(event = %event.id, event_type = %event.event_type, outcome = outcome.as_str(), "webhook processed");
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "received": true, "outcome": outcome.as_str() }),
-    ))
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The webhook function: verified Stripe events synced into DynamoDB through the sync engine
-//! (`POST /webhook`).
+//! (`POST /webhook`), or delivered by Amazon EventBridge from Stripe's partner event source.
 
+pub mod bridge;
 pub mod handler;
 
 /// What this function needs configured at startup.

@@ -7,6 +7,7 @@
 //! - [`bus`] — the EventBridge bus the domain events are published on
 //! - [`catalog`] — the plans catalog from an SSM parameter
 //! - [`jwks`] — the token issuer's signing keys (JWKS, OpenID discovery)
+//! - [`mail`] — email through Amazon SES (the optional notifications)
 //! - [`local_clock`] — the shared clock of a local run (the Stripe emulator's)
 //! - [`metrics`] — CloudWatch metrics as embedded metric format lines on stdout
 
@@ -15,6 +16,7 @@ pub mod bus;
 pub mod catalog;
 pub mod jwks;
 pub mod local_clock;
+pub mod mail;
 pub mod metrics;
 pub mod secrets;
 pub mod store;

@@ -21,7 +21,7 @@ mod jwt;
 mod rules;
 mod stripe;
 
-pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig};
+pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig, STRIPE_PARTNER_PREFIX};
 pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig};
 pub use self::jwt::{JwksSource, JwtConfig};
 pub use self::rules::{SubscriptionConfig, SyncOptions};
@@ -70,6 +70,7 @@ pub mod vars {
     pub const SES_ENDPOINT: &str = "SES_ENDPOINT";
     pub const EMAIL_SENDER: &str = "EMAIL_SENDER";
     pub const BILLING_PORTAL_LINK: &str = "BILLING_PORTAL_LINK";
+    pub const STRIPE_PARTNER_EVENT_SOURCE: &str = "STRIPE_PARTNER_EVENT_SOURCE";
     pub const PUBLISHER_BUDGET_SECONDS: &str = "PUBLISHER_BUDGET_SECONDS";
 }
 

@@ -385,6 +385,42 @@ pub fn thresholds_reached(used: u64, limit: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A quota's count that reached a threshold, as `usage.threshold` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached<'a> {
+    pub user_id: &'a str,
+    /// The user's Stripe customer, when linked (`None`: a free-plan user).
+    pub customer_id: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    /// The subscription whose period the counter counts in (`None`: the calendar month).
+    pub subscription_id: Option<&'a str>,
+    pub usage: UsageData,
+    /// When it was recorded.
+    pub now: i64,
+}
+
+/// `usage.threshold` of `reached`. Its id names the counter, the period and the threshold: the
+/// counter makes it once.
+pub fn usage_threshold(reached: &Reached<'_>) -> DomainEvent {
+    let u = &reached.usage;
+    let key = format!("usage:{}:{}:{}:{}", reached.user_id, u.feature, u.period_end, u.threshold);
+    DomainEvent {
+        detail_type: DetailType::UsageThreshold,
+        common: Common {
+            id: format!("{key}/{}", DetailType::UsageThreshold.as_str()),
+            user_id: reached.user_id.to_owned(),
+            customer_id: reached.customer_id.unwrap_or_default().to_owned(),
+            subscription_id: reached.subscription_id.map(str::to_owned),
+            plan: reached.plan.map(str::to_owned),
+            status: None,
+            version: crate::domain::version::Version::of_payload(reached.now).get(),
+            occurred_at: reached.now,
+            stripe_event_id: None,
+        },
+        data: Data::Usage(u.clone()),
+    }
+}
+
 /// `entitlements.changed` for a user whose effective set moved from `before` to `after`, or
 /// `None` when it did not.
 pub fn entitlements_changed(

@@ -18,6 +18,7 @@
 //! | `RECONCILE` | `EVENTS` | [`ReconcileState`]: how far reconcile has applied Stripe's events, and a pending sweep |
 //! | `OUTBOX` | `<customer>#<version>#<seq>#<id>` | [`OutboxRecord`]: a domain event (or an access check) written with the change that made it, until published |
 //! | `OUTBOX#PARKED` | as above | an [`OutboxRecord`] that EventBridge kept refusing, kept for review |
+//! | `NOTIFIED#<domain event id>` | `EMAIL` | the email of a domain event was sent (TTL) |
 //! | `USER#<sub>` | `ACCESS` | [`AccessSnapshot`]: the effective feature set last published in `entitlements.changed` |
 //!
 //! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
@@ -96,6 +97,12 @@ pub mod keys {
     pub const OUTBOX_PARKED: &str = "OUTBOX#PARKED";
     /// The user's last published effective feature set.
     pub const SK_ACCESS: &str = "ACCESS";
+    /// The marker of an email sent for a domain event (TTL).
+    pub const NOTIFIED_PREFIX: &str = "NOTIFIED#";
+    pub const SK_NOTIFIED: &str = "EMAIL";
+    pub fn notified(event_id: &str) -> String {
+        format!("{NOTIFIED_PREFIX}{event_id}")
+    }
     /// Reconcile's checkpoint item.
     pub const RECONCILE: &str = "RECONCILE";
     pub const SK_RECONCILE_EVENTS: &str = "EVENTS";

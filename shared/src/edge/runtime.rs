@@ -143,7 +143,7 @@ where
     F: FnMut(Request) -> Fut + Send + 'a,
     Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'a,
 {
-    serve(handler, None::<fn(Value) -> Ready<Value>>).await
+    serve(handler, None::<fn(Value) -> Ready<Result<Value, lambda_http::Error>>>).await
 }
 
 /// [`run`] for a function that also takes direct invocations: a payload that is not an API
@@ -155,6 +155,26 @@ where
     D: FnMut(Value) -> DFut + Send + 'a,
     DFut: Future<Output = Value> + Send + 'a,
 {
+    let mut direct = direct;
+    serve(
+        handler,
+        Some(move |value| {
+            let call = direct(value);
+            async move { Ok::<_, lambda_http::Error>(call.await) }
+        }),
+    )
+    .await
+}
+
+/// [`run_with_direct`] for direct invocations that may fail: an `Err` fails the invocation,
+/// so that its invoker retries (EventBridge delivering an event, say).
+pub async fn run_with_fallible_direct<'a, F, Fut, D, DFut>(handler: F, direct: D) -> Result<(), lambda_http::Error>
+where
+    F: FnMut(Request) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'a,
+    D: FnMut(Value) -> DFut + Send + 'a,
+    DFut: Future<Output = Result<Value, lambda_http::Error>> + Send + 'a,
+{
     serve(handler, Some(direct)).await
 }
 
@@ -163,7 +183,7 @@ where
     F: FnMut(Request) -> Fut + Send + 'a,
     Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'a,
     D: FnMut(Value) -> DFut + Send + 'a,
-    DFut: Future<Output = Value> + Send + 'a,
+    DFut: Future<Output = Result<Value, lambda_http::Error>> + Send + 'a,
 {
     let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(guarded(handler)));
     let service = lambda_http::service_fn(move |event: LambdaEvent<Value>| {
@@ -182,7 +202,7 @@ where
             Ok(Incoming::Direct(value)) => match direct.as_mut() {
                 Some(direct) => {
                     let call = direct(value);
-                    Box::pin(async move { Ok(call.await) })
+                    Box::pin(call)
                 }
                 None => Box::pin(ready(
                     Err("this function is invoked by API Gateway only (no requestContext)".into()),

@@ -6,6 +6,7 @@
 //! - [`gate`] — "may this user use this feature?" for any Rust Lambda
 //! - [`usage`] — usage quotas and metered usage for any Rust Lambda
 //! - [`reporter`] — metered usage to Stripe's meters, exactly once
+//! - [`notify`] — the optional emails of payment failures and trial ends, through SES
 //! - [`publisher`] — domain events from the outbox to the EventBridge bus, in order per customer
 //! - [`reconcile`] — what missed or lost webhooks left behind, repaired from Stripe's records
 //! - [`ratelimit`] — the per-user rate of requests that call Stripe
@@ -14,6 +15,7 @@
 pub mod checkout;
 pub mod context;
 pub mod gate;
+pub mod notify;
 pub mod publisher;
 pub mod ratelimit;
 pub mod reconcile;

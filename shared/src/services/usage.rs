@@ -34,7 +34,9 @@ use crate::adapters::store::{Counted, KeyedCount, Store, StoreError, UsageWrite}
 use crate::adapters::stripe::idempotency_key;
 use crate::domain::access::{self, AccessPolicy};
 use crate::domain::clock::Clock;
+use crate::domain::events::{Reached, UsageData, thresholds_reached, usage_threshold};
 use crate::domain::plans::{Catalog, is_valid_key};
+use crate::domain::records::OutboxRecord;
 use crate::domain::usage::{Allowances, Metering, Period};
 
 /// Largest quantity of one record.
@@ -100,6 +102,9 @@ struct Entry {
     period: Period,
     /// The subscription whose billing period `period` is.
     basis: Option<String>,
+    /// The headline plan, and the user's Stripe customer (for `usage.threshold`).
+    plan: Option<String>,
+    customer_id: Option<String>,
     read_at: Instant,
 }
 
@@ -147,6 +152,16 @@ impl AllowanceCache {
     }
 }
 
+/// A count just recorded, for [`Usage::notify`].
+struct Threshold<'a> {
+    user: &'a str,
+    feature: &'a str,
+    entry: &'a Entry,
+    limit: Option<u64>,
+    used: u64,
+    notified: Vec<u8>,
+}
+
 /// Borrowed pieces of the process state; cheap to build per request.
 pub struct Usage<'a> {
     store: &'a Store,
@@ -179,6 +194,8 @@ impl<'a> Usage<'a> {
             usage: access.usage,
             period: access.usage_period,
             basis: access.usage_basis,
+            plan: access.plan,
+            customer_id: items.customer.map(|c| c.customer_id),
             read_at: Instant::now(),
         };
         self.cache.put(user, entry.clone());
@@ -252,9 +269,20 @@ impl<'a> Usage<'a> {
             },
             Counted::Closed | Counted::Yes { .. } => UsageError::SubscriptionEnded,
         };
+        let reached = |used: u64, notified: Vec<u8>| Threshold {
+            user,
+            feature,
+            entry: &entry,
+            limit: allowance.limit,
+            used,
+            notified,
+        };
         let Some(key) = key else {
             return match self.store.count_usage(&write).await? {
-                Counted::Yes { used } => Ok(answer(used)),
+                Counted::Yes { used, notified } => {
+                    self.notify(reached(used, notified)).await;
+                    Ok(answer(used))
+                }
                 other => Err(refused(other)),
             };
         };
@@ -265,7 +293,8 @@ impl<'a> Usage<'a> {
             .count_usage_once(&write, &request, &fingerprint, self.clock.now())
             .await?
         {
-            KeyedCount::Counted(Counted::Yes { used }) => {
+            KeyedCount::Counted(Counted::Yes { used, notified }) => {
+                self.notify(reached(used, notified)).await;
                 let recorded = answer(used);
                 if let Ok(text) = serde_json::to_string(&recorded)
                     && let Err(err) = self.store.save_answer(&request, &text).await
@@ -289,6 +318,51 @@ impl<'a> Usage<'a> {
                     Ok(answer(used))
                 }
             },
+        }
+    }
+
+    /// Records the `usage.threshold` events a count reached and its counter has not made yet:
+    /// each marks the counter and puts its outbox item in one transaction. A failure is logged
+    /// and not the caller's: the units are counted, and the next record of the counter (at or
+    /// past the threshold) makes the event then.
+    async fn notify(&self, t: Threshold<'_>) {
+        let Some(limit) = t.limit else { return };
+        let now = self.clock.now();
+        for threshold in thresholds_reached(t.used, limit) {
+            if t.notified.contains(&threshold) {
+                continue;
+            }
+            let event = usage_threshold(&Reached {
+                user_id: t.user,
+                customer_id: t.entry.customer_id.as_deref(),
+                plan: t.entry.plan.as_deref(),
+                subscription_id: t.entry.basis.as_deref(),
+                usage: UsageData {
+                    feature: t.feature.to_owned(),
+                    threshold,
+                    used: t.used,
+                    limit,
+                    period_start: t.entry.period.start,
+                    period_end: t.entry.period.end,
+                },
+                now,
+            });
+            let record = OutboxRecord::new(
+                event.detail_type.as_str(),
+                &event.common.id,
+                &event.order_key(),
+                event.common.version,
+                usize::from(threshold),
+                event.detail_json(),
+                now,
+            );
+            if let Err(err) = self
+                .store
+                .notify_threshold(t.user, t.entry.period.end, t.feature, threshold, &record, now)
+                .await
+            {
+                tracing::warn!(error = %crate::adapters::cause_chain(&err), feature = t.feature, threshold, "usage.threshold not recorded; the next record retries");
+            }
         }
     }
 

@@ -155,6 +155,33 @@ impl Store {
         }
     }
 
+    /// Whether the email of domain event `id` was sent.
+    pub async fn email_sent(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.get(&keys::notified(id), keys::SK_NOTIFIED).await?.is_some())
+    }
+
+    /// Marks the email of domain event `id` as sent (kept 30 days).
+    pub async fn mark_email_sent(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        let item = Item::from([
+            (keys::PK.to_owned(), AttributeValue::S(keys::notified(id))),
+            (keys::SK.to_owned(), AttributeValue::S(keys::SK_NOTIFIED.into())),
+            (keys::TTL.to_owned(), AttributeValue::N((now + 30 * 86_400).to_string())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(backend("put_item"))?;
+        Ok(())
+    }
+
+    /// A user's link to their Stripe customer (its email).
+    pub async fn customer_link(&self, user_id: &str) -> Result<Option<crate::domain::records::CustomerLink>, StoreError> {
+        self.get_as(&keys::user(user_id), keys::SK_CUSTOMER).await
+    }
+
     /// Stores the effective feature set last published for a user (one publisher runs at a
     /// time: its reserved concurrency is 1).
     pub async fn save_access(&self, snapshot: &AccessSnapshot) -> Result<(), StoreError> {

@@ -44,10 +44,11 @@ pub struct UsageWrite<'a> {
 }
 
 /// The outcome of counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Counted {
-    /// Counted; `used` includes the quantity.
-    Yes { used: u64 },
+    /// Counted; `used` includes the quantity. `notified`: the thresholds (percent of the limit)
+    /// whose `usage.threshold` event the counter already made this period.
+    Yes { used: u64, notified: Vec<u8> },
     /// Over the limit: nothing counted; `used` is the count as it stands.
     OverLimit { used: u64 },
     /// Past the metered ceiling: nothing counted; `metered` is the billed count as it stands.
@@ -155,6 +156,19 @@ fn count_of(item: &Item, limited: bool) -> Option<u64> {
     number(item, if limited { "limited" } else { "used" })
 }
 
+/// The attribute that marks a counter's `usage.threshold` event of `threshold` percent as made.
+pub fn notified_attribute(threshold: u8) -> String {
+    format!("notified_{threshold}")
+}
+
+/// The thresholds a counter item already made events of.
+fn notified_of(item: &Item) -> Vec<u8> {
+    crate::domain::events::USAGE_THRESHOLDS
+        .into_iter()
+        .filter(|t| item.contains_key(&notified_attribute(*t)))
+        .collect()
+}
+
 /// Which condition a refused write of `w` failed, from the counter as it was (`None`: absent).
 fn refusal(w: &UsageWrite<'_>, old: Option<&Item>) -> Counted {
     let limited = old.and_then(|i| number(i, "limited")).unwrap_or(w.carried);
@@ -193,7 +207,7 @@ impl Store {
             .set_key(Some(key(&parts.pk, &parts.sk)))
             .update_expression(&parts.expression)
             .set_condition_expression(parts.condition.clone())
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (name, value) in &parts.names {
             request = request.expression_attribute_names(*name, *value);
@@ -204,6 +218,7 @@ impl Store {
         match request.send().await {
             Ok(out) => Ok(Counted::Yes {
                 used: out.attributes.as_ref().and_then(|a| count_of(a, limited)).unwrap_or(w.quantity),
+                notified: out.attributes.as_ref().map(notified_of).unwrap_or_default(),
             }),
             Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
                 let old = match e.err() {
@@ -301,9 +316,10 @@ impl Store {
             );
             let reasons = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => {
-                    let counter = self.usage_counter(w.user_id, w.period.end, w.feature).await?;
-                    let used = counter.map_or(w.quantity, |c| if limited { c.limited } else { c.used });
-                    return Ok(KeyedCount::Counted(Counted::Yes { used }));
+                    let counter = self.get(&parts.pk, &parts.sk).await?;
+                    let used = counter.as_ref().and_then(|c| count_of(c, limited)).unwrap_or(w.quantity);
+                    let notified = counter.as_ref().map(notified_of).unwrap_or_default();
+                    return Ok(KeyedCount::Counted(Counted::Yes { used, notified }));
                 }
                 Err(SdkError::ServiceError(e)) if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
                     match e.err() {
@@ -338,6 +354,34 @@ impl Store {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         Err(StoreError::Conflict)
+    }
+
+    /// Marks `threshold` of a counter as notified and records its `usage.threshold` event in the
+    /// outbox, as ONE transaction; `false` (nothing written) when it was marked before.
+    pub async fn notify_threshold(
+        &self,
+        user_id: &str,
+        period_end: i64,
+        feature: &str,
+        threshold: u8,
+        event: &crate::domain::records::OutboxRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&keys::user(user_id), &keys::usage(period_end, feature))))
+            .update_expression("SET #n = :now")
+            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#n)")
+            .expression_attribute_names("#n", notified_attribute(threshold))
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .build()
+            .map_err(backend("transact_write_items"))?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.put(event, super::Condition::None)?,
+        ];
+        Ok(self.transact(items).await?.is_none())
     }
 
     /// The checks that `subscription`'s metering is open: its record is not canceled (nor
