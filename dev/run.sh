@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, the Stripe
 # emulator on 127.0.0.1:12111 (delivering signed webhooks to the local webhook function), and
-# `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths, and the
-# scheduled functions on their schedule (the usage reporter every minute, reconcile every 15
-# minutes, through `cargo lambda invoke` against the watch server).
+# `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths, the event
+# bus `billing-events` on moto, and the scheduled functions on their schedule (the events
+# publisher every 2 seconds, the usage reporter every minute, reconcile every 15 minutes, through
+# `cargo lambda invoke` against the watch server).
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,6 +39,7 @@ fi
 
 cargo build --quiet -p devtool -p stripe-emulator
 cargo run --quiet -p devtool -- create-table
+cargo run --quiet -p devtool -- create-bus
 
 emulator_host="${STRIPE_EMULATOR_ADDR%:*}"
 emulator_port="${STRIPE_EMULATOR_ADDR##*:}"
@@ -57,6 +59,8 @@ stripe-lambda local stack
   Stripe emulator           http://$STRIPE_EMULATOR_ADDR  webhooks → $STRIPE_EMULATOR_WEBHOOK_URLS   log: .dev/stripe-emulator.log
   bearer token for a user   ./dev/token.sh user_123
   usage reporter            every ${USAGE_REPORT_EVERY:-60} s   log: .dev/usage-reporter.log
+  domain events             bus $EVENT_BUS_NAME on $EVENTBRIDGE_ENDPOINT, published every ${PUBLISH_EVERY:-2} s   log: .dev/events-publisher.log
+                            watch them: cargo run -p devtool -- events tail
   reconcile                 every ${RECONCILE_EVERY:-900} s   log: .dev/reconcile.log   (now: cargo run -p devtool -- reconcile)
 Ctrl-C stops everything started here.
 
@@ -65,7 +69,15 @@ INFO
 cargo lambda watch -A 127.0.0.1 -P 9000 --env-file "$root/dev/local.env" &
 pids+=($!)
 
-# What EventBridge Scheduler does in AWS.
+# What the table's stream and EventBridge Scheduler do in AWS.
+(
+  wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
+  while sleep "${PUBLISH_EVERY:-2}"; do
+    cargo lambda invoke events-publisher --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/events-publisher.log" 2>&1 || true
+    echo >> "$state_dir/events-publisher.log"
+  done
+) &
+pids+=($!)
 (
   wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
   while sleep "${USAGE_REPORT_EVERY:-60}"; do

@@ -9,6 +9,14 @@
 //! devtool reconcile [full | customer <cus_…> | user <user-id>]
 //!                                 what the reconcile function does (events since the
 //!                                 checkpoint; or fetched snapshots), printing its summary
+//! devtool create-bus             create the event bus (EVENT_BUS_NAME at EVENTBRIDGE_ENDPOINT)
+//!                                 and verify EMAIL_SENDER in the local SES, if missing
+//! devtool events tail [--detail-type T] [--count N]
+//!                                 print domain events as they arrive (a rule and an SQS queue
+//!                                 on the bus, removed on exit)
+//! devtool events publish          run the publisher once (the outbox to the bus)
+//! devtool events parked | requeue <id>
+//!                                 the domain events parked after repeated refusals
 //! devtool usage-batches [requeue <identifier>]
 //!                                 list the metered usage batches the usage reporter parked
 //!                                 for review (JSON lines); requeue one after checking that
@@ -23,6 +31,8 @@ use billing::adapters::store::Store;
 use billing::config::{Config, Needs};
 use clap::{Parser, Subcommand};
 
+mod events;
+
 /// Local-stack helper: reads the same environment as the functions (see `dev/local.env`).
 #[derive(Debug, Parser)]
 #[command(name = "devtool", version)]
@@ -35,6 +45,14 @@ struct Cli {
 enum Command {
     /// Create the table (TABLE_NAME at DYNAMODB_ENDPOINT) if missing.
     CreateTable,
+    /// Create the event bus (EVENT_BUS_NAME at EVENTBRIDGE_ENDPOINT), and verify EMAIL_SENDER in
+    /// the local SES, if missing.
+    CreateBus,
+    /// Domain events: print them as they arrive, publish the outbox, review parked ones.
+    Events {
+        #[command(subcommand)]
+        action: events::EventsAction,
+    },
     /// Print a bearer token the local functions accept (1 h).
     Token {
         /// The user id (the token's `sub`).
@@ -89,6 +107,8 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::CreateTable => create_table(&config).await,
+        Command::CreateBus => events::create_bus(&config).await,
+        Command::Events { action } => events::events(&config, action).await,
         Command::Token { user_id, email } => match billing::edge::identity::issue_token(&config.jwt, &user_id, email.as_deref(), 3600) {
             Ok(token) => {
                 println!("{token}");

@@ -61,6 +61,16 @@ impl Bus {
         &self.name
     }
 
+    /// Creates the bus if it does not exist (the local stack and the tests; in AWS the template
+    /// does). `true` when created.
+    pub async fn create(&self) -> Result<bool, BusError> {
+        match self.client.create_event_bus().name(&self.name).send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_already_exists_exception()) => Ok(false),
+            Err(err) => Err(BusError::Backend(Box::new(err))),
+        }
+    }
+
     /// Puts `entries` (at most [`PUT_EVENTS_MAX`]) in one request. The answer has one item per
     /// entry, in order: `None` when EventBridge took it, else its error code.
     pub async fn put(&self, entries: &[Entry<'_>]) -> Result<Vec<Option<String>>, BusError> {

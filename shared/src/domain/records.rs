@@ -406,9 +406,10 @@ pub const OUTBOX_MAX_ATTEMPTS: u32 = 10;
 /// maybe published by the publisher, never published as itself.
 pub const ACCESS_CHECK_KIND: &str = "access.check";
 
-/// `OUTBOX` / `<order key>#<version>#<seq>#<id>`: a domain event recorded in the same
+/// `OUTBOX` / `<order key>#<version>#<check><seq>#<id>`: a domain event recorded in the same
 /// transaction as the change that made it, deleted once published. The sort key orders a
-/// customer's events by version (and, within one change, as made).
+/// customer's events by version; of one version, events before access checks (`<check>` is 0
+/// or 1), and within one change as made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRecord {
     pub pk: String,
@@ -432,7 +433,9 @@ impl OutboxRecord {
     pub fn new(kind: &str, id: &str, order_key: &str, version: u64, seq: usize, detail: String, now: i64) -> Self {
         Self {
             pk: keys::OUTBOX.into(),
-            sk: format!("{order_key}#{version:020}#{seq:03}#{id}"),
+            // Of one version, access checks come after the events: an `entitlements.changed`
+            // follows the subscription or purchase event that caused it.
+            sk: format!("{order_key}#{version:020}#{}{seq:03}#{id}", u8::from(kind == ACCESS_CHECK_KIND)),
             id: id.into(),
             kind: kind.into(),
             order_key: order_key.into(),

@@ -226,7 +226,7 @@ async fn a_free_one_time_purchase_is_granted() {
 
 /// Pays a one-time `lifetime` purchase of `user_123`, syncs it eagerly, and returns (session
 /// id, charge id).
-async fn paid_purchase(stack: &Stack) -> (String, String) {
+pub(crate) async fn paid_purchase(stack: &Stack) -> (String, String) {
     let (status, created) = create(stack, post_checkout(json!({"plan": "lifetime"}))).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -240,7 +240,7 @@ async fn paid_purchase(stack: &Stack) -> (String, String) {
 }
 
 /// Runs `change` on the emulator's world and delivers the event of `event_type` it emitted.
-async fn change_and_deliver(stack: &Stack, event_type: &str, change: impl FnOnce(&mut stripe_emulator::World)) -> Value {
+pub(crate) async fn change_and_deliver(stack: &Stack, event_type: &str, change: impl FnOnce(&mut stripe_emulator::World)) -> Value {
     let event = {
         let mut world = stack.emulator.shared.world.lock().await;
         change(&mut world);
@@ -257,7 +257,7 @@ async fn exports(stack: &Stack) -> (bool, &'static str) {
     (decision.allowed, decision.reason.as_str())
 }
 
-fn params(text: &str) -> stripe_emulator::params::Params {
+pub(crate) fn params(text: &str) -> stripe_emulator::params::Params {
     stripe_emulator::params::Params::parse(text.as_bytes()).unwrap()
 }
 

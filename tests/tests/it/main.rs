@@ -7,6 +7,7 @@ mod emulator;
 mod emulator_billing;
 mod emulator_meters;
 mod entitlements;
+mod events;
 mod hardening;
 mod helpers;
 mod openapi;

@@ -22,7 +22,7 @@ fn as_user(event: &str, user: &str, payload: Option<Value>, key: Option<&str>) -
     })
 }
 
-async fn subscription_call(stack: &Stack, event: &str, user: &str, payload: Value, key: Option<&str>) -> (u16, Value) {
+pub(crate) async fn subscription_call(stack: &Stack, event: &str, user: &str, payload: Value, key: Option<&str>) -> (u16, Value) {
     let response = subscription::handler::handle(&stack.state, as_user(event, user, Some(payload), key))
         .await
         .unwrap();

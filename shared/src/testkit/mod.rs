@@ -2,6 +2,8 @@
 //! pointed at loopback endpoints, and the `events/*.json` files that `cargo lambda invoke`
 //! uses too.
 
+pub mod consumer;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -75,6 +77,18 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .endpoint_url(endpoint)
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// AWS configuration for a local endpoint (moto) with static test credentials: what the bus,
+/// SES and SQS clients of a test are built from (pass the endpoint to their `from_config`).
+pub fn local_sdk() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "testkit"),
+        ))
+        .build()
 }
 
 /// Full application state against local endpoints.
