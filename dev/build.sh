@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release build of the nine functions for Lambda (arm64, provided.al2023) with SAM's
+# Release build of the eleven functions for Lambda (arm64, provided.al2023) with SAM's
 # rust-cargolambda builder: one `cargo lambda build --release --arm64 --bin <name>` per
 # function, output in .aws-sam/build/. Then `sam deploy --guided`.
 set -euo pipefail

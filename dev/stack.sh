@@ -5,7 +5,8 @@
 #
 #   start_stack <work dir> [KEY=VALUE …]   extra settings for every process of the stack
 #
-# Sets STACK_API, STACK_STRIPE, STACK_DYNAMODB and STACK_TABLE; logs go to <work dir>.
+# Sets STACK_API, STACK_STRIPE, STACK_DYNAMODB and STACK_TABLE (moto also serves the stack's
+# event bus and SES); logs go to <work dir>.
 
 stack_pids=()
 stop_stack() {
@@ -43,11 +44,13 @@ start_stack() {
   STACK_DYNAMODB="http://127.0.0.1:$dynamo_port"
 
   # The environment of every process of this stack: the local defaults with this stack's ports.
-  grep -vE '^(TABLE_NAME|DYNAMODB_ENDPOINT|STRIPE_API_BASE|STRIPE_EMULATOR_ADDR|STRIPE_EMULATOR_WEBHOOK_URLS|RUST_LOG)=' "$root/dev/local.env" \
+  grep -vE '^(TABLE_NAME|DYNAMODB_ENDPOINT|EVENTBRIDGE_ENDPOINT|SES_ENDPOINT|STRIPE_API_BASE|STRIPE_EMULATOR_ADDR|STRIPE_EMULATOR_WEBHOOK_URLS|RUST_LOG)=' "$root/dev/local.env" \
     | grep -vE '^\s*(#|$)' > "$stack_work/stack.env"
   cat >> "$stack_work/stack.env" <<ENV
 TABLE_NAME=$STACK_TABLE
 DYNAMODB_ENDPOINT=$STACK_DYNAMODB
+EVENTBRIDGE_ENDPOINT=$STACK_DYNAMODB
+SES_ENDPOINT=$STACK_DYNAMODB
 STRIPE_API_BASE=$STACK_STRIPE/
 STRIPE_EMULATOR_ADDR=127.0.0.1:$stripe_port
 STRIPE_EMULATOR_WEBHOOK_URLS=$STACK_API/webhook
@@ -63,6 +66,7 @@ ENV
   stack_pids+=($!)
   wait_for_port 127.0.0.1 "$dynamo_port" 30 "moto server"
   cargo run --quiet -p devtool -- create-table
+  cargo run --quiet -p devtool -- create-bus
 
   cargo run --quiet -p stripe-emulator > "$stack_work/emulator.log" 2>&1 &
   stack_pids+=($!)
@@ -85,5 +89,6 @@ ENV
   warm POST /usage 403
   warm_invoke usage-reporter '{}'
   warm_invoke reconcile '{}'
+  warm_invoke events-publisher '{}'
   warm_invoke authorizer '{"routeKey": "GET /profile"}'
 }

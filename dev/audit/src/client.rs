@@ -56,6 +56,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// Where the stack listens.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
     pub fn new(endpoints: Endpoints) -> Self {
         let store = Store::new(billing::testkit::dynamodb_client(&endpoints.dynamodb), endpoints.table.clone());
         Self {

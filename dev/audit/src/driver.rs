@@ -72,6 +72,7 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
         histories: Vec::new(),
         elapsed: Duration::ZERO,
     };
+    let feed = crate::events::Feed::attach(&client.endpoints().dynamodb).await?;
     let mut seen: BTreeSet<(String, &'static str, String)> = BTreeSet::new();
     let mut missed = 0;
     for day in 1..=plan.days {
@@ -116,6 +117,16 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
             report.operations += 1;
             client.settle().await?;
         }
+        // The table's stream wakes the publisher in AWS; here it runs once deliveries settled.
+        let publish = client.invoke("events-publisher", &json!({})).await?;
+        report.operations += 1;
+        let mut drain_violation = crate::events::drained(&publish);
+        for (kind, detail) in feed.take().await? {
+            match actors.iter_mut().find(|a| detail["user_id"].as_str() == Some(a.user.as_str())) {
+                Some(actor) => actor.history.published.push((kind, detail)),
+                None => drain_violation = Some(format!("{kind} for a user nobody simulates: {detail}")),
+            }
+        }
         let settled = Settled {
             reported: [&before, &reporter]
                 .iter()
@@ -136,6 +147,21 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
             actor.history.held_prices.extend(held);
             actor.history.learn(&observation);
             let mut found = check(&rules, &observation, &actor.history, settled);
+            if settled.converged {
+                let published = crate::events::check(&rules, &observation, &actor.history.published);
+                found.extend(published.into_iter().map(|detail| crate::invariants::Violation {
+                    invariant: "I5 events",
+                    user: actor.user.clone(),
+                    detail,
+                }));
+            }
+            if let Some(detail) = drain_violation.take() {
+                found.push(crate::invariants::Violation {
+                    invariant: "I5 events",
+                    user: "(publisher)".into(),
+                    detail,
+                });
+            }
             if late > 0 {
                 // Not per customer: the reporter's summary is the run's.
                 found.push(crate::invariants::Violation {

@@ -6,6 +6,7 @@
 //! - [`actions`] — what a customer does (checkout, changes, cancels, usage, refunds, disputes)
 //! - [`observe`] — one look at a customer: Stripe, the table, the API's access answer
 //! - [`invariants`] — the invariants I1–I4, pure
+//! - [`events`] — I5: the domain events read back from the bus, judged against the table
 //! - [`model`] — what the audit knows of a customer
 //! - [`client`] — the ways into the stack
 //! - [`rng`] — the seeded generator
@@ -13,6 +14,7 @@
 pub mod actions;
 pub mod client;
 pub mod driver;
+pub mod events;
 pub mod invariants;
 pub mod model;
 pub mod observe;

@@ -203,6 +203,9 @@ pub struct History {
     pub metered: Vec<MeteredPoint>,
     /// What the audit saw go wrong while it acted (a retried record answered differently).
     pub anomalies: Vec<String>,
+    /// The domain events published for the customer so far, `(detail-type, detail)` in arrival
+    /// order.
+    pub published: Vec<(String, serde_json::Value)>,
     /// What happened, for the report of a violation.
     pub log: Vec<String>,
 }

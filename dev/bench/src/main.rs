@@ -83,6 +83,7 @@ async fn main() {
     println!("| measure | result | target |");
     println!("|---|---|---|");
     webhook_bench(&state, &requests, args.events).await;
+    publisher_bench(&state, &requests).await;
     entitlements_bench(&state, &requests, args.checks).await;
     usage_bench(&state, &requests, args.checks).await;
     authorizer_bench(&state, args.checks).await;
@@ -102,6 +103,8 @@ async fn main() {
             "usage-reporter",
             "reconcile",
             "authorizer",
+            "events-publisher",
+            "notifier",
         ] {
             // A size target is set for the entitlements function only.
             let target = if f == "entitlements" { "≤ 8 MB" } else { "—" };
@@ -128,7 +131,9 @@ async fn deliver(state: &billing::AppState, event: &Value) -> u16 {
     webhook::handler::handle(state, req).await.unwrap().status().as_u16()
 }
 
-/// `customer.subscription.updated` events for one subscription, one second apart, fresh ids.
+/// `customer.subscription.updated` events for one subscription, one second apart, fresh ids;
+/// each changes the quantity, so each makes domain events (`subscription.updated` and an access
+/// check in the outbox, in the same transaction).
 fn updates(n: usize) -> Vec<String> {
     let base: Value = serde_json::from_str(&testkit::event_text("stripe/customer.subscription.updated.json")).unwrap();
     let created = base["created"].as_i64().unwrap();
@@ -137,6 +142,9 @@ fn updates(n: usize) -> Vec<String> {
             let mut event = base.clone();
             event["id"] = format!("evt_bench_{}_{i}", std::process::id()).into();
             event["created"] = (created + 1 + i as i64).into();
+            let quantity = 2 + (i % 2) as u64;
+            event["data"]["object"]["quantity"] = quantity.into();
+            event["data"]["object"]["items"]["data"][0]["quantity"] = quantity.into();
             serde_json::to_string_pretty(&event).unwrap()
         })
         .collect()
@@ -191,14 +199,63 @@ async fn webhook_bench(state: &billing::AppState, requests: &testkit::RequestCou
     }
     let wall = start.elapsed() / n as u32;
     let trips = (requests.get() - before) as f64 / n as f64;
+    let outbox = state.store.outbox(100_000).await.unwrap();
     report(
-        "webhook: DynamoDB round trips per event (common path)",
+        "webhook: DynamoDB round trips per event (common path, each event a state change with its domain events)",
         format!("{trips:.2}"),
         "≤ 2",
     );
     report(
+        "webhook: outbox items per event, in the same transaction (added round trips: 0)",
+        format!("{:.2}", outbox.len() as f64 / n as f64),
+        "—",
+    );
+    report(
         "webhook: wall time per event incl. moto (~4 ms/request, not a speed reference)",
         format!("{:.1} ms", wall.as_secs_f64() * 1e3),
+        "—",
+    );
+}
+
+/// The publisher's cost per domain event: what the webhook bench left in the outbox, put on a
+/// bus on moto's EventBridge.
+async fn publisher_bench(state: &billing::AppState, requests: &testkit::RequestCounter) {
+    let client = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&testkit::local_sdk())
+            .endpoint_url(testkit::moto_endpoint())
+            .build(),
+    );
+    let bus = billing::adapters::bus::Bus::new(client, format!("bench-{}", std::process::id()), "billing");
+    bus.create().await.unwrap();
+    let pending = state.store.outbox(100_000).await.unwrap().len();
+    let before = requests.get();
+    let start = Instant::now();
+    let mut published = 0;
+    let mut puts = 0;
+    loop {
+        let run = state.publisher(&bus).run().await.unwrap();
+        assert_eq!(run.refused, 0, "{run:?}");
+        published += run.published;
+        puts += run.put_requests;
+        if run.left == 0 {
+            break;
+        }
+    }
+    let wall = start.elapsed();
+    let handled = pending.max(1) as f64;
+    report(
+        &format!("publisher: DynamoDB requests per outbox item ({pending} items, {published} published)"),
+        format!("{:.2}", (requests.get() - before) as f64 / handled),
+        "—",
+    );
+    report(
+        "publisher: PutEvents requests per published event",
+        format!("{:.2}", puts as f64 / published.max(1) as f64),
+        "≤ 1",
+    );
+    report(
+        "publisher: wall time per outbox item incl. moto (not a speed reference)",
+        format!("{:.1} ms", wall.as_secs_f64() * 1e3 / handled),
         "—",
     );
 }

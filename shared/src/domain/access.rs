@@ -640,6 +640,7 @@ mod tests {
             }),
             schedules: vec![],
             usage: vec![],
+            access: None,
         }
     }
 

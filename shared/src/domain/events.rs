@@ -300,6 +300,13 @@ fn changes(before: &SubscriptionRecord, after: &SubscriptionRecord) -> Vec<&'sta
     changed
 }
 
+/// Whether a record written over `before` may move the user's features: it is new, or its
+/// plan, interval, quantity, status or cancellation changed (a purchase disputed, say, which
+/// makes no event of its own).
+pub fn may_move_access(before: Option<&SubscriptionRecord>, after: &SubscriptionRecord) -> bool {
+    before.is_none_or(|b| !changes(b, after).is_empty())
+}
+
 /// The events of a subscription (or one-time purchase) record written over `before`.
 pub fn subscription_events(cause: &Cause, user: &str, before: Option<&SubscriptionRecord>, after: &SubscriptionRecord) -> Vec<DomainEvent> {
     let event = |kind, data| DomainEvent {

@@ -705,3 +705,83 @@ async fn a_custom_monthly_amount_in_eur_is_paid_and_stored() {
         .await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("amount")), "{problem}");
 }
+
+/// The stack's domain events for `user`, read as a team's consumer reads them: a rule with an
+/// SQS target on the stack's bus (moto), attached before the user acts.
+struct Feed {
+    sqs: aws_sdk_sqs::Client,
+    consumer: billing::testkit::consumer::Consumer,
+}
+
+impl Feed {
+    async fn attach(name: &str) -> Self {
+        let endpoint = std::env::var("E2E_DYNAMODB").expect("E2E_DYNAMODB");
+        let sdk = testkit::local_sdk();
+        let client = aws_sdk_eventbridge::Client::from_conf(aws_sdk_eventbridge::config::Builder::from(&sdk).endpoint_url(&endpoint).build());
+        let bus = billing::adapters::bus::Bus::new(client, billing::config::DEFAULT_EVENT_BUS_NAME, "billing");
+        let sqs = billing::testkit::consumer::sqs_client(&sdk, Some(&url::Url::parse(&endpoint).unwrap()));
+        let consumer = billing::testkit::consumer::Consumer::attach(&sqs, &bus, name, "billing", None)
+            .await
+            .expect("a rule and a queue on the stack's bus");
+        Self { sqs, consumer }
+    }
+
+    /// Runs the publisher (as the table's stream would wake it) and collects `user`'s events
+    /// until `done` says enough arrived.
+    async fn until(&self, env: &Env, user: &str, seen: &mut Vec<(String, Value)>, done: impl Fn(&[(String, Value)]) -> bool) {
+        let start = Instant::now();
+        while !done(seen) {
+            assert!(start.elapsed() < Duration::from_secs(30), "events so far: {seen:?}");
+            let run = env
+                .http
+                .post(format!("{}/2015-03-31/functions/events-publisher/invocations", env.api))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("publisher reachable");
+            assert!(run.status().is_success(), "publisher: {}", run.status());
+            for body in self.consumer.receive(&self.sqs).await.unwrap() {
+                let event: Value = serde_json::from_str(&body).unwrap();
+                if event["detail"]["user_id"] == user {
+                    seen.push((event["detail-type"].as_str().unwrap().to_owned(), event["detail"].clone()));
+                }
+            }
+        }
+    }
+}
+
+fn has(seen: &[(String, Value)], kind: &str, status: &str) -> bool {
+    seen.iter().any(|(k, d)| k == kind && d["status"] == status)
+}
+
+#[tokio::test]
+async fn subscribing_then_failing_a_renewal_publishes_the_domain_events_in_order() {
+    let env = env();
+    let feed = Feed::attach("e2e-events").await;
+    let user = "e2e_events";
+    let (_, sub) = env.subscribe(user, "pro", "4000000000000341").await;
+    let mut seen = Vec::new();
+    feed.until(&env, user, &mut seen, |s| has(s, "subscription.created", "active") && s.iter().any(|(k, _)| k == "payment.succeeded"))
+        .await;
+    env.emulator("/_emulator/clock/advance", json!({"days": 31})).await;
+    feed.until(&env, user, &mut seen, |s| {
+        has(s, "subscription.updated", "past_due") && s.iter().any(|(k, _)| k == "payment.failed")
+    })
+    .await;
+    let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds[0], "subscription.created", "{kinds:?}");
+    let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
+    assert!(position("payment.succeeded") < position("payment.failed"), "{kinds:?}");
+    let failed = &seen[position("payment.failed")].1;
+    assert_eq!(failed["subscription_id"], sub.as_str());
+    assert!(failed["hosted_invoice_url"].as_str().is_some_and(|u| u.starts_with("http")), "{failed}");
+    // Per subscription, versions never go down in arrival order; ids are unique.
+    let versions: Vec<u64> = seen
+        .iter()
+        .filter(|(_, d)| d["subscription_id"] == sub.as_str())
+        .map(|(_, d)| d["version"].as_u64().unwrap())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] <= w[1]), "{versions:?}");
+    let ids: std::collections::BTreeSet<&str> = seen.iter().map(|(_, d)| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), seen.len(), "each event once: {kinds:?}");
+}

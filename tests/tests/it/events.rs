@@ -53,21 +53,29 @@ impl Listener {
         state.publisher(&self.bus).run().await.unwrap()
     }
 
-    /// Everything that arrived so far (after a publish, moto has delivered it): `(detail-type,
-    /// detail)` in arrival order.
-    pub async fn arrived(&self) -> Vec<(String, Value)> {
+    /// Every EventBridge event that arrived so far (after a publish, moto has delivered it), in
+    /// arrival order.
+    pub async fn raw(&self) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
             let bodies = self.consumer.receive(&self.sqs).await.unwrap();
             if bodies.is_empty() {
                 return out;
             }
-            for body in bodies {
-                let event: Value = serde_json::from_str(&body).unwrap();
-                assert_eq!(event["source"], "billing", "{event}");
-                out.push((event["detail-type"].as_str().unwrap().to_owned(), event["detail"].clone()));
-            }
+            out.extend(bodies.iter().map(|body| serde_json::from_str::<Value>(body).unwrap()));
         }
+    }
+
+    /// [`Listener::raw`] as `(detail-type, detail)`.
+    pub async fn arrived(&self) -> Vec<(String, Value)> {
+        let events = self.raw().await;
+        events
+            .into_iter()
+            .map(|event| {
+                assert_eq!(event["source"], "billing", "{event}");
+                (event["detail-type"].as_str().unwrap().to_owned(), event["detail"].clone())
+            })
+            .collect()
     }
 
     /// Publishes, then what arrived.

@@ -8,6 +8,7 @@ mod emulator_billing;
 mod emulator_meters;
 mod entitlements;
 mod events;
+mod events_input;
 mod hardening;
 mod helpers;
 mod openapi;

@@ -212,6 +212,17 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:DeleteItem",
             ],
         ),
+        (
+            "EventsPublisherFunction",
+            &[
+                "dynamodb:Query",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            ],
+        ),
+        ("NotifierFunction", &["dynamodb:GetItem", "dynamodb:PutItem"]),
     ];
     for (name, function) in functions(&template) {
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();
@@ -233,7 +244,13 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             "{name} reads the catalog parameter"
         );
         let reads_stripe_secret = policies.iter().any(|p| tag(p) == "Ref StripeSecretReadPolicy");
-        let keyless = ["EntitlementsFunction", "UsageFunction", "AuthorizerFunction"];
+        let keyless = [
+            "EntitlementsFunction",
+            "UsageFunction",
+            "AuthorizerFunction",
+            "EventsPublisherFunction",
+            "NotifierFunction",
+        ];
         assert_eq!(
             reads_stripe_secret,
             !keyless.contains(&name.as_str()),
@@ -274,8 +291,14 @@ fn alarms_cover_the_webhook_every_function_and_the_table() {
     assert!(
         alarms
             .iter()
-            .all(|a| a["Condition"] == "HasAlarms" && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn")
+            .all(|a| a["Condition"].as_str().is_some_and(|c| ["HasAlarms", "HasNotifierAlarms", "HasStripePartnerAlarms"].contains(&c))
+                && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn")
     );
+    // An alarm of an optional part exists with it, and only when alarms are on.
+    for condition in ["HasNotifierAlarms", "HasStripePartnerAlarms"] {
+        let both = tag(&template["Conditions"][condition]);
+        assert!(both.contains("HasAlarms"), "{condition}: {both}");
+    }
     let metric_names: Vec<String> = alarms.iter().map(|a| tag(&a["Properties"]["MetricName"])).collect();
     for metric in [
         "Webhook5xx",
@@ -283,6 +306,8 @@ fn alarms_cover_the_webhook_every_function_and_the_table() {
         "FailingOldEvents",
         "UsageUnitsRejected",
         "ReconcileApplied",
+        "DomainEventsParked",
+        "OutboxOldestAgeSeconds",
     ] {
         assert!(metric_names.iter().any(|m| m == metric), "{metric}");
     }

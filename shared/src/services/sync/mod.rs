@@ -59,7 +59,7 @@ use crate::domain::clock::Clock;
 use crate::domain::event::Envelope;
 use crate::domain::objects::CheckoutSessionSnapshot;
 use crate::domain::plans::Catalog;
-use crate::domain::events::{AccessCheck, Cause, DetailType, Signal, subscription_events};
+use crate::domain::events::{AccessCheck, Cause, DetailType, Signal, may_move_access, subscription_events};
 use crate::domain::records::{ACCESS_CHECK_KIND, AuditRecord, EventRecord, OutboxRecord, SubscriptionRecord};
 use crate::domain::version::Version;
 
@@ -430,11 +430,10 @@ fn outbox(origin: &Origin, user: &str, writes: &[Write], before: Option<&Subscri
         match write {
             Write::Subscription(record) | Write::SubscriptionReplacing { record, .. } => {
                 let cause = origin.cause(record.version);
-                let changed = subscription_events(&cause, user, before, record);
-                if !changed.is_empty() {
+                if may_move_access(before, record) {
                     check = Some((cause.clone(), record.customer_id.clone()));
                 }
-                events.extend(changed);
+                events.extend(subscription_events(&cause, user, before, record));
                 events.extend(origin.signal.as_ref().map(|s| s.event(&cause, user, record)));
             }
             Write::Entitlements(record) | Write::EntitlementsReplacing { record, .. } => {
