@@ -6,17 +6,22 @@
 //! `detail` the Stripe event itself (the snapshot payload). The event goes through the same
 //! sync engine as over HTTP ([`crate::handler::apply`]): deduplicated by its id, order-safe.
 //!
-//! There is no signature on this path: IAM is the boundary. Only the partner rule may invoke
-//! the function this way (its resource policy), and an invocation whose `source` is not
-//! Stripe's partner source (the configured one, when `STRIPE_PARTNER_EVENT_SOURCE` is set) is
-//! refused.
+//! There is no signature on this path, so nothing in the payload is trusted:
+//!
+//! - The path is off unless `STRIPE_PARTNER_EVENT_SOURCE` names the partner event source (the
+//!   template sets it with the rule), and an invocation whose `source` is not that name is
+//!   refused. Only the partner rule may invoke the function this way (its resource policy).
+//! - Even then, `source` is a field a caller writes: what is applied is Stripe's own copy of
+//!   the event, read by its id (`GET /v1/events/{id}`, with the connected account's header for
+//!   a connected account's event). A made-up event names no event Stripe has, and a tampered
+//!   one is replaced by Stripe's.
 //!
 //! | payload | answer |
 //! |---|---|
 //! | applied, duplicate, stale, ignored | `{"received": true, "outcome": …}` |
-//! | not an EventBridge event, or another `source` | the invocation fails (`Refused`), nothing written |
-//! | a `detail` that is no Stripe event, livemode mismatch | `{"received": false, "problem": …}`, nothing written (retrying cannot help) |
-//! | DynamoDB or Stripe failure, user not resolvable yet | the invocation fails: Lambda and EventBridge retry it |
+//! | the path is off, not an EventBridge event, or another `source` | the invocation fails (`Refused`), nothing written |
+//! | a `detail` that is no Stripe event, an event Stripe does not have, livemode mismatch | `{"received": false, "problem": …}`, nothing written (retrying cannot help) |
+//! | DynamoDB or Stripe failure, user not resolvable yet | the invocation fails: Lambda retries it (reconcile repairs what is lost after) |
 
 use billing::AppState;
 use billing::config::STRIPE_PARTNER_PREFIX;
@@ -39,6 +44,8 @@ struct Delivery {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
+    #[error("refused: the EventBridge input is off (STRIPE_PARTNER_EVENT_SOURCE is not set)")]
+    Off,
     #[error("refused: not an EventBridge event")]
     NotEventBridge,
     #[error("refused: source {0:?} is not the Stripe partner event source this function takes")]
@@ -47,12 +54,9 @@ pub enum BridgeError {
     Apply(#[source] WebhookError),
 }
 
-/// Whether `source` may deliver Stripe events here.
-pub fn accepts(source: &str, configured: Option<&str>) -> bool {
-    match configured {
-        Some(name) => source == name,
-        None => source.starts_with(STRIPE_PARTNER_PREFIX),
-    }
+/// Whether `source` may deliver Stripe events here: the configured partner source only.
+pub fn accepts(source: &str, configured: &str) -> bool {
+    source == configured && source.starts_with(STRIPE_PARTNER_PREFIX)
 }
 
 /// Handles one direct invocation.
@@ -74,13 +78,30 @@ pub async fn invoke(state: &AppState, payload: Value) -> Result<Value, lambda_ht
 }
 
 async fn receive(state: &AppState, payload: Value) -> Result<Value, BridgeError> {
+    let configured = state.config.events.stripe_partner_source.as_deref().ok_or(BridgeError::Off)?;
     let delivery: Delivery = serde_json::from_value(payload).map_err(|_| BridgeError::NotEventBridge)?;
-    if !accepts(&delivery.source, state.config.events.stripe_partner_source.as_deref()) {
+    if !accepts(&delivery.source, configured) {
         return Err(BridgeError::Source(delivery.source));
     }
-    let event = match event::parse_value(delivery.detail) {
+    let handed = match event::parse_value(delivery.detail) {
         Ok(event) => event,
         Err(err) => return Ok(refused(WebhookError::Envelope(err), &delivery.detail_type)),
+    };
+    let stripe = match state.stripe() {
+        Ok(stripe) => stripe,
+        Err(err) => return Err(BridgeError::Apply(err.into())),
+    };
+    let copy = match &handed.account {
+        Some(account) => stripe.for_account(account).map_err(|e| BridgeError::Apply(e.into()))?.retrieve_event(&handed.id).await,
+        None => stripe.retrieve_event(&handed.id).await,
+    };
+    let event = match copy {
+        Ok(Some(event)) => event,
+        Ok(None) => {
+            tracing::warn!(event = %handed.id, detail_type = %delivery.detail_type, "eventbridge delivery names an event stripe does not have; refused");
+            return Ok(json!({ "received": false, "problem": "/errors/unknown-event" }));
+        }
+        Err(err) => return Err(BridgeError::Apply(err.into())),
     };
     match crate::handler::apply(state, &event).await {
         Ok(outcome) => Ok(json!({ "received": true, "outcome": outcome.as_str() })),
@@ -102,28 +123,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_stripe_partner_sources_are_taken() {
-        assert!(accepts("aws.partner/stripe.com/ed_123", None));
-        assert!(!accepts("billing", None));
-        assert!(!accepts("aws.events", None));
-        assert!(!accepts("my.app/aws.partner/stripe.com", None));
-        assert!(accepts("aws.partner/stripe.com/ed_1", Some("aws.partner/stripe.com/ed_1")));
-        assert!(!accepts("aws.partner/stripe.com/ed_2", Some("aws.partner/stripe.com/ed_1")));
+    fn only_the_configured_stripe_partner_source_is_taken() {
+        let configured = "aws.partner/stripe.com/ed_1";
+        assert!(accepts("aws.partner/stripe.com/ed_1", configured));
+        assert!(!accepts("aws.partner/stripe.com/ed_2", configured));
+        assert!(!accepts("billing", configured));
+        assert!(!accepts("billing", "billing"), "only a Stripe partner source");
     }
 
     #[tokio::test]
     async fn other_payloads_are_refused_before_any_io() {
         // The DynamoDB endpoint is unreachable: reaching the store would fail differently.
-        let state = billing::testkit::state(
-            billing::testkit::config("billing-test", "http://127.0.0.1:9", None),
-            crate::NEEDS,
-        )
-        .unwrap();
+        let mut config = billing::testkit::config("billing-test", "http://127.0.0.1:9", None);
+        let off = billing::testkit::state(config.clone(), crate::NEEDS).unwrap();
+        let file: Value = serde_json::from_str(&billing::testkit::event_text("webhook-eventbridge.json")).unwrap();
+        assert!(matches!(receive(&off, file.clone()).await.unwrap_err(), BridgeError::Off), "off unless configured");
+        config.events.stripe_partner_source = file["source"].as_str().map(str::to_owned);
+        let state = billing::testkit::state(config, crate::NEEDS).unwrap();
         let not_eventbridge = receive(&state, json!({"user_id": "u"})).await.unwrap_err();
         assert!(matches!(not_eventbridge, BridgeError::NotEventBridge), "{not_eventbridge}");
         let forged = json!({"source": "my.app", "detail-type": "customer.subscription.updated", "detail": {}});
         assert!(matches!(receive(&state, forged).await.unwrap_err(), BridgeError::Source(_)));
-        let bad = json!({"source": "aws.partner/stripe.com/ed_1", "detail-type": "x", "detail": {"nope": 1}});
+        let bad = json!({"source": file["source"], "detail-type": "x", "detail": {"nope": 1}});
         assert_eq!(receive(&state, bad).await.unwrap()["problem"], "/errors/malformed-event");
     }
 }

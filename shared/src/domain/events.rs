@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `subscription.created` | a subscription is stored for the first time |
 //! | `subscription.updated` | its plan, interval, quantity, status or cancellation changed |
-//! | `subscription.canceled` | its status became `canceled` |
+//! | `subscription.canceled` | its status became `canceled` (or `incomplete_expired`: never paid) |
 //! | `entitlements.changed` | the user's effective feature set changed (the publisher decides it from the stored state, see [`AccessCheck`]) |
 //! | `payment.succeeded`, `payment.failed`, `payment.action_required` | `invoice.paid`, `invoice.payment_failed`, `invoice.payment_action_required` applied |
 //! | `trial.will_end` | `customer.subscription.trial_will_end` applied |
@@ -300,6 +300,12 @@ fn changes(before: &SubscriptionRecord, after: &SubscriptionRecord) -> Vec<&'sta
     changed
 }
 
+/// Whether a subscription has ended for good: `canceled`, or `incomplete_expired` (its first
+/// payment never came). Either makes `subscription.canceled`.
+fn ended(status: &SubscriptionStatus) -> bool {
+    matches!(status, SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired)
+}
+
 /// Whether a record written over `before` may move the user's features: it is new, or its
 /// plan, interval, quantity, status or cancellation changed (a purchase disputed, say, which
 /// makes no event of its own).
@@ -326,7 +332,7 @@ pub fn subscription_events(cause: &Cause, user: &str, before: Option<&Subscripti
     }
     let Some(before) = before else {
         let mut events = vec![event(DetailType::SubscriptionCreated, Data::Subscription(subscription_data(after)))];
-        if after.status == SubscriptionStatus::Canceled {
+        if ended(&after.status) {
             events.push(event(DetailType::SubscriptionCanceled, Data::Subscription(subscription_data(after))));
         }
         return events;
@@ -335,7 +341,7 @@ pub fn subscription_events(cause: &Cause, user: &str, before: Option<&Subscripti
     if changed.is_empty() {
         return Vec::new();
     }
-    let kind = if after.status == SubscriptionStatus::Canceled && before.status != SubscriptionStatus::Canceled {
+    let kind = if ended(&after.status) && !ended(&before.status) {
         DetailType::SubscriptionCanceled
     } else {
         DetailType::SubscriptionUpdated
@@ -525,6 +531,13 @@ mod tests {
         assert_eq!(detail["id"], "evt_1/subscription.updated/sub_1");
         let canceled = record("canceled", "team");
         assert_eq!(kinds(&subscription_events(&cause(), "u1", Some(&upgraded), &canceled)), ["subscription.canceled"]);
+        let unpaid = record("incomplete", "team");
+        let expired = record("incomplete_expired", "team");
+        assert_eq!(
+            kinds(&subscription_events(&cause(), "u1", Some(&unpaid), &expired)),
+            ["subscription.canceled"],
+            "a subscription never paid ends as canceled"
+        );
         let ending = SubscriptionRecord {
             cancel_at_period_end: true,
             ..upgraded.clone()

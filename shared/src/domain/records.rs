@@ -18,6 +18,7 @@
 //! | `RECONCILE` | `EVENTS` | [`ReconcileState`]: how far reconcile has applied Stripe's events, and a pending sweep |
 //! | `OUTBOX` | `<customer>#<version>#<seq>#<id>` | [`OutboxRecord`]: a domain event (or an access check) written with the change that made it, until published |
 //! | `OUTBOX#PARKED` | as above | an [`OutboxRecord`] that EventBridge kept refusing, kept for review |
+//! | `OUTBOX#LATER` | `<past_due_since>#<id>` | an access check due when a `past_due` grace period ends (the publisher adds the grace) |
 //! | `NOTIFIED#<domain event id>` | `EMAIL` | the email of a domain event was sent (TTL) |
 //! | `USER#<sub>` | `ACCESS` | [`AccessSnapshot`]: the effective feature set last published in `entitlements.changed` |
 //!
@@ -95,6 +96,8 @@ pub mod keys {
     pub const OUTBOX: &str = "OUTBOX";
     /// Domain events taken out of the outbox after [`super::OUTBOX_MAX_ATTEMPTS`] refusals.
     pub const OUTBOX_PARKED: &str = "OUTBOX#PARKED";
+    /// Access checks due later (the end of a `past_due` grace period), sorted by when.
+    pub const OUTBOX_LATER: &str = "OUTBOX#LATER";
     /// The user's last published effective feature set.
     pub const SK_ACCESS: &str = "ACCESS";
     /// The marker of an email sent for a domain event (TTL).
@@ -438,6 +441,22 @@ impl OutboxRecord {
             sk: format!("{order_key}#{version:020}#{}{seq:03}#{id}", u8::from(kind == ACCESS_CHECK_KIND)),
             id: id.into(),
             kind: kind.into(),
+            order_key: order_key.into(),
+            detail,
+            attempts: 0,
+            created: now,
+        }
+    }
+}
+
+impl OutboxRecord {
+    /// An access check due once the grace period that started at `since` has run out.
+    pub fn later(id: &str, order_key: &str, since: i64, detail: String, now: i64) -> Self {
+        Self {
+            pk: keys::OUTBOX_LATER.into(),
+            sk: format!("{:020}#{id}", since.max(0)),
+            id: id.into(),
+            kind: ACCESS_CHECK_KIND.into(),
             order_key: order_key.into(),
             detail,
             attempts: 0,

@@ -5,8 +5,10 @@
 //! rounds: each round takes the head of every customer's queue and puts them, ten to a
 //! `PutEvents`. A published item is deleted; a refused one counts an attempt and holds its
 //! customer's later events until the next run, so a customer's events leave in version order;
-//! other customers go on. After [`OUTBOX_MAX_ATTEMPTS`] refusals an item is parked
-//! (`OUTBOX#PARKED`, metric `DomainEventsParked`, alarmed) and its customer goes on.
+//! other customers go on. A refusal that is EventBridge's trouble (unreachable, throttled,
+//! failing inside) is retried without end; after [`OUTBOX_MAX_ATTEMPTS`] refusals of the event
+//! itself an item is parked (`OUTBOX#PARKED`, metric `DomainEventsParked`, alarmed) and its
+//! customer goes on.
 //!
 //! **At least once, never invented.** An item exists only when the change that made it
 //! committed (same transaction). It is deleted only after EventBridge took it; a crash between
@@ -15,8 +17,10 @@
 //! **Access checks** ([`AccessCheck`]): the head may be a request to decide the user's features
 //! again. The publisher reads the user's items (one Query), decides, and compares with the set
 //! it last published (`ACCESS`); when they differ it puts `entitlements.changed`, then saves
-//! the new set. Several checks of one user coalesce: the first publishes the change, the rest
-//! find nothing new.
+//! the new set. A check with a later check of the same user queued behind it is dropped: the
+//! later one decides from the same state, with the later cause. A `past_due` grace period that
+//! runs out changes access with no Stripe event: the engine leaves a check due at its end
+//! (`OUTBOX#LATER`), which each run releases into the outbox once due.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -67,6 +71,33 @@ pub struct Publisher<'a> {
     budget: Duration,
 }
 
+/// The code of a whole `PutEvents` request that failed.
+const REQUEST_FAILED: &str = "RequestFailed";
+
+/// Whether a refusal is EventBridge's trouble rather than the event's: retried without counting.
+fn retryable(code: &str) -> bool {
+    matches!(
+        code,
+        REQUEST_FAILED | "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable"
+    )
+}
+
+/// The user of an access check item.
+fn check_user(record: &OutboxRecord) -> Option<String> {
+    (record.kind == ACCESS_CHECK_KIND)
+        .then(|| serde_json::from_str::<AccessCheck>(&record.detail).ok().map(|c| c.user_id))
+        .flatten()
+}
+
+/// Whether the head of `queue` is an access check that a later check of the same user, still
+/// queued, makes pointless: that one decides from the same state, with the later cause.
+fn superseded(queue: &VecDeque<OutboxRecord>) -> bool {
+    let Some(user) = queue.front().and_then(check_user) else {
+        return false;
+    };
+    queue.iter().skip(1).any(|r| check_user(r).as_deref() == Some(user.as_str()))
+}
+
 /// One head of a customer's queue, ready to put.
 struct Ready {
     queue: usize,
@@ -99,8 +130,11 @@ impl<'a> Publisher<'a> {
     /// budget is spent. Fails only when the store fails; refusals are counted in the summary.
     pub async fn run(&self) -> Result<PublishSummary, PublishError> {
         let deadline = Instant::now() + self.budget;
-        let items = self.store.outbox(OUTBOX_READ_CAP).await?;
         let now = self.clock.now();
+        // Grace periods that ran out since: their access checks join the outbox now.
+        let grace = i64::try_from(self.policy.past_due_grace.as_secs()).unwrap_or(i64::MAX);
+        self.store.release_due_checks(now.saturating_sub(grace)).await?;
+        let items = self.store.outbox(OUTBOX_READ_CAP).await?;
         let mut summary = PublishSummary {
             oldest_age_secs: items.iter().map(|i| now - i.created).max().unwrap_or(0).max(0),
             ..PublishSummary::default()
@@ -120,6 +154,13 @@ impl<'a> Publisher<'a> {
                     continue;
                 }
                 while let Some(head) = queue.front() {
+                    if superseded(queue) {
+                        // A later check of the same user decides the same question with more.
+                        self.store.outbox_published(&[head]).await?;
+                        summary.unchanged += 1;
+                        queue.pop_front();
+                        continue;
+                    }
                     match self.prepare(i, head).await? {
                         Some(r) => {
                             ready.push(r);
@@ -196,7 +237,7 @@ impl<'a> Publisher<'a> {
             Ok(results) => results,
             Err(err) => {
                 tracing::warn!(error = %crate::adapters::cause_chain(&err), entries = chunk.len(), "put_events failed; retried");
-                vec![Some("RequestFailed".to_owned()); chunk.len()]
+                vec![Some(REQUEST_FAILED.to_owned()); chunk.len()]
             }
         };
         let mut published = Vec::new();
@@ -210,6 +251,13 @@ impl<'a> Publisher<'a> {
                     published.push(head.clone());
                     queues[ready.queue].pop_front();
                     summary.published += 1;
+                }
+                Some(code) if retryable(&code) => {
+                    // EventBridge unreachable, throttling, or failing inside: not the event's
+                    // fault, so not counted towards parking; the customer waits for the next run.
+                    summary.refused += 1;
+                    tracing::warn!(id = %head.id, kind = %head.kind, %code, "domain event not taken; retried");
+                    held[ready.queue] = true;
                 }
                 Some(code) => {
                     summary.refused += 1;

@@ -373,7 +373,7 @@ async fn a_crash_between_commit_and_publish_still_publishes_with_the_same_ids() 
     assert!(failed.refused > 0 && failed.published == 0, "{failed:?}");
     let kept = outbox(&stack).await;
     assert_eq!(kept.len(), committed.len(), "nothing lost");
-    assert_eq!(kept[0].attempts, 1, "the head's attempt is counted; the rest wait behind it");
+    assert!(kept.iter().all(|r| r.attempts == 0), "EventBridge's trouble is not held against the events");
 
     // A fresh process publishes everything.
     let next = testkit::state(
@@ -405,10 +405,13 @@ async fn a_crash_between_commit_and_publish_still_publishes_with_the_same_ids() 
 }
 
 #[tokio::test]
-async fn events_eventbridge_keeps_refusing_are_parked_and_can_be_requeued() {
+async fn an_event_eventbridge_keeps_refusing_is_parked_and_can_be_requeued() {
     let stack = Stack::new("ev-park", vec![]).await;
+    let listener = Listener::on("ev-park").await;
     stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
     let pending = outbox(&stack).await.len();
+
+    // EventBridge unreachable for a while: retried without end, nothing parked.
     let unreachable = {
         let sdk = testkit::local_sdk();
         let client = aws_sdk_eventbridge::Client::from_conf(
@@ -418,17 +421,54 @@ async fn events_eventbridge_keeps_refusing_are_parked_and_can_be_requeued() {
         );
         Bus::new(client, "nowhere", "billing")
     };
+    for _ in 0..billing::domain::records::OUTBOX_MAX_ATTEMPTS + 2 {
+        let run = stack.state.publisher(&unreachable).run().await.unwrap();
+        assert_eq!((run.published, run.parked), (0, 0), "{run:?}");
+    }
+    assert_eq!(outbox(&stack).await.len(), pending);
+
+    // An event EventBridge refuses itself (its detail is not JSON): counted, parked after ten
+    // refusals, and the customer's later events go on.
+    let poison = OutboxRecord::new("subscription.updated", "poison-1", "cus_poison", 1, 0, "{not json".into(), 0);
+    let after = OutboxRecord::new("subscription.updated", "after-1", "cus_poison", 2, 0, json!({"id": "after-1"}).to_string(), 0);
+    stack.state.store.commit_with_outbox(None, None, &[], &[poison, after]).await.unwrap();
     let mut parked = 0;
     for _ in 0..billing::domain::records::OUTBOX_MAX_ATTEMPTS {
-        let run = stack.state.publisher(&unreachable).run().await.unwrap();
-        assert_eq!(run.published, 0);
-        parked += run.parked;
+        parked += listener.publish(&stack.state).await.parked;
     }
-    assert_eq!(parked, 1, "one customer's head parked; the rest of its events wait behind it in order");
+    assert_eq!(parked, 1);
+    let arrived = listener.arrived().await;
+    let ids: Vec<&str> = arrived.iter().map(|(_, d)| d["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"after-1"), "the customer went on after the parked event: {ids:?}");
+    assert_eq!(ids.last(), Some(&"after-1"), "and only after it was parked");
     let parked_items = stack.state.store.outbox_under(keys::OUTBOX_PARKED, 100).await.unwrap();
-    assert_eq!(parked_items.len(), 1);
-    assert_eq!(outbox(&stack).await.len(), pending - 1);
-    assert!(stack.state.store.requeue_outbox(&parked_items[0].id).await.unwrap());
-    assert_eq!(outbox(&stack).await.len(), pending);
-    assert_eq!(outbox(&stack).await.iter().map(|r| r.attempts).min(), Some(0));
+    assert_eq!(parked_items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["poison-1"]);
+    assert!(stack.state.store.requeue_outbox("poison-1").await.unwrap());
+    assert_eq!(outbox(&stack).await.iter().map(|r| (r.id.as_str(), r.attempts)).collect::<Vec<_>>(), [("poison-1", 0)]);
+}
+
+#[tokio::test]
+async fn a_grace_period_that_runs_out_publishes_the_lost_features() {
+    let stack = Stack::shared_clock("ev-grace", None, |_| {}).await;
+    let listener = Listener::on("ev-grace").await;
+    let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    assert_eq!(status, 201, "{created}");
+    crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4000000000000341").await;
+    deliver_since(&stack, 0).await;
+    listener.drain(&stack.state).await;
+    advance(&stack, 31).await;
+    let renewal = listener.drain(&stack.state).await;
+    assert!(!kinds(&renewal).contains(&"entitlements.changed"), "in the grace period: {renewal:?}");
+    // Stripe's dunning may still be retrying: no Stripe event says the grace has run out.
+    let leaving = stack.state.store.outbox_under(keys::OUTBOX_LATER, 10).await.unwrap();
+    assert_eq!(leaving.len(), 1, "a check waits for the end of the grace");
+    let grace = stack.state.config.access.past_due_grace.as_secs() as i64;
+    let (status, _) = control(&stack.emulator, "/_emulator/clock/advance", json!({"seconds": grace + 60})).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let ended = listener.drain(&stack.state).await;
+    let access = of(&ended, "entitlements.changed");
+    assert_eq!(access["after"], json!(["projects"]), "{ended:?}");
+    assert_eq!(access["status"], "past_due");
+    assert!(stack.state.store.outbox_under(keys::OUTBOX_LATER, 10).await.unwrap().is_empty());
 }

@@ -18,6 +18,17 @@ fn through_eventbridge(event: &Value) -> Value {
     delivery
 }
 
+/// The partner event source of `events/webhook-eventbridge.json`.
+fn partner_source() -> String {
+    let file: Value = serde_json::from_str(&testkit::event_text("webhook-eventbridge.json")).unwrap();
+    file["source"].as_str().unwrap().to_owned()
+}
+
+/// A stack whose webhook function takes Stripe's partner source.
+async fn bridged_stack(prefix: &str) -> Stack {
+    Stack::with_config(prefix, vec![], |c| c.events.stripe_partner_source = Some(partner_source())).await
+}
+
 /// A second process state on its own table, on `stack`'s emulator.
 fn second_state(stack: &Stack, table: &str) -> billing::AppState {
     let all = billing::Needs {
@@ -25,7 +36,9 @@ fn second_state(stack: &Stack, table: &str) -> billing::AppState {
         webhook_secrets: true,
         redirects: true,
     };
-    testkit::state(testkit::config(table, moto_endpoint(), Some(&stack.emulator.base_url())), all).unwrap()
+    let mut config = testkit::config(table, moto_endpoint(), Some(&stack.emulator.base_url()));
+    config.events.stripe_partner_source = Some(partner_source());
+    testkit::state(config, all).unwrap()
 }
 
 /// A user's stored state without write times (which differ between two deliveries).
@@ -51,7 +64,7 @@ async fn state_of(state: &billing::AppState) -> Value {
 #[tokio::test]
 async fn stripe_events_through_eventbridge_have_the_webhooks_outcomes() {
     // Table A takes the events over HTTP, table B the same events through EventBridge.
-    let stack = Stack::new("ev-in-http", vec![]).await;
+    let stack = bridged_stack("ev-in-http").await;
     let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
     crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4242424242424242").await;
@@ -84,29 +97,42 @@ async fn stripe_events_through_eventbridge_have_the_webhooks_outcomes() {
 }
 
 #[tokio::test]
-async fn the_eventbridge_input_refuses_other_sources_and_reads_its_event_file() {
-    let stack = Stack::new("ev-in-refuse", vec![]).await;
+async fn the_eventbridge_input_applies_only_stripes_own_copy_from_the_configured_source() {
+    let stack = bridged_stack("ev-in-refuse").await;
+    let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    assert_eq!(status, 201, "{created}");
+    crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4242424242424242").await;
     let file: Value = serde_json::from_str(&testkit::event_text("webhook-eventbridge.json")).unwrap();
-    // The file's subscription belongs to no one here: acknowledged, nothing stored.
+    // The file's event is not one this emulator made: no such event at Stripe, nothing applied.
     let answer = webhook::bridge::invoke(&stack.state, file.clone()).await.unwrap();
-    assert_eq!(answer["received"], true, "{answer}");
+    assert_eq!((answer["received"].as_bool(), answer["problem"].as_str()), (Some(false), Some("/errors/unknown-event")), "{answer}");
+    // A real event, tampered with: Stripe's copy is what counts.
+    let real = {
+        let world = stack.emulator.shared.world.lock().await;
+        world.events.iter().find(|e| e.event_type == "customer.subscription.created").unwrap().render()
+    };
+    let mut tampered = real.clone();
+    tampered["data"]["object"]["quantity"] = 99.into();
+    tampered["data"]["object"]["items"]["data"][0]["quantity"] = 99.into();
+    tampered["data"]["object"]["metadata"]["plan"] = "lifetime".into();
+    let answer = webhook::bridge::invoke(&stack.state, through_eventbridge(&tampered)).await.unwrap();
+    assert_eq!(answer["outcome"], "applied", "{answer}");
+    let stored = stack.state.store.user_items("user_123").await.unwrap().subscriptions;
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].plan.as_deref(), stored[0].quantity), (Some("pro"), 1), "Stripe's copy, not the tampered one");
     let items_before = stack.item_count().await;
-    for source in ["billing", "aws.events", "my.app/aws.partner/stripe.com"] {
-        let mut forged = file.clone();
+    for source in ["billing", "aws.events", "aws.partner/stripe.com/ed_someone_else"] {
+        let mut forged = through_eventbridge(&real);
         forged["source"] = source.into();
-        forged["detail"]["id"] = format!("evt_forged_{}", source.len()).into();
         assert!(webhook::bridge::invoke(&stack.state, forged).await.is_err(), "{source} is refused");
     }
     let direct = json!({"user_id": "user_123", "feature": "api_calls", "quantity": 1});
     assert!(webhook::bridge::invoke(&stack.state, direct).await.is_err(), "not an EventBridge event");
     assert_eq!(stack.item_count().await, items_before, "a refusal writes nothing");
 
-    // With the partner source configured, only that one.
-    let pinned = Stack::with_config("ev-in-pinned", vec![], |c| {
-        c.events.stripe_partner_source = Some("aws.partner/stripe.com/ed_other".into());
-    })
-    .await;
-    assert!(webhook::bridge::invoke(&pinned.state, file).await.is_err());
+    // Without STRIPE_PARTNER_EVENT_SOURCE the path is off.
+    let off = Stack::new("ev-in-off", vec![]).await;
+    assert!(webhook::bridge::invoke(&off.state, file).await.is_err());
 }
 
 #[tokio::test]

@@ -182,6 +182,43 @@ impl Store {
         self.get_as(&keys::user(user_id), keys::SK_CUSTOMER).await
     }
 
+    /// Moves the deferred access checks due at `until` (their sort key starts with the time they
+    /// wait for) into the outbox, each in one transaction. The number moved.
+    pub async fn release_due_checks(&self, until: i64) -> Result<usize, StoreError> {
+        let bound = format!("{:020}", until.max(0));
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk <= :bound")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::OUTBOX_LATER.into()))
+            .expression_attribute_values(":bound", AttributeValue::S(format!("{bound}~")))
+            .consistent_read(true)
+            .limit(100)
+            .send()
+            .await
+            .map_err(backend("query"))?;
+        let mut moved = 0;
+        for item in page.items.unwrap_or_default() {
+            let later: OutboxRecord = from_item(item)?;
+            let Some(due) = later.sk.split('#').next().and_then(|d| d.parse::<i64>().ok()) else {
+                continue;
+            };
+            if due > until {
+                continue;
+            }
+            let version = serde_json::from_str::<crate::domain::events::AccessCheck>(&later.detail).map_or(0, |c| c.version);
+            let now_due = OutboxRecord::new(&later.kind, &later.id, &later.order_key, version, 0, later.detail.clone(), later.created);
+            let items = vec![self.put(&now_due, Condition::None)?, self.delete(&later.pk, &later.sk, Condition::None)?];
+            if self.transact(items).await?.is_none() {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
     /// Stores the effective feature set last published for a user (one publisher runs at a
     /// time: its reserved concurrency is 1).
     pub async fn save_access(&self, snapshot: &AccessSnapshot) -> Result<(), StoreError> {

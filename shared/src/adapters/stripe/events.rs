@@ -1,4 +1,5 @@
-//! The Events API, read by reconcile: one page of events of the handled types.
+//! The Events API: pages of events of the handled types (reconcile), and one event by id (the
+//! EventBridge input applies Stripe's own copy of what it was handed).
 
 use crate::domain::event::{self, Envelope};
 use crate::domain::stripe_wire::{List, read};
@@ -70,5 +71,18 @@ impl Stripe {
             has_more: page.has_more.unwrap_or(false),
             last_id,
         })
+    }
+
+    /// `GET /v1/events/{id}`: Stripe's own copy of an event (`None`: Stripe has no such event).
+    pub async fn retrieve_event(&self, id: &str) -> Result<Option<Envelope>, GatewayError> {
+        let request = stripe_core::event::RetrieveEvent::new(id).build();
+        match self.json("retrieve_event", "event", request, None).await {
+            Ok(value) => event::parse_value(value).map(Some).map_err(|_| GatewayError::Unreadable {
+                operation: "retrieve_event",
+                what: "event",
+            }),
+            Err(GatewayError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 }

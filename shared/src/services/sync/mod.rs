@@ -380,6 +380,9 @@ impl<'a> Engine<'a> {
         let now = self.clock.now();
         let outbox = match (outcome, user) {
             (Outcome::Applied, Some(user)) => outbox(origin, user, writes, before, now),
+            // A payment or a trial ending is a fact however stale the subscription state the
+            // event carries: its signal is published with the stored (newer) state.
+            (Outcome::Stale, Some(user)) => signal_only(origin, user, before, now),
             _ => Vec::new(),
         };
         let marker = origin
@@ -398,6 +401,21 @@ impl<'a> Engine<'a> {
         match self.commit(origin, user, outcome, audit, &[], None).await? {
             Committed::Duplicate => Ok(Outcome::Duplicate),
             _ => Ok(outcome),
+        }
+    }
+
+    /// Records a stale event (marker and audit row), and its signal about `stored`, the newer
+    /// state that made it stale.
+    async fn mark_stale(
+        &self,
+        origin: &Origin,
+        user: &str,
+        stored: Option<&SubscriptionRecord>,
+        audit: (String, String),
+    ) -> Result<Outcome, SyncError> {
+        match self.commit(origin, Some(user), Outcome::Stale, audit, &[], stored).await? {
+            Committed::Duplicate => Ok(Outcome::Duplicate),
+            _ => Ok(Outcome::Stale),
         }
     }
 
@@ -467,7 +485,44 @@ fn outbox(origin: &Origin, user: &str, writes: &[Write], before: Option<&Subscri
             stripe_event_id: cause.stripe_event_id,
         };
         let detail = serde_json::to_string(&check).unwrap_or_default();
+        // A grace period that begins here ends with no Stripe event: a check waits for its end.
+        if let Some(since) = grace_begins(before, writes) {
+            let id = format!("{}/grace", check.id);
+            outbox.push(OutboxRecord::later(&id, &customer, since, detail.clone(), now));
+        }
         outbox.push(OutboxRecord::new(ACCESS_CHECK_KIND, &check.id, &customer, check.version, outbox.len(), detail, now));
     }
     outbox
+}
+
+/// When a subscription write starts a `past_due` grace period: its `past_due_since`.
+fn grace_begins(before: Option<&SubscriptionRecord>, writes: &[Write]) -> Option<i64> {
+    writes.iter().find_map(|write| match write {
+        Write::Subscription(record) | Write::SubscriptionReplacing { record, .. }
+            if record.status == crate::domain::status::SubscriptionStatus::PastDue =>
+        {
+            record
+                .past_due_since
+                .filter(|since| before.is_none_or(|b| b.past_due_since != Some(*since)))
+        }
+        _ => None,
+    })
+}
+
+/// The outbox item of a stale event's signal, about the stored record that made it stale.
+fn signal_only(origin: &Origin, user: &str, stored: Option<&SubscriptionRecord>, now: i64) -> Vec<OutboxRecord> {
+    let (Some(signal), Some(record)) = (&origin.signal, stored) else {
+        return Vec::new();
+    };
+    // With the version of the state it carries (the stored one), as an applied event's.
+    let event = signal.event(&origin.cause(record.version), user, record);
+    vec![OutboxRecord::new(
+        event.detail_type.as_str(),
+        &event.common.id,
+        &event.order_key(),
+        event.common.version,
+        0,
+        event.detail_json(),
+        now,
+    )]
 }

@@ -71,19 +71,26 @@ impl Engine<'_> {
                 Verdict::Write(version) => {
                     let record = snapshot.to_record(&user, self.catalog, version, origin.created, previous.as_ref(), self.clock.now());
                     let audit = (describe(previous.as_ref()), describe(Some(&record)));
+                    // Written only while the record read is still stored: the domain events are
+                    // the difference from it (a concurrent writer's state in between would make
+                    // them describe a change that did not happen).
+                    let write = Write::SubscriptionReplacing {
+                        record,
+                        observed: previous.as_ref().map(|p| p.version),
+                    };
                     match self
-                        .commit(origin, Some(&user), Outcome::Applied, audit, &[Write::Subscription(record)], previous.as_ref())
+                        .commit(origin, Some(&user), Outcome::Applied, audit, &[write], previous.as_ref())
                         .await?
                     {
                         Committed::Yes => return Ok(Outcome::Applied),
                         Committed::Duplicate => return Ok(Outcome::Duplicate),
-                        // A concurrent writer stored a version at or above ours after our read.
+                        // A concurrent writer stored another version after our read: judged again.
                         Committed::Refused => continue,
                     }
                 }
                 Verdict::Stale => {
                     let audit = (describe(previous.as_ref()), describe(previous.as_ref()));
-                    return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
+                    return self.mark_stale(origin, &user, previous.as_ref(), audit).await;
                 }
                 // Same second as the stored state: the payloads cannot say which is newer.
                 Verdict::Refetch => return self.refresh_subscription(origin, &user, previous, &snapshot.subscription_id).await,
@@ -153,7 +160,7 @@ impl Engine<'_> {
                     if origin.is_event && Version::judge(observed.as_ref().map(|o| o.version), origin.version) == Verdict::Stale {
                         // What is stored now is newer than the event that prompted this fetch.
                         let audit = (describe(observed.as_ref()), describe(observed.as_ref()));
-                        return self.mark(origin, Some(&user), Outcome::Stale, audit).await;
+                        return self.mark_stale(origin, &user, observed.as_ref(), audit).await;
                     }
                 }
             }
