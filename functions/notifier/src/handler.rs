@@ -48,7 +48,13 @@ pub async fn handle(state: &AppState, mailer: &Mailer, event: LambdaEvent<Value>
     if delivery.source != state.config.events.source {
         return Err(NotifierFnError::Source(delivery.source));
     }
-    let notifier = Notifier::new(&state.store, mailer, &state.catalog, state.config.events.portal_link.as_ref());
+    let notifier = Notifier::new(
+        &state.store,
+        mailer,
+        &state.catalog,
+        state.config.events.portal_link.as_ref(),
+        state.config.stripe_api_base.as_ref(),
+    );
     match notifier.notify(&delivery.detail_type, delivery.detail, state.clock.now()).await {
         Ok(Notified::Sent { message_id, .. }) => {
             metrics::emit(&state.config.metrics_namespace, &[("NotificationsSent", 1.0)]);

@@ -68,15 +68,25 @@ pub struct Notifier<'a> {
     mailer: &'a Mailer,
     catalog: &'a Catalog,
     portal_link: Option<&'a Url>,
+    /// Where a hosted invoice may live: Stripe's invoice pages, or a local emulator's origin.
+    invoice_origins: Vec<String>,
 }
 
+/// The origin of Stripe's hosted invoice pages.
+pub const STRIPE_INVOICE_ORIGIN: &str = "https://invoice.stripe.com/";
+
 impl<'a> Notifier<'a> {
-    pub fn new(store: &'a Store, mailer: &'a Mailer, catalog: &'a Catalog, portal_link: Option<&'a Url>) -> Self {
+    /// `local_stripe`: the Stripe API base of a local run (the emulator), whose invoice pages
+    /// are trusted too; never set in AWS.
+    pub fn new(store: &'a Store, mailer: &'a Mailer, catalog: &'a Catalog, portal_link: Option<&'a Url>, local_stripe: Option<&Url>) -> Self {
+        let mut invoice_origins = vec![STRIPE_INVOICE_ORIGIN.to_owned()];
+        invoice_origins.extend(local_stripe.filter(|u| crate::config::is_loopback(u)).map(|u| u.origin().ascii_serialization() + "/"));
         Self {
             store,
             mailer,
             catalog,
             portal_link,
+            invoice_origins,
         }
     }
 
@@ -85,7 +95,16 @@ impl<'a> Notifier<'a> {
         let Some((_, template)) = TEMPLATES.iter().find(|(t, _)| *t == detail_type) else {
             return Ok(Notified::Skipped("not_notified"));
         };
-        let detail: Detail = serde_json::from_value(detail).map_err(NotifyError::Detail)?;
+        let mut detail: Detail = serde_json::from_value(detail).map_err(NotifyError::Detail)?;
+        // A link in an email from the company's sender goes to Stripe's invoice page or the
+        // portal, whatever an event claims.
+        if let Some(url) = detail.hosted_invoice_url.take() {
+            if self.invoice_origins.iter().any(|o| url.starts_with(o.as_str())) {
+                detail.hosted_invoice_url = Some(url);
+            } else {
+                tracing::warn!(id = %detail.id, "hosted invoice link outside Stripe's invoice pages; the portal link is used");
+            }
+        }
         if self.store.email_sent(&detail.id).await? {
             return Ok(Notified::Skipped("already_sent"));
         }

@@ -785,3 +785,63 @@ async fn subscribing_then_failing_a_renewal_publishes_the_domain_events_in_order
     let ids: std::collections::BTreeSet<&str> = seen.iter().map(|(_, d)| d["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), seen.len(), "each event once: {kinds:?}");
 }
+
+/// A Stripe event delivered the way Stripe's EventBridge event destination delivers it: the
+/// webhook function invoked directly (through `cargo lambda watch`'s Lambda Invoke API) with
+/// EventBridge's envelope, `events/webhook-eventbridge.json`'s shape.
+async fn invoke_webhook(env: &Env, payload: &Value) -> (u16, Value) {
+    let response = env
+        .http
+        .post(format!("{}/2015-03-31/functions/webhook/invocations", env.api))
+        .json(payload)
+        .send()
+        .await
+        .expect("webhook reachable");
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn stripe_events_through_eventbridge_reach_the_same_engine() {
+    let env = env();
+    let user = "e2e_bridge";
+    let (_, sub) = env.subscribe(user, "starter", "4242424242424242").await;
+    eventually(Duration::from_secs(10), "subscription synced by the webhook", async || {
+        env.store.user_items(user).await.ok().filter(|i| synced(i, &sub, "trialing"))
+    })
+    .await;
+    let events: Value = env
+        .http
+        .get(format!("{}/v1/events?type=customer.subscription.created&limit=100", env.stripe))
+        .bearer_auth(testkit::LOCAL_STRIPE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["data"]["object"]["id"] == sub.as_str())
+        .expect("the subscription's event")
+        .clone();
+    let mut delivery: Value = serde_json::from_str(&testkit::event_text("webhook-eventbridge.json")).unwrap();
+    delivery["detail-type"] = event["type"].clone();
+    delivery["detail"] = event;
+    let (status, answer) = invoke_webhook(&env, &delivery).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["received"].as_bool(), answer["outcome"].as_str()),
+        (Some(true), Some("duplicate")),
+        "applied once already over HTTP: {answer}"
+    );
+    let mut forged = delivery.clone();
+    forged["source"] = "my.app".into();
+    let (status, answer) = invoke_webhook(&env, &forged).await;
+    assert!(status != 200 || answer.get("errorMessage").is_some(), "a foreign source is refused: {status} {answer}");
+    let mut unknown = delivery;
+    unknown["detail"]["id"] = "evt_never_made_by_stripe".into();
+    let (status, answer) = invoke_webhook(&env, &unknown).await;
+    assert_eq!((status, answer["problem"].as_str()), (200, Some("/errors/unknown-event")), "{answer}");
+}
