@@ -63,7 +63,10 @@ impl Feed {
             }
             for body in bodies {
                 let event: Value = serde_json::from_str(&body).map_err(|e| failed("event body", e))?;
-                out.push((event["detail-type"].as_str().unwrap_or_default().to_owned(), event["detail"].clone()));
+                out.push((
+                    event["detail-type"].as_str().unwrap_or_default().to_owned(),
+                    event["detail"].clone(),
+                ));
             }
         }
     }
@@ -72,8 +75,7 @@ impl Feed {
 /// The drain check of one publisher run's summary.
 pub fn drained(summary: &Value) -> Option<String> {
     let count = |k: &str| summary[k].as_u64().unwrap_or(u64::MAX);
-    (count("refused") != 0 || count("parked") != 0 || count("left") != 0)
-        .then(|| format!("a publisher run left events behind: {summary}"))
+    (count("refused") != 0 || count("parked") != 0 || count("left") != 0).then(|| format!("a publisher run left events behind: {summary}"))
 }
 
 fn set(value: &Value) -> BTreeSet<String> {
@@ -124,7 +126,9 @@ pub fn check(rules: &Rules, o: &Observation, published: &[(String, Value)]) -> V
         if kind == "entitlements.changed" {
             let before = set(&detail["before"]);
             if before != features {
-                out.push(format!("entitlements.changed {id} starts from {before:?}, the last published set was {features:?}"));
+                out.push(format!(
+                    "entitlements.changed {id} starts from {before:?}, the last published set was {features:?}"
+                ));
             }
             features = set(&detail["after"]);
         }
@@ -151,7 +155,9 @@ pub fn check(rules: &Rules, o: &Observation, published: &[(String, Value)]) -> V
     let grace_may_end = o.table_subscriptions.iter().any(|s| s.status == "past_due");
     let allowed: BTreeSet<String> = o.allowed.iter().cloned().collect();
     if !grace_may_end && features != allowed {
-        out.push(format!("the last entitlements.changed ends at {features:?}; the API allows {allowed:?}"));
+        out.push(format!(
+            "the last entitlements.changed ends at {features:?}; the API allows {allowed:?}"
+        ));
     }
     out
 }
@@ -209,7 +215,10 @@ mod tests {
         assert!(check(&rules(), &observed("active", &["exports", "projects"]), &good()).is_empty());
         let mut again = good();
         again.push(again[0].clone());
-        assert!(check(&rules(), &observed("active", &["exports", "projects"]), &again).is_empty(), "a redelivery");
+        assert!(
+            check(&rules(), &observed("active", &["exports", "projects"]), &again).is_empty(),
+            "a redelivery"
+        );
     }
 
     #[test]

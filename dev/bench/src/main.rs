@@ -215,7 +215,10 @@ async fn webhook_bench(state: &billing::AppState, requests: &testkit::RequestCou
         "≤ 2",
     );
     report(
-        &format!("webhook: DynamoDB round trips added by the domain events ({:.2} outbox items per event, in the same transaction)", outbox as f64 / n as f64),
+        &format!(
+            "webhook: DynamoDB round trips added by the domain events ({:.2} outbox items per event, in the same transaction)",
+            outbox as f64 / n as f64
+        ),
         format!("{:+.2} (vs {baseline:.2} without domain events)", trips - baseline),
         "0",
     );

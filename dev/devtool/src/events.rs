@@ -106,7 +106,11 @@ async fn publish() -> ExitCode {
     match state.publisher(&bus).run().await {
         Ok(summary) => {
             println!("{}", serde_json::to_string(&summary).unwrap_or_default());
-            if summary.refused == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if summary.refused == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(err) => fail(&err),
     }
@@ -118,10 +122,11 @@ async fn tail(config: &Config, detail_type: Option<String>, count: Option<usize>
     let bus = bus(config).await;
     let sqs = billing::testkit::consumer::sqs_client(&sdk, config.events.eventbridge_endpoint.as_ref());
     let name = format!("devtool-tail-{}", std::process::id());
-    let consumer = match billing::testkit::consumer::Consumer::attach(&sqs, &bus, &name, &config.events.source, detail_type.as_deref()).await {
-        Ok(consumer) => consumer,
-        Err(err) => return fail(&*err),
-    };
+    let consumer =
+        match billing::testkit::consumer::Consumer::attach(&sqs, &bus, &name, &config.events.source, detail_type.as_deref()).await {
+            Ok(consumer) => consumer,
+            Err(err) => return fail(&*err),
+        };
     eprintln!("tailing bus {} (rule {name}); Ctrl-C stops", bus.name());
     let mut seen = 0;
     let result = loop {

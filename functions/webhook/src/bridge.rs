@@ -92,7 +92,13 @@ async fn receive(state: &AppState, payload: Value) -> Result<Value, BridgeError>
         Err(err) => return Err(BridgeError::Apply(err.into())),
     };
     let copy = match &handed.account {
-        Some(account) => stripe.for_account(account).map_err(|e| BridgeError::Apply(e.into()))?.retrieve_event(&handed.id).await,
+        Some(account) => {
+            stripe
+                .for_account(account)
+                .map_err(|e| BridgeError::Apply(e.into()))?
+                .retrieve_event(&handed.id)
+                .await
+        }
         None => stripe.retrieve_event(&handed.id).await,
     };
     let event = match copy {
@@ -137,7 +143,10 @@ mod tests {
         let mut config = billing::testkit::config("billing-test", "http://127.0.0.1:9", None);
         let off = billing::testkit::state(config.clone(), crate::NEEDS).unwrap();
         let file: Value = serde_json::from_str(&billing::testkit::event_text("webhook-eventbridge.json")).unwrap();
-        assert!(matches!(receive(&off, file.clone()).await.unwrap_err(), BridgeError::Off), "off unless configured");
+        assert!(
+            matches!(receive(&off, file.clone()).await.unwrap_err(), BridgeError::Off),
+            "off unless configured"
+        );
         config.events.stripe_partner_source = file["source"].as_str().map(str::to_owned);
         let state = billing::testkit::state(config, crate::NEEDS).unwrap();
         let not_eventbridge = receive(&state, json!({"user_id": "u"})).await.unwrap_err();

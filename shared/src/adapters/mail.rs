@@ -52,7 +52,13 @@ impl Mailer {
 
     /// Sends `email`; the SES message id.
     pub async fn send(&self, email: &Email) -> Result<String, MailError> {
-        let content = |text: &str| Content::builder().data(text).charset("UTF-8").build().map_err(|e| MailError::Build(Box::new(e)));
+        let content = |text: &str| {
+            Content::builder()
+                .data(text)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| MailError::Build(Box::new(e)))
+        };
         let message = Message::builder()
             .subject(content(&email.subject)?)
             .body(Body::builder().text(content(&email.text)?).build())

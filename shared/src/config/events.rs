@@ -41,7 +41,10 @@ impl EventsConfig {
         let url = |var: &'static str| env.get(var).map(|v| parse_http_url(var, &v)).transpose();
         let source = env.get(vars::EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.into());
         if source.starts_with("aws.") {
-            return Err(ConfigError::invalid(vars::EVENT_SOURCE, "must not start with `aws.` (EventBridge reserves it)"));
+            return Err(ConfigError::invalid(
+                vars::EVENT_SOURCE,
+                "must not start with `aws.` (EventBridge reserves it)",
+            ));
         }
         Ok(Self {
             bus_name: env.get(vars::EVENT_BUS_NAME).unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.into()),

@@ -21,8 +21,8 @@ mod jwt;
 mod rules;
 mod stripe;
 
-pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig, STRIPE_PARTNER_PREFIX};
 pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig};
+pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig, STRIPE_PARTNER_PREFIX};
 pub use self::jwt::{JwksSource, JwtConfig};
 pub use self::rules::{SubscriptionConfig, SyncOptions};
 pub use self::stripe::{StripeMode, StripeSecrets, parse_webhook_secrets};

@@ -333,7 +333,10 @@ pub fn subscription_events(cause: &Cause, user: &str, before: Option<&Subscripti
     let Some(before) = before else {
         let mut events = vec![event(DetailType::SubscriptionCreated, Data::Subscription(subscription_data(after)))];
         if ended(&after.status) {
-            events.push(event(DetailType::SubscriptionCanceled, Data::Subscription(subscription_data(after))));
+            events.push(event(
+                DetailType::SubscriptionCanceled,
+                Data::Subscription(subscription_data(after)),
+            ));
         }
         return events;
     };
@@ -513,7 +516,10 @@ mod tests {
     fn a_subscription_is_created_updated_and_canceled() {
         let first = record("trialing", "pro");
         assert_eq!(kinds(&subscription_events(&cause(), "u1", None, &first)), ["subscription.created"]);
-        assert!(subscription_events(&cause(), "u1", Some(&first), &first).is_empty(), "no change, no event");
+        assert!(
+            subscription_events(&cause(), "u1", Some(&first), &first).is_empty(),
+            "no change, no event"
+        );
         let upgraded = SubscriptionRecord {
             quantity: 3,
             ..record("active", "team")
@@ -524,13 +530,26 @@ mod tests {
         assert_eq!(data.changed, ["plan", "quantity", "status"]);
         assert_eq!(data.previous.as_ref().unwrap().plan.as_deref(), Some("pro"));
         let detail: serde_json::Value = serde_json::from_str(&events[0].detail_json()).unwrap();
-        for field in ["id", "user_id", "customer_id", "subscription_id", "plan", "status", "version", "occurred_at", "stripe_event_id"] {
+        for field in [
+            "id",
+            "user_id",
+            "customer_id",
+            "subscription_id",
+            "plan",
+            "status",
+            "version",
+            "occurred_at",
+            "stripe_event_id",
+        ] {
             assert!(detail.get(field).is_some(), "{field} in {detail}");
         }
         assert_eq!(detail["version"], 7);
         assert_eq!(detail["id"], "evt_1/subscription.updated/sub_1");
         let canceled = record("canceled", "team");
-        assert_eq!(kinds(&subscription_events(&cause(), "u1", Some(&upgraded), &canceled)), ["subscription.canceled"]);
+        assert_eq!(
+            kinds(&subscription_events(&cause(), "u1", Some(&upgraded), &canceled)),
+            ["subscription.canceled"]
+        );
         let unpaid = record("incomplete", "team");
         let expired = record("incomplete_expired", "team");
         assert_eq!(
@@ -558,7 +577,10 @@ mod tests {
             status: SubscriptionStatus::Refunded,
             ..bought.clone()
         };
-        assert_eq!(kinds(&subscription_events(&cause(), "u1", Some(&bought), &refunded)), ["purchase.refunded"]);
+        assert_eq!(
+            kinds(&subscription_events(&cause(), "u1", Some(&bought), &refunded)),
+            ["purchase.refunded"]
+        );
         assert!(subscription_events(&cause(), "u1", Some(&refunded), &refunded).is_empty());
     }
 

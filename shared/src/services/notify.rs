@@ -20,7 +20,10 @@ use crate::domain::plans::Catalog;
 /// The templates, by detail type.
 pub const TEMPLATES: [(&str, &str); 3] = [
     ("payment.failed", include_str!("../../../templates/email/payment.failed.txt")),
-    ("payment.action_required", include_str!("../../../templates/email/payment.action_required.txt")),
+    (
+        "payment.action_required",
+        include_str!("../../../templates/email/payment.action_required.txt"),
+    ),
     ("trial.will_end", include_str!("../../../templates/email/trial.will_end.txt")),
 ];
 
@@ -42,7 +45,10 @@ pub enum NotifyError {
 /// What happened to one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notified {
-    Sent { to: String, message_id: String },
+    Sent {
+        to: String,
+        message_id: String,
+    },
     /// Nothing sent, and why: `not_notified` (another detail type), `no_email` (the user's
     /// customer has none), `already_sent`, `no_link` (no invoice and no portal link).
     Skipped(&'static str),
@@ -78,9 +84,19 @@ pub const STRIPE_INVOICE_ORIGIN: &str = "https://invoice.stripe.com/";
 impl<'a> Notifier<'a> {
     /// `local_stripe`: the Stripe API base of a local run (the emulator), whose invoice pages
     /// are trusted too; never set in AWS.
-    pub fn new(store: &'a Store, mailer: &'a Mailer, catalog: &'a Catalog, portal_link: Option<&'a Url>, local_stripe: Option<&Url>) -> Self {
+    pub fn new(
+        store: &'a Store,
+        mailer: &'a Mailer,
+        catalog: &'a Catalog,
+        portal_link: Option<&'a Url>,
+        local_stripe: Option<&Url>,
+    ) -> Self {
         let mut invoice_origins = vec![STRIPE_INVOICE_ORIGIN.to_owned()];
-        invoice_origins.extend(local_stripe.filter(|u| crate::config::is_loopback(u)).map(|u| u.origin().ascii_serialization() + "/"));
+        invoice_origins.extend(
+            local_stripe
+                .filter(|u| crate::config::is_loopback(u))
+                .map(|u| u.origin().ascii_serialization() + "/"),
+        );
         Self {
             store,
             mailer,
@@ -137,10 +153,7 @@ fn date(epoch: i64) -> String {
 
 /// The email of `template` for `detail`; `None` without a link to put in it.
 fn render(template: &str, detail: &Detail, to: &str, catalog: &Catalog, portal: Option<&Url>) -> Option<Email> {
-    let link = detail
-        .hosted_invoice_url
-        .clone()
-        .or_else(|| portal.map(|u| u.to_string()))?;
+    let link = detail.hosted_invoice_url.clone().or_else(|| portal.map(|u| u.to_string()))?;
     let plan = detail
         .plan
         .as_deref()

@@ -210,12 +210,14 @@ impl<'a> Publisher<'a> {
         };
         let after: BTreeSet<String> = access.features.clone();
         let status = access.status.as_str();
-        Ok(entitlements_changed(&check, access.plan.clone(), status, &before, &after).map(|event| Ready {
-            queue,
-            detail_type: event.detail_type.as_str().to_owned(),
-            detail: event.detail_json(),
-            snapshot: Some(AccessSnapshot::new(&check.user_id, after, check.version, now)),
-        }))
+        Ok(
+            entitlements_changed(&check, access.plan.clone(), status, &before, &after).map(|event| Ready {
+                queue,
+                detail_type: event.detail_type.as_str().to_owned(),
+                detail: event.detail_json(),
+                snapshot: Some(AccessSnapshot::new(&check.user_id, after, check.version, now)),
+            }),
+        )
     }
 
     async fn put_chunk(

@@ -17,7 +17,13 @@ pub struct Consumer {
 impl Consumer {
     /// Creates the queue and the rule (on `bus`, matching `source` and, if given, one detail
     /// type) with the queue as its target.
-    pub async fn attach(sqs: &aws_sdk_sqs::Client, bus: &Bus, name: &str, source: &str, detail_type: Option<&str>) -> Result<Self, ConsumerError> {
+    pub async fn attach(
+        sqs: &aws_sdk_sqs::Client,
+        bus: &Bus,
+        name: &str,
+        source: &str,
+        detail_type: Option<&str>,
+    ) -> Result<Self, ConsumerError> {
         let queue_url = sqs.create_queue().queue_name(name).send().await?.queue_url.unwrap_or_default();
         let attributes = sqs
             .get_queue_attributes()
@@ -42,7 +48,13 @@ impl Consumer {
             .send()
             .await?;
         let target = aws_sdk_eventbridge::types::Target::builder().id("tail").arn(arn).build()?;
-        events.put_targets().rule(name).event_bus_name(bus.name()).targets(target).send().await?;
+        events
+            .put_targets()
+            .rule(name)
+            .event_bus_name(bus.name())
+            .targets(target)
+            .send()
+            .await?;
         Ok(Self {
             name: name.to_owned(),
             queue_url,
@@ -67,7 +79,11 @@ impl Consumer {
         let mut bodies = Vec::new();
         for message in messages {
             if let Some(handle) = &message.receipt_handle {
-                sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await?;
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
             }
             bodies.extend(message.body);
         }
@@ -77,7 +93,13 @@ impl Consumer {
     /// Removes the rule and the queue (best effort).
     pub async fn detach(&self, sqs: &aws_sdk_sqs::Client, bus: &Bus) {
         let events = bus.client();
-        let _ = events.remove_targets().rule(&self.name).event_bus_name(bus.name()).ids("tail").send().await;
+        let _ = events
+            .remove_targets()
+            .rule(&self.name)
+            .event_bus_name(bus.name())
+            .ids("tail")
+            .send()
+            .await;
         let _ = events.delete_rule().name(&self.name).event_bus_name(bus.name()).send().await;
         let _ = sqs.delete_queue().queue_url(&self.queue_url).send().await;
     }

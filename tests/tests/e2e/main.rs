@@ -717,7 +717,8 @@ impl Feed {
     async fn attach(name: &str) -> Self {
         let endpoint = std::env::var("E2E_DYNAMODB").expect("E2E_DYNAMODB");
         let sdk = testkit::local_sdk();
-        let client = aws_sdk_eventbridge::Client::from_conf(aws_sdk_eventbridge::config::Builder::from(&sdk).endpoint_url(&endpoint).build());
+        let client =
+            aws_sdk_eventbridge::Client::from_conf(aws_sdk_eventbridge::config::Builder::from(&sdk).endpoint_url(&endpoint).build());
         let bus = billing::adapters::bus::Bus::new(client, billing::config::DEFAULT_EVENT_BUS_NAME, "billing");
         let sqs = billing::testkit::consumer::sqs_client(&sdk, Some(&url::Url::parse(&endpoint).unwrap()));
         let consumer = billing::testkit::consumer::Consumer::attach(&sqs, &bus, name, "billing", None)
@@ -761,8 +762,10 @@ async fn subscribing_then_failing_a_renewal_publishes_the_domain_events_in_order
     let user = "e2e_events";
     let (_, sub) = env.subscribe(user, "pro", "4000000000000341").await;
     let mut seen = Vec::new();
-    feed.until(&env, user, &mut seen, |s| has(s, "subscription.created", "active") && s.iter().any(|(k, _)| k == "payment.succeeded"))
-        .await;
+    feed.until(&env, user, &mut seen, |s| {
+        has(s, "subscription.created", "active") && s.iter().any(|(k, _)| k == "payment.succeeded")
+    })
+    .await;
     env.emulator("/_emulator/clock/advance", json!({"days": 31})).await;
     feed.until(&env, user, &mut seen, |s| {
         has(s, "subscription.updated", "past_due") && s.iter().any(|(k, _)| k == "payment.failed")
@@ -774,7 +777,10 @@ async fn subscribing_then_failing_a_renewal_publishes_the_domain_events_in_order
     assert!(position("payment.succeeded") < position("payment.failed"), "{kinds:?}");
     let failed = &seen[position("payment.failed")].1;
     assert_eq!(failed["subscription_id"], sub.as_str());
-    assert!(failed["hosted_invoice_url"].as_str().is_some_and(|u| u.starts_with("http")), "{failed}");
+    assert!(
+        failed["hosted_invoice_url"].as_str().is_some_and(|u| u.starts_with("http")),
+        "{failed}"
+    );
     // Per subscription, versions never go down in arrival order; ids are unique.
     let versions: Vec<u64> = seen
         .iter()
@@ -839,9 +845,16 @@ async fn stripe_events_through_eventbridge_reach_the_same_engine() {
     let mut forged = delivery.clone();
     forged["source"] = "my.app".into();
     let (status, answer) = invoke_webhook(&env, &forged).await;
-    assert!(status != 200 || answer.get("errorMessage").is_some(), "a foreign source is refused: {status} {answer}");
+    assert!(
+        status != 200 || answer.get("errorMessage").is_some(),
+        "a foreign source is refused: {status} {answer}"
+    );
     let mut unknown = delivery;
     unknown["detail"]["id"] = "evt_never_made_by_stripe".into();
     let (status, answer) = invoke_webhook(&env, &unknown).await;
-    assert_eq!((status, answer["problem"].as_str()), (200, Some("/errors/unknown-event")), "{answer}");
+    assert_eq!(
+        (status, answer["problem"].as_str()),
+        (200, Some("/errors/unknown-event")),
+        "{answer}"
+    );
 }

@@ -91,7 +91,11 @@ fn kinds(events: &[(String, Value)]) -> Vec<&str> {
 }
 
 fn of<'e>(events: &'e [(String, Value)], kind: &str) -> &'e Value {
-    &events.iter().find(|(k, _)| k == kind).unwrap_or_else(|| panic!("no {kind} in {events:?}")).1
+    &events
+        .iter()
+        .find(|(k, _)| k == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {events:?}"))
+        .1
 }
 
 /// The detail conforms to its published schema (`docs/events/schemas`): every required field is
@@ -153,7 +157,10 @@ async fn subscribing_publishes_created_payment_and_entitlements_and_a_duplicate_
         assert!(detail["customer_id"].as_str().unwrap().starts_with("cus_"));
     }
     let created = of(&events, "subscription.created");
-    assert_eq!((created["plan"].as_str(), created["status"].as_str()), (Some("pro"), Some("active")));
+    assert_eq!(
+        (created["plan"].as_str(), created["status"].as_str()),
+        (Some("pro"), Some("active"))
+    );
     let access = of(&events, "entitlements.changed");
     assert_eq!(access["before"], json!(["projects"]), "the free plan's");
     assert_eq!(access["added"], json!(["api_access", "exports", "priority_support"]));
@@ -162,7 +169,10 @@ async fn subscribing_publishes_created_payment_and_entitlements_and_a_duplicate_
     assert!(paid["amount"].as_i64().unwrap() > 0);
     assert!(paid["stripe_event_id"].as_str().unwrap().starts_with("evt_"));
     let versions: Vec<u64> = events.iter().map(|(_, d)| d["version"].as_u64().unwrap()).collect();
-    assert!(versions.windows(2).all(|w| w[0] <= w[1]), "published in version order: {versions:?}");
+    assert!(
+        versions.windows(2).all(|w| w[0] <= w[1]),
+        "published in version order: {versions:?}"
+    );
 
     // Stripe delivers every event again: each is a duplicate (or a type the engine ignores),
     // and nothing is recorded.
@@ -205,7 +215,8 @@ async fn a_failed_renewal_publishes_payment_failed_past_due_then_cancellation_in
     let stack = Stack::shared_clock("ev-dunning", None, |_| {}).await;
     let listener = Listener::on("ev-dunning").await;
     // Paid with the card that pays now and fails every later charge.
-    let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    let (status, created) =
+        crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
     crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4000000000000341").await;
     deliver_since(&stack, 0).await;
@@ -263,9 +274,15 @@ async fn a_trial_warns_before_it_ends_and_a_change_and_a_cancel_are_published() 
     let updated = of(&changed, "subscription.updated");
     assert_eq!(updated["plan"], "pro");
     assert_eq!(updated["previous"]["plan"], "starter");
-    assert!(of(&changed, "entitlements.changed")["added"].as_array().unwrap().contains(&json!("api_access")));
+    assert!(
+        of(&changed, "entitlements.changed")["added"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("api_access"))
+    );
 
-    let cancel = crate::revenue::subscription_call(&stack, "subscription-cancel.json", "user_123", json!({"at_period_end": true}), None).await;
+    let cancel =
+        crate::revenue::subscription_call(&stack, "subscription-cancel.json", "user_123", json!({"at_period_end": true}), None).await;
     assert_eq!(cancel.0, 200, "{}", cancel.1);
     let canceling = listener.drain(&stack.state).await;
     let updated = of(&canceling, "subscription.updated");
@@ -341,7 +358,10 @@ async fn usage_thresholds_are_published_once_per_period() {
     assert_eq!(kinds(&at_80), ["usage.threshold"], "once, however many records pass 80 %");
     let detail = &at_80[0].1;
     conforms("usage.threshold", detail);
-    assert_eq!((detail["threshold"].as_u64(), detail["used"].as_u64(), detail["limit"].as_u64()), (Some(80), Some(800), Some(1000)));
+    assert_eq!(
+        (detail["threshold"].as_u64(), detail["used"].as_u64(), detail["limit"].as_u64()),
+        (Some(80), Some(800), Some(1000))
+    );
     assert_eq!(record(100, None).await["allowed"], true);
     let at_100 = listener.drain(&stack.state).await;
     assert_eq!(kinds(&at_100), ["usage.threshold"]);
@@ -373,7 +393,10 @@ async fn a_crash_between_commit_and_publish_still_publishes_with_the_same_ids() 
     assert!(failed.refused > 0 && failed.published == 0, "{failed:?}");
     let kept = outbox(&stack).await;
     assert_eq!(kept.len(), committed.len(), "nothing lost");
-    assert!(kept.iter().all(|r| r.attempts == 0), "EventBridge's trouble is not held against the events");
+    assert!(
+        kept.iter().all(|r| r.attempts == 0),
+        "EventBridge's trouble is not held against the events"
+    );
 
     // A fresh process publishes everything.
     let next = testkit::state(
@@ -389,15 +412,7 @@ async fn a_crash_between_commit_and_publish_still_publishes_with_the_same_ids() 
 
     // A publisher that put the events and died before removing them puts them again: the
     // consumer sees the same ids.
-    let record = OutboxRecord::new(
-        "subscription.created",
-        &committed[0],
-        "cus_again",
-        1,
-        0,
-        events[0].1.to_string(),
-        0,
-    );
+    let record = OutboxRecord::new("subscription.created", &committed[0], "cus_again", 1, 0, events[0].1.to_string(), 0);
     stack.state.store.commit_with_outbox(None, None, &[], &[record]).await.unwrap();
     let again = listener.drain(&next).await;
     assert_eq!(again.len(), 1);
@@ -430,8 +445,21 @@ async fn an_event_eventbridge_keeps_refusing_is_parked_and_can_be_requeued() {
     // An event EventBridge refuses itself (its detail is not JSON): counted, parked after ten
     // refusals, and the customer's later events go on.
     let poison = OutboxRecord::new("subscription.updated", "poison-1", "cus_poison", 1, 0, "{not json".into(), 0);
-    let after = OutboxRecord::new("subscription.updated", "after-1", "cus_poison", 2, 0, json!({"id": "after-1"}).to_string(), 0);
-    stack.state.store.commit_with_outbox(None, None, &[], &[poison, after]).await.unwrap();
+    let after = OutboxRecord::new(
+        "subscription.updated",
+        "after-1",
+        "cus_poison",
+        2,
+        0,
+        json!({"id": "after-1"}).to_string(),
+        0,
+    );
+    stack
+        .state
+        .store
+        .commit_with_outbox(None, None, &[], &[poison, after])
+        .await
+        .unwrap();
     let mut parked = 0;
     for _ in 0..billing::domain::records::OUTBOX_MAX_ATTEMPTS {
         parked += listener.publish(&stack.state).await.parked;
@@ -444,21 +472,28 @@ async fn an_event_eventbridge_keeps_refusing_is_parked_and_can_be_requeued() {
     let parked_items = stack.state.store.outbox_under(keys::OUTBOX_PARKED, 100).await.unwrap();
     assert_eq!(parked_items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["poison-1"]);
     assert!(stack.state.store.requeue_outbox("poison-1").await.unwrap());
-    assert_eq!(outbox(&stack).await.iter().map(|r| (r.id.as_str(), r.attempts)).collect::<Vec<_>>(), [("poison-1", 0)]);
+    assert_eq!(
+        outbox(&stack).await.iter().map(|r| (r.id.as_str(), r.attempts)).collect::<Vec<_>>(),
+        [("poison-1", 0)]
+    );
 }
 
 #[tokio::test]
 async fn a_grace_period_that_runs_out_publishes_the_lost_features() {
     let stack = Stack::shared_clock("ev-grace", None, |_| {}).await;
     let listener = Listener::on("ev-grace").await;
-    let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    let (status, created) =
+        crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
     crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4000000000000341").await;
     deliver_since(&stack, 0).await;
     listener.drain(&stack.state).await;
     advance(&stack, 31).await;
     let renewal = listener.drain(&stack.state).await;
-    assert!(!kinds(&renewal).contains(&"entitlements.changed"), "in the grace period: {renewal:?}");
+    assert!(
+        !kinds(&renewal).contains(&"entitlements.changed"),
+        "in the grace period: {renewal:?}"
+    );
     // Stripe's dunning may still be retrying: no Stripe event says the grace has run out.
     let leaving = stack.state.store.outbox_under(keys::OUTBOX_LATER, 10).await.unwrap();
     assert_eq!(leaving.len(), 1, "a check waits for the end of the grace");

@@ -65,7 +65,8 @@ async fn state_of(state: &billing::AppState) -> Value {
 async fn stripe_events_through_eventbridge_have_the_webhooks_outcomes() {
     // Table A takes the events over HTTP, table B the same events through EventBridge.
     let stack = bridged_stack("ev-in-http").await;
-    let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    let (status, created) =
+        crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
     crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4242424242424242").await;
     let bridged = second_state(&stack, fresh_store("ev-in-bridge").await.table());
@@ -99,17 +100,27 @@ async fn stripe_events_through_eventbridge_have_the_webhooks_outcomes() {
 #[tokio::test]
 async fn the_eventbridge_input_applies_only_stripes_own_copy_from_the_configured_source() {
     let stack = bridged_stack("ev-in-refuse").await;
-    let (status, created) = crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
+    let (status, created) =
+        crate::checkout::create(&stack, crate::checkout::post_checkout(json!({"plan": "pro", "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
     crate::checkout::pay(&stack, created["id"].as_str().unwrap(), "4242424242424242").await;
     let file: Value = serde_json::from_str(&testkit::event_text("webhook-eventbridge.json")).unwrap();
     // The file's event is not one this emulator made: no such event at Stripe, nothing applied.
     let answer = webhook::bridge::invoke(&stack.state, file.clone()).await.unwrap();
-    assert_eq!((answer["received"].as_bool(), answer["problem"].as_str()), (Some(false), Some("/errors/unknown-event")), "{answer}");
+    assert_eq!(
+        (answer["received"].as_bool(), answer["problem"].as_str()),
+        (Some(false), Some("/errors/unknown-event")),
+        "{answer}"
+    );
     // A real event, tampered with: Stripe's copy is what counts.
     let real = {
         let world = stack.emulator.shared.world.lock().await;
-        world.events.iter().find(|e| e.event_type == "customer.subscription.created").unwrap().render()
+        world
+            .events
+            .iter()
+            .find(|e| e.event_type == "customer.subscription.created")
+            .unwrap()
+            .render()
     };
     let mut tampered = real.clone();
     tampered["data"]["object"]["quantity"] = 99.into();
@@ -119,7 +130,11 @@ async fn the_eventbridge_input_applies_only_stripes_own_copy_from_the_configured
     assert_eq!(answer["outcome"], "applied", "{answer}");
     let stored = stack.state.store.user_items("user_123").await.unwrap().subscriptions;
     assert_eq!(stored.len(), 1);
-    assert_eq!((stored[0].plan.as_deref(), stored[0].quantity), (Some("pro"), 1), "Stripe's copy, not the tampered one");
+    assert_eq!(
+        (stored[0].plan.as_deref(), stored[0].quantity),
+        (Some("pro"), 1),
+        "Stripe's copy, not the tampered one"
+    );
     let items_before = stack.item_count().await;
     for source in ["billing", "aws.events", "aws.partner/stripe.com/ed_someone_else"] {
         let mut forged = through_eventbridge(&real);
@@ -127,7 +142,10 @@ async fn the_eventbridge_input_applies_only_stripes_own_copy_from_the_configured
         assert!(webhook::bridge::invoke(&stack.state, forged).await.is_err(), "{source} is refused");
     }
     let direct = json!({"user_id": "user_123", "feature": "api_calls", "quantity": 1});
-    assert!(webhook::bridge::invoke(&stack.state, direct).await.is_err(), "not an EventBridge event");
+    assert!(
+        webhook::bridge::invoke(&stack.state, direct).await.is_err(),
+        "not an EventBridge event"
+    );
     assert_eq!(stack.item_count().await, items_before, "a refusal writes nothing");
 
     // Without STRIPE_PARTNER_EVENT_SOURCE the path is off.
@@ -166,7 +184,13 @@ async fn a_payment_needing_action_emails_the_customer_through_ses_once() {
     let mailer = Mailer::from_config(&testkit::local_sdk(), &config, sender);
     let _ = mailer.client().create_email_identity().email_identity(sender).send().await;
     let sent_before = sent_mail().await.len();
-    let invoke = |payload: Value| notifier::handler::handle(&stack.state, &mailer, lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()));
+    let invoke = |payload: Value| {
+        notifier::handler::handle(
+            &stack.state,
+            &mailer,
+            lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        )
+    };
     assert_eq!(invoke(action.clone()).await.unwrap()["sent"], true);
     let sent = sent_mail().await;
     assert_eq!(sent.len(), sent_before + 1);

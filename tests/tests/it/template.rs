@@ -288,12 +288,12 @@ fn alarms_cover_the_webhook_every_function_and_the_table() {
     let template = template();
     let resources = template["Resources"].as_mapping().unwrap();
     let alarms: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::CloudWatch::Alarm").collect();
-    assert!(
-        alarms
-            .iter()
-            .all(|a| a["Condition"].as_str().is_some_and(|c| ["HasAlarms", "HasNotifierAlarms", "HasStripePartnerAlarms"].contains(&c))
-                && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn")
-    );
+    assert!(alarms.iter().all(|a| {
+        a["Condition"]
+            .as_str()
+            .is_some_and(|c| ["HasAlarms", "HasNotifierAlarms", "HasStripePartnerAlarms"].contains(&c))
+            && tag(&a["Properties"]["AlarmActions"]) == "Ref AlarmTopicArn"
+    }));
     // An alarm of an optional part exists with it, and only when alarms are on.
     for condition in ["HasNotifierAlarms", "HasStripePartnerAlarms"] {
         let both = tag(&template["Conditions"][condition]);

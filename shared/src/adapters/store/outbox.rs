@@ -83,7 +83,9 @@ impl Store {
                 requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
             }
             if !requests.is_empty() {
-                return Err(backend("batch_write_item")(std::io::Error::other("unprocessed deletes after retries")));
+                return Err(backend("batch_write_item")(std::io::Error::other(
+                    "unprocessed deletes after retries",
+                )));
             }
         }
         Ok(())
@@ -106,10 +108,7 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out
-                .attributes
-                .as_ref()
-                .and_then(|a| a.get("attempts")?.as_n().ok()?.parse().ok())),
+            Ok(out) => Ok(out.attributes.as_ref().and_then(|a| a.get("attempts")?.as_n().ok()?.parse().ok())),
             Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
             Err(err) => Err(backend("update_item")(err)),
         }
@@ -148,7 +147,10 @@ impl Store {
             attempts: 0,
             ..record.clone()
         };
-        let items = vec![self.put(&back, Condition::None)?, self.delete(&record.pk, &record.sk, Condition::None)?];
+        let items = vec![
+            self.put(&back, Condition::None)?,
+            self.delete(&record.pk, &record.sk, Condition::None)?,
+        ];
         match self.transact(items).await? {
             None => Ok(true),
             Some(_) => Err(StoreError::Conflict),
@@ -210,8 +212,19 @@ impl Store {
                 continue;
             }
             let version = serde_json::from_str::<crate::domain::events::AccessCheck>(&later.detail).map_or(0, |c| c.version);
-            let now_due = OutboxRecord::new(&later.kind, &later.id, &later.order_key, version, 0, later.detail.clone(), later.created);
-            let items = vec![self.put(&now_due, Condition::None)?, self.delete(&later.pk, &later.sk, Condition::None)?];
+            let now_due = OutboxRecord::new(
+                &later.kind,
+                &later.id,
+                &later.order_key,
+                version,
+                0,
+                later.detail.clone(),
+                later.created,
+            );
+            let items = vec![
+                self.put(&now_due, Condition::None)?,
+                self.delete(&later.pk, &later.sk, Condition::None)?,
+            ];
             if self.transact(items).await?.is_none() {
                 moved += 1;
             }

@@ -98,7 +98,17 @@ impl Engine<'_> {
         if writes.is_empty() {
             return Ok(Outcome::Applied);
         }
-        match self.commit(&origin, Some(user), Outcome::Applied, audit, &writes, observed.subscription.as_ref()).await? {
+        match self
+            .commit(
+                &origin,
+                Some(user),
+                Outcome::Applied,
+                audit,
+                &writes,
+                observed.subscription.as_ref(),
+            )
+            .await?
+        {
             Committed::Yes | Committed::Duplicate => Ok(Outcome::Applied),
             // Something was stored after our read: Stripe's current state is the truth.
             Committed::Refused => {

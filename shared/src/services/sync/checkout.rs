@@ -42,7 +42,14 @@ impl Engine<'_> {
                 writes.push(write);
             }
             match self
-                .commit(origin, Some(&user), Outcome::Applied, (String::new(), after.clone()), &writes, before.as_ref())
+                .commit(
+                    origin,
+                    Some(&user),
+                    Outcome::Applied,
+                    (String::new(), after.clone()),
+                    &writes,
+                    before.as_ref(),
+                )
                 .await?
             {
                 Committed::Yes => return Ok(Outcome::Applied),

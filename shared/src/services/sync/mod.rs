@@ -57,9 +57,9 @@ use crate::adapters::stripe::{GatewayError, Stripe};
 pub use crate::config::SyncOptions;
 use crate::domain::clock::Clock;
 use crate::domain::event::Envelope;
+use crate::domain::events::{AccessCheck, Cause, DetailType, Signal, may_move_access, subscription_events};
 use crate::domain::objects::CheckoutSessionSnapshot;
 use crate::domain::plans::Catalog;
-use crate::domain::events::{AccessCheck, Cause, DetailType, Signal, may_move_access, subscription_events};
 use crate::domain::records::{ACCESS_CHECK_KIND, AuditRecord, EventRecord, OutboxRecord, SubscriptionRecord};
 use crate::domain::version::Version;
 
@@ -185,7 +185,12 @@ struct Origin {
 
 impl Origin {
     fn event(event: &Envelope) -> Self {
-        let payment = |kind, paid| Some(Signal::Payment(kind, crate::domain::invoices::parse_invoice_payment(&event.object, paid)));
+        let payment = |kind, paid| {
+            Some(Signal::Payment(
+                kind,
+                crate::domain::invoices::parse_invoice_payment(&event.object, paid),
+            ))
+        };
         let signal = match event.event_type.as_str() {
             "invoice.paid" => payment(DetailType::PaymentSucceeded, true),
             "invoice.payment_failed" => payment(DetailType::PaymentFailed, false),
@@ -393,7 +398,10 @@ impl<'a> Engine<'a> {
             // A fetch that changes nothing leaves no trace.
             return Ok(Committed::Yes);
         }
-        Ok(self.store.commit_with_outbox(marker.as_ref(), audit.as_ref(), writes, &outbox).await?)
+        Ok(self
+            .store
+            .commit_with_outbox(marker.as_ref(), audit.as_ref(), writes, &outbox)
+            .await?)
     }
 
     /// Records `outcome` without a state change (the marker of an event; nothing for a fetch).
@@ -490,7 +498,15 @@ fn outbox(origin: &Origin, user: &str, writes: &[Write], before: Option<&Subscri
             let id = format!("{}/grace", check.id);
             outbox.push(OutboxRecord::later(&id, &customer, since, detail.clone(), now));
         }
-        outbox.push(OutboxRecord::new(ACCESS_CHECK_KIND, &check.id, &customer, check.version, outbox.len(), detail, now));
+        outbox.push(OutboxRecord::new(
+            ACCESS_CHECK_KIND,
+            &check.id,
+            &customer,
+            check.version,
+            outbox.len(),
+            detail,
+            now,
+        ));
     }
     outbox
 }

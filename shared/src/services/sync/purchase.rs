@@ -107,7 +107,10 @@ impl Engine<'_> {
             );
             let audit = (describe(observed.as_ref()), describe(Some(&record)));
             let write = Write::SubscriptionReplacing { record, observed: stored };
-            match self.commit(origin, Some(user), Outcome::Applied, audit, &[write], observed.as_ref()).await? {
+            match self
+                .commit(origin, Some(user), Outcome::Applied, audit, &[write], observed.as_ref())
+                .await?
+            {
                 Committed::Yes => return Ok(Outcome::Applied),
                 Committed::Duplicate => return Ok(Outcome::Duplicate),
                 Committed::Refused => observed = self.store.subscription(user, &base.subscription_id).await?,

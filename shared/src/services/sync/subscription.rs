@@ -151,7 +151,10 @@ impl Engine<'_> {
             }
             let audit = (describe(observed.as_ref()), describe(Some(&record)));
             let write = Write::SubscriptionReplacing { record, observed: stored };
-            match self.commit(origin, Some(&user), Outcome::Applied, audit, &[write], observed.as_ref()).await? {
+            match self
+                .commit(origin, Some(&user), Outcome::Applied, audit, &[write], observed.as_ref())
+                .await?
+            {
                 Committed::Yes => return Ok(Outcome::Applied),
                 Committed::Duplicate => return Ok(Outcome::Duplicate),
                 // Someone stored state after our read: what we fetched may be older.
