@@ -72,3 +72,36 @@ pub async fn handle(state: &AppState, mailer: &Mailer, event: LambdaEvent<Value>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use billing::testkit;
+
+    use super::*;
+
+    fn delivery(edit: impl FnOnce(&mut Value)) -> LambdaEvent<Value> {
+        let mut payload: Value = serde_json::from_str(&testkit::event_text("notifier-payment-failed.json")).unwrap();
+        edit(&mut payload);
+        LambdaEvent::new(payload, lambda_runtime::Context::default())
+    }
+
+    #[tokio::test]
+    async fn other_sources_and_other_types_send_nothing_and_touch_nothing() {
+        // DynamoDB and SES are unreachable: any I/O would fail the call.
+        let state = testkit::state(testkit::config("billing-test", "http://127.0.0.1:9", None), crate::NEEDS).unwrap();
+        let client = aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&testkit::local_sdk())
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        );
+        let mailer = Mailer::new(client, "billing@example.com");
+        let forged = handle(&state, &mailer, delivery(|p| p["source"] = "someone.else".into())).await;
+        assert!(matches!(forged, Err(NotifierFnError::Source(_))));
+        let other = handle(&state, &mailer, delivery(|p| p["detail-type"] = "subscription.updated".into())).await;
+        assert_eq!(other.unwrap()["skipped"], "not_notified");
+        let not_a_delivery = handle(&state, &mailer, LambdaEvent::new(serde_json::json!({"user_id": "u"}), lambda_runtime::Context::default())).await;
+        assert!(matches!(not_a_delivery, Err(NotifierFnError::NotADelivery)));
+        // The file's own delivery reaches the store (unreachable here): a failure, retried.
+        assert!(matches!(handle(&state, &mailer, delivery(|_| {})).await, Err(NotifierFnError::Notify(_))));
+    }
+}

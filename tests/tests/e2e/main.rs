@@ -736,7 +736,7 @@ impl Feed {
             let run = env
                 .http
                 .post(format!("{}/2015-03-31/functions/events-publisher/invocations", env.api))
-                .json(&json!({}))
+                .body(testkit::event_text("events-publisher-run.json"))
                 .send()
                 .await
                 .expect("publisher reachable");
