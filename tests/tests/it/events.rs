@@ -25,15 +25,21 @@ pub struct Listener {
     consumer: Consumer,
 }
 
+/// A bus client for the EventBridge at `endpoint`, on bus `name`.
+fn bus_at(endpoint: &str, name: &str) -> Bus {
+    let sdk = testkit::local_sdk();
+    let client = aws_sdk_eventbridge::Client::from_conf(aws_sdk_eventbridge::config::Builder::from(&sdk).endpoint_url(endpoint).build());
+    Bus::new(client, name, "billing")
+}
+
 /// A bus client for moto (the `EVENTBRIDGE_ENDPOINT` of a local run) on bus `name`.
 pub fn moto_bus(name: &str) -> Bus {
-    let sdk = testkit::local_sdk();
-    let client = aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::config::Builder::from(&sdk)
-            .endpoint_url(moto_endpoint())
-            .build(),
-    );
-    Bus::new(client, name, "billing")
+    bus_at(moto_endpoint(), name)
+}
+
+/// A bus nothing listens for: EventBridge unreachable.
+fn unreachable_bus() -> Bus {
+    bus_at(&format!("http://127.0.0.1:{}", testkit::free_port()), "nowhere")
 }
 
 impl Listener {
@@ -380,15 +386,7 @@ async fn a_crash_between_commit_and_publish_still_publishes_with_the_same_ids() 
 
     // The process that committed dies before publishing; the next one cannot reach EventBridge
     // at first: nothing is lost, the attempt is counted.
-    let unreachable = {
-        let sdk = testkit::local_sdk();
-        let client = aws_sdk_eventbridge::Client::from_conf(
-            aws_sdk_eventbridge::config::Builder::from(&sdk)
-                .endpoint_url(format!("http://127.0.0.1:{}", testkit::free_port()))
-                .build(),
-        );
-        Bus::new(client, listener.bus.name(), "billing")
-    };
+    let unreachable = unreachable_bus();
     let failed = stack.state.publisher(&unreachable).run().await.unwrap();
     assert!(failed.refused > 0 && failed.published == 0, "{failed:?}");
     let kept = outbox(&stack).await;
@@ -427,15 +425,7 @@ async fn an_event_eventbridge_keeps_refusing_is_parked_and_can_be_requeued() {
     let pending = outbox(&stack).await.len();
 
     // EventBridge unreachable for a while: retried without end, nothing parked.
-    let unreachable = {
-        let sdk = testkit::local_sdk();
-        let client = aws_sdk_eventbridge::Client::from_conf(
-            aws_sdk_eventbridge::config::Builder::from(&sdk)
-                .endpoint_url(format!("http://127.0.0.1:{}", testkit::free_port()))
-                .build(),
-        );
-        Bus::new(client, "nowhere", "billing")
-    };
+    let unreachable = unreachable_bus();
     for _ in 0..billing::domain::records::OUTBOX_MAX_ATTEMPTS + 2 {
         let run = stack.state.publisher(&unreachable).run().await.unwrap();
         assert_eq!((run.published, run.parked), (0, 0), "{run:?}");
