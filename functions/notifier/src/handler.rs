@@ -99,9 +99,17 @@ mod tests {
         assert!(matches!(forged, Err(NotifierFnError::Source(_))));
         let other = handle(&state, &mailer, delivery(|p| p["detail-type"] = "subscription.updated".into())).await;
         assert_eq!(other.unwrap()["skipped"], "not_notified");
-        let not_a_delivery = handle(&state, &mailer, LambdaEvent::new(serde_json::json!({"user_id": "u"}), lambda_runtime::Context::default())).await;
+        let not_a_delivery = handle(
+            &state,
+            &mailer,
+            LambdaEvent::new(serde_json::json!({"user_id": "u"}), lambda_runtime::Context::default()),
+        )
+        .await;
         assert!(matches!(not_a_delivery, Err(NotifierFnError::NotADelivery)));
         // The file's own delivery reaches the store (unreachable here): a failure, retried.
-        assert!(matches!(handle(&state, &mailer, delivery(|_| {})).await, Err(NotifierFnError::Notify(_))));
+        assert!(matches!(
+            handle(&state, &mailer, delivery(|_| {})).await,
+            Err(NotifierFnError::Notify(_))
+        ));
     }
 }
