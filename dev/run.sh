@@ -69,29 +69,19 @@ INFO
 cargo lambda watch -A 127.0.0.1 -P 9000 --env-file "$root/dev/local.env" &
 pids+=($!)
 
-# What the table's stream and EventBridge Scheduler do in AWS.
-(
+# What the table's stream and EventBridge Scheduler do in AWS: every SECONDS FUNCTION, through
+# `cargo lambda invoke` against the watch server, logged to .dev/FUNCTION.log.
+every() {
   wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
-  while sleep "${PUBLISH_EVERY:-2}"; do
-    cargo lambda invoke events-publisher --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/events-publisher.log" 2>&1 || true
-    echo >> "$state_dir/events-publisher.log"
+  while sleep "$1"; do
+    cargo lambda invoke "$2" --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/$2.log" 2>&1 || true
+    echo >> "$state_dir/$2.log"
   done
-) &
+}
+every "${PUBLISH_EVERY:-2}" events-publisher &
 pids+=($!)
-(
-  wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
-  while sleep "${USAGE_REPORT_EVERY:-60}"; do
-    cargo lambda invoke usage-reporter --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/usage-reporter.log" 2>&1 || true
-    echo >> "$state_dir/usage-reporter.log"
-  done
-) &
+every "${USAGE_REPORT_EVERY:-60}" usage-reporter &
 pids+=($!)
-(
-  wait_for_port 127.0.0.1 9000 120 "cargo lambda watch" > /dev/null
-  while sleep "${RECONCILE_EVERY:-900}"; do
-    cargo lambda invoke reconcile --invoke-address 127.0.0.1 --invoke-port 9000 --data-ascii '{}' >> "$state_dir/reconcile.log" 2>&1 || true
-    echo >> "$state_dir/reconcile.log"
-  done
-) &
+every "${RECONCILE_EVERY:-900}" reconcile &
 pids+=($!)
 wait "${pids[@]}"

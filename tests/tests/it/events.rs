@@ -141,6 +141,18 @@ async fn advance(stack: &Stack, days: i64) {
     deliver_since(stack, from).await;
 }
 
+/// Stripe's event for the latest invoice's payment needing the customer (3-D Secure), as `id`:
+/// the emulator has no 3-D Secure, so its `invoice.paid` event is retyped, a second later.
+pub async fn action_required(stack: &Stack, id: &str) -> Value {
+    let world = stack.emulator.shared.world.lock().await;
+    let mut event = world.events.iter().rev().find(|e| e.event_type == "invoice.paid").unwrap().render();
+    event["id"] = id.into();
+    event["type"] = "invoice.payment_action_required".into();
+    event["created"] = (event["created"].as_i64().unwrap() + 1).into();
+    event["data"]["object"]["status"] = "open".into();
+    event
+}
+
 async fn outbox(stack: &Stack) -> Vec<OutboxRecord> {
     stack.state.store.outbox(1000).await.unwrap()
 }
@@ -323,16 +335,7 @@ async fn a_payment_needing_action_is_published_from_its_stripe_event() {
     stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
     deliver_since(&stack, 0).await;
     listener.drain(&stack.state).await;
-    // Stripe's event for an invoice whose payment needs the customer (3-D Secure).
-    let event = {
-        let world = stack.emulator.shared.world.lock().await;
-        let mut event = world.events.iter().rev().find(|e| e.event_type == "invoice.paid").unwrap().render();
-        event["id"] = "evt_action_required_1".into();
-        event["type"] = "invoice.payment_action_required".into();
-        event["created"] = (event["created"].as_i64().unwrap() + 1).into();
-        event["data"]["object"]["status"] = "open".into();
-        event
-    };
+    let event = action_required(&stack, "evt_action_required_1").await;
     let (status, answer) = deliver(&stack, &event.to_string()).await;
     assert_eq!((status, answer["outcome"].as_str()), (200, Some("applied")), "{answer}");
     let events = listener.drain(&stack.state).await;

@@ -160,14 +160,7 @@ async fn a_payment_needing_action_emails_the_customer_through_ses_once() {
     stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
     deliver_since(&stack, 0).await;
     listener.drain(&stack.state).await;
-    let event = {
-        let world = stack.emulator.shared.world.lock().await;
-        let mut event = world.events.iter().rev().find(|e| e.event_type == "invoice.paid").unwrap().render();
-        event["id"] = "evt_action_mail_1".into();
-        event["type"] = "invoice.payment_action_required".into();
-        event["created"] = (event["created"].as_i64().unwrap() + 1).into();
-        event
-    };
+    let event = crate::events::action_required(&stack, "evt_action_mail_1").await;
     assert_eq!(deliver(&stack, &event.to_string()).await.0, 200);
     stack.state.publisher(&listener.bus).run().await.unwrap();
     let delivered: Vec<Value> = listener.raw().await;
