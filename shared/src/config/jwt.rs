@@ -19,6 +19,58 @@ pub struct JwtConfig {
     /// A local run (DynamoDB on loopback): keys may then be fetched over plain http from
     /// loopback addresses.
     pub local: bool,
+    /// Which claims name the caller's organization and role.
+    pub orgs: OrgClaims,
+}
+
+/// The organization claims: `ORG_ID_CLAIM` (default `org_id`), `ORG_ROLE_CLAIM` (default
+/// `org_role`) and `ORG_ADMIN_ROLES` (comma-separated, default `admin,org:admin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgClaims {
+    pub id_claim: String,
+    pub role_claim: String,
+    pub admin_roles: Vec<String>,
+}
+
+impl Default for OrgClaims {
+    fn default() -> Self {
+        Self {
+            id_claim: "org_id".into(),
+            role_claim: "org_role".into(),
+            admin_roles: vec!["admin".into(), "org:admin".into()],
+        }
+    }
+}
+
+impl OrgClaims {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let claim = |var: &'static str, default: String| match env.get(var) {
+            None => Ok(default),
+            Some(name) if !name.is_empty() && name.len() <= 100 && !name.contains(',') && name != "sub" => Ok(name),
+            Some(_) => Err(ConfigError::invalid(var, "a claim name (1 to 100 characters, not `sub`)")),
+        };
+        let admin_roles = match env.get(vars::ORG_ADMIN_ROLES) {
+            None => defaults.admin_roles,
+            Some(list) => {
+                let roles: Vec<String> = list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+                if roles.is_empty() {
+                    return Err(ConfigError::invalid(vars::ORG_ADMIN_ROLES, "at least one role"));
+                }
+                roles
+            }
+        };
+        Ok(Self {
+            id_claim: claim(vars::ORG_ID_CLAIM, defaults.id_claim)?,
+            role_claim: claim(vars::ORG_ROLE_CLAIM, defaults.role_claim)?,
+            admin_roles,
+        })
+    }
+
+    /// Whether `role` may buy and manage for the organization.
+    pub fn is_admin(&self, role: Option<&str>) -> bool {
+        role.is_some_and(|r| self.admin_roles.iter().any(|a| a == r))
+    }
 }
 
 /// Where the issuer's signing keys come from (see [`crate::adapters::jwks`]).
@@ -49,6 +101,7 @@ impl JwtConfig {
             audience: env.get(vars::JWT_AUDIENCE),
             jwks: None,
             local: local_run,
+            orgs: OrgClaims::read(env)?,
         };
         jwt.jwks = match env.get(vars::JWT_JWKS_URL) {
             Some(raw) => match Url::parse(&raw) {

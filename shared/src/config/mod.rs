@@ -23,7 +23,7 @@ mod stripe;
 
 pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig};
 pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig, STRIPE_PARTNER_PREFIX};
-pub use self::jwt::{JwksSource, JwtConfig};
+pub use self::jwt::{JwksSource, JwtConfig, OrgClaims};
 pub use self::rules::{SubscriptionConfig, SyncOptions};
 pub use self::stripe::{StripeMode, StripeSecrets, parse_webhook_secrets};
 
@@ -41,6 +41,9 @@ pub mod vars {
     pub const JWT_HS256_SECRET: &str = "JWT_HS256_SECRET";
     pub const JWT_ISSUER: &str = "JWT_ISSUER";
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    pub const ORG_ID_CLAIM: &str = "ORG_ID_CLAIM";
+    pub const ORG_ROLE_CLAIM: &str = "ORG_ROLE_CLAIM";
+    pub const ORG_ADMIN_ROLES: &str = "ORG_ADMIN_ROLES";
     pub const PLANS_PATH: &str = "PLANS_PATH";
     pub const PLANS_PARAMETER: &str = "PLANS_PARAMETER";
     pub const PRICE_CACHE_SECONDS: &str = "PRICE_CACHE_SECONDS";

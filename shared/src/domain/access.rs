@@ -197,10 +197,12 @@ pub enum Reason {
     Disputed,
     /// Denied: Stripe reported a status these rules do not know.
     UnknownStatus,
+    /// Denied: the organization's plan has the feature, but the member holds no seat.
+    NoSeat,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::Active,
         Reason::Trialing,
         Reason::GracePastDue,
@@ -216,6 +218,7 @@ impl Reason {
         Reason::Refunded,
         Reason::Disputed,
         Reason::UnknownStatus,
+        Reason::NoSeat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -235,6 +238,7 @@ impl Reason {
             Reason::Refunded => "refunded",
             Reason::Disputed => "disputed",
             Reason::UnknownStatus => "unknown_status",
+            Reason::NoSeat => "no_seat",
         }
     }
 
@@ -262,6 +266,15 @@ pub struct Access {
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
     pub trial_end: Option<i64>,
+    /// The headline subscription's quantity (an organization's seats).
+    #[serde(skip)]
+    pub quantity: u64,
+    /// Who in an organization the headline plan serves.
+    #[serde(skip)]
+    pub seats: crate::domain::plans::SeatMode,
+    /// Features an organization's plan has that this member lacks a seat for (denied `no_seat`).
+    #[serde(skip)]
+    pub unseated: BTreeSet<String>,
     /// What the access rests on: a granting reason, `free_plan`, or why nothing grants.
     #[serde(skip)]
     basis: Reason,
@@ -310,6 +323,7 @@ impl Access {
             };
         }
         let reason = match self.basis {
+            _ if self.unseated.contains(feature) => Reason::NoSeat,
             Reason::Active | Reason::Trialing | Reason::GracePastDue => Reason::NotInPlan,
             Reason::FreePlan | Reason::NoSubscription => Reason::NoSubscription,
             other => other,
@@ -426,9 +440,12 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             }
         }
         let mut limits: BTreeMap<String, u64> = BTreeMap::new();
-        for (name, value) in granting.iter().filter_map(|j| j.plan).flat_map(|p| p.limits.iter()) {
-            let slot = limits.entry(name.clone()).or_insert(*value);
-            *slot = (*slot).max(*value);
+        for j in &granting {
+            for (name, value) in j.plan.into_iter().flat_map(|p| p.limits.iter()) {
+                let value = per_seat(j, j.plan.is_some_and(|p| p.per_seat.contains(name)), *value);
+                let slot = limits.entry(name.clone()).or_insert(value);
+                *slot = (*slot).max(value);
+            }
         }
         let mut usage: BTreeMap<String, Option<Allowance>> = BTreeMap::new();
         for j in &granting {
@@ -440,7 +457,8 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
                     subscription_id: &j.sub.subscription_id,
                     ceiling: rule.ceiling,
                 });
-                combine(usage.entry(feature.clone()).or_default(), rule.limit, metering);
+                let limit = rule.limit.map(|l| per_seat(j, rule.per_seat, l));
+                combine(usage.entry(feature.clone()).or_default(), limit, metering);
             }
         }
         let mut usage: Allowances = usage.into_iter().filter_map(|(f, a)| Some((f, a?))).collect();
@@ -506,6 +524,9 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             current_period_end: None,
             cancel_at_period_end: false,
             trial_end: None,
+            quantity: 0,
+            seats: crate::domain::plans::SeatMode::default(),
+            unseated: BTreeSet::new(),
             basis: if free.is_some() { Reason::FreePlan } else { Reason::NoSubscription },
             usage: Allowances::new(),
             usage_period: calendar_month(now),
@@ -518,6 +539,11 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
     access
 }
 
+/// A limit of subscription `j`: times its quantity when it is per seat.
+fn per_seat(j: &Judged<'_>, seated: bool, value: u64) -> u64 {
+    if seated { value.saturating_mul(j.sub.quantity.max(1)) } else { value }
+}
+
 fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String, u64>) -> Access {
     Access {
         plan: j.sub.plan.clone().or_else(|| j.plan.map(|p| p.id.clone())),
@@ -527,6 +553,9 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
         current_period_end: j.sub.current_period_end,
         cancel_at_period_end: j.sub.cancel_at_period_end,
         trial_end: j.sub.trial_end,
+        quantity: j.sub.quantity,
+        seats: j.plan.map(|p| p.seats).unwrap_or_default(),
+        unseated: BTreeSet::new(),
         basis: j.reason,
         usage: Allowances::new(),
         usage_period: Period { start: 0, end: 0 },
@@ -641,6 +670,7 @@ mod tests {
             schedules: vec![],
             usage: vec![],
             access: None,
+            seats: vec![],
         }
     }
 

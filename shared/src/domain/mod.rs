@@ -22,6 +22,7 @@
 
 pub mod access;
 pub mod address;
+pub mod billable;
 pub mod clock;
 pub mod custom_amount;
 pub mod event;
@@ -33,6 +34,7 @@ pub mod plans;
 pub mod records;
 pub mod routes;
 pub mod schedules;
+pub mod seats;
 pub mod status;
 pub(crate) mod stripe_wire;
 pub mod usage;

@@ -110,8 +110,25 @@ pub mod keys {
     pub const RECONCILE: &str = "RECONCILE";
     pub const SK_RECONCILE_EVENTS: &str = "EVENTS";
 
+    /// The partition of a billable: `USER#<sub>`, or `ORG#<org id>` for an organization's
+    /// billable id ([`crate::domain::billable`]).
     pub fn user(user_id: &str) -> String {
-        format!("{USER_PREFIX}{user_id}")
+        crate::domain::billable::partition(user_id)
+    }
+    /// An organization's seat slots: `SEATS#<org id>` / `SLOT#<n>`.
+    pub const SEATS_PREFIX: &str = "SEATS#";
+    pub const SLOT_PREFIX: &str = "SLOT#";
+    /// A member's seat, in the member's own partition: `USER#<sub>` / `SEAT#<org id>`.
+    pub const SEAT_PREFIX: &str = "SEAT#";
+    pub fn seats(org_id: &str) -> String {
+        format!("{SEATS_PREFIX}{org_id}")
+    }
+    /// Slots sort by number (zero-padded).
+    pub fn slot(slot: u32) -> String {
+        format!("{SLOT_PREFIX}{slot:05}")
+    }
+    pub fn seat(org_id: &str) -> String {
+        format!("{SEAT_PREFIX}{org_id}")
     }
     pub fn customer(customer_id: &str) -> String {
         format!("{CUSTOMER_PREFIX}{customer_id}")
@@ -184,9 +201,9 @@ impl CustomerLink {
         }
     }
 
-    /// The user id this link belongs to (its partition key without the prefix).
-    pub fn user_id(&self) -> &str {
-        self.pk.strip_prefix(keys::USER_PREFIX).unwrap_or(&self.pk)
+    /// The billable id this link belongs to (read back from its partition key).
+    pub fn user_id(&self) -> String {
+        crate::domain::billable::from_partition(&self.pk).unwrap_or_else(|| self.pk.clone())
     }
 }
 
@@ -498,6 +515,8 @@ pub struct UserItems {
     pub usage: Vec<UsageCounter>,
     /// The effective feature set last published (`entitlements.changed`).
     pub access: Option<AccessSnapshot>,
+    /// The user's seats in organizations.
+    pub seats: Vec<crate::domain::seats::SeatRecord>,
 }
 
 /// `USER#<sub>` / `USAGE#<period end>#<feature>`: the units a user used of one counter in one
@@ -545,9 +564,9 @@ pub struct UsageCounter {
 }
 
 impl UsageCounter {
-    /// The user this counter belongs to.
-    pub fn user_id(&self) -> &str {
-        self.pk.strip_prefix(keys::USER_PREFIX).unwrap_or(&self.pk)
+    /// The billable this counter belongs to.
+    pub fn user_id(&self) -> String {
+        crate::domain::billable::from_partition(&self.pk).unwrap_or_else(|| self.pk.clone())
     }
 }
 
@@ -688,7 +707,7 @@ mod tests {
     #[test]
     fn keys_and_links_name_their_user() {
         let link = CustomerLink::new("u1", "cus_1", None, 5);
-        assert_eq!((link.pk.as_str(), link.user_id()), ("USER#u1", "u1"));
+        assert_eq!((link.pk.as_str(), link.user_id().as_str()), ("USER#u1", "u1"));
         assert_eq!(CustomerOwner::new("cus_1", "u1").pk, "CUSTOMER#cus_1");
         assert_eq!(keys::subscription("sub_1"), "SUB#sub_1");
     }

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::adapters::jwks::{JwksError, JwksFetcher, VerificationKey};
-use crate::config::JwtConfig;
+use crate::config::{JwtConfig, OrgClaims};
+use crate::edge::membership::{self, OrgMember};
 use crate::edge::problem::Problem;
 
 /// Leeway on `exp` and `nbf`, for clocks that differ a little.
@@ -44,6 +45,34 @@ pub const KEY_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 pub struct Identity {
     pub user_id: String,
     pub email: Option<String>,
+    /// The organization the token acts for (its `ORG_ID_CLAIM`), if any.
+    pub org: Option<OrgMember>,
+}
+
+impl Identity {
+    /// A user acting for themselves.
+    pub fn user(user_id: impl Into<String>, email: Option<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            email,
+            org: None,
+        }
+    }
+
+    /// Who pays in this context: the organization's billable id, else the user's
+    /// ([`crate::domain::billable`]).
+    pub fn billable(&self) -> String {
+        match &self.org {
+            Some(org) => crate::domain::billable::org(&org.org_id),
+            None => self.user_id.clone(),
+        }
+    }
+
+    /// Whether the caller may buy and manage in this context: always for themselves; for an
+    /// organization, with an admin role.
+    pub fn may_manage(&self) -> bool {
+        self.org.as_ref().is_none_or(|o| o.admin)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +87,8 @@ pub enum IdentityError {
     InvalidToken(&'static str),
     #[error("the token has no usable `sub` claim")]
     NoSubject,
+    #[error("the token's organization claim is not a usable organization id")]
+    BadOrganization,
 }
 
 impl IdentityError {
@@ -78,6 +109,9 @@ struct Claims {
     aud: String,
     exp: u64,
     iat: u64,
+    /// More claims (the organization's, in tests and `devtool token --org`).
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What this service reads of a verified token (issuer, audience and times are checked by the
@@ -85,6 +119,9 @@ struct Claims {
 #[derive(Debug, Deserialize)]
 struct VerifiedClaims {
     sub: String,
+    /// Every other claim (the organization claims are looked up here by their configured name).
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     email: Option<String>,
     /// A string or a list.
@@ -210,6 +247,7 @@ pub struct IdentityVerifier {
     validation: Validation,
     /// Checked here rather than by the validation: Cognito access tokens carry `client_id`.
     audience: Option<String>,
+    orgs: OrgClaims,
 }
 
 impl std::fmt::Debug for IdentityVerifier {
@@ -250,6 +288,7 @@ impl IdentityVerifier {
             keys,
             validation,
             audience: config.audience.clone(),
+            orgs: config.orgs.clone(),
         }
     }
 
@@ -268,8 +307,9 @@ impl IdentityVerifier {
 
     /// The caller of `req`, from the authorizer context or a verified bearer token.
     pub async fn identify(&self, req: &Request) -> Result<Identity, IdentityError> {
-        if let Some(claims) = authorizer_claims(req) {
-            return identity_from_claims(claims.sub, claims.email);
+        if let Some(claims) = authorizer_claims(req, &self.orgs) {
+            let org = claims.org.map_err(|_| IdentityError::BadOrganization)?;
+            return identity_from_claims(claims.sub, claims.email, org);
         }
         let header = req.headers().get(AUTHORIZATION).ok_or(IdentityError::Missing)?;
         let value = header.to_str().map_err(|_| IdentityError::NotBearer)?;
@@ -319,7 +359,8 @@ impl IdentityVerifier {
         {
             return Err(IdentityError::InvalidToken("wrong audience"));
         }
-        identity_from_claims(Some(data.claims.sub), data.claims.email)
+        let org = membership::from_claims(&self.orgs, &data.claims.rest).map_err(|_| IdentityError::BadOrganization)?;
+        identity_from_claims(Some(data.claims.sub), data.claims.email, org)
     }
 }
 
@@ -340,15 +381,17 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
 struct ContextClaims {
     sub: Option<String>,
     email: Option<String>,
+    org: Result<Option<OrgMember>, membership::BadOrgClaim>,
 }
 
-fn authorizer_claims(req: &Request) -> Option<ContextClaims> {
+fn authorizer_claims(req: &Request, orgs: &OrgClaims) -> Option<ContextClaims> {
     match req.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => {
             let jwt = ctx.authorizer.as_ref()?.jwt.as_ref()?;
             Some(ContextClaims {
                 sub: jwt.claims.get("sub").cloned(),
                 email: jwt.claims.get("email").cloned(),
+                org: membership::from_context_claims(orgs, jwt.claims.iter()),
             })
         }
         RequestContext::ApiGatewayV1(ctx) => {
@@ -357,24 +400,36 @@ fn authorizer_claims(req: &Request) -> Option<ContextClaims> {
             Some(ContextClaims {
                 sub: text("sub"),
                 email: text("email"),
+                org: membership::from_claims(orgs, claims),
             })
         }
         _ => None,
     }
 }
 
-fn identity_from_claims(sub: Option<String>, email: Option<String>) -> Result<Identity, IdentityError> {
+fn identity_from_claims(sub: Option<String>, email: Option<String>, org: Option<OrgMember>) -> Result<Identity, IdentityError> {
     let sub = sub.ok_or(IdentityError::NoSubject)?;
-    if sub.is_empty() || sub.len() > MAX_USER_ID_LEN || sub.chars().any(char::is_control) {
+    if sub.len() > MAX_USER_ID_LEN || sub.chars().any(char::is_control) || !crate::domain::billable::is_valid_user_id(&sub) {
         return Err(IdentityError::NoSubject);
     }
     let email = email.filter(|e| e.contains('@') && e.len() <= 320);
-    Ok(Identity { user_id: sub, email })
+    Ok(Identity { user_id: sub, email, org })
 }
 
 /// Mints an HS256 token the local stack accepts (`devtool token`, tests). Requires the
 /// configured secret, issuer and audience.
 pub fn issue_token(config: &JwtConfig, user_id: &str, email: Option<&str>, ttl_secs: u64) -> Result<String, jsonwebtoken::errors::Error> {
+    issue_token_with(config, user_id, email, serde_json::Map::new(), ttl_secs)
+}
+
+/// [`issue_token`] with more claims (such as `org_id` and `org_role`).
+pub fn issue_token_with(
+    config: &JwtConfig,
+    user_id: &str,
+    email: Option<&str>,
+    extra: serde_json::Map<String, serde_json::Value>,
+    ttl_secs: u64,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let (Some(secret), Some(iss), Some(aud)) = (&config.hs256_secret, &config.issuer, &config.audience) else {
         return Err(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into());
     };
@@ -386,6 +441,7 @@ pub fn issue_token(config: &JwtConfig, user_id: &str, email: Option<&str>, ttl_s
         aud: aud.clone(),
         exp: now + ttl_secs,
         iat: now,
+        extra,
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -408,6 +464,7 @@ mod tests {
             audience: Some("aud-a".into()),
             jwks: None,
             local: true,
+            orgs: OrgClaims::default(),
         }
     }
 
@@ -427,7 +484,8 @@ mod tests {
             id,
             Identity {
                 user_id: "user_1".into(),
-                email: Some("a@example.com".into())
+                email: Some("a@example.com".into()),
+                org: None,
             }
         );
     }
@@ -467,6 +525,7 @@ mod tests {
             aud: "aud-a".into(),
             exp: now - 120,
             iat: now - 200,
+            extra: serde_json::Map::new(),
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -517,6 +576,7 @@ mod tests {
             audience: None,
             jwks: None,
             local: true,
+            orgs: OrgClaims::default(),
         })
         .unwrap();
         assert_eq!(verifier.identify(&bearer(&token)).await, Err(IdentityError::BearerDisabled));
@@ -541,7 +601,8 @@ mod tests {
             verifier.identify(&req).await.unwrap(),
             Identity {
                 user_id: "user_v1".into(),
-                email: Some("v1@example.com".into())
+                email: Some("v1@example.com".into()),
+                org: None,
             }
         );
     }

@@ -12,6 +12,7 @@
 pub mod http;
 pub mod identity;
 pub mod local_events;
+pub mod membership;
 /// The metrics adapter, re-exported where the functions have always found it.
 pub use crate::adapters::metrics;
 pub mod problem;

@@ -389,7 +389,7 @@ impl Store {
             Write::Schedule(record) => items.push(self.put(record, Condition::OlderVersion(record.version))?),
             Write::ScheduleReplacing { record, observed } => items.push(self.put(record, Condition::SameVersion(*observed))?),
             Write::Link(link) => {
-                let user_id = link.user_id().to_owned();
+                let user_id = link.user_id();
                 items.push(self.put(link, Condition::AbsentOrEqual(keys::CUSTOMER_ID, link.customer_id.clone()))?);
                 items.push(self.put(
                     &CustomerOwner::new(&link.customer_id, &user_id),

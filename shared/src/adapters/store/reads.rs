@@ -49,6 +49,8 @@ impl Store {
                     out.usage.push(from_item(item)?);
                 } else if sk == keys::SK_ACCESS {
                     out.access = Some(from_item(item)?);
+                } else if sk.starts_with(keys::SEAT_PREFIX) {
+                    out.seats.push(from_item(item)?);
                 }
             }
             match page.last_evaluated_key {

@@ -109,6 +109,19 @@ pub struct UsageRule {
     /// cannot bill without bound.
     pub ceiling: Option<u64>,
     pub prices: BTreeMap<Interval, PriceRef>,
+    /// The limit is per seat: an organization's quota is `limit × quantity`.
+    pub per_seat: bool,
+}
+
+/// Who in an organization gets a plan's features (`"seats"` in the catalog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatMode {
+    /// A member needs an assigned seat (the default for plans with `max_quantity > 1`).
+    Assigned,
+    /// Every member; the quantity only sets the price.
+    #[default]
+    Open,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,8 +137,12 @@ pub struct Plan {
     pub max_quantity: u32,
     pub features: BTreeSet<String>,
     pub limits: BTreeMap<String, u64>,
+    /// Limits that are per seat (`{"value": n, "per_seat": true}`): multiplied by the quantity.
+    pub per_seat: BTreeSet<String>,
     /// Usage counters by feature key.
     pub usage: BTreeMap<String, UsageRule>,
+    /// Who in an organization gets the features.
+    pub seats: SeatMode,
 }
 
 impl Plan {

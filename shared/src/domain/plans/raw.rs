@@ -18,6 +18,20 @@ pub(super) struct RawUsage {
     meter: Option<String>,
     #[serde(default)]
     prices: BTreeMap<String, PriceRef>,
+    #[serde(default)]
+    per_seat: bool,
+}
+
+/// A limit: a number, or `{"value": n, "per_seat": true}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawLimit {
+    Plain(i64),
+    Detailed {
+        value: i64,
+        #[serde(default)]
+        per_seat: bool,
+    },
 }
 
 #[derive(Deserialize)]
@@ -48,9 +62,11 @@ pub(super) struct RawPlan {
     #[serde(default)]
     features: Vec<String>,
     #[serde(default)]
-    limits: BTreeMap<String, i64>,
+    limits: BTreeMap<String, RawLimit>,
     #[serde(default)]
     usage: BTreeMap<String, RawUsage>,
+    #[serde(default)]
+    seats: Option<SeatMode>,
 }
 
 pub(super) fn invalid(entry: &str, problem: impl Into<String>) -> CatalogError {
@@ -131,7 +147,17 @@ pub(super) fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogE
         }
     }
     let mut limits = BTreeMap::new();
+    let mut per_seat = BTreeSet::new();
     for (name, value) in raw.limits {
+        let value = match value {
+            RawLimit::Plain(value) => value,
+            RawLimit::Detailed { value, per_seat: seated } => {
+                if seated {
+                    per_seat.insert(name.clone());
+                }
+                value
+            }
+        };
         if !is_valid_key(&name) {
             return Err(invalid(&entry, format!("limit `{name}` must match [a-z0-9_.:-]{{1,100}}")));
         }
@@ -199,6 +225,7 @@ pub(super) fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogE
                 meter: rule.meter,
                 ceiling,
                 prices: metered_prices,
+                per_seat: rule.per_seat,
             },
         );
     }
@@ -213,6 +240,8 @@ pub(super) fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogE
         max_quantity,
         features,
         limits,
+        per_seat,
         usage,
+        seats: raw.seats.unwrap_or(if max_quantity > 1 { SeatMode::Assigned } else { SeatMode::Open }),
     })
 }

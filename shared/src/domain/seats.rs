@@ -1,0 +1,213 @@
+//! Seats: an organization's subscription quantity, assigned to members.
+//!
+//! A seat is a numbered **slot** (1 … quantity). Assigning one writes two items in one
+//! transaction, each only if absent: the slot (`SEATS#<org>` / `SLOT#<n>`, which member holds
+//! it) and the member's seat (`USER#<sub>` / `SEAT#<org>`, which slot they hold). Two admins
+//! taking the last free slot write the same slot item: one condition fails, so exactly one wins.
+//!
+//! A member's seat grants the organization's plan only while its slot number is within the
+//! quantity ([`decide_member`]): should the quantity drop below the seats held (a change made in
+//! Stripe's Dashboard, say), the highest slots stop granting at once, without a write.
+//! The member's seat lives in the member's own partition so that a decision reads the member's
+//! partition and the organization's, and nothing else.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::access::{Access, AccessPolicy, decide};
+use crate::domain::plans::{Catalog, SeatMode};
+use crate::domain::records::{UserItems, keys};
+
+/// `USER#<sub>` / `SEAT#<org>`: the slot a member holds in an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatRecord {
+    pub pk: String,
+    pub sk: String,
+    pub org_id: String,
+    pub slot: u32,
+    pub assigned_at: i64,
+    /// The admin who assigned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_by: Option<String>,
+}
+
+/// `SEATS#<org>` / `SLOT#<n>`: who holds slot `n`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    pub pk: String,
+    pub sk: String,
+    pub slot: u32,
+    pub user_id: String,
+    pub assigned_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_by: Option<String>,
+}
+
+impl SlotRecord {
+    pub fn new(org_id: &str, slot: u32, user_id: &str, now: i64, by: &str) -> Self {
+        Self {
+            pk: keys::seats(org_id),
+            sk: keys::slot(slot),
+            slot,
+            user_id: user_id.into(),
+            assigned_at: now,
+            assigned_by: Some(by.into()),
+        }
+    }
+
+    /// The member's side of this slot.
+    pub fn seat(&self, org_id: &str) -> SeatRecord {
+        SeatRecord {
+            pk: keys::user(&self.user_id),
+            sk: keys::seat(org_id),
+            org_id: org_id.into(),
+            slot: self.slot,
+            assigned_at: self.assigned_at,
+            assigned_by: self.assigned_by.clone(),
+        }
+    }
+}
+
+/// The lowest slot in `1..=quantity` nobody holds.
+pub fn free_slot(taken: &[SlotRecord], quantity: u64) -> Option<u32> {
+    let taken: BTreeSet<u32> = taken.iter().map(|s| s.slot).collect();
+    (1..=u32::try_from(quantity).unwrap_or(u32::MAX)).find(|n| !taken.contains(n))
+}
+
+/// Moves that bring every held slot within `quantity`: `(from, to)` pairs, the highest slots
+/// into the lowest free ones. `None` when more seats are held than `quantity`.
+pub fn compaction(taken: &[SlotRecord], quantity: u64) -> Option<Vec<(u32, u32)>> {
+    if taken.len() as u64 > quantity {
+        return None;
+    }
+    let held: BTreeSet<u32> = taken.iter().map(|s| s.slot).collect();
+    let mut free = (1..=u32::try_from(quantity).unwrap_or(u32::MAX)).filter(|n| !held.contains(n));
+    let mut moves = Vec::new();
+    for high in held.iter().rev().filter(|n| u64::from(**n) > quantity) {
+        moves.push((*high, free.next()?));
+    }
+    Some(moves)
+}
+
+/// Whether `personal` holds a seat in `org_id` that the organization's `access` still counts.
+pub fn holds_seat(personal: &UserItems, org_id: &str, org: &Access) -> bool {
+    personal
+        .seats
+        .iter()
+        .any(|s| s.org_id == org_id && u64::from(s.slot) <= org.quantity)
+}
+
+/// A member's access in organization `org_id`: their personal access, joined by the
+/// organization's plan when the plan is open or the member holds a counted seat. Features,
+/// the highest value per limit; the headline (plan, status, periods) and the usage allowances
+/// (pooled per organization) are the organization's. Without a seat, what only the
+/// organization's plan has is denied with `no_seat`.
+pub fn decide_member(catalog: &Catalog, personal: &UserItems, org: &UserItems, org_id: &str, now: i64, policy: &AccessPolicy) -> Access {
+    let mine = decide(catalog, personal, now, policy);
+    let theirs = decide(catalog, org, now, policy);
+    if !theirs.subscribed() {
+        return mine;
+    }
+    let seated = theirs.seats == SeatMode::Open || holds_seat(personal, org_id, &theirs);
+    if !seated {
+        let mut access = mine;
+        access.unseated = theirs.features.difference(&access.features).cloned().collect();
+        return access;
+    }
+    let mut access = theirs;
+    access.features.extend(mine.features);
+    for (name, value) in mine.limits {
+        let slot = access.limits.entry(name).or_insert(value);
+        *slot = (*slot).max(value);
+    }
+    access
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::access::Reason;
+    use crate::domain::records::SubscriptionRecord;
+
+    const NOW: i64 = 1_800_000_000;
+    const CATALOG: &str = r#"{"plans": [
+        {"id": "free", "name": "Free", "free": true, "features": ["projects"]},
+        {"id": "team", "name": "Team", "max_quantity": 50,
+         "prices": {"month": {"price": "price_team", "amount": 1000, "currency": "usd"}},
+         "features": ["projects", "reports"], "limits": {"reports": {"value": 10, "per_seat": true}, "projects": 3},
+         "usage": {"api_calls": {"limit": 100, "per_seat": true}}},
+        {"id": "site", "name": "Site", "max_quantity": 50, "seats": "open",
+         "prices": {"month": {"price": "price_site", "amount": 1000, "currency": "usd"}},
+         "features": ["wiki"]},
+        {"id": "solo", "name": "Solo",
+         "prices": {"month": {"price": "price_solo", "amount": 500, "currency": "usd"}},
+         "features": ["exports"]}
+    ]}"#;
+
+    fn items(billable: &str, plan: &str, quantity: u64) -> UserItems {
+        let record: SubscriptionRecord = serde_json::from_value(serde_json::json!({
+            "pk": keys::user(billable), "sk": keys::subscription("sub_1"), "subscription_id": format!("sub_{billable}"),
+            "customer_id": "cus_1", "status": "active", "plan": plan, "quantity": quantity,
+            "current_period_start": NOW - 86_400, "current_period_end": NOW + 86_400,
+            "cancel_at_period_end": false, "version": 1, "updated_at": NOW
+        }))
+        .expect("record");
+        UserItems {
+            subscriptions: vec![record],
+            ..UserItems::default()
+        }
+    }
+
+    fn seat(org: &str, user: &str, slot: u32) -> SeatRecord {
+        SlotRecord::new(org, slot, user, NOW, "admin").seat(org)
+    }
+
+    #[test]
+    fn a_seat_joins_the_organizations_plan_and_per_seat_limits_scale() {
+        let catalog = Catalog::from_json("t", CATALOG).expect("catalog");
+        let org = items("org:acme", "team", 3);
+        let mut member = items("u1", "solo", 1);
+        let policy = AccessPolicy::default();
+        let unseated = decide_member(&catalog, &member, &org, "acme", NOW, &policy);
+        assert!(unseated.check("exports").allowed, "personal access stays");
+        assert_eq!(unseated.check("reports").reason, Reason::NoSeat);
+        member.seats.push(seat("acme", "u1", 2));
+        let seated = decide_member(&catalog, &member, &org, "acme", NOW, &policy);
+        assert!(seated.check("reports").allowed && seated.check("exports").allowed);
+        assert_eq!(seated.limits.get("reports"), Some(&30), "10 per seat × 3 seats");
+        assert_eq!(seated.limits.get("projects"), Some(&3), "not per seat");
+        assert_eq!(seated.usage.get("api_calls").and_then(|a| a.limit), Some(300));
+        assert_eq!(seated.plan.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn a_seat_past_the_quantity_does_not_count_nor_does_another_organizations() {
+        let catalog = Catalog::from_json("t", CATALOG).expect("catalog");
+        let org = items("org:acme", "team", 2);
+        let mut member = UserItems::default();
+        member.seats.push(seat("acme", "u1", 3));
+        member.seats.push(seat("other", "u1", 1));
+        let access = decide_member(&catalog, &member, &org, "acme", NOW, &AccessPolicy::default());
+        assert_eq!(access.check("reports").reason, Reason::NoSeat);
+        assert!(access.check("projects").allowed, "the free plan still applies");
+    }
+
+    #[test]
+    fn an_open_plan_serves_every_member() {
+        let catalog = Catalog::from_json("t", CATALOG).expect("catalog");
+        let org = items("org:acme", "site", 5);
+        let access = decide_member(&catalog, &UserItems::default(), &org, "acme", NOW, &AccessPolicy::default());
+        assert!(access.check("wiki").allowed);
+    }
+
+    #[test]
+    fn slots_fill_from_the_lowest_and_compact_downwards() {
+        let taken = [SlotRecord::new("o", 1, "a", NOW, "x"), SlotRecord::new("o", 4, "b", NOW, "x")];
+        assert_eq!(free_slot(&taken, 4), Some(2));
+        assert_eq!(free_slot(&taken[..1], 1), None);
+        assert_eq!(compaction(&taken, 2), Some(vec![(4, 2)]));
+        assert_eq!(compaction(&taken, 4), Some(vec![]));
+        assert_eq!(compaction(&taken, 1), None);
+    }
+}
