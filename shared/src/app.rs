@@ -215,6 +215,11 @@ impl AppState {
         Gate::new(&self.store, &self.catalog, self.config.access, self.clock.as_ref())
     }
 
+    /// An organization's seats: list, assign, release.
+    pub fn seats(&self) -> crate::services::seats::Seats<'_> {
+        crate::services::seats::Seats::new(&self.store, &self.catalog, self.clock.as_ref(), self.config.access)
+    }
+
     /// Reconcile: missed webhooks repaired through the sync engine, with this process's budget,
     /// settle time and the key's mode (for functions with a Stripe key).
     pub fn reconciler(&self) -> Result<Reconciler<'_>, GatewayError> {

@@ -371,6 +371,7 @@ async fn authorizer_bench(state: &billing::AppState, n: usize) {
         audience: Some("bench".into()),
         jwks: Some(billing::config::JwksSource::Url(url.parse().unwrap())),
         local: true,
+        orgs: billing::config::OrgClaims::default(),
     };
     let verifier = billing::edge::identity::IdentityVerifier::new(&jwt).unwrap();
     verifier.load_keys().await.unwrap();

@@ -64,6 +64,8 @@ pub struct AuthorizerResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DecisionContext {
     pub user: String,
+    /// The organization the decision was made for (empty: the user's own).
+    pub org: String,
     pub plan: String,
     pub status: String,
     pub feature: String,
@@ -113,7 +115,8 @@ pub async fn decide(state: &AppState, request: &AuthorizerRequest) -> Authorizer
             },
         };
     };
-    match state.gate().access(user).await {
+    let org = identity.org.as_ref().map(|o| o.org_id.as_str());
+    match state.gate().access_in(user, org).await {
         Ok(access) => {
             let decision = access.check(feature);
             tracing::info!(
@@ -128,6 +131,7 @@ pub async fn decide(state: &AppState, request: &AuthorizerRequest) -> Authorizer
                 is_authorized: decision.allowed,
                 context: DecisionContext {
                     user: user.to_owned(),
+                    org: org.unwrap_or_default().to_owned(),
                     plan: access.plan.clone().unwrap_or_default(),
                     status: access.status.as_str().to_owned(),
                     feature: feature.to_owned(),

@@ -17,7 +17,7 @@ use billing::adapters::stripe::PriceName;
 use billing::domain::plans::Interval;
 use billing::domain::records::SubscriptionRecord;
 use billing::edge::http::{json, method_not_allowed, not_found};
-use billing::edge::identity::Identity;
+use billing::edge::identity::{Identity, IdentityError};
 use billing::edge::problem::respond;
 use billing::services::checkout::Buyer;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -68,11 +68,13 @@ async fn plans(state: &AppState) -> Response<Body> {
     response
 }
 
-fn buyer(identity: &Identity) -> Buyer {
-    Buyer {
-        user_id: identity.user_id.clone(),
+/// Who buys: the user, or the organization when an admin acts for it (a member is refused).
+fn buyer(identity: &Identity) -> Result<Buyer, IdentityError> {
+    Ok(Buyer {
+        user_id: identity.manager()?,
         email: identity.email.clone(),
-    }
+        name: identity.org.as_ref().and_then(|o| o.name.clone()),
+    })
 }
 
 #[derive(Serialize)]
@@ -89,7 +91,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Route
     let client_key = billing::edge::http::client_key(req)?;
     let created = state
         .checkouts()
-        .create(&buyer(&identity), &validated, client_key.as_deref())
+        .create(&buyer(&identity)?, &validated, client_key.as_deref())
         .await?;
     Ok(json(
         StatusCode::CREATED,
@@ -144,7 +146,7 @@ impl<'a> From<&'a SubscriptionRecord> for SubscriptionView<'a> {
 /// `GET /checkout/{session_id}`: the eager sync after the return from Checkout.
 async fn sync(state: &AppState, req: &Request, session_id: &str) -> Result<Response<Body>, RouteError> {
     let identity = state.identity.identify(req).await?;
-    let synced = state.checkouts().sync_session(&buyer(&identity), session_id).await?;
+    let synced = state.checkouts().sync_session(&buyer(&identity)?, session_id).await?;
     let session = &synced.session;
     let view = SyncView {
         session: SessionView {

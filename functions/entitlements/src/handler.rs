@@ -54,6 +54,9 @@ fn private(mut response: Response<Body>) -> Response<Body> {
 #[derive(Serialize)]
 struct Summary<'a> {
     user: &'a str,
+    /// The organization the answer is for (absent: the user's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<&'a str>,
     #[serde(flatten)]
     access: &'a billing::domain::access::Access,
     as_of: i64,
@@ -62,11 +65,13 @@ struct Summary<'a> {
 /// `GET /entitlements`.
 async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, EntitlementsError> {
     let identity = state.identity.identify(req).await?;
-    let access = state.gate().access(&identity.user_id).await.map_err(GateError::Unavailable)?;
+    let org = identity.org.as_ref().map(|o| o.org_id.as_str());
+    let access = state.gate().access_in(&identity.user_id, org).await.map_err(GateError::Unavailable)?;
     Ok(private(json(
         StatusCode::OK,
         &Summary {
             user: &identity.user_id,
+            org_id: org,
             access: &access,
             as_of: state.clock.now(),
         },
@@ -85,7 +90,8 @@ struct FeatureView<'a> {
 /// `GET /entitlements/{feature}`: 200 whether allowed or not (the answer is the body).
 async fn feature_check(state: &AppState, req: &Request, feature: &str) -> Result<Response<Body>, EntitlementsError> {
     let identity = state.identity.identify(req).await?;
-    let decision = state.gate().check(&identity.user_id, feature).await?;
+    let org = identity.org.as_ref().map(|o| o.org_id.as_str());
+    let decision = state.gate().check_in(&identity.user_id, org, feature).await?;
     let view = FeatureView {
         feature,
         allowed: decision.allowed,

@@ -88,14 +88,15 @@ struct AddressView<'a> {
 /// before any call (400 naming the field); a user without a customer is a 409.
 async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body>, PortalError> {
     let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
     let body: AddressInput = http::json_body(req, http::MAX_JSON_BODY)?;
     let address = body
         .validate()
         .map_err(|err| Problem::bad_request("/errors/invalid-address", err.to_string()).with_field(err.field))?;
     let client_key = http::client_key(req)?;
-    state.rate_limiter().take(&identity.user_id).await?;
+    state.rate_limiter().take(&billable).await?;
     let stripe = state.stripe()?;
-    let items = state.store.user_items(&identity.user_id).await?;
+    let items = state.store.user_items(&billable).await?;
     let customer = items.customer.map(|c| c.customer_id).ok_or(PortalError::NoCustomer)?;
     // One key per request (the client's Idempotency-Key, else API Gateway's request id): setting
     // an address is idempotent anyway, and a key derived from the address would replay an old
@@ -107,12 +108,12 @@ async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body
     };
     let fields = serde_json::to_string(&address).unwrap_or_default();
     let key = match (client_key.as_deref(), request_id) {
-        (Some(client), _) => idempotency_key("customer-address", &[&identity.user_id, &customer, &fields, client]),
-        (None, Some(request)) => idempotency_key("customer-address-request", &[&identity.user_id, &customer, &fields, &request]),
+        (Some(client), _) => idempotency_key("customer-address", &[&billable, &customer, &fields, client]),
+        (None, Some(request)) => idempotency_key("customer-address-request", &[&billable, &customer, &fields, &request]),
         (None, None) => idempotency_key(
             "customer-address-time",
             &[
-                &identity.user_id,
+                &billable,
                 &customer,
                 &fields,
                 &format!("{:?}", std::time::SystemTime::now()),
@@ -121,7 +122,7 @@ async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body
     };
     match stripe.update_customer_address(&customer, &address, &key).await? {
         Some(_) => {
-            tracing::info!(user = %identity.user_id, %customer, country = %address.country, "billing address updated");
+            tracing::info!(user = %billable, %customer, country = %address.country, "billing address updated");
             Ok(json(StatusCode::OK, &AddressView { address: &address }))
         }
         // Deleted in Stripe: no billing account to update.
@@ -159,12 +160,13 @@ struct PortalBody {
 /// `POST /portal` `{return_url?, flow?}` → `{url}`.
 async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, PortalError> {
     let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
     let body: PortalBody = http::json_body(req, http::MAX_JSON_BODY)?;
     let return_url = http::redirect_url(&state.config.redirects, "return_url", body.return_url.as_deref())?.to_string();
-    state.rate_limiter().take(&identity.user_id).await?;
+    state.rate_limiter().take(&billable).await?;
     let stripe = state.stripe()?;
 
-    let items = state.store.user_items(&identity.user_id).await?;
+    let items = state.store.user_items(&billable).await?;
     let customer = items
         .customer
         .as_ref()
@@ -193,7 +195,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
     let key = idempotency_key(
         "portal",
         &[
-            &identity.user_id,
+            &billable,
             &customer,
             &return_url,
             body.flow.map_or("", Flow::as_str),
@@ -210,7 +212,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
         // Deleted in the Dashboard; `customer.deleted` removes the link, and the next checkout
         // makes the user a new customer.
         Err(err) if err.is_missing_param("customer") => {
-            tracing::warn!(user = %identity.user_id, customer = %new.customer, "the linked customer is missing in Stripe");
+            tracing::warn!(user = %billable, customer = %new.customer, "the linked customer is missing in Stripe");
             return Err(PortalError::NoCustomer);
         }
         Err(err) => return Err(err.into()),

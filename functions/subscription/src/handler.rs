@@ -44,13 +44,14 @@ pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, In
 /// `GET /subscription`: one Query, no Stripe call.
 async fn list(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
     let identity = state.identity.identify(req).await?;
-    let subscriptions = state.subscriptions().list(&identity.user_id).await?;
+    let subscriptions = state.subscriptions().list(&identity.billable()).await?;
     Ok(json(StatusCode::OK, &value!({ "subscriptions": subscriptions })))
 }
 
 /// `POST /subscription/cancel` `{subscription?, at_period_end? = true, feedback?}`.
 async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
     let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
     let body: CancelBody = input::body(req)?;
     let request = CancelRequest {
         subscription: input::subscription_id(body.subscription.as_deref())?.map(str::to_owned),
@@ -60,7 +61,7 @@ async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, Route
     let client_key = http::client_key(req)?;
     let subscription = state
         .subscriptions()
-        .cancel(&identity.user_id, &request, client_key.as_deref())
+        .cancel(&billable, &request, client_key.as_deref())
         .await?;
     Ok(json(StatusCode::OK, &value!({ "subscription": subscription })))
 }
@@ -68,6 +69,7 @@ async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, Route
 /// `POST /subscription/resume` `{subscription?}`.
 async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
     let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
     let body: ResumeBody = input::body(req)?;
     let request = ResumeRequest {
         subscription: input::subscription_id(body.subscription.as_deref())?.map(str::to_owned),
@@ -75,7 +77,7 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Route
     let client_key = http::client_key(req)?;
     let subscription = state
         .subscriptions()
-        .resume(&identity.user_id, &request, client_key.as_deref())
+        .resume(&billable, &request, client_key.as_deref())
         .await?;
     Ok(json(StatusCode::OK, &value!({ "subscription": subscription })))
 }
@@ -84,12 +86,13 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Route
 /// preview?}`.
 async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
     let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
     let body: ChangeBody = input::body(req)?;
     let request = input::change(&state.catalog, &body)?;
     let client_key = http::client_key(req)?;
     match state
         .subscriptions()
-        .change(&identity.user_id, &request, client_key.as_deref())
+        .change(&billable, &request, client_key.as_deref())
         .await?
     {
         Changed::Subscription(subscription) => Ok(json(StatusCode::OK, &value!({ "subscription": subscription }))),
@@ -100,10 +103,11 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Route
 /// `GET /invoices?limit=&starting_after=`: the user's invoices from Stripe, newest first.
 async fn invoices(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
     let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
     let query = input::invoice_query(req)?;
     let page = state
         .subscriptions()
-        .invoices(&identity.user_id, query.limit, query.starting_after.as_deref())
+        .invoices(&billable, query.limit, query.starting_after.as_deref())
         .await?;
     Ok(json(
         StatusCode::OK,

@@ -39,7 +39,7 @@ fn record(_req: &Request) -> Result<Response<Body>, UsageFnError> {
 /// `GET /usage` → `{period_start, period_end, features: {…}}`.
 async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, UsageFnError> {
     let identity = state.identity.identify(req).await?;
-    let summary = state.usage().summary(&identity.user_id).await?;
+    let summary = state.usage().summary(&identity.billable()).await?;
     Ok(json(StatusCode::OK, &summary))
 }
 

@@ -51,11 +51,15 @@ pub enum DetailType {
     PurchaseCompleted,
     #[serde(rename = "purchase.refunded")]
     PurchaseRefunded,
+    #[serde(rename = "seat.assigned")]
+    SeatAssigned,
+    #[serde(rename = "seat.released")]
+    SeatReleased,
 }
 
 impl DetailType {
     /// Every detail type, in the order of the docs.
-    pub const ALL: [DetailType; 11] = [
+    pub const ALL: [DetailType; 13] = [
         DetailType::SubscriptionCreated,
         DetailType::SubscriptionUpdated,
         DetailType::SubscriptionCanceled,
@@ -67,6 +71,8 @@ impl DetailType {
         DetailType::UsageThreshold,
         DetailType::PurchaseCompleted,
         DetailType::PurchaseRefunded,
+        DetailType::SeatAssigned,
+        DetailType::SeatReleased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +88,8 @@ impl DetailType {
             DetailType::UsageThreshold => "usage.threshold",
             DetailType::PurchaseCompleted => "purchase.completed",
             DetailType::PurchaseRefunded => "purchase.refunded",
+            DetailType::SeatAssigned => "seat.assigned",
+            DetailType::SeatReleased => "seat.released",
         }
     }
 
@@ -112,7 +120,11 @@ pub struct Cause {
 pub struct Common {
     /// Unique per domain event, the same on every redelivery.
     pub id: String,
+    /// The billable (a user's `sub`, or `org:<id>` for an organization's billing); for
+    /// `seat.*` and a member's `entitlements.changed`, the member.
     pub user_id: String,
+    /// The organization, when the event is about one's billing or one's member.
+    pub org_id: Option<String>,
     pub customer_id: String,
     /// The subscription (or, for `purchase.*`, the Checkout Session of the purchase).
     pub subscription_id: Option<String>,
@@ -132,6 +144,7 @@ pub enum Data {
     Payment(PaymentData),
     Trial(TrialData),
     Usage(UsageData),
+    Seat(SeatData),
     /// `purchase.*`: the common fields say it all.
     Purchase {},
 }
@@ -202,6 +215,15 @@ pub struct UsageData {
     pub period_end: i64,
 }
 
+/// `seat.*`: the slot and the organization's quantity at the time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatData {
+    pub slot: u32,
+    pub quantity: u64,
+    /// The admin who made the change.
+    pub by: String,
+}
+
 /// One domain event, ready for the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DomainEvent {
@@ -250,6 +272,7 @@ fn common(cause: &Cause, kind: DetailType, user: &str, record: &SubscriptionReco
     Common {
         id: event_id(cause, kind, &record.subscription_id),
         user_id: user.to_owned(),
+        org_id: crate::domain::billable::Billable::of(user).org_id().map(str::to_owned),
         customer_id: record.customer_id.clone(),
         subscription_id: Some(record.subscription_id.clone()),
         plan: record.plan.clone(),
@@ -425,6 +448,7 @@ pub fn usage_threshold(reached: &Reached<'_>) -> DomainEvent {
         common: Common {
             id: format!("{key}/{}", DetailType::UsageThreshold.as_str()),
             user_id: reached.user_id.to_owned(),
+            org_id: crate::domain::billable::Billable::of(reached.user_id).org_id().map(str::to_owned),
             customer_id: reached.customer_id.unwrap_or_default().to_owned(),
             subscription_id: reached.subscription_id.map(str::to_owned),
             plan: reached.plan.map(str::to_owned),
@@ -435,6 +459,49 @@ pub fn usage_threshold(reached: &Reached<'_>) -> DomainEvent {
         },
         data: Data::Usage(u.clone()),
     }
+}
+
+/// `seat.assigned` or `seat.released` for `member` in organization `org_id` (`org` is the
+/// organization's access, for its customer, plan and quantity).
+pub fn seat_event(kind: DetailType, seat: &SeatChange<'_>) -> DomainEvent {
+    DomainEvent {
+        detail_type: kind,
+        common: Common {
+            id: format!("seat:{}:{}:{}/{}", seat.org_id, seat.member, seat.version, kind.as_str()),
+            user_id: seat.member.to_owned(),
+            org_id: Some(seat.org_id.to_owned()),
+            customer_id: seat.customer_id.to_owned(),
+            subscription_id: seat.subscription_id.map(str::to_owned),
+            plan: seat.plan.map(str::to_owned),
+            status: seat.status.map(str::to_owned),
+            version: seat.version,
+            occurred_at: seat.at,
+            stripe_event_id: None,
+        },
+        data: Data::Seat(SeatData {
+            slot: seat.slot,
+            quantity: seat.quantity,
+            by: seat.by.to_owned(),
+        }),
+    }
+}
+
+/// A seat assigned or released, as [`seat_event`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatChange<'a> {
+    pub org_id: &'a str,
+    pub member: &'a str,
+    pub by: &'a str,
+    pub slot: u32,
+    pub quantity: u64,
+    pub customer_id: &'a str,
+    pub subscription_id: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Its place among the organization's events ([`crate::domain::version::Version`] of `at`).
+    pub version: u64,
 }
 
 /// `entitlements.changed` for a user whose effective set moved from `before` to `after`, or
@@ -454,6 +521,7 @@ pub fn entitlements_changed(
         common: Common {
             id: check.id.clone(),
             user_id: check.user_id.clone(),
+            org_id: crate::domain::billable::Billable::of(&check.user_id).org_id().map(str::to_owned),
             customer_id: check.customer_id.clone(),
             subscription_id: None,
             plan,

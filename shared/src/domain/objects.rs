@@ -153,7 +153,7 @@ impl SubscriptionSnapshot {
             cancel_at_period_end: cancels_at_period_end(wire.cancel_at_period_end.unwrap_or(false), wire.cancel_at, current_period_end),
             cancel_at: wire.cancel_at,
             trial_end: wire.trial_end,
-            metadata_user_id: metadata_text(&wire.metadata, "user_id").map(str::to_owned),
+            metadata_user_id: crate::domain::billable::from_metadata(&wire.metadata),
             metadata_custom_amount: metadata_text(&wire.metadata, "custom_amount").map(str::to_owned),
             item_id: item.and_then(|i| i.id.clone()),
             current_period_start,
@@ -239,8 +239,8 @@ pub struct CheckoutSessionSnapshot {
 impl CheckoutSessionSnapshot {
     /// `metadata.user_id`, which only this service sets: the only proof of whose a session is
     /// (`client_reference_id` can be chosen by a buyer on Payment Links and pricing tables).
-    pub fn metadata_user_id(&self) -> Option<&str> {
-        metadata_text(&self.metadata, "user_id")
+    pub fn metadata_user_id(&self) -> Option<String> {
+        crate::domain::billable::from_metadata(&self.metadata)
     }
 
     pub fn is_complete(&self) -> bool {
@@ -285,9 +285,10 @@ pub struct CustomerSnapshot {
 }
 
 impl CustomerSnapshot {
-    /// `metadata.user_id`, set by this service on the customers it creates.
-    pub fn metadata_user_id(&self) -> Option<&str> {
-        metadata_text(&self.metadata, "user_id")
+    /// The owner its metadata names (`user_id`, or `org_id` for an organization's), set by this
+    /// service on the customers it creates.
+    pub fn metadata_user_id(&self) -> Option<String> {
+        crate::domain::billable::from_metadata(&self.metadata)
     }
 }
 
@@ -630,7 +631,7 @@ mod tests {
         }))
         .unwrap();
         assert!(session.is_complete());
-        assert_eq!(session.metadata_user_id(), Some("u1"));
+        assert_eq!(session.metadata_user_id().as_deref(), Some("u1"));
         assert_eq!((session.customer.as_deref(), session.subscription), (Some("cus_1"), None));
         assert_eq!(session.customer_email.as_deref(), Some("a@example.com"));
         assert_eq!(session.metadata.len(), 2, "non-string metadata is skipped");
@@ -666,7 +667,7 @@ mod tests {
     fn customers_read_their_metadata_owner() {
         let customer =
             parse_customer(&json!({"id": "cus_1", "object": "customer", "email": "a@example.com", "metadata": {"user_id": "u1"}})).unwrap();
-        assert_eq!((customer.metadata_user_id(), customer.deleted), (Some("u1"), false));
+        assert_eq!((customer.metadata_user_id().as_deref(), customer.deleted), (Some("u1"), false));
         let stub = parse_customer(&json!({"id": "cus_2", "object": "customer", "deleted": true})).unwrap();
         assert_eq!((stub.metadata_user_id(), stub.deleted), (None, true));
     }

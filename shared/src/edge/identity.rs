@@ -73,6 +73,21 @@ impl Identity {
     pub fn may_manage(&self) -> bool {
         self.org.as_ref().is_none_or(|o| o.admin)
     }
+
+    /// The billable the caller may buy and manage for: [`Identity::billable`], or
+    /// [`IdentityError::OrgAdminRequired`] for an organization's member without an admin role.
+    pub fn manager(&self) -> Result<String, IdentityError> {
+        if self.may_manage() {
+            Ok(self.billable())
+        } else {
+            Err(IdentityError::OrgAdminRequired)
+        }
+    }
+
+    /// The organization's id, when acting for one.
+    pub fn org_id(&self) -> Option<&str> {
+        self.org.as_ref().map(|o| o.org_id.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,11 +104,22 @@ pub enum IdentityError {
     NoSubject,
     #[error("the token's organization claim is not a usable organization id")]
     BadOrganization,
+    /// A member without an admin role on a route that buys or manages for the organization.
+    #[error("only an organization admin may buy or manage its billing")]
+    OrgAdminRequired,
 }
 
 impl IdentityError {
     pub fn problem(&self) -> Problem {
-        Problem::unauthorized(self.to_string())
+        match self {
+            IdentityError::OrgAdminRequired => Problem::new(
+                lambda_http::http::StatusCode::FORBIDDEN,
+                "/errors/org-admin-required",
+                "Organization admin required",
+                self.to_string(),
+            ),
+            _ => Problem::unauthorized(self.to_string()),
+        }
     }
 }
 

@@ -46,23 +46,51 @@ impl<'a> Gate<'a> {
         }
     }
 
-    /// Everything the user may use now (one Query).
+    /// Everything the user may use now, for themselves (one Query).
     pub async fn access(&self, user_id: &str) -> Result<Access, StoreError> {
         let items = self.store.user_items(user_id).await?;
         Ok(access::decide(self.catalog, &items, self.clock.now(), &self.policy))
     }
 
+    /// Everything the user may use now acting for organization `org_id` (their personal access
+    /// joined by the organization's plan, [`crate::domain::seats::decide_member`]), or for
+    /// themselves without one. One DynamoDB request either way.
+    pub async fn access_in(&self, user_id: &str, org_id: Option<&str>) -> Result<Access, StoreError> {
+        let Some(org_id) = org_id else {
+            return self.access(user_id).await;
+        };
+        let (personal, org) = self.store.member_items(user_id, org_id).await?;
+        Ok(crate::domain::seats::decide_member(
+            self.catalog,
+            &personal,
+            &org,
+            org_id,
+            self.clock.now(),
+            &self.policy,
+        ))
+    }
+
     /// The decision for one feature (one Query), allowed or not.
     pub async fn check(&self, user_id: &str, feature: &str) -> Result<FeatureDecision, GateError> {
+        self.check_in(user_id, None, feature).await
+    }
+
+    /// [`Gate::check`] acting for organization `org_id` (when given).
+    pub async fn check_in(&self, user_id: &str, org_id: Option<&str>, feature: &str) -> Result<FeatureDecision, GateError> {
         if !is_valid_key(feature) {
             return Err(GateError::InvalidFeature);
         }
-        self.access(user_id).await.map(|a| a.check(feature)).map_err(GateError::Unavailable)
+        self.access_in(user_id, org_id).await.map(|a| a.check(feature)).map_err(GateError::Unavailable)
     }
 
     /// `Ok` with the decision when allowed; [`GateError::Denied`] otherwise.
     pub async fn require_feature(&self, user_id: &str, feature: &str) -> Result<FeatureDecision, GateError> {
-        let decision = self.check(user_id, feature).await?;
+        self.require_feature_in(user_id, None, feature).await
+    }
+
+    /// [`Gate::require_feature`] acting for organization `org_id` (when given).
+    pub async fn require_feature_in(&self, user_id: &str, org_id: Option<&str>, feature: &str) -> Result<FeatureDecision, GateError> {
+        let decision = self.check_in(user_id, org_id, feature).await?;
         if decision.allowed {
             Ok(decision)
         } else {

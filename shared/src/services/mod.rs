@@ -20,6 +20,7 @@ pub mod publisher;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod reporter;
+pub mod seats;
 pub mod subscriptions;
 pub mod sync;
 pub mod usage;

@@ -146,6 +146,7 @@ impl Issuer {
             audience: Some(ISSUER_AUDIENCE.into()),
             jwks: Some(JwksSource::Discovery(url::Url::parse(&self.url).unwrap())),
             local: true,
+            orgs: Default::default(),
         }
     }
 
@@ -283,6 +284,7 @@ async fn a_key_endpoint_down_at_start_is_a_startup_error_and_never_an_allow() {
         audience: Some(ISSUER_AUDIENCE.into()),
         jwks: Some(JwksSource::Url(url::Url::parse(&format!("http://127.0.0.1:{port}/jwks")).unwrap())),
         local: true,
+        orgs: Default::default(),
     };
     let state = testkit::state(config, authorizer::NEEDS).unwrap();
     let err = state.require_keys().await.unwrap_err();

@@ -14,6 +14,7 @@ mod queue;
 mod reads;
 mod reconcile;
 mod requests;
+mod seats;
 mod usage;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use crate::domain::version::Version;
 pub use self::outbox::OUTBOX_READ_CAP;
 pub use self::queue::QUEUE_READ_CAP;
 pub use self::requests::RateTaken;
+pub use self::seats::SeatTaken;
 pub use self::usage::{Counted, KeyedCount, UsageWrite};
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +153,8 @@ enum Condition {
     AbsentOrEqual(&'static str, String),
     /// The item's attribute `name` must equal `value`.
     Equal(&'static str, String),
+    /// The item's number attribute `name` must equal `value`.
+    EqualNumber(&'static str, i64),
 }
 
 /// A [`Condition`] as the request parameters DynamoDB takes.
@@ -187,6 +191,7 @@ impl Condition {
                 AttributeValue::S(value),
             ),
             Condition::Equal(name, value) => named("#a = :v", name, AttributeValue::S(value)),
+            Condition::EqualNumber(name, value) => named("#a = :v", name, AttributeValue::N(value.to_string())),
         }
     }
 }

@@ -36,22 +36,7 @@ impl Store {
                 .await
                 .map_err(backend("query"))?;
             for item in page.items.unwrap_or_default() {
-                let sk = text(&item, keys::SK).unwrap_or_default();
-                if sk == keys::SK_CUSTOMER {
-                    out.customer = Some(from_item(item)?);
-                } else if sk == keys::SK_ENTITLEMENTS {
-                    out.entitlements = Some(from_item(item)?);
-                } else if sk.starts_with(keys::SUB_PREFIX) {
-                    out.subscriptions.push(from_item(item)?);
-                } else if sk.starts_with(keys::SCHEDULE_PREFIX) {
-                    out.schedules.push(from_item(item)?);
-                } else if sk.starts_with(keys::USAGE_PREFIX) {
-                    out.usage.push(from_item(item)?);
-                } else if sk == keys::SK_ACCESS {
-                    out.access = Some(from_item(item)?);
-                } else if sk.starts_with(keys::SEAT_PREFIX) {
-                    out.seats.push(from_item(item)?);
-                }
+                sort_item(&mut out, item)?;
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -59,6 +44,42 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A member's partition and their organization's, read with ONE request: a PartiQL
+    /// `SELECT … WHERE pk = ? OR pk = ?`, which DynamoDB runs as a query of the two partitions
+    /// (no scan). Eventually consistent, as an entitlement check may be. Answers
+    /// `(personal, organization)`.
+    pub async fn member_items(&self, user_id: &str, org_id: &str) -> Result<(UserItems, UserItems), StoreError> {
+        let personal_pk = keys::user(user_id);
+        let org_pk = keys::user(&crate::domain::billable::org(org_id));
+        let statement = format!("SELECT * FROM \"{}\" WHERE \"{}\" = ? OR \"{}\" = ?", self.table, keys::PK, keys::PK);
+        let (mut personal, mut org) = (UserItems::default(), UserItems::default());
+        let mut next = None;
+        loop {
+            let page = self
+                .client
+                .execute_statement()
+                .statement(&statement)
+                .parameters(AttributeValue::S(personal_pk.clone()))
+                .parameters(AttributeValue::S(org_pk.clone()))
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(backend("execute_statement"))?;
+            for item in page.items.unwrap_or_default() {
+                match text(&item, keys::PK) {
+                    Some(pk) if pk == personal_pk => sort_item(&mut personal, item)?,
+                    Some(pk) if pk == org_pk => sort_item(&mut org, item)?,
+                    _ => {}
+                }
+            }
+            match page.next_token {
+                Some(token) if !token.is_empty() => next = Some(token),
+                _ => break,
+            }
+        }
+        Ok((personal, org))
     }
 
     /// The user a Stripe customer belongs to.
@@ -194,4 +215,25 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Files one item of a billable's partition into `out` by its sort key.
+fn sort_item(out: &mut UserItems, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
+    let sk = text(&item, keys::SK).unwrap_or_default();
+    if sk == keys::SK_CUSTOMER {
+        out.customer = Some(from_item(item)?);
+    } else if sk == keys::SK_ENTITLEMENTS {
+        out.entitlements = Some(from_item(item)?);
+    } else if sk.starts_with(keys::SUB_PREFIX) {
+        out.subscriptions.push(from_item(item)?);
+    } else if sk.starts_with(keys::SCHEDULE_PREFIX) {
+        out.schedules.push(from_item(item)?);
+    } else if sk.starts_with(keys::USAGE_PREFIX) {
+        out.usage.push(from_item(item)?);
+    } else if sk == keys::SK_ACCESS {
+        out.access = Some(from_item(item)?);
+    } else if sk.starts_with(keys::SEAT_PREFIX) {
+        out.seats.push(from_item(item)?);
+    }
+    Ok(())
 }

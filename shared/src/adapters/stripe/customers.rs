@@ -28,18 +28,22 @@ impl Stripe {
         }
     }
 
-    /// `POST /v1/customers` for `user_id` (`metadata.user_id`, and `email`) under
+    /// `POST /v1/customers` for billable `user_id` (`metadata.user_id`, or `metadata.org_id`
+    /// for an organization, see [`crate::domain::billable`]; `email`; `name`) under
     /// `idempotency_key`.
     pub async fn create_customer(
         &self,
         user_id: &str,
         email: Option<&str>,
+        name: Option<&str>,
         idempotency_key: &str,
     ) -> Result<CustomerSnapshot, GatewayError> {
-        let mut request =
-            stripe_core::customer::CreateCustomer::new().metadata(HashMap::from([("user_id".to_owned(), user_id.to_owned())]));
+        let mut request = stripe_core::customer::CreateCustomer::new().metadata(HashMap::from([crate::domain::billable::metadata_pair(user_id)]));
         if let Some(email) = email {
             request = request.email(email.to_owned());
+        }
+        if let Some(name) = name {
+            request = request.name(name.to_owned());
         }
         let value = self
             .json("create_customer", "customer", request.build(), Some(idempotency_key))

@@ -32,9 +32,12 @@ use crate::services::sync::{Arrival, Outcome, SyncError};
 /// Who is buying: the verified caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Buyer {
+    /// The billable id: the user's, or the organization's ([`crate::domain::billable`]).
     pub user_id: String,
-    /// Prefills the new customer's email.
+    /// Prefills the new customer's email (an organization's: the admin's).
     pub email: Option<String>,
+    /// The new customer's name (an organization's `org_name` claim).
+    pub name: Option<String>,
 }
 
 /// A validated checkout of a catalog plan.
@@ -200,7 +203,7 @@ impl<'a> Checkouts<'a> {
         };
         // Only `metadata.user_id` proves ownership: this service sets it, while a buyer can
         // choose `client_reference_id` (Payment Links, pricing tables).
-        if fetched.object().metadata_user_id() != Some(buyer.user_id.as_str()) {
+        if fetched.object().metadata_user_id().as_deref() != Some(buyer.user_id.as_str()) {
             return Err(CheckoutError::SessionNotFound);
         }
         let session = fetched.object().clone();

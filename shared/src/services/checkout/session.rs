@@ -63,7 +63,7 @@ pub fn new_session(
     metered_prices: Vec<String>,
 ) -> NewCheckoutSession {
     let metadata = vec![
-        ("user_id".to_owned(), identity.user_id.clone()),
+        crate::domain::billable::metadata_pair(&identity.user_id),
         ("plan".to_owned(), input.plan.id.clone()),
         ("interval".to_owned(), input.interval.as_str().to_owned()),
     ];
@@ -98,7 +98,7 @@ pub fn new_session(
 /// the subscription carry `user_id` and the entry (`plan`) in their metadata; no trial.
 pub fn new_custom_session(config: &CheckoutConfig, identity: &Buyer, input: &CustomInput<'_>, customer: &str) -> NewCheckoutSession {
     let metadata = vec![
-        ("user_id".to_owned(), identity.user_id.clone()),
+        crate::domain::billable::metadata_pair(&identity.user_id),
         // Not `plan`: a custom amount pays for no plan (and a one-time payment writes no purchase).
         ("custom_amount".to_owned(), input.entry.id.clone()),
         ("interval".to_owned(), input.interval.as_str().to_owned()),
@@ -233,6 +233,7 @@ mod tests {
         let identity = Buyer {
             user_id: "u1".into(),
             email: None,
+            name: None,
         };
         let t = 1_800_000_000 - 1_800_000_000 % CHECKOUT_KEY_WINDOW_SECS;
         let new = new_session(&config, &identity, &input, "cus_1", true, "price_1".into(), vec![]);

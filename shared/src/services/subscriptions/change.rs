@@ -242,7 +242,8 @@ pub async fn schedule_change(
         .ok_or(SubscriptionError::Incomplete("a period end"))?;
     let interval = |i: Interval| if i == Interval::Year { "year" } else { "month" };
     let mut metadata: BTreeMap<String, String> = phase.metadata.clone();
-    metadata.insert("user_id".into(), user.to_owned());
+    let (key, value) = crate::domain::billable::metadata_pair(user);
+    metadata.insert(key, value);
     let trial_end = phase.trial_end.or(current.trial_end.filter(|_| current.status == "trialing"));
     let first = PhasePlan {
         start: phase.start_date,

@@ -16,7 +16,7 @@ impl Engine<'_> {
         }
         // Only `metadata.user_id` (set by this service) or the customer's existing link names the
         // user: a buyer can choose `client_reference_id` (Payment Links, pricing tables).
-        let user = match (self.metadata_user(session.metadata_user_id()), &session.customer) {
+        let user = match (self.metadata_user(session.metadata_user_id().as_deref()), &session.customer) {
             (Some(user), _) => Some(user.to_owned()),
             (None, Some(customer)) => self.store.customer_owner(customer).await?,
             (None, None) => None,

@@ -51,7 +51,7 @@ impl Engine<'_> {
 
     /// The user of a purchase: `metadata.user_id` of its session, or its customer's link.
     async fn purchaser(&self, session: &CheckoutSessionSnapshot) -> Result<Option<String>, SyncError> {
-        match (self.metadata_user(session.metadata_user_id()), &session.customer) {
+        match (self.metadata_user(session.metadata_user_id().as_deref()), &session.customer) {
             (Some(user), _) => Ok(Some(user.to_owned())),
             (None, Some(customer)) => Ok(self.store.customer_owner(customer).await?),
             (None, None) => Ok(None),

@@ -1,0 +1,245 @@
+//! An organization's seats: list, assign, release ([`crate::domain::seats`] has the model).
+//!
+//! The quantity is that of the organization's granting subscription, read strongly
+//! consistently before each decision; the decision itself is the slot transaction's conditions,
+//! so two admins cannot hand out one slot twice. Each change carries its domain events in the
+//! same transaction: `seat.assigned` / `seat.released`, and `entitlements.changed` for the
+//! member when their effective set in the organization moves.
+
+use serde::Serialize;
+
+use crate::adapters::store::{SeatTaken, Store, StoreError};
+use crate::domain::access::{Access, AccessPolicy, decide};
+use crate::domain::billable;
+use crate::domain::clock::Clock;
+use crate::domain::events::{AccessCheck, DetailType, DomainEvent, SeatChange, entitlements_changed, seat_event};
+use crate::domain::plans::Catalog;
+use crate::domain::records::{OutboxRecord, UserItems};
+use crate::domain::seats::{SeatRecord, SlotRecord, decide_member, free_slot};
+use crate::domain::version::Version;
+
+/// Attempts at a slot another admin takes at the same moment.
+const ATTEMPTS: usize = 5;
+/// Longest member id accepted (as for a token's `sub`).
+pub const MAX_MEMBER_ID_LEN: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeatsError {
+    /// The member id is not a usable user id.
+    #[error("not a usable user id")]
+    InvalidMember,
+    /// Every seat the quantity pays for is held.
+    #[error("every seat is taken ({quantity} of {quantity}); free one or buy more")]
+    NoSeatAvailable { quantity: u64 },
+    /// Other admins kept changing the seats; nothing was written.
+    #[error("the seats changed concurrently; try again")]
+    Contended,
+    #[error("the seats are unavailable")]
+    Store(#[from] StoreError),
+}
+
+/// `GET /org/seats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatList {
+    pub quantity: u64,
+    pub assigned: Vec<Assigned>,
+    pub available: u64,
+}
+
+/// One held seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assigned {
+    pub user_id: String,
+    pub assigned_at: i64,
+    pub slot: u32,
+    /// Whether the quantity still covers this seat (a lowered quantity leaves the highest
+    /// slots uncovered: they grant nothing until moved or freed).
+    pub active: bool,
+}
+
+/// Borrowed pieces of the process state; cheap to build per request.
+pub struct Seats<'a> {
+    store: &'a Store,
+    catalog: &'a Catalog,
+    clock: &'a dyn Clock,
+    policy: AccessPolicy,
+}
+
+impl<'a> Seats<'a> {
+    pub fn new(store: &'a Store, catalog: &'a Catalog, clock: &'a dyn Clock, policy: AccessPolicy) -> Self {
+        Self {
+            store,
+            catalog,
+            clock,
+            policy,
+        }
+    }
+
+    /// The organization's items and access, strongly consistent.
+    async fn organization(&self, org_id: &str) -> Result<(UserItems, Access), StoreError> {
+        let items = self.store.user_items_consistent(&billable::org(org_id)).await?;
+        let access = decide(self.catalog, &items, self.clock.now(), &self.policy);
+        Ok((items, access))
+    }
+
+    /// The seats the quantity pays for: the granting subscription's quantity, else none.
+    fn quantity(access: &Access) -> u64 {
+        if access.subscribed() { access.quantity } else { 0 }
+    }
+
+    /// The quantity, the held seats and how many more may be assigned.
+    pub async fn list(&self, org_id: &str) -> Result<SeatList, SeatsError> {
+        let (_, access) = self.organization(org_id).await?;
+        let quantity = Self::quantity(&access);
+        let slots = self.store.slots(org_id).await?;
+        let assigned: Vec<Assigned> = slots.iter().map(|s| view(s, quantity)).collect();
+        let covered = assigned.iter().filter(|a| a.active).count() as u64;
+        Ok(SeatList {
+            quantity,
+            available: quantity.saturating_sub(covered),
+            assigned,
+        })
+    }
+
+    /// Assigns a seat to `member` (idempotent: a member who holds one gets it back, `false`).
+    pub async fn assign(&self, org_id: &str, admin: &str, member: &str) -> Result<(Assigned, bool), SeatsError> {
+        check_member(member)?;
+        for _ in 0..ATTEMPTS {
+            let (org_items, access) = self.organization(org_id).await?;
+            let quantity = Self::quantity(&access);
+            let slots = self.store.slots(org_id).await?;
+            if let Some(held) = slots.iter().find(|s| s.user_id == member) {
+                return Ok((view(held, quantity), false));
+            }
+            let slot_number = free_slot(&slots, quantity).ok_or(SeatsError::NoSeatAvailable { quantity })?;
+            let slot = SlotRecord::new(org_id, slot_number, member, self.clock.now(), admin);
+            let outbox = self
+                .events(DetailType::SeatAssigned, org_id, admin, &slot, &org_items, &access, |personal| {
+                    personal.seats.push(slot.seat(org_id));
+                })
+                .await?;
+            match self.store.take_slot(org_id, &slot, &outbox).await? {
+                SeatTaken::Taken => {
+                    tracing::info!(org = org_id, member, admin, slot = slot_number, "seat assigned");
+                    return Ok((view(&slot, quantity), true));
+                }
+                // Read again: the member's seat or another free slot is there now.
+                SeatTaken::AlreadySeated | SeatTaken::SlotHeld => continue,
+            }
+        }
+        Err(SeatsError::Contended)
+    }
+
+    /// Frees `member`'s seat (idempotent: `false` when they held none).
+    pub async fn release(&self, org_id: &str, admin: &str, member: &str) -> Result<bool, SeatsError> {
+        check_member(member)?;
+        for _ in 0..ATTEMPTS {
+            let Some(seat) = self.store.seat(member, org_id).await? else {
+                return Ok(false);
+            };
+            let (org_items, access) = self.organization(org_id).await?;
+            let slot = slot_of(&seat, member, org_id);
+            let outbox = self
+                .events(DetailType::SeatReleased, org_id, admin, &slot, &org_items, &access, |personal| {
+                    personal.seats.retain(|s| s.org_id != org_id);
+                })
+                .await?;
+            if self.store.free_slot(&seat, member, &outbox).await? {
+                tracing::info!(org = org_id, member, admin, slot = seat.slot, "seat released");
+                return Ok(true);
+            }
+        }
+        Err(SeatsError::Contended)
+    }
+
+    /// The change's domain events: the seat event, and `entitlements.changed` for the member
+    /// when `change` (applied to their items) moves their effective set in the organization.
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        kind: DetailType,
+        org_id: &str,
+        admin: &str,
+        slot: &SlotRecord,
+        org_items: &UserItems,
+        access: &Access,
+        change: impl FnOnce(&mut UserItems),
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        let now = self.clock.now();
+        let (mut personal, _) = self.store.member_items(&slot.user_id, org_id).await?;
+        let before = decide_member(self.catalog, &personal, org_items, org_id, now, &self.policy);
+        change(&mut personal);
+        let after = decide_member(self.catalog, &personal, org_items, org_id, now, &self.policy);
+        let headline = org_items
+            .subscriptions
+            .iter()
+            .filter(|s| Some(&s.subscription_id) == access.usage_basis.as_ref())
+            .map(|s| s.subscription_id.as_str())
+            .next();
+        let customer = org_items.customer.as_ref().map(|c| c.customer_id.as_str()).unwrap_or_default();
+        let version = Version::of_payload(now).get();
+        let change = SeatChange {
+            org_id,
+            member: &slot.user_id,
+            by: admin,
+            slot: slot.slot,
+            quantity: Self::quantity(access),
+            customer_id: customer,
+            subscription_id: headline,
+            plan: access.plan.as_deref(),
+            status: Some(access.status.as_str()),
+            at: now,
+            version,
+        };
+        let mut events: Vec<DomainEvent> = vec![seat_event(kind, &change)];
+        let check = AccessCheck {
+            id: format!("{}/member", events[0].common.id),
+            user_id: slot.user_id.clone(),
+            customer_id: customer.to_owned(),
+            version,
+            occurred_at: now,
+            stripe_event_id: None,
+        };
+        if let Some(mut moved) = entitlements_changed(&check, after.plan.clone(), after.status.as_str(), &before.features, &after.features) {
+            moved.common.org_id = Some(org_id.to_owned());
+            events.push(moved);
+        }
+        Ok(events
+            .iter()
+            .enumerate()
+            .map(|(seq, e)| {
+                OutboxRecord::new(
+                    e.detail_type.as_str(),
+                    &e.common.id,
+                    &e.order_key(),
+                    e.common.version,
+                    seq,
+                    e.detail_json(),
+                    now,
+                )
+            })
+            .collect())
+    }
+}
+
+fn check_member(member: &str) -> Result<(), SeatsError> {
+    if !billable::is_valid_user_id(member) || member.len() > MAX_MEMBER_ID_LEN || member.chars().any(char::is_control) {
+        return Err(SeatsError::InvalidMember);
+    }
+    Ok(())
+}
+
+fn view(slot: &SlotRecord, quantity: u64) -> Assigned {
+    Assigned {
+        user_id: slot.user_id.clone(),
+        assigned_at: slot.assigned_at,
+        slot: slot.slot,
+        active: u64::from(slot.slot) <= quantity,
+    }
+}
+
+fn slot_of(seat: &SeatRecord, member: &str, org_id: &str) -> SlotRecord {
+    let mut slot = SlotRecord::new(org_id, seat.slot, member, seat.assigned_at, seat.assigned_by.as_deref().unwrap_or_default());
+    slot.assigned_by = seat.assigned_by.clone();
+    slot
+}
