@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! devtool create-table            create the table (TABLE_NAME at DYNAMODB_ENDPOINT) if missing
-//! devtool token <user-id> [email] print a bearer token the local functions accept (1 h)
+//! devtool token <user-id> [email] [--org ID --role ROLE --org-name NAME]
+//!                                  print a bearer token the local functions accept (1 h)
 //! devtool sign-webhook <stripe-event.json>
 //!                                 print the API Gateway event POSTing that Stripe event to
 //!                                 /webhook, signed now with STRIPE_WEBHOOK_SECRETS
@@ -59,6 +60,15 @@ enum Command {
         user_id: String,
         /// The token's `email` claim.
         email: Option<String>,
+        /// Act for this organization (the `ORG_ID_CLAIM` claim).
+        #[arg(long)]
+        org: Option<String>,
+        /// The role in the organization (the `ORG_ROLE_CLAIM` claim), e.g. `org:admin`.
+        #[arg(long)]
+        role: Option<String>,
+        /// The organization's name (the `org_name` claim).
+        #[arg(long)]
+        org_name: Option<String>,
     },
     /// Print the API Gateway event POSTing a Stripe event to /webhook, signed now with
     /// STRIPE_WEBHOOK_SECRETS.
@@ -95,6 +105,22 @@ enum BatchAction {
     Requeue { identifier: String },
 }
 
+/// The organization claims of a minted token, under the configured claim names.
+fn org_claims(
+    names: &billing::config::OrgClaims,
+    org: Option<String>,
+    role: Option<String>,
+    org_name: Option<String>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut claims = serde_json::Map::new();
+    for (name, value) in [(names.id_claim.as_str(), org), (names.role_claim.as_str(), role), ("org_name", org_name)] {
+        if let Some(value) = value {
+            claims.insert(name.to_owned(), value.into());
+        }
+    }
+    claims
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -109,7 +135,13 @@ async fn main() -> ExitCode {
         Command::CreateTable => create_table(&config).await,
         Command::CreateBus => events::create_bus(&config).await,
         Command::Events { action } => events::events(&config, action).await,
-        Command::Token { user_id, email } => match billing::edge::identity::issue_token(&config.jwt, &user_id, email.as_deref(), 3600) {
+        Command::Token {
+            user_id,
+            email,
+            org,
+            role,
+            org_name,
+        } => match billing::edge::identity::issue_token_with(&config.jwt, &user_id, email.as_deref(), org_claims(&config.jwt.orgs, org, role, org_name), 3600) {
             Ok(token) => {
                 println!("{token}");
                 ExitCode::SUCCESS

@@ -64,6 +64,7 @@ fn service_problem(err: &SubscriptionError) -> Problem {
             "Cancellation pending",
             "this subscription is set to end; resume it (POST /subscription/resume) before scheduling a change",
         ),
+        SubscriptionError::SeatsAssigned { .. } => conflict("/errors/seats-assigned", "Seats assigned", &err.to_string()),
         SubscriptionError::NoChange => Problem::bad_request(
             "/errors/no-change",
             "this is the subscription's current plan, interval and quantity",

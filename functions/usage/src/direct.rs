@@ -6,6 +6,9 @@
 //! {"user_id": "user_123", "feature": "api_calls", "quantity": 1, "idempotency_key": "job-42"}
 //! ```
 //!
+//! Usage that belongs to an organization names it instead (`"org_id": "org_acme"`, never both):
+//! it counts against the organization's pooled quota.
+//!
 //! → `{"allowed": true, "feature", "used", "limit", "remaining", "period_end"}`, or, when nothing
 //! was counted, `{"allowed": false, "feature", "used", "limit", "remaining", "problem": {…}}` with
 //! the problem+json fields (`type`, `title`, `status`, `detail`, `field`…): the limit or the
@@ -24,6 +27,7 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 pub struct DirectRecord {
     pub user_id: Option<String>,
+    pub org_id: Option<String>,
     pub feature: Option<String>,
     pub quantity: Option<Value>,
     pub idempotency_key: Option<String>,
@@ -104,9 +108,30 @@ fn validated(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
         };
         (feature.clone(), problem)
     })?;
-    let user_id = match record.user_id {
-        Some(id) if !id.is_empty() && id.len() <= MAX_USER_ID_LEN && !id.chars().any(char::is_control) => id,
-        Some(_) => {
+    let user_id = match (record.user_id, record.org_id) {
+        (Some(_), Some(_)) => {
+            return Err((
+                feature,
+                invalid("/errors/invalid-field", "org_id", "name the `user_id` or the `org_id`, not both"),
+            ));
+        }
+        (None, Some(org)) if billing::domain::billable::is_valid_org_id(&org) => billing::domain::billable::org(&org),
+        (None, Some(_)) => {
+            return Err((
+                feature,
+                invalid(
+                    "/errors/invalid-field",
+                    "org_id",
+                    "`org_id` must be 1-200 characters without control characters or `#`",
+                ),
+            ));
+        }
+        (Some(id), None)
+            if id.len() <= MAX_USER_ID_LEN && !id.chars().any(char::is_control) && billing::domain::billable::is_valid_user_id(&id) =>
+        {
+            id
+        }
+        (Some(_), None) => {
             return Err((
                 feature,
                 invalid(
@@ -116,7 +141,7 @@ fn validated(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
                 ),
             ));
         }
-        None => return Err((feature, invalid("/errors/missing-field", "user_id", "`user_id` is required"))),
+        (None, None) => return Err((feature, invalid("/errors/missing-field", "user_id", "`user_id` (or `org_id`) is required"))),
     };
     let Some(name) = record.feature else {
         return Err((None, invalid("/errors/missing-field", "feature", "`feature` is required")));
@@ -201,6 +226,9 @@ mod tests {
                 "idempotency_key",
             ),
             (json!({"user_id": 5, "feature": "api_calls", "quantity": 1}), "user_id"),
+            (json!({"user_id": "org:acme", "feature": "api_calls", "quantity": 1}), "user_id"),
+            (json!({"user_id": "u1", "org_id": "acme", "feature": "api_calls", "quantity": 1}), "org_id"),
+            (json!({"org_id": "a#b", "feature": "api_calls", "quantity": 1}), "org_id"),
         ] {
             let refused = validate(payload.clone()).map(|_| ()).unwrap_err();
             let problem = refused.problem.as_ref().unwrap();
@@ -211,6 +239,8 @@ mod tests {
             );
         }
         assert!(validate(json!([1])).is_err());
+        let org = validate(json!({"org_id": "org_acme", "feature": "api_calls", "quantity": 1})).ok().unwrap();
+        assert_eq!(org.user_id, "org:org_acme", "an organization's usage counts under its billable id");
         let valid = validate(json!({"user_id": "u1", "feature": "api_calls", "quantity": 3, "idempotency_key": "k1"}))
             .ok()
             .unwrap();

@@ -56,8 +56,27 @@ pub fn from_context_claims<'a>(
     rules: &OrgClaims,
     claims: impl Iterator<Item = (&'a String, &'a String)>,
 ) -> Result<Option<OrgMember>, BadOrgClaim> {
-    let map: Map<String, Value> = claims.map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let map: Map<String, Value> = claims.map(|(k, v)| (k.clone(), context_value(v))).collect();
     from_claims(rules, &map)
+}
+
+/// A claim value as API Gateway passed it on: an object rendered as JSON or as `map[k:v …]`
+/// (Clerk's nested `o` claim) is read back as an object; anything else stays a string.
+fn context_value(value: &str) -> Value {
+    if value.starts_with('{')
+        && let Ok(object @ Value::Object(_)) = serde_json::from_str(value)
+    {
+        return object;
+    }
+    if let Some(pairs) = value.strip_prefix("map[").and_then(|v| v.strip_suffix(']')) {
+        let object: Map<String, Value> = pairs
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once(':'))
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect();
+        return Value::Object(object);
+    }
+    Value::String(value.to_owned())
 }
 
 fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -113,5 +132,15 @@ mod tests {
         let context = [("org_id".to_owned(), "org_1".to_owned()), ("org_role".to_owned(), "[member admin]".to_owned())];
         let context = from_context_claims(&OrgClaims::default(), context.iter().map(|(k, v)| (k, v))).unwrap().unwrap();
         assert!(context.admin);
+        let clerk_v2 = OrgClaims {
+            id_claim: "o.id".into(),
+            role_claim: "o.rol".into(),
+            admin_roles: vec!["admin".into()],
+        };
+        for rendered in [r#"{"id":"org_7","rol":"admin"}"#, "map[id:org_7 rol:admin]"] {
+            let context = [("o".to_owned(), rendered.to_owned())];
+            let member = from_context_claims(&clerk_v2, context.iter().map(|(k, v)| (k, v))).unwrap().unwrap();
+            assert_eq!((member.org_id.as_str(), member.admin), ("org_7", true), "{rendered}");
+        }
     }
 }

@@ -12,6 +12,7 @@ mod events_input;
 mod hardening;
 mod helpers;
 mod openapi;
+mod organizations;
 mod reconcile;
 mod reporter_queue;
 mod revenue;

@@ -563,6 +563,7 @@ async fn send(state: &billing::AppState, function: &str, req: Request) -> Respon
         "subscription" => Box::pin(guarded(|r| subscription::handler::handle(state, r))(req)).await,
         "usage" => Box::pin(guarded(|r| usage::handler::handle(state, r))(req)).await,
         "entitlements" => Box::pin(guarded(|r| entitlements::handler::handle(state, r))(req)).await,
+        "seats" => Box::pin(guarded(|r| seats::handler::handle(state, r))(req)).await,
         "webhook" => Box::pin(guarded(|r| webhook::handler::handle(state, r))(req)).await,
         other => panic!("no HTTP function `{other}` in this test"),
     }
@@ -669,6 +670,22 @@ async fn every_route_answers_as_the_document_says() {
     .await;
     api.expect(s, anonymous("entitlements-feature.json"), 401, Some("/errors/unauthorized"))
         .await;
+
+    // Seats: an organization without a subscription has none to give.
+    let listed = api.expect(s, event("seats-list.json", |_| {}), 200, None).await;
+    assert_eq!(listed, json!({"quantity": 0, "assigned": [], "available": 0}));
+    let personal = event("seats-list.json", |e| {
+        e["requestContext"]["authorizer"]["jwt"]["claims"].as_object_mut().unwrap().remove("org_id");
+    });
+    api.expect(s, personal, 400, Some("/errors/no-organization")).await;
+    api.expect(s, anonymous("seats-list.json"), 401, Some("/errors/unauthorized")).await;
+    api.expect(s, event("seats-assign.json", |_| {}), 409, Some("/errors/no-seat-available"))
+        .await;
+    api.expect(s, event("seats-assign-member.json", |_| {}), 403, Some("/errors/org-admin-required"))
+        .await;
+    api.expect(s, at_path("seats-assign.json", "/org/seats/org:x"), 400, Some("/errors/invalid-user-id"))
+        .await;
+    api.expect(s, event("seats-release.json", |_| {}), 204, None).await;
 
     api.expect(s, event("usage-get.json", |_| {}), 200, None).await;
     api.expect(s, anonymous("usage-get.json"), 401, Some("/errors/unauthorized")).await;

@@ -133,7 +133,9 @@ fn browsers_on_the_app_origins_may_call_the_api_and_the_api_is_throttled() {
     for header in ["authorization", "content-type", "idempotency-key"] {
         assert!(tag(&cors["AllowHeaders"]).split(',').any(|h| h == header), "{header}");
     }
-    assert!(tag(&cors["AllowMethods"]).split(',').any(|m| m == "OPTIONS"));
+    for method in ["OPTIONS", "DELETE"] {
+        assert!(tag(&cors["AllowMethods"]).split(',').any(|m| m == method), "{method}");
+    }
     assert_eq!(tag(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]), "Ref ApiThrottleRate");
     assert_eq!(tag(&api["DefaultRouteSettings"]["ThrottlingBurstLimit"]), "Ref ApiThrottleBurst");
     for name in ["CheckoutFunction", "PortalFunction"] {
@@ -169,12 +171,23 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:DeleteItem",
             ],
         ),
-        ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query"]),
+        ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PartiQLSelect"]),
+        (
+            "SeatsFunction",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PartiQLSelect",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            ],
+        ),
         (
             "UsageFunction",
             &[
                 "dynamodb:GetItem",
                 "dynamodb:Query",
+                "dynamodb:PartiQLSelect",
                 "dynamodb:UpdateItem",
                 "dynamodb:PutItem",
                 "dynamodb:ConditionCheckItem",
@@ -190,7 +203,7 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:PutItem",
             ],
         ),
-        ("AuthorizerFunction", &["dynamodb:Query"]),
+        ("AuthorizerFunction", &["dynamodb:Query", "dynamodb:PartiQLSelect"]),
         (
             "ReconcileFunction",
             &[
@@ -207,6 +220,7 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:GetItem",
                 "dynamodb:BatchGetItem",
                 "dynamodb:Query",
+                "dynamodb:PartiQLSelect",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
@@ -229,6 +243,7 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
         let actions: Vec<String> = policies
             .iter()
             .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+            .filter(|s| s["Effect"] == "Allow")
             .flat_map(|s| s["Action"].as_sequence().cloned().unwrap_or_default())
             .map(|a| a.as_str().unwrap().to_owned())
             .filter(|a| a.starts_with("dynamodb:"))
@@ -243,9 +258,15 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             policies.iter().any(|p| tag(p) == "Ref CatalogReadPolicy"),
             "{name} reads the catalog parameter"
         );
+        assert_eq!(
+            policies.iter().any(|p| tag(p) == "Ref PartiQLNoScanPolicy"),
+            want.contains(&"dynamodb:PartiQLSelect"),
+            "{name}: a PartiQL SELECT may read partitions by key, never scan the table"
+        );
         let reads_stripe_secret = policies.iter().any(|p| tag(p) == "Ref StripeSecretReadPolicy");
         let keyless = [
             "EntitlementsFunction",
+            "SeatsFunction",
             "UsageFunction",
             "AuthorizerFunction",
             "EventsPublisherFunction",
@@ -264,6 +285,10 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
         "kms:Decrypt only with a customer-managed key"
     );
     assert!(serde_yaml::to_string(secret_policy).unwrap().contains("kms:Decrypt"));
+    let no_scan = &template["Resources"]["PartiQLNoScanPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(no_scan["Effect"].as_str(), Some("Deny"));
+    assert_eq!(no_scan["Action"].as_str(), Some("dynamodb:PartiQLSelect"));
+    assert_eq!(no_scan["Condition"]["Bool"]["dynamodb:FullTableScan"].as_str(), Some("true"));
     let catalog_policy = &template["Resources"]["CatalogReadPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
     assert_eq!(catalog_policy["Action"].as_str(), Some("ssm:GetParameter"));
     assert!(
@@ -281,6 +306,17 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
         "Ref PlansParameterName",
         "production loads its catalog"
     );
+    // Every function reads the organization claims the same way, with the library's defaults.
+    let orgs = billing::config::OrgClaims::default();
+    let admin_roles = orgs.admin_roles.join(",");
+    for (var, parameter, default) in [
+        (billing::config::vars::ORG_ID_CLAIM, "OrgIdClaim", orgs.id_claim.as_str()),
+        (billing::config::vars::ORG_ROLE_CLAIM, "OrgRoleClaim", orgs.role_claim.as_str()),
+        (billing::config::vars::ORG_ADMIN_ROLES, "OrgAdminRoles", admin_roles.as_str()),
+    ] {
+        assert_eq!(tag(&env[var]), format!("Ref {parameter}"), "{var}");
+        assert_eq!(template["Parameters"][parameter]["Default"].as_str(), Some(default), "{parameter}");
+    }
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub enum SubscriptionError {
     CancelPending,
     #[error("the change asks for the current plan, interval and quantity")]
     NoChange,
+    /// An organization's quantity lowered below the seats its members hold.
+    #[error("{assigned} seats are assigned; free seats before lowering the quantity to {quantity}")]
+    SeatsAssigned { assigned: u64, quantity: u64 },
     #[error("the client's idempotency key was used for another request")]
     KeyReused,
     #[error("a change of interval of a metered subscription must wait for the period end")]
@@ -81,6 +84,7 @@ impl SubscriptionError {
                 | SubscriptionError::NothingToResume
                 | SubscriptionError::CancelPending
                 | SubscriptionError::NoChange
+                | SubscriptionError::SeatsAssigned { .. }
                 | SubscriptionError::MeteredIntervalChange
                 | SubscriptionError::PastDue
         )

@@ -183,7 +183,10 @@ impl<'a> Subscriptions<'a> {
     pub async fn change(&self, user: &str, request: &ChangeRequest<'_>, client_key: Option<&str>) -> Result<Changed, SubscriptionError> {
         let (record, customer) = target::load(self, user, request.subscription.as_deref()).await?;
         // Bad input is refused on the stored state, before any Stripe call.
-        change::target_of(request, change::stored_plan(self, &record), record.quantity)?;
+        let (_, _, quantity) = change::target_of(request, change::stored_plan(self, &record), record.quantity)?;
+        if !request.preview && quantity < record.quantity {
+            self.seats_fit(user, quantity).await?;
+        }
         self.rate_limiter().take(user).await?;
         let claim = if request.preview {
             Claim::take(self, user, None, String::new()).await?
@@ -193,6 +196,30 @@ impl<'a> Subscriptions<'a> {
         let result = flows::change_claimed(self, user, record, customer, request, client_key, &claim).await;
         claim.settle(self, &result).await;
         result
+    }
+
+    /// For an organization lowering its quantity: refused while more seats are held than
+    /// `quantity`; otherwise the held slots above it move down first, so that no member's seat
+    /// stops counting. (A seat assigned meanwhile above the new quantity grants nothing once the
+    /// new quantity is stored: [`crate::domain::seats`].)
+    async fn seats_fit(&self, user: &str, quantity: u64) -> Result<(), SubscriptionError> {
+        let Some(org) = crate::domain::billable::Billable::of(user).org_id() else {
+            return Ok(());
+        };
+        let slots = self.store.slots(org).await?;
+        let Some(moves) = crate::domain::seats::compaction(&slots, quantity) else {
+            return Err(SubscriptionError::SeatsAssigned {
+                assigned: slots.len() as u64,
+                quantity,
+            });
+        };
+        for (from, to) in moves {
+            let held = slots.iter().find(|s| s.slot == from).ok_or(SubscriptionError::ChangedMeanwhile)?;
+            if !self.store.move_slot(org, held, to).await? {
+                return Err(SubscriptionError::ChangedMeanwhile);
+            }
+        }
+        Ok(())
     }
 
     /// The user's invoices from Stripe, newest first; none without a customer. A cursor that
