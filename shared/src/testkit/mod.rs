@@ -107,6 +107,14 @@ pub fn token(config: &Config, user_id: &str, email: Option<&str>) -> String {
     crate::edge::identity::issue_token(&config.jwt, user_id, email, 3600).expect("local jwt config")
 }
 
+/// [`token`] acting for organization `org_id` with `role` (the default claim names).
+pub fn org_token(config: &Config, user_id: &str, org_id: &str, role: &str) -> String {
+    let claims = serde_json::json!({"org_id": org_id, "org_role": role, "org_name": format!("{org_id} Inc")});
+    let claims = claims.as_object().cloned().unwrap_or_default();
+    crate::edge::identity::issue_token_with(&config.jwt, user_id, Some(&format!("{user_id}@example.com")), claims, 3600)
+        .expect("local jwt config")
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

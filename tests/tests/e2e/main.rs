@@ -48,6 +48,21 @@ impl Env {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A request acting for organization `org` with `role`.
+    async fn org_api(&self, method: reqwest::Method, path: &str, user: &str, org: &str, role: &str, body: Option<Value>) -> (u16, Value) {
+        let config = testkit::config("unused", "http://127.0.0.1:9", None);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(testkit::org_token(&config, user, org, role));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api reachable");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn emulator(&self, path: &str, body: Value) -> Value {
         let response = self
             .http
@@ -857,4 +872,79 @@ async fn stripe_events_through_eventbridge_reach_the_same_engine() {
         (200, Some("/errors/unknown-event")),
         "{answer}"
     );
+}
+
+/// Issue 22's scenario through the running stack: an admin buys 3 seats and assigns 2; a third
+/// member is refused the plan's feature until a seat is freed and assigned to them; a member
+/// can neither buy nor assign; the authorizer decides per organization.
+#[tokio::test]
+async fn an_organization_buys_seats_and_each_members_access_follows_their_seat() {
+    use reqwest::Method;
+    let env = env();
+    let org = "org_e2e_seats";
+    let (admin, member) = ("org:admin", "org:member");
+    let (status, created) = env
+        .org_api(Method::POST, "/checkout", "e2e_boss", org, admin, Some(json!({"plan": "starter", "interval": "month", "quantity": 3})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    env.emulator(&format!("/_emulator/checkout/sessions/{id}/pay"), json!({"card": "4242424242424242"}))
+        .await;
+    let billable = billing::domain::billable::org(org);
+    eventually(Duration::from_secs(30), "the organization's subscription synced", async || {
+        let items = env.store.user_items(&billable).await.ok()?;
+        items.subscriptions.iter().any(|s| s.quantity == 3 && s.status == "trialing").then_some(())
+    })
+    .await;
+    assert!(env.store.user_items("e2e_boss").await.unwrap().subscriptions.is_empty(), "not the admin's own");
+
+    for seat in ["e2e_m1", "e2e_m2"] {
+        let (status, body) = env
+            .org_api(Method::PUT, &format!("/org/seats/{seat}"), "e2e_boss", org, "admin", None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let feature = async |user: &str| {
+        let (status, body) = env.org_api(Method::GET, "/entitlements/exports", user, org, member, None).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    assert_eq!(feature("e2e_m1").await["allowed"], true);
+    assert_eq!(feature("e2e_m3").await["reason"], "no_seat");
+
+    // A member can neither buy nor assign.
+    let (status, body) = env
+        .org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_m3", org, member, None)
+        .await;
+    assert_eq!((status, body["type"].clone()), (403, json!("/errors/org-admin-required")));
+    let (status, _) = env
+        .org_api(Method::POST, "/checkout", "e2e_m3", org, member, Some(json!({"plan": "pro", "interval": "month"})))
+        .await;
+    assert_eq!(status, 403);
+
+    // The third seat, then a fourth refused until one is freed.
+    assert_eq!(env.org_api(Method::PUT, "/org/seats/e2e_m4", "e2e_boss", org, admin, None).await.0, 200);
+    let (status, body) = env.org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_boss", org, admin, None).await;
+    assert_eq!((status, body["type"].clone()), (409, json!("/errors/no-seat-available")));
+    assert_eq!(env.org_api(Method::DELETE, "/org/seats/e2e_m4", "e2e_boss", org, admin, None).await.0, 204);
+    assert_eq!(env.org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_boss", org, admin, None).await.0, 200);
+    assert_eq!(feature("e2e_m3").await["allowed"], true);
+    assert_eq!(feature("e2e_m4").await["reason"], "no_seat");
+    let (_, listed) = env.org_api(Method::GET, "/org/seats", "e2e_m1", org, member, None).await;
+    assert_eq!((listed["quantity"].clone(), listed["available"].clone()), (json!(3), json!(0)), "{listed}");
+
+    // The authorizer decides per organization: the same member, in and out of it.
+    let mut event: Value = serde_json::from_str(&testkit::event_text("authorizer-gated.json")).unwrap();
+    let config = testkit::config("unused", "http://127.0.0.1:9", None);
+    event["routeKey"] = "GET /reports".into();
+    for (token, allowed) in [
+        (testkit::org_token(&config, "e2e_m3", org, member), true),
+        (testkit::token(&config, "e2e_m3", None), false),
+    ] {
+        event["headers"]["authorization"] = format!("Bearer {token}").into();
+        event["identitySource"] = json!([event["headers"]["authorization"].clone(), "GET /reports"]);
+        let answer = env.invoke("authorizer", event.clone()).await;
+        assert_eq!(answer["isAuthorized"], allowed, "{answer}");
+        assert_eq!(answer["context"]["org"], if allowed { org } else { "" });
+    }
 }
