@@ -34,6 +34,11 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Whether this customer is an organization (its admin buys and manages; members hold seats).
+    pub fn is_org(&self) -> bool {
+        billing::domain::billable::Billable::of(&self.user).org_id().is_some()
+    }
+
     pub fn new(user: String) -> Self {
         Self {
             history: History::new(&user),
@@ -75,6 +80,9 @@ impl Actor {
         }
         let (sub, currency) = live[rng.below(live.len() as u64) as usize];
         let (sub, currency) = (sub.clone(), currency.clone());
+        if self.is_org() && rng.chance(40) {
+            return self.seat_op(client, rng, at).await;
+        }
         match roll {
             0..40 => self.record(client, rng, at).await,
             40..62 => self.change(client, prices, rng, at, &sub, &currency).await,
@@ -169,7 +177,10 @@ impl Actor {
             70..90 => rng.between(151, 900),
             _ => rng.between(1000, 3000),
         };
-        let mut payload = json!({"user_id": self.user, "feature": "api_calls", "quantity": quantity});
+        let mut payload = match billing::domain::billable::Billable::of(&self.user) {
+            billing::domain::billable::Billable::Org(org) => json!({"org_id": org, "feature": "api_calls", "quantity": quantity}),
+            billing::domain::billable::Billable::User(user) => json!({"user_id": user, "feature": "api_calls", "quantity": quantity}),
+        };
         let key = rng.chance(30).then(|| format!("rec-{}-{}", self.user, rng.next_u64()));
         if let Some(key) = &key {
             payload["idempotency_key"] = key.clone().into();

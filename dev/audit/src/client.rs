@@ -75,8 +75,30 @@ impl Client {
         }
     }
 
+    /// A user's token; for an organization's billable id, its admin's token acting for it.
     fn token(&self, user: &str) -> String {
-        billing::testkit::token(&self.config, user, Some(&format!("{user}@audit.example.com")))
+        match billing::domain::billable::Billable::of(user) {
+            billing::domain::billable::Billable::Org(org) => billing::testkit::org_token(&self.config, &admin_of(org), org, "org:admin"),
+            billing::domain::billable::Billable::User(_) => billing::testkit::token(&self.config, user, Some(&format!("{user}@audit.example.com"))),
+        }
+    }
+
+    /// An API call as `member` acting for organization `org` with `role`, or for themselves
+    /// (`org` `None`): (status, JSON body).
+    pub async fn member_api(&self, method: reqwest::Method, path: &str, member: &str, org: Option<(&str, &str)>) -> Result<(u16, Value)> {
+        let token = match org {
+            Some((org, role)) => billing::testkit::org_token(&self.config, member, org, role),
+            None => billing::testkit::token(&self.config, member, None),
+        };
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.endpoints.api))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| failed(path, e))?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     /// An API call as `user`: (status, JSON body).
@@ -226,4 +248,9 @@ impl Client {
             .await
             .map_err(|e| failed("table", billing::edge::problem::cause_chain(&e)))
     }
+}
+
+/// The admin who buys and manages for organization `org` in the audit.
+pub fn admin_of(org: &str) -> String {
+    format!("{org}-admin")
 }

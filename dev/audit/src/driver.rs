@@ -65,7 +65,13 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
     let rules = Rules::from_catalog(&catalog, 7 * 86_400);
     let prices = Prices::load(client, &catalog).await?;
     let mut rng = Rng::new(plan.seed);
-    let mut actors: Vec<Actor> = (0..plan.users).map(|i| Actor::new(format!("audit-{}-{i}", plan.seed))).collect();
+    // Every third customer is an organization: its admin buys and manages, its members hold seats.
+    let mut actors: Vec<Actor> = (0..plan.users)
+        .map(|i| {
+            let name = format!("audit-{}-{i}", plan.seed);
+            Actor::new(if i % 3 == 2 { billing::domain::billable::org(&name) } else { name })
+        })
+        .collect();
     let mut report = Report {
         operations: 0,
         violations: Vec::new(),
@@ -122,9 +128,18 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
         report.operations += 1;
         let mut drain_violation = crate::events::drained(&publish);
         for (kind, detail) in feed.take().await? {
-            match actors.iter_mut().find(|a| detail["user_id"].as_str() == Some(a.user.as_str())) {
-                Some(actor) => actor.history.published.push((kind, detail)),
-                None => drain_violation = Some(format!("{kind} for a user nobody simulates: {detail}")),
+            let own = actors.iter().position(|a| detail["user_id"].as_str() == Some(a.user.as_str()));
+            // A member's event (`seat.*`, their `entitlements.changed`) belongs to the organization.
+            let org = detail["org_id"]
+                .as_str()
+                .map(billing::domain::billable::org)
+                .and_then(|org| actors.iter().position(|a| a.user == org));
+            match (own, org) {
+                (Some(i), _) => actors[i].history.published.push((kind, detail)),
+                (None, Some(i)) if kind.starts_with("seat.") || kind == "entitlements.changed" => {
+                    actors[i].history.member_events.push((kind, detail))
+                }
+                _ => drain_violation = Some(format!("{kind} for a user nobody simulates: {detail}")),
             }
         }
         let settled = Settled {
@@ -151,6 +166,14 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
                 let published = crate::events::check(&rules, &observation, &actor.history.published);
                 found.extend(published.into_iter().map(|detail| crate::invariants::Violation {
                     invariant: "I5 events",
+                    user: actor.user.clone(),
+                    detail,
+                }));
+            }
+            if settled.converged && let Some(org) = billing::domain::billable::Billable::of(&actor.user).org_id() {
+                let seats = crate::seats::check(client, &rules, &observation, org).await?;
+                found.extend(seats.into_iter().map(|detail| crate::invariants::Violation {
+                    invariant: "I6 seats",
                     user: actor.user.clone(),
                     detail,
                 }));

@@ -66,22 +66,26 @@ pub fn check(rules: &Rules, observation: &Observation, history: &History, settle
     out
 }
 
+/// Whether Stripe's `sub` pays for its plan at the observation's time.
+pub fn grants(rules: &Rules, o: &Observation, sub: &crate::model::StripeSub) -> bool {
+    let ended = (sub.cancel_at_period_end && o.at >= sub.period_end) || sub.cancel_at.is_some_and(|at| o.at >= at);
+    match sub.status.as_str() {
+        "active" | "trialing" => !ended,
+        "past_due" => {
+            !ended
+                && sub
+                    .past_due_since
+                    .is_some_and(|since| o.at < since + rules.grace_secs + rules.lag_secs)
+        }
+        _ => false,
+    }
+}
+
 /// I1: every allowed feature, and what justifies it.
 pub fn paid_access(rules: &Rules, o: &Observation) -> Vec<String> {
     let mut justified: BTreeSet<&str> = rules.free_features.iter().map(String::as_str).collect();
     for sub in &o.subscriptions {
-        let ended = (sub.cancel_at_period_end && o.at >= sub.period_end) || sub.cancel_at.is_some_and(|at| o.at >= at);
-        let grants = match sub.status.as_str() {
-            "active" | "trialing" => !ended,
-            "past_due" => {
-                !ended
-                    && sub
-                        .past_due_since
-                        .is_some_and(|since| o.at < since + rules.grace_secs + rules.lag_secs)
-            }
-            _ => false,
-        };
-        if grants && let Some(features) = sub.plan.as_ref().and_then(|p| rules.plan_features.get(p)) {
+        if grants(rules, o, sub) && let Some(features) = sub.plan.as_ref().and_then(|p| rules.plan_features.get(p)) {
             justified.extend(features.iter().map(String::as_str));
         }
     }

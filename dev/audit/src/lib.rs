@@ -7,6 +7,7 @@
 //! - [`observe`] — one look at a customer: Stripe, the table, the API's access answer
 //! - [`invariants`] — the invariants I1–I4, pure
 //! - [`events`] — I5: the domain events read back from the bus, judged against the table
+//! - [`seats`] — organizations: seat operations, and I6 (members' access follows paid seats)
 //! - [`model`] — what the audit knows of a customer
 //! - [`client`] — the ways into the stack
 //! - [`rng`] — the seeded generator
@@ -19,3 +20,4 @@ pub mod invariants;
 pub mod model;
 pub mod observe;
 pub mod rng;
+pub mod seats;

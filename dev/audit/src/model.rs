@@ -19,6 +19,8 @@ pub struct Rules {
     pub grace_secs: i64,
     /// The documented sync lag allowed for (the audit checks after deliveries settle).
     pub lag_secs: i64,
+    /// Plans whose features every member of an organization gets (`"seats": "open"`).
+    pub open_plans: BTreeSet<String>,
 }
 
 impl Rules {
@@ -34,6 +36,9 @@ impl Rules {
                 rules.free_features = features.clone();
             }
             rules.plan_features.insert(plan.id.clone(), features);
+            if plan.seats == billing::domain::plans::SeatMode::Open {
+                rules.open_plans.insert(plan.id.clone());
+            }
             for (feature, rule) in &plan.usage {
                 if let Some(ceiling) = rule.ceiling {
                     let slot = rules.ceilings.entry(feature.clone()).or_insert(ceiling);
@@ -206,6 +211,9 @@ pub struct History {
     /// The domain events published for the customer so far, `(detail-type, detail)` in arrival
     /// order.
     pub published: Vec<(String, serde_json::Value)>,
+    /// An organization's: the events published for its members (`seat.*`, their
+    /// `entitlements.changed`).
+    pub member_events: Vec<(String, serde_json::Value)>,
     /// What happened, for the report of a violation.
     pub log: Vec<String>,
 }
