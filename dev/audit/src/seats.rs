@@ -71,7 +71,9 @@ pub async fn check(client: &Client, rules: &Rules, o: &Observation, org: &str) -
         .filter_map(|a| Some((a["user_id"].as_str()?.to_owned(), a["slot"].as_u64()?)))
         .collect();
     let reported = listed["quantity"].as_u64().unwrap_or(0);
-    let paid_for = o.subscriptions.iter().filter(|s| s.live()).map(|s| s.quantity).max().unwrap_or(0);
+    // A one-time purchase (quantity 1 in the audit's catalog) counts as one seat.
+    let purchased = u64::from(o.purchases.iter().any(|p| !p.refunded && !p.disputed));
+    let paid_for = o.subscriptions.iter().filter(|s| s.live()).map(|s| s.quantity).max().unwrap_or(0).max(purchased);
     let counted = slots.iter().filter(|(_, slot)| *slot <= reported).count() as u64;
     if counted > paid_for {
         out.push(format!("{counted} seats count, but Stripe's quantity is {paid_for}"));
@@ -83,6 +85,12 @@ pub async fn check(client: &Client, rules: &Rules, o: &Observation, org: &str) -
             let Some(plan) = sub.plan.as_deref() else { continue };
             let seated = rules.open_plans.contains(plan) || slot.is_some_and(|s| s <= sub.quantity);
             if seated && let Some(features) = rules.plan_features.get(plan) {
+                justified.extend(features.iter().map(String::as_str));
+            }
+        }
+        for purchase in o.purchases.iter().filter(|p| !p.refunded && !p.disputed) {
+            let seated = rules.open_plans.contains(&purchase.plan) || slot.is_some_and(|s| s <= 1);
+            if seated && let Some(features) = rules.plan_features.get(&purchase.plan) {
                 justified.extend(features.iter().map(String::as_str));
             }
         }
