@@ -86,6 +86,7 @@ async fn main() {
     publisher_bench(&state, &requests).await;
     entitlements_bench(&state, &requests, args.checks).await;
     usage_bench(&state, &requests, args.checks).await;
+    member_bench(&state, &requests, args.checks).await;
     authorizer_bench(&state, args.checks).await;
     connections_bench(&config, &emulator).await;
     if let Some(dir) = &args.release_dir {
@@ -105,6 +106,7 @@ async fn main() {
             "authorizer",
             "events-publisher",
             "notifier",
+            "seats",
         ] {
             // A size target is set for the entitlements function only.
             let target = if f == "entitlements" { "≤ 8 MB" } else { "—" };
@@ -314,6 +316,66 @@ async fn entitlements_bench(state: &billing::AppState, requests: &testkit::Reque
     }
     report(
         "entitlements: DynamoDB requests per check",
+        format!("{:.2}", (requests.get() - before) as f64 / checks as f64),
+        "1",
+    );
+}
+
+/// A seated member of an organization: own CPU per decision (parse, identify with the
+/// organization's claims, decide the member's union, render) and DynamoDB requests per check
+/// (target 1: one PartiQL statement reads the member's partition and the organization's).
+async fn member_bench(state: &billing::AppState, requests: &testkit::RequestCounter, n: usize) {
+    use billing::adapters::store::Write;
+    let org = billing::domain::billable::org("org_bench");
+    let now = billing::now_epoch();
+    let record: billing::domain::records::SubscriptionRecord = serde_json::from_value(json!({
+        "pk": billing::domain::records::keys::user(&org), "sk": billing::domain::records::keys::subscription("sub_org_bench"),
+        "subscription_id": "sub_org_bench", "customer_id": "cus_org_bench", "status": "active", "plan": "starter",
+        "quantity": 3, "current_period_start": now - 86_400, "current_period_end": now + 29 * 86_400,
+        "cancel_at_period_end": false, "version": 1, "updated_at": now
+    }))
+    .unwrap();
+    state.store.commit(None, None, &[Write::Subscription(record)]).await.unwrap();
+    let (seat, _) = state.seats().assign("org_bench", "admin_bench", "user_123").await.unwrap();
+    assert!(seat.active);
+    let mut event: Value = serde_json::from_str(&testkit::event_text("entitlements-feature.json")).unwrap();
+    event["rawPath"] = "/entitlements/exports".into();
+    event["requestContext"]["http"]["path"] = "/entitlements/exports".into();
+    let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+    claims["org_id"] = "org_bench".into();
+    claims["org_role"] = "org:member".into();
+    let event = event.to_string();
+    let (personal, org_items) = state.store.member_items("user_123", "org_bench").await.unwrap();
+    let policy = state.config.access;
+
+    let start = Instant::now();
+    for _ in 0..n {
+        let req = lambda_http::request::from_str(&event).unwrap();
+        let identity = state.identity.identify(&req).await.unwrap();
+        let org_id = identity.org_id().unwrap();
+        let access = billing::domain::seats::decide_member(&state.catalog, &personal, &org_items, org_id, billing::now_epoch(), &policy);
+        let decision = access.check("exports");
+        assert!(decision.allowed);
+        std::hint::black_box(
+            serde_json::to_string(&json!({"user": identity.user_id, "allowed": decision.allowed, "reason": decision.reason.as_str()}))
+                .unwrap(),
+        );
+    }
+    let per_check = start.elapsed() / n as u32;
+    report(
+        "entitlements, seated member: own CPU per check",
+        format!("{:.3} ms", per_check.as_secs_f64() * 1e3),
+        "≤ 0.2 ms",
+    );
+    let before = requests.get();
+    let checks = 50;
+    for _ in 0..checks {
+        let req = lambda_http::request::from_str(&event).unwrap();
+        let response = entitlements::handler::handle(state, req).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    report(
+        "entitlements, seated member: DynamoDB requests per check",
         format!("{:.2}", (requests.get() - before) as f64 / checks as f64),
         "1",
     );
