@@ -80,34 +80,58 @@ pub async fn check(client: &Client, rules: &Rules, o: &Observation, org: &str) -
     }
     for member in members(org) {
         let slot = slots.iter().find(|(m, _)| *m == member).map(|(_, s)| *s);
-        let mut justified: BTreeSet<&str> = rules.free_features.iter().map(String::as_str).collect();
-        for sub in o.subscriptions.iter().filter(|s| grants(rules, o, s)) {
-            let Some(plan) = sub.plan.as_deref() else { continue };
-            let seated = rules.open_plans.contains(plan) || slot.is_some_and(|s| s <= sub.quantity);
-            if seated && let Some(features) = rules.plan_features.get(plan) {
-                justified.extend(features.iter().map(String::as_str));
-            }
-        }
-        for purchase in o.purchases.iter().filter(|p| !p.refunded && !p.disputed) {
-            let seated = rules.open_plans.contains(&purchase.plan) || slot.is_some_and(|s| s <= 1);
-            if seated && let Some(features) = rules.plan_features.get(&purchase.plan) {
-                justified.extend(features.iter().map(String::as_str));
-            }
-        }
         let in_org = allowed(client, &member, Some(org)).await?;
-        for feature in in_org.iter().filter(|f| !justified.contains(f.as_str())) {
-            out.push(format!("{member} may use `{feature}` in {org} (seat slot {slot:?}), but no paid seat or open plan gives it"));
-        }
         let own = allowed(client, &member, None).await?;
-        for feature in own.iter().filter(|f| !rules.free_features.contains(*f)) {
-            out.push(format!("{member} may use `{feature}` in their own context: {org}'s billing leaked into it"));
-        }
         let (status, listed) = client.member_api(Method::GET, "/subscription", &member, None).await?;
-        if status != 200 || listed["subscriptions"].as_array().is_none_or(|s| !s.is_empty()) {
-            out.push(format!("{member}'s own GET /subscription shows {status} {listed}"));
-        }
+        let own_subscriptions = if status == 200 { listed["subscriptions"].as_array().map(Vec::len) } else { None };
+        out.extend(judge_member(rules, o, &Member { name: &member, slot, in_org, own, own_subscriptions }));
     }
     Ok(out)
+}
+
+/// What the audit saw of one member.
+pub struct Member<'a> {
+    pub name: &'a str,
+    /// The slot of their seat, per `GET /org/seats`.
+    pub slot: Option<u64>,
+    /// Allowed in the organization's context.
+    pub in_org: BTreeSet<String>,
+    /// Allowed in their own context.
+    pub own: BTreeSet<String>,
+    /// Subscriptions their own `GET /subscription` lists (`None`: it failed).
+    pub own_subscriptions: Option<usize>,
+}
+
+/// I6 for one member of the organization `o` observed. Pure.
+pub fn judge_member(rules: &Rules, o: &Observation, m: &Member<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut justified: BTreeSet<&str> = rules.free_features.iter().map(String::as_str).collect();
+    for sub in o.subscriptions.iter().filter(|s| grants(rules, o, s)) {
+        let Some(plan) = sub.plan.as_deref() else { continue };
+        let seated = rules.open_plans.contains(plan) || m.slot.is_some_and(|s| s <= sub.quantity);
+        if seated && let Some(features) = rules.plan_features.get(plan) {
+            justified.extend(features.iter().map(String::as_str));
+        }
+    }
+    for purchase in o.purchases.iter().filter(|p| !p.refunded && !p.disputed) {
+        let seated = rules.open_plans.contains(&purchase.plan) || m.slot.is_some_and(|s| s <= 1);
+        if seated && let Some(features) = rules.plan_features.get(&purchase.plan) {
+            justified.extend(features.iter().map(String::as_str));
+        }
+    }
+    for feature in m.in_org.iter().filter(|f| !justified.contains(f.as_str())) {
+        out.push(format!(
+            "{} may use `{feature}` in the organization (seat slot {:?}), but no paid seat or open plan gives it",
+            m.name, m.slot
+        ));
+    }
+    for feature in m.own.iter().filter(|f| !rules.free_features.contains(*f)) {
+        out.push(format!("{} may use `{feature}` in their own context: the organization's billing leaked into it", m.name));
+    }
+    if m.own_subscriptions != Some(0) {
+        out.push(format!("{}'s own GET /subscription lists {:?} subscriptions", m.name, m.own_subscriptions));
+    }
+    out
 }
 
 /// The features `GET /entitlements` allows `member`, in `org` or in their own context.
@@ -125,4 +149,70 @@ async fn allowed(client: &Client, member: &str, org: Option<&str>) -> Result<BTr
         .filter_map(Value::as_str)
         .map(str::to_owned)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StripeSub;
+
+    fn rules() -> Rules {
+        let mut rules = Rules {
+            grace_secs: 7 * 86_400,
+            ..Rules::default()
+        };
+        rules.free_features.insert("projects".into());
+        rules.plan_features.insert("team".into(), ["projects", "exports"].map(String::from).into());
+        rules.plan_features.insert("site".into(), ["wiki"].map(String::from).into());
+        rules.open_plans.insert("site".into());
+        rules
+    }
+
+    fn org(plan: &str, quantity: u64, status: &str) -> Observation {
+        Observation {
+            user: "org:o".into(),
+            at: 1_000,
+            subscriptions: vec![StripeSub {
+                id: "sub_1".into(),
+                status: status.into(),
+                plan: Some(plan.into()),
+                quantity,
+                period_end: 2_000,
+                ..StripeSub::default()
+            }],
+            ..Observation::default()
+        }
+    }
+
+    fn member(slot: Option<u64>, in_org: &[&str], own: &[&str]) -> Member<'static> {
+        Member {
+            name: "o-m0",
+            slot,
+            in_org: in_org.iter().map(|f| f.to_string()).collect(),
+            own: own.iter().map(|f| f.to_string()).collect(),
+            own_subscriptions: Some(0),
+        }
+    }
+
+    #[test]
+    fn each_known_seat_leak_is_reported() {
+        let rules = rules();
+        // Fine: a seat within the quantity, the free plan at home.
+        assert!(judge_member(&rules, &org("team", 2, "active"), &member(Some(2), &["exports"], &["projects"])).is_empty());
+        // No seat, a seat past the quantity, a canceled subscription: the plan's feature leaks.
+        for (o, slot) in [
+            (org("team", 2, "active"), None),
+            (org("team", 2, "active"), Some(3)),
+            (org("team", 2, "canceled"), Some(1)),
+        ] {
+            let found = judge_member(&rules, &o, &member(slot, &["exports"], &[]));
+            assert_eq!(found.len(), 1, "{slot:?}: {found:?}");
+        }
+        // An open plan serves every member; its features at home are a leak.
+        assert!(judge_member(&rules, &org("site", 1, "active"), &member(None, &["wiki"], &[])).is_empty());
+        assert_eq!(judge_member(&rules, &org("site", 1, "active"), &member(None, &[], &["wiki"])).len(), 1);
+        let mut listed = member(Some(1), &[], &[]);
+        listed.own_subscriptions = Some(1);
+        assert_eq!(judge_member(&rules, &org("team", 2, "active"), &listed).len(), 1);
+    }
 }

@@ -86,7 +86,7 @@ async fn assign(state: &AppState, req: &Request, member: &str) -> Result<Respons
     let identity = state.identity.identify(req).await?;
     let org = organization(&identity)?;
     identity.manager()?;
-    let member = decoded(member)?;
+    let member = decoded(req, member)?;
     let (seat, _created) = state.seats().assign(org, &identity.user_id, &member).await?;
     Ok(private(json(StatusCode::OK, &seat)))
 }
@@ -96,14 +96,19 @@ async fn release(state: &AppState, req: &Request, member: &str) -> Result<Respon
     let identity = state.identity.identify(req).await?;
     let org = organization(&identity)?;
     identity.manager()?;
-    let member = decoded(member)?;
+    let member = decoded(req, member)?;
     state.seats().release(org, &identity.user_id, &member).await?;
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(private(response))
 }
 
-/// The path segment, percent-decoded (user ids such as Auth0's `auth0|123` arrive encoded).
-fn decoded(segment: &str) -> Result<String, SeatsRouteError> {
+/// The member's id: API Gateway's decoded `user_id` path parameter, else (a local run without
+/// one) the path segment percent-decoded once (ids such as Auth0's `auth0|123` arrive encoded).
+fn decoded(req: &Request, segment: &str) -> Result<String, SeatsRouteError> {
+    use lambda_http::RequestExt;
+    if let Some(member) = req.path_parameters_ref().and_then(|p| p.first("user_id")) {
+        return Ok(member.to_owned());
+    }
     billing::edge::http::percent_decode(segment).ok_or(SeatsRouteError::Seats(SeatsError::InvalidMember))
 }

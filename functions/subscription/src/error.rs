@@ -82,6 +82,7 @@ fn service_problem(err: &SubscriptionError) -> Problem {
             "Change at period end",
             "this subscription bills metered usage: a change of billing interval takes effect at the period end (`\"when\": \"period_end\"`)",
         ),
+        SubscriptionError::PerSeatDecrease => conflict("/errors/change-at-period-end", "Change at period end", &err.to_string()),
         SubscriptionError::ChangedMeanwhile => conflict(
             "/errors/changed-meanwhile",
             "Changed meanwhile",

@@ -269,9 +269,6 @@ pub struct Access {
     /// The headline subscription's quantity (an organization's seats).
     #[serde(skip)]
     pub quantity: u64,
-    /// Who in an organization the headline plan serves.
-    #[serde(skip)]
-    pub seats: crate::domain::plans::SeatMode,
     /// Features an organization's plan has that this member lacks a seat for (denied `no_seat`).
     #[serde(skip)]
     pub unseated: BTreeSet<String>,
@@ -374,7 +371,7 @@ fn grant_rank(reason: Reason) -> u8 {
 }
 
 /// The catalog plan of a subscription: by plan id, else by Stripe price id.
-fn catalog_plan<'c>(catalog: &'c Catalog, sub: &SubscriptionRecord) -> Option<&'c Plan> {
+pub(crate) fn catalog_plan<'c>(catalog: &'c Catalog, sub: &SubscriptionRecord) -> Option<&'c Plan> {
     sub.plan.as_deref().and_then(|id| catalog.get(id)).or_else(|| {
         sub.price_id
             .as_deref()
@@ -525,7 +522,6 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             cancel_at_period_end: false,
             trial_end: None,
             quantity: 0,
-            seats: crate::domain::plans::SeatMode::default(),
             unseated: BTreeSet::new(),
             basis: if free.is_some() { Reason::FreePlan } else { Reason::NoSubscription },
             usage: Allowances::new(),
@@ -554,7 +550,6 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
         cancel_at_period_end: j.sub.cancel_at_period_end,
         trial_end: j.sub.trial_end,
         quantity: j.sub.quantity,
-        seats: j.plan.map(|p| p.seats).unwrap_or_default(),
         unseated: BTreeSet::new(),
         basis: j.reason,
         usage: Allowances::new(),

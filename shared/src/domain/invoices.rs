@@ -160,7 +160,8 @@ fn preview_line(line: wire::InvoiceLine) -> PreviewLine {
 pub struct InvoiceSubscription {
     pub subscription: Option<String>,
     pub customer: Option<String>,
-    /// `metadata.user_id` of the subscription details (may be empty).
+    /// The owner the subscription details' metadata names (`user_id`, or `org_id` for an
+    /// organization's: [`crate::domain::billable::from_metadata`]).
     pub metadata_user_id: Option<String>,
 }
 
@@ -173,7 +174,7 @@ pub fn parse_invoice_subscription(object: &Value) -> InvoiceSubscription {
     InvoiceSubscription {
         subscription: id_of(details.as_ref().and_then(|d| d.subscription.as_ref())).or_else(|| id_of(wire.subscription.as_ref())),
         customer: id_of(wire.customer.as_ref()),
-        metadata_user_id: details.and_then(|mut d| d.metadata.remove("user_id")),
+        metadata_user_id: details.and_then(|d| crate::domain::billable::from_metadata(&d.metadata)),
     }
 }
 

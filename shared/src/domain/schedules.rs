@@ -77,7 +77,7 @@ pub struct ScheduleSnapshot {
     /// The span of the phase in effect, while the schedule is active.
     pub current_phase: Option<(i64, Option<i64>)>,
     pub phases: Vec<Phase>,
-    /// `metadata.user_id`, when this service set it.
+    /// The owner its metadata names (`user_id`, or `org_id`), when this service set it.
     pub metadata_user_id: Option<String>,
 }
 
@@ -95,7 +95,7 @@ pub fn parse_schedule(object: &Value) -> Option<ScheduleSnapshot> {
         status: wire.status?,
         current_phase: current.start_date.map(|start| (start, current.end_date)),
         phases: wire.phases.unwrap_or_default().into_iter().filter_map(parse_phase).collect(),
-        metadata_user_id: wire.metadata.get("user_id").filter(|u| !u.is_empty()).cloned(),
+        metadata_user_id: crate::domain::billable::from_metadata(&wire.metadata),
     })
 }
 

@@ -5,9 +5,10 @@
 //! it) and the member's seat (`USER#<sub>` / `SEAT#<org>`, which slot they hold). Two admins
 //! taking the last free slot write the same slot item: one condition fails, so exactly one wins.
 //!
-//! A member's seat grants the organization's plan only while its slot number is within the
-//! quantity ([`decide_member`]): should the quantity drop below the seats held (a change made in
-//! Stripe's Dashboard, say), the highest slots stop granting at once, without a write.
+//! A member's seat counts for each of the organization's subscriptions whose quantity covers its
+//! slot number ([`serving`], [`decide_member`]): should a quantity drop below the seats held (a
+//! change made in Stripe's Dashboard, say), the highest slots stop getting that subscription's
+//! plan at once, without a write; two subscriptions serve the slots their own quantities cover.
 //! The member's seat lives in the member's own partition so that a decision reads the member's
 //! partition and the organization's, and nothing else.
 
@@ -15,7 +16,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::access::{Access, AccessPolicy, decide};
+use crate::domain::access::{Access, AccessPolicy, catalog_plan, decide};
 use crate::domain::plans::{Catalog, SeatMode};
 use crate::domain::records::{UserItems, keys};
 
@@ -90,37 +91,70 @@ pub fn compaction(taken: &[SlotRecord], quantity: u64) -> Option<Vec<(u32, u32)>
     Some(moves)
 }
 
-/// Whether `personal` holds a seat in `org_id` that the organization's `access` still counts.
-pub fn holds_seat(personal: &UserItems, org_id: &str, org: &Access) -> bool {
-    personal
-        .seats
-        .iter()
-        .any(|s| s.org_id == org_id && u64::from(s.slot) <= org.quantity)
+/// The slot `personal` holds in organization `org_id`, if any.
+pub fn slot_in(personal: &UserItems, org_id: &str) -> Option<u32> {
+    personal.seats.iter().find(|s| s.org_id == org_id).map(|s| s.slot)
 }
 
-/// A member's access in organization `org_id`: their personal access, joined by the
-/// organization's plan when the plan is open or the member holds a counted seat. Features,
-/// the highest value per limit; the headline (plan, status, periods) and the usage allowances
-/// (pooled per organization) are the organization's. Without a seat, what only the
-/// organization's plan has is denied with `no_seat`.
+/// The organization's items as they serve a member holding `slot`: each subscription counts
+/// on its own, when its plan is open or its quantity covers the slot. When one is left out,
+/// the Stripe Entitlements summary (a union over every subscription of the customer) is left
+/// out too, and the kept subscriptions' catalog features stand instead.
+pub fn serving(catalog: &Catalog, org: &UserItems, slot: Option<u32>) -> UserItems {
+    let mut view = org.clone();
+    view.subscriptions.retain(|sub| {
+        let open = catalog_plan(catalog, sub).is_some_and(|p| p.seats == SeatMode::Open);
+        open || slot.is_some_and(|n| u64::from(n) <= sub.quantity)
+    });
+    if view.subscriptions.len() != org.subscriptions.len() {
+        view.entitlements = None;
+    }
+    view
+}
+
+/// The seats the organization pays for: the largest quantity among its subscriptions that
+/// grant access now (0 without one). Slots are numbered up to it; each subscription serves the
+/// slots its own quantity covers ([`serving`]).
+pub fn seat_quantity(catalog: &Catalog, org: &UserItems, now: i64, policy: &AccessPolicy) -> u64 {
+    org.subscriptions
+        .iter()
+        .filter(|sub| {
+            let alone = UserItems {
+                subscriptions: vec![(*sub).clone()],
+                ..UserItems::default()
+            };
+            decide(catalog, &alone, now, policy).subscribed()
+        })
+        .map(|sub| sub.quantity)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A member's access in organization `org_id`: their personal access, joined by what the
+/// organization's subscriptions give a holder of their seat ([`serving`]: open plans, and the
+/// subscriptions whose quantity covers their slot). Features, the highest value per limit; the
+/// headline (plan, status, periods) and the usage allowances (pooled per organization) are the
+/// organization's. What the organization has but the member's seat does not give is denied
+/// with `no_seat`.
 pub fn decide_member(catalog: &Catalog, personal: &UserItems, org: &UserItems, org_id: &str, now: i64, policy: &AccessPolicy) -> Access {
     let mine = decide(catalog, personal, now, policy);
-    let theirs = decide(catalog, org, now, policy);
-    if !theirs.subscribed() {
+    let whole = decide(catalog, org, now, policy);
+    if !whole.subscribed() {
         return mine;
     }
-    let seated = theirs.seats == SeatMode::Open || holds_seat(personal, org_id, &theirs);
-    if !seated {
-        let mut access = mine;
-        access.unseated = theirs.features.difference(&access.features).cloned().collect();
-        return access;
-    }
-    let mut access = theirs;
-    access.features.extend(mine.features);
-    for (name, value) in mine.limits {
-        let slot = access.limits.entry(name).or_insert(value);
-        *slot = (*slot).max(value);
-    }
+    let theirs = decide(catalog, &serving(catalog, org, slot_in(personal, org_id)), now, policy);
+    let mut access = if theirs.subscribed() {
+        let mut access = theirs;
+        access.features.extend(mine.features);
+        for (name, value) in mine.limits {
+            let slot = access.limits.entry(name).or_insert(value);
+            *slot = (*slot).max(value);
+        }
+        access
+    } else {
+        mine
+    };
+    access.unseated = whole.features.difference(&access.features).cloned().collect();
     access
 }
 
@@ -140,7 +174,7 @@ mod tests {
         {"id": "site", "name": "Site", "max_quantity": 50, "seats": "open",
          "prices": {"month": {"price": "price_site", "amount": 1000, "currency": "usd"}},
          "features": ["wiki"]},
-        {"id": "solo", "name": "Solo",
+        {"id": "solo", "name": "Solo", "seats": "assigned",
          "prices": {"month": {"price": "price_solo", "amount": 500, "currency": "usd"}},
          "features": ["exports"]}
     ]}"#;
@@ -191,6 +225,24 @@ mod tests {
         let access = decide_member(&catalog, &member, &org, "acme", NOW, &AccessPolicy::default());
         assert_eq!(access.check("reports").reason, Reason::NoSeat);
         assert!(access.check("projects").allowed, "the free plan still applies");
+    }
+
+    #[test]
+    fn each_subscription_serves_only_the_slots_its_quantity_covers() {
+        let catalog = Catalog::from_json("t", CATALOG).expect("catalog");
+        // Five seats of one plan and one of another: slot 2 gets the first plan only.
+        let mut org = items("org:acme", "team", 5);
+        org.subscriptions.extend(items("org:acme2", "solo", 1).subscriptions);
+        org.subscriptions[1].plan = Some("solo".into());
+        let mut member = UserItems::default();
+        member.seats.push(seat("acme", "u2", 2));
+        let access = decide_member(&catalog, &member, &org, "acme", NOW, &AccessPolicy::default());
+        assert!(access.check("reports").allowed);
+        assert_eq!(access.check("exports").reason, Reason::NoSeat, "the one-seat plan serves slot 1 only");
+        let mut first = UserItems::default();
+        first.seats.push(seat("acme", "u1", 1));
+        assert!(decide_member(&catalog, &first, &org, "acme", NOW, &AccessPolicy::default()).check("exports").allowed);
+        assert_eq!(seat_quantity(&catalog, &org, NOW, &AccessPolicy::default()), 5);
     }
 
     #[test]

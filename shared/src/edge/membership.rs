@@ -3,8 +3,14 @@
 //!
 //! A claim name is looked up as a top-level claim first (`org_id`, or a namespaced
 //! `https://example.com/org_role`), then as a dotted path into nested claims (Clerk's v2
-//! session token: `o.id`, `o.rol`). A role may be a string or a list of strings; through API
-//! Gateway's JWT authorizer a list arrives rendered as `[a b]`, which is read back the same way.
+//! session token: `o.id`, `o.rol`). A role may be a string or a list of strings.
+//!
+//! API Gateway's JWT authorizer hands claims on as strings, rendering an object as `map[k:v …]`
+//! and a list as `[a b]`: renderings that cannot be read back without ambiguity (a value with a
+//! space can pose as another key or another role). So through that context only an object
+//! rendered as JSON is read as one, and a rendered list only when it holds a single role;
+//! anything else fails closed (no organization, or not an admin). Put the organization claims
+//! at the top level of the token as plain strings to use them behind that authorizer.
 
 use serde_json::{Map, Value};
 
@@ -37,6 +43,7 @@ pub fn from_claims(rules: &OrgClaims, claims: &Map<String, Value>) -> Result<Opt
     let org_id = match id {
         Value::String(s) if billable::is_valid_org_id(s) => s.clone(),
         Value::String(s) if s.is_empty() => return Ok(None),
+        Value::Null => return Ok(None),
         _ => return Err(BadOrgClaim),
     };
     let roles = lookup(claims, &rules.role_claim).map(roles_of).unwrap_or_default();
@@ -60,21 +67,20 @@ pub fn from_context_claims<'a>(
     from_claims(rules, &map)
 }
 
-/// A claim value as API Gateway passed it on: an object rendered as JSON or as `map[k:v …]`
-/// (Clerk's nested `o` claim) is read back as an object; anything else stays a string.
+/// A claim value as API Gateway passed it on: an object rendered as JSON is read back as an
+/// object; a list rendered `[role]` holding one role as that role; anything else stays the
+/// string it is (a `map[…]` or a `[a b]` rendering matches no organization id and no role).
 fn context_value(value: &str) -> Value {
     if value.starts_with('{')
         && let Ok(object @ Value::Object(_)) = serde_json::from_str(value)
     {
         return object;
     }
-    if let Some(pairs) = value.strip_prefix("map[").and_then(|v| v.strip_suffix(']')) {
-        let object: Map<String, Value> = pairs
-            .split_whitespace()
-            .filter_map(|pair| pair.split_once(':'))
-            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-            .collect();
-        return Value::Object(object);
+    if let Some(single) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']'))
+        && !single.is_empty()
+        && !single.contains([' ', ',', '[', ']'])
+    {
+        return Value::Array(vec![Value::String(single.to_owned())]);
     }
     Value::String(value.to_owned())
 }
@@ -93,10 +99,7 @@ fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 
 fn roles_of(value: &Value) -> Vec<String> {
     match value {
-        Value::String(s) => match s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            Some(list) => list.split([' ', ',']).filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-            None => vec![s.clone()],
-        },
+        Value::String(s) => vec![s.clone()],
         Value::Array(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => Vec::new(),
     }
@@ -129,18 +132,23 @@ mod tests {
         let nested = json!({"o": {"id": "org_9"}, "https://example.com/roles": ["viewer", "admin"]});
         let nested = from_claims(&rules, nested.as_object().unwrap()).unwrap().unwrap();
         assert_eq!((nested.org_id.as_str(), nested.admin), ("org_9", true));
-        let context = [("org_id".to_owned(), "org_1".to_owned()), ("org_role".to_owned(), "[member admin]".to_owned())];
-        let context = from_context_claims(&OrgClaims::default(), context.iter().map(|(k, v)| (k, v))).unwrap().unwrap();
-        assert!(context.admin);
+        let via = |role: &str| {
+            let context = [("org_id".to_owned(), "org_1".to_owned()), ("org_role".to_owned(), role.to_owned())];
+            from_context_claims(&OrgClaims::default(), context.iter().map(|(k, v)| (k, v))).unwrap().unwrap().admin
+        };
+        assert!(via("[admin]") && via("org:admin"));
+        assert!(!via("[member admin]") && !via("support admin") && !via("[support admin]"), "ambiguous renderings fail closed");
+        assert_eq!(read(json!({"org_id": null})).unwrap(), None);
         let clerk_v2 = OrgClaims {
             id_claim: "o.id".into(),
             role_claim: "o.rol".into(),
             admin_roles: vec!["admin".into()],
         };
-        for rendered in [r#"{"id":"org_7","rol":"admin"}"#, "map[id:org_7 rol:admin]"] {
-            let context = [("o".to_owned(), rendered.to_owned())];
-            let member = from_context_claims(&clerk_v2, context.iter().map(|(k, v)| (k, v))).unwrap().unwrap();
-            assert_eq!((member.org_id.as_str(), member.admin), ("org_7", true), "{rendered}");
-        }
+        let context = [("o".to_owned(), r#"{"id":"org_7","rol":"admin"}"#.to_owned())];
+        let member = from_context_claims(&clerk_v2, context.iter().map(|(k, v)| (k, v))).unwrap().unwrap();
+        assert_eq!((member.org_id.as_str(), member.admin), ("org_7", true));
+        // A `map[…]` rendering can be forged from inside a value: it is never read as an object.
+        let forged = [("o".to_owned(), "map[id:org_7 name:x rol:admin]".to_owned())];
+        assert_eq!(from_context_claims(&clerk_v2, forged.iter().map(|(k, v)| (k, v))).unwrap(), None);
     }
 }

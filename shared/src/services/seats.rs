@@ -15,7 +15,7 @@ use crate::domain::clock::Clock;
 use crate::domain::events::{AccessCheck, DetailType, DomainEvent, SeatChange, entitlements_changed, seat_event};
 use crate::domain::plans::Catalog;
 use crate::domain::records::{OutboxRecord, UserItems};
-use crate::domain::seats::{SeatRecord, SlotRecord, decide_member, free_slot};
+use crate::domain::seats::{SeatRecord, SlotRecord, decide_member, free_slot, seat_quantity};
 use crate::domain::version::Version;
 
 /// Attempts at a slot another admin takes at the same moment.
@@ -75,22 +75,18 @@ impl<'a> Seats<'a> {
         }
     }
 
-    /// The organization's items and access, strongly consistent.
-    async fn organization(&self, org_id: &str) -> Result<(UserItems, Access), StoreError> {
+    /// The organization's items, access and paid seats ([`seat_quantity`]), strongly consistent.
+    async fn organization(&self, org_id: &str) -> Result<(UserItems, Access, u64), StoreError> {
         let items = self.store.user_items_consistent(&billable::org(org_id)).await?;
-        let access = decide(self.catalog, &items, self.clock.now(), &self.policy);
-        Ok((items, access))
-    }
-
-    /// The seats the quantity pays for: the granting subscription's quantity, else none.
-    fn quantity(access: &Access) -> u64 {
-        if access.subscribed() { access.quantity } else { 0 }
+        let now = self.clock.now();
+        let access = decide(self.catalog, &items, now, &self.policy);
+        let quantity = seat_quantity(self.catalog, &items, now, &self.policy);
+        Ok((items, access, quantity))
     }
 
     /// The quantity, the held seats and how many more may be assigned.
     pub async fn list(&self, org_id: &str) -> Result<SeatList, SeatsError> {
-        let (_, access) = self.organization(org_id).await?;
-        let quantity = Self::quantity(&access);
+        let (_, _, quantity) = self.organization(org_id).await?;
         let slots = self.store.slots(org_id).await?;
         let assigned: Vec<Assigned> = slots.iter().map(|s| view(s, quantity)).collect();
         let covered = assigned.iter().filter(|a| a.active).count() as u64;
@@ -105,26 +101,40 @@ impl<'a> Seats<'a> {
     pub async fn assign(&self, org_id: &str, admin: &str, member: &str) -> Result<(Assigned, bool), SeatsError> {
         check_member(member)?;
         for _ in 0..ATTEMPTS {
-            let (org_items, access) = self.organization(org_id).await?;
-            let quantity = Self::quantity(&access);
+            let (org_items, access, quantity) = self.organization(org_id).await?;
             let slots = self.store.slots(org_id).await?;
+            let free = free_slot(&slots, quantity);
             if let Some(held) = slots.iter().find(|s| s.user_id == member) {
-                return Ok((view(held, quantity), false));
+                // A seat left above a lowered quantity moves down when a slot is free.
+                match free.filter(|n| u64::from(held.slot) > quantity && *n < held.slot) {
+                    Some(lower) if !self.store.move_slot(org_id, held, lower).await? => continue,
+                    Some(lower) => {
+                        let moved = SlotRecord {
+                            slot: lower,
+                            ..held.clone()
+                        };
+                        return Ok((view(&moved, quantity), false));
+                    }
+                    None => return Ok((view(held, quantity), false)),
+                }
             }
-            let slot_number = free_slot(&slots, quantity).ok_or(SeatsError::NoSeatAvailable { quantity })?;
+            let slot_number = free.ok_or(SeatsError::NoSeatAvailable { quantity })?;
             let slot = SlotRecord::new(org_id, slot_number, member, self.clock.now(), admin);
             let outbox = self
-                .events(DetailType::SeatAssigned, org_id, admin, &slot, &org_items, &access, |personal| {
+                .events(DetailType::SeatAssigned, org_id, admin, &slot, (&org_items, &access, quantity), |personal| {
                     personal.seats.push(slot.seat(org_id));
                 })
                 .await?;
-            match self.store.take_slot(org_id, &slot, &outbox).await? {
-                SeatTaken::Taken => {
+            match self.store.take_slot(org_id, &slot, &outbox).await {
+                // Another admin's transaction on the same items: read again.
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+                Ok(SeatTaken::Taken) => {
                     tracing::info!(org = org_id, member, admin, slot = slot_number, "seat assigned");
                     return Ok((view(&slot, quantity), true));
                 }
                 // Read again: the member's seat or another free slot is there now.
-                SeatTaken::AlreadySeated | SeatTaken::SlotHeld => continue,
+                Ok(SeatTaken::AlreadySeated | SeatTaken::SlotHeld) => continue,
             }
         }
         Err(SeatsError::Contended)
@@ -137,16 +147,20 @@ impl<'a> Seats<'a> {
             let Some(seat) = self.store.seat(member, org_id).await? else {
                 return Ok(false);
             };
-            let (org_items, access) = self.organization(org_id).await?;
+            let (org_items, access, quantity) = self.organization(org_id).await?;
             let slot = slot_of(&seat, member, org_id);
             let outbox = self
-                .events(DetailType::SeatReleased, org_id, admin, &slot, &org_items, &access, |personal| {
+                .events(DetailType::SeatReleased, org_id, admin, &slot, (&org_items, &access, quantity), |personal| {
                     personal.seats.retain(|s| s.org_id != org_id);
                 })
                 .await?;
-            if self.store.free_slot(&seat, member, &outbox).await? {
-                tracing::info!(org = org_id, member, admin, slot = seat.slot, "seat released");
-                return Ok(true);
+            match self.store.free_slot(&seat, member, &outbox).await {
+                Ok(true) => {
+                    tracing::info!(org = org_id, member, admin, slot = seat.slot, "seat released");
+                    return Ok(true);
+                }
+                Ok(false) | Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
             }
         }
         Err(SeatsError::Contended)
@@ -154,15 +168,13 @@ impl<'a> Seats<'a> {
 
     /// The change's domain events: the seat event, and `entitlements.changed` for the member
     /// when `change` (applied to their items) moves their effective set in the organization.
-    #[allow(clippy::too_many_arguments)]
     async fn events(
         &self,
         kind: DetailType,
         org_id: &str,
         admin: &str,
         slot: &SlotRecord,
-        org_items: &UserItems,
-        access: &Access,
+        (org_items, access, quantity): (&UserItems, &Access, u64),
         change: impl FnOnce(&mut UserItems),
     ) -> Result<Vec<OutboxRecord>, StoreError> {
         let now = self.clock.now();
@@ -177,13 +189,18 @@ impl<'a> Seats<'a> {
             .map(|s| s.subscription_id.as_str())
             .next();
         let customer = org_items.customer.as_ref().map(|c| c.customer_id.as_str()).unwrap_or_default();
-        let version = Version::of_payload(now).get();
+        // Microseconds in the version's low bits: two changes of one second keep their order,
+        // and their events their own ids.
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_micros()));
+        let version = Version::of_payload(now).get() | micros;
         let change = SeatChange {
             org_id,
             member: &slot.user_id,
             by: admin,
             slot: slot.slot,
-            quantity: Self::quantity(access),
+            quantity,
             customer_id: customer,
             subscription_id: headline,
             plan: access.plan.as_deref(),

@@ -683,8 +683,12 @@ async fn every_route_answers_as_the_document_says() {
         .await;
     api.expect(s, event("seats-assign-member.json", |_| {}), 403, Some("/errors/org-admin-required"))
         .await;
-    api.expect(s, at_path("seats-assign.json", "/org/seats/org:x"), 400, Some("/errors/invalid-user-id"))
-        .await;
+    let reserved = event("seats-assign.json", |e| {
+        e["rawPath"] = "/org/seats/org:x".into();
+        e["requestContext"]["http"]["path"] = "/org/seats/org:x".into();
+        e["pathParameters"]["user_id"] = "org:x".into();
+    });
+    api.expect(s, reserved, 400, Some("/errors/invalid-user-id")).await;
     api.expect(s, event("seats-release.json", |_| {}), 204, None).await;
 
     api.expect(s, event("usage-get.json", |_| {}), 200, None).await;

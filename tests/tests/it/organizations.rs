@@ -31,6 +31,9 @@ fn acting(event: &str, user: &str, role: Option<&str>, edit: impl FnOnce(&mut Va
 fn at_path(path: &str, method: &str) -> impl FnOnce(&mut Value) {
     let (path, method) = (path.to_owned(), method.to_owned());
     move |e| {
+        if let Some(member) = path.strip_prefix("/org/seats/") {
+            e["pathParameters"] = json!({"user_id": member});
+        }
         e["rawPath"] = path.clone().into();
         e["requestContext"]["http"]["path"] = path.into();
         e["requestContext"]["http"]["method"] = method.into();

@@ -53,6 +53,10 @@ pub enum SubscriptionError {
     KeyReused,
     #[error("a change of interval of a metered subscription must wait for the period end")]
     MeteredIntervalChange,
+    /// Fewer seats now, on a plan whose limits are per seat: the period's quota was granted for
+    /// the seats paid, so the decrease waits for the period end.
+    #[error("fewer seats on a plan with per-seat limits take effect at the period end: send `\"when\": \"period_end\"`")]
+    PerSeatDecrease,
     #[error("the subscription or its schedule changed while the request was served")]
     ChangedMeanwhile,
     #[error("a change now of a subscription whose payment is past due")]
@@ -86,6 +90,7 @@ impl SubscriptionError {
                 | SubscriptionError::NoChange
                 | SubscriptionError::SeatsAssigned { .. }
                 | SubscriptionError::MeteredIntervalChange
+                | SubscriptionError::PerSeatDecrease
                 | SubscriptionError::PastDue
         )
     }

@@ -183,7 +183,12 @@ impl<'a> Subscriptions<'a> {
     pub async fn change(&self, user: &str, request: &ChangeRequest<'_>, client_key: Option<&str>) -> Result<Changed, SubscriptionError> {
         let (record, customer) = target::load(self, user, request.subscription.as_deref()).await?;
         // Bad input is refused on the stored state, before any Stripe call.
-        let (_, _, quantity) = change::target_of(request, change::stored_plan(self, &record), record.quantity)?;
+        let (plan, _, quantity) = change::target_of(request, change::stored_plan(self, &record), record.quantity)?;
+        let per_seat = !plan.per_seat.is_empty() || plan.usage.values().any(|rule| rule.per_seat);
+        if per_seat && quantity < record.quantity && request.when == When::Now {
+            // Raise the seats, use the quota of many, lower them with a credit: not with us.
+            return Err(SubscriptionError::PerSeatDecrease);
+        }
         if !request.preview && quantity < record.quantity {
             self.seats_fit(user, quantity).await?;
         }
