@@ -260,3 +260,43 @@ async fn per_seat_usage_is_pooled_under_the_organization() {
     assert!(summary.to_string().contains("\"used\":12"), "a member reads the pooled count: {summary}");
     assert!(stack.state.store.user_items("m9").await.unwrap().usage.is_empty());
 }
+
+/// A plan whose quota is per seat: raising the seats for a moment to use a larger quota, then
+/// lowering them now for a credit, is refused; at the period end it is accepted.
+#[tokio::test]
+async fn fewer_seats_on_a_per_seat_plan_wait_for_the_period_end() {
+    const CATALOG: &str = r#"{"plans": [
+        {"id": "free", "name": "Free", "free": true, "features": ["projects"]},
+        {"id": "team", "name": "Team", "max_quantity": 50,
+         "prices": {"month": {"lookup_key": "team_month", "amount": 1000, "currency": "usd"}},
+         "features": ["projects", "reports"], "usage": {"api_calls": {"limit": 100, "per_seat": true}}}
+    ]}"#;
+    let stack = Stack::shared_clock("org-perseat", Some(CATALOG), |_| {}).await;
+    let order = json!({"plan": "team", "interval": "month", "quantity": 10});
+    let req = acting("checkout-create.json", ADMIN, Some("org:admin"), |e| e["body"] = order.to_string().into());
+    let (status, created) = crate::checkout::create(&stack, req).await;
+    assert_eq!(status, 201, "{created}");
+    let session = created["id"].as_str().unwrap().to_owned();
+    crate::checkout::pay(&stack, &session, "4242424242424242").await;
+    let path = format!("/checkout/{session}");
+    let sync = acting("checkout-get.json", ADMIN, Some("org:admin"), |e| {
+        at_path(&path, "GET")(e);
+        e["pathParameters"]["session_id"] = session.clone().into();
+    });
+    assert_eq!(checkout::handler::handle(&stack.state, sync).await.unwrap().status(), 200);
+    let access = stack.state.gate().access(&billable::org(ORG)).await.unwrap();
+    assert_eq!(access.usage.get("api_calls").and_then(|a| a.limit), Some(1000), "100 per seat × 10");
+
+    let lower = |when: Option<&str>| {
+        let mut body = json!({"quantity": 2});
+        if let Some(when) = when {
+            body["when"] = when.into();
+        }
+        acting("subscription-change.json", ADMIN, Some("org:admin"), move |e| e["body"] = body.to_string().into())
+    };
+    let response = subscription::handler::handle(&stack.state, lower(None)).await.unwrap();
+    let problem = body(&response);
+    assert_eq!((response.status().as_u16(), problem["type"].as_str()), (409, Some("/errors/change-at-period-end")), "{problem}");
+    let response = subscription::handler::handle(&stack.state, lower(Some("period_end"))).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", body(&response));
+}
