@@ -79,7 +79,9 @@ impl Client {
     fn token(&self, user: &str) -> String {
         match billing::domain::billable::Billable::of(user) {
             billing::domain::billable::Billable::Org(org) => billing::testkit::org_token(&self.config, &admin_of(org), org, "org:admin"),
-            billing::domain::billable::Billable::User(_) => billing::testkit::token(&self.config, user, Some(&format!("{user}@audit.example.com"))),
+            billing::domain::billable::Billable::User(_) => {
+                billing::testkit::token(&self.config, user, Some(&format!("{user}@audit.example.com")))
+            }
         }
     }
 

@@ -170,7 +170,9 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
                     detail,
                 }));
             }
-            if settled.converged && let Some(org) = billing::domain::billable::Billable::of(&actor.user).org_id() {
+            if settled.converged
+                && let Some(org) = billing::domain::billable::Billable::of(&actor.user).org_id()
+            {
                 let seats = crate::seats::check(client, &rules, &observation, org).await?;
                 found.extend(seats.into_iter().map(|detail| crate::invariants::Violation {
                     invariant: "I6 seats",

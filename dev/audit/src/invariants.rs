@@ -85,7 +85,9 @@ pub fn grants(rules: &Rules, o: &Observation, sub: &crate::model::StripeSub) -> 
 pub fn paid_access(rules: &Rules, o: &Observation) -> Vec<String> {
     let mut justified: BTreeSet<&str> = rules.free_features.iter().map(String::as_str).collect();
     for sub in &o.subscriptions {
-        if grants(rules, o, sub) && let Some(features) = sub.plan.as_ref().and_then(|p| rules.plan_features.get(p)) {
+        if grants(rules, o, sub)
+            && let Some(features) = sub.plan.as_ref().and_then(|p| rules.plan_features.get(p))
+        {
             justified.extend(features.iter().map(String::as_str));
         }
     }

@@ -49,7 +49,9 @@ impl Actor {
                 let (status, _) = client.member_api(Method::PUT, &path, &member, Some((&org, "org:member"))).await?;
                 self.history.note(at, format!("PUT {path} by the member → {status}"));
                 if status != 403 {
-                    self.history.anomalies.push(format!("a member assigning a seat got {status}, not 403"));
+                    self.history
+                        .anomalies
+                        .push(format!("a member assigning a seat got {status}, not 403"));
                 }
             }
         }
@@ -73,7 +75,14 @@ pub async fn check(client: &Client, rules: &Rules, o: &Observation, org: &str) -
     let reported = listed["quantity"].as_u64().unwrap_or(0);
     // A one-time purchase (quantity 1 in the audit's catalog) counts as one seat.
     let purchased = u64::from(o.purchases.iter().any(|p| !p.refunded && !p.disputed));
-    let paid_for = o.subscriptions.iter().filter(|s| s.live()).map(|s| s.quantity).max().unwrap_or(0).max(purchased);
+    let paid_for = o
+        .subscriptions
+        .iter()
+        .filter(|s| s.live())
+        .map(|s| s.quantity)
+        .max()
+        .unwrap_or(0)
+        .max(purchased);
     let counted = slots.iter().filter(|(_, slot)| *slot <= reported).count() as u64;
     if counted > paid_for {
         out.push(format!("{counted} seats count, but Stripe's quantity is {paid_for}"));
@@ -83,8 +92,22 @@ pub async fn check(client: &Client, rules: &Rules, o: &Observation, org: &str) -
         let in_org = allowed(client, &member, Some(org)).await?;
         let own = allowed(client, &member, None).await?;
         let (status, listed) = client.member_api(Method::GET, "/subscription", &member, None).await?;
-        let own_subscriptions = if status == 200 { listed["subscriptions"].as_array().map(Vec::len) } else { None };
-        out.extend(judge_member(rules, o, &Member { name: &member, slot, in_org, own, own_subscriptions }));
+        let own_subscriptions = if status == 200 {
+            listed["subscriptions"].as_array().map(Vec::len)
+        } else {
+            None
+        };
+        out.extend(judge_member(
+            rules,
+            o,
+            &Member {
+                name: &member,
+                slot,
+                in_org,
+                own,
+                own_subscriptions,
+            },
+        ));
     }
     Ok(out)
 }
@@ -126,10 +149,16 @@ pub fn judge_member(rules: &Rules, o: &Observation, m: &Member<'_>) -> Vec<Strin
         ));
     }
     for feature in m.own.iter().filter(|f| !rules.free_features.contains(*f)) {
-        out.push(format!("{} may use `{feature}` in their own context: the organization's billing leaked into it", m.name));
+        out.push(format!(
+            "{} may use `{feature}` in their own context: the organization's billing leaked into it",
+            m.name
+        ));
     }
     if m.own_subscriptions != Some(0) {
-        out.push(format!("{}'s own GET /subscription lists {:?} subscriptions", m.name, m.own_subscriptions));
+        out.push(format!(
+            "{}'s own GET /subscription lists {:?} subscriptions",
+            m.name, m.own_subscriptions
+        ));
     }
     out
 }
@@ -140,7 +169,9 @@ async fn allowed(client: &Client, member: &str, org: Option<&str>) -> Result<BTr
         .member_api(Method::GET, "/entitlements", member, org.map(|o| (o, "org:member")))
         .await?;
     if status != 200 {
-        return Err(crate::client::CallError(format!("GET /entitlements for {member}: {status} {access}")));
+        return Err(crate::client::CallError(format!(
+            "GET /entitlements for {member}: {status} {access}"
+        )));
     }
     Ok(access["features"]
         .as_array()
@@ -162,7 +193,9 @@ mod tests {
             ..Rules::default()
         };
         rules.free_features.insert("projects".into());
-        rules.plan_features.insert("team".into(), ["projects", "exports"].map(String::from).into());
+        rules
+            .plan_features
+            .insert("team".into(), ["projects", "exports"].map(String::from).into());
         rules.plan_features.insert("site".into(), ["wiki"].map(String::from).into());
         rules.open_plans.insert("site".into());
         rules
@@ -210,7 +243,10 @@ mod tests {
         }
         // An open plan serves every member; its features at home are a leak.
         assert!(judge_member(&rules, &org("site", 1, "active"), &member(None, &["wiki"], &[])).is_empty());
-        assert_eq!(judge_member(&rules, &org("site", 1, "active"), &member(None, &[], &["wiki"])).len(), 1);
+        assert_eq!(
+            judge_member(&rules, &org("site", 1, "active"), &member(None, &[], &["wiki"])).len(),
+            1
+        );
         let mut listed = member(Some(1), &[], &[]);
         listed.own_subscriptions = Some(1);
         assert_eq!(judge_member(&rules, &org("team", 2, "active"), &listed).len(), 1);

@@ -113,7 +113,11 @@ fn org_claims(
     org_name: Option<String>,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut claims = serde_json::Map::new();
-    for (name, value) in [(names.id_claim.as_str(), org), (names.role_claim.as_str(), role), ("org_name", org_name)] {
+    for (name, value) in [
+        (names.id_claim.as_str(), org),
+        (names.role_claim.as_str(), role),
+        ("org_name", org_name),
+    ] {
         if let Some(value) = value {
             claims.insert(name.to_owned(), value.into());
         }
@@ -141,7 +145,13 @@ async fn main() -> ExitCode {
             org,
             role,
             org_name,
-        } => match billing::edge::identity::issue_token_with(&config.jwt, &user_id, email.as_deref(), org_claims(&config.jwt.orgs, org, role, org_name), 3600) {
+        } => match billing::edge::identity::issue_token_with(
+            &config.jwt,
+            &user_id,
+            email.as_deref(),
+            org_claims(&config.jwt.orgs, org, role, org_name),
+            3600,
+        ) {
             Ok(token) => {
                 println!("{token}");
                 ExitCode::SUCCESS

@@ -66,7 +66,11 @@ struct Summary<'a> {
 async fn summary(state: &AppState, req: &Request) -> Result<Response<Body>, EntitlementsError> {
     let identity = state.identity.identify(req).await?;
     let org = identity.org.as_ref().map(|o| o.org_id.as_str());
-    let access = state.gate().access_in(&identity.user_id, org).await.map_err(GateError::Unavailable)?;
+    let access = state
+        .gate()
+        .access_in(&identity.user_id, org)
+        .await
+        .map_err(GateError::Unavailable)?;
     Ok(private(json(
         StatusCode::OK,
         &Summary {

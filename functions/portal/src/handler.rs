@@ -112,12 +112,7 @@ async fn update_address(state: &AppState, req: &Request) -> Result<Response<Body
         (None, Some(request)) => idempotency_key("customer-address-request", &[&billable, &customer, &fields, &request]),
         (None, None) => idempotency_key(
             "customer-address-time",
-            &[
-                &billable,
-                &customer,
-                &fields,
-                &format!("{:?}", std::time::SystemTime::now()),
-            ],
+            &[&billable, &customer, &fields, &format!("{:?}", std::time::SystemTime::now())],
         ),
     };
     match stripe.update_customer_address(&customer, &address, &key).await? {
@@ -194,13 +189,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, Porta
     let minute = (state.clock.now() / 60).to_string();
     let key = idempotency_key(
         "portal",
-        &[
-            &billable,
-            &customer,
-            &return_url,
-            body.flow.map_or("", Flow::as_str),
-            &minute,
-        ],
+        &[&billable, &customer, &return_url, body.flow.map_or("", Flow::as_str), &minute],
     );
     let new = NewPortalSession {
         customer,

@@ -51,10 +51,18 @@ impl ApiError for SeatsRouteError {
             SeatsRouteError::NoOrganization => Problem::bad_request("/errors/no-organization", self.to_string()),
             SeatsRouteError::Seats(err) => match err {
                 SeatsError::InvalidMember => Problem::bad_request("/errors/invalid-user-id", err.to_string()).with_field("user_id"),
-                SeatsError::NoSeatAvailable { .. } => {
-                    Problem::new(StatusCode::CONFLICT, "/errors/no-seat-available", "No seat available", err.to_string())
-                }
-                SeatsError::Contended => Problem::new(StatusCode::CONFLICT, "/errors/seats-contended", "Seats changed concurrently", err.to_string()),
+                SeatsError::NoSeatAvailable { .. } => Problem::new(
+                    StatusCode::CONFLICT,
+                    "/errors/no-seat-available",
+                    "No seat available",
+                    err.to_string(),
+                ),
+                SeatsError::Contended => Problem::new(
+                    StatusCode::CONFLICT,
+                    "/errors/seats-contended",
+                    "Seats changed concurrently",
+                    err.to_string(),
+                ),
                 SeatsError::Store(store) => store.into(),
             },
         }

@@ -59,10 +59,7 @@ async fn cancel(state: &AppState, req: &Request) -> Result<Response<Body>, Route
         at_period_end: body.at_period_end.unwrap_or(true),
     };
     let client_key = http::client_key(req)?;
-    let subscription = state
-        .subscriptions()
-        .cancel(&billable, &request, client_key.as_deref())
-        .await?;
+    let subscription = state.subscriptions().cancel(&billable, &request, client_key.as_deref()).await?;
     Ok(json(StatusCode::OK, &value!({ "subscription": subscription })))
 }
 
@@ -75,10 +72,7 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Route
         subscription: input::subscription_id(body.subscription.as_deref())?.map(str::to_owned),
     };
     let client_key = http::client_key(req)?;
-    let subscription = state
-        .subscriptions()
-        .resume(&billable, &request, client_key.as_deref())
-        .await?;
+    let subscription = state.subscriptions().resume(&billable, &request, client_key.as_deref()).await?;
     Ok(json(StatusCode::OK, &value!({ "subscription": subscription })))
 }
 
@@ -90,11 +84,7 @@ async fn change(state: &AppState, req: &Request) -> Result<Response<Body>, Route
     let body: ChangeBody = input::body(req)?;
     let request = input::change(&state.catalog, &body)?;
     let client_key = http::client_key(req)?;
-    match state
-        .subscriptions()
-        .change(&billable, &request, client_key.as_deref())
-        .await?
-    {
+    match state.subscriptions().change(&billable, &request, client_key.as_deref()).await? {
         Changed::Subscription(subscription) => Ok(json(StatusCode::OK, &value!({ "subscription": subscription }))),
         Changed::Preview(preview) => Ok(json(StatusCode::OK, &PreviewView::from(&preview))),
     }

@@ -141,7 +141,12 @@ fn validated(payload: Value) -> Result<Valid, (Option<String>, Problem)> {
                 ),
             ));
         }
-        (None, None) => return Err((feature, invalid("/errors/missing-field", "user_id", "`user_id` (or `org_id`) is required"))),
+        (None, None) => {
+            return Err((
+                feature,
+                invalid("/errors/missing-field", "user_id", "`user_id` (or `org_id`) is required"),
+            ));
+        }
     };
     let Some(name) = record.feature else {
         return Err((None, invalid("/errors/missing-field", "feature", "`feature` is required")));
@@ -227,7 +232,10 @@ mod tests {
             ),
             (json!({"user_id": 5, "feature": "api_calls", "quantity": 1}), "user_id"),
             (json!({"user_id": "org:acme", "feature": "api_calls", "quantity": 1}), "user_id"),
-            (json!({"user_id": "u1", "org_id": "acme", "feature": "api_calls", "quantity": 1}), "org_id"),
+            (
+                json!({"user_id": "u1", "org_id": "acme", "feature": "api_calls", "quantity": 1}),
+                "org_id",
+            ),
             (json!({"org_id": "a#b", "feature": "api_calls", "quantity": 1}), "org_id"),
         ] {
             let refused = validate(payload.clone()).map(|_| ()).unwrap_err();
@@ -239,7 +247,9 @@ mod tests {
             );
         }
         assert!(validate(json!([1])).is_err());
-        let org = validate(json!({"org_id": "org_acme", "feature": "api_calls", "quantity": 1})).ok().unwrap();
+        let org = validate(json!({"org_id": "org_acme", "feature": "api_calls", "quantity": 1}))
+            .ok()
+            .unwrap();
         assert_eq!(org.user_id, "org:org_acme", "an organization's usage counts under its billable id");
         let valid = validate(json!({"user_id": "u1", "feature": "api_calls", "quantity": 3, "idempotency_key": "k1"}))
             .ok()

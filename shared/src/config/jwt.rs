@@ -53,7 +53,12 @@ impl OrgClaims {
         let admin_roles = match env.get(vars::ORG_ADMIN_ROLES) {
             None => defaults.admin_roles,
             Some(list) => {
-                let roles: Vec<String> = list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+                let roles: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 if roles.is_empty() {
                     return Err(ConfigError::invalid(vars::ORG_ADMIN_ROLES, "at least one role"));
                 }

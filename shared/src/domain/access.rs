@@ -537,7 +537,11 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
 
 /// A limit of subscription `j`: times its quantity when it is per seat.
 fn per_seat(j: &Judged<'_>, seated: bool, value: u64) -> u64 {
-    if seated { value.saturating_mul(j.sub.quantity.max(1)) } else { value }
+    if seated {
+        value.saturating_mul(j.sub.quantity.max(1))
+    } else {
+        value
+    }
 }
 
 fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String, u64>) -> Access {

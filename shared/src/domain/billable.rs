@@ -112,8 +112,15 @@ mod tests {
     fn metadata_names_the_owner_both_ways() {
         let md = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(from_metadata(&md(&[("user_id", "u1")])).as_deref(), Some("u1"));
-        assert_eq!(from_metadata(&md(&[("org_id", "acme"), ("user_id", "u1")])).as_deref(), Some("org:acme"));
-        assert_eq!(from_metadata(&md(&[("user_id", "org:acme")])), None, "a user id cannot name an organization");
+        assert_eq!(
+            from_metadata(&md(&[("org_id", "acme"), ("user_id", "u1")])).as_deref(),
+            Some("org:acme")
+        );
+        assert_eq!(
+            from_metadata(&md(&[("user_id", "org:acme")])),
+            None,
+            "a user id cannot name an organization"
+        );
         assert_eq!(from_metadata(&md(&[("org_id", "a#b")])), None);
         assert_eq!(metadata_pair("org:acme"), ("org_id".to_owned(), "acme".to_owned()));
         assert_eq!(metadata_pair("u1"), ("user_id".to_owned(), "u1".to_owned()));

@@ -238,10 +238,18 @@ mod tests {
         member.seats.push(seat("acme", "u2", 2));
         let access = decide_member(&catalog, &member, &org, "acme", NOW, &AccessPolicy::default());
         assert!(access.check("reports").allowed);
-        assert_eq!(access.check("exports").reason, Reason::NoSeat, "the one-seat plan serves slot 1 only");
+        assert_eq!(
+            access.check("exports").reason,
+            Reason::NoSeat,
+            "the one-seat plan serves slot 1 only"
+        );
         let mut first = UserItems::default();
         first.seats.push(seat("acme", "u1", 1));
-        assert!(decide_member(&catalog, &first, &org, "acme", NOW, &AccessPolicy::default()).check("exports").allowed);
+        assert!(
+            decide_member(&catalog, &first, &org, "acme", NOW, &AccessPolicy::default())
+                .check("exports")
+                .allowed
+        );
         assert_eq!(seat_quantity(&catalog, &org, NOW, &AccessPolicy::default()), 5);
     }
 

@@ -49,7 +49,13 @@ pub fn from_claims(rules: &OrgClaims, claims: &Map<String, Value>) -> Result<Opt
     let roles = lookup(claims, &rules.role_claim).map(roles_of).unwrap_or_default();
     let name = lookup(claims, ORG_NAME_CLAIM)
         .and_then(Value::as_str)
-        .map(|n| n.trim().chars().filter(|c| !c.is_control()).take(MAX_ORG_NAME_LEN).collect::<String>())
+        .map(|n| {
+            n.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_ORG_NAME_LEN)
+                .collect::<String>()
+        })
         .filter(|n| !n.is_empty());
     Ok(Some(OrgMember {
         admin: roles.iter().any(|r| rules.is_admin(Some(r))),
@@ -117,8 +123,13 @@ mod tests {
 
     #[test]
     fn clerk_auth0_workos_and_context_shapes() {
-        let clerk = read(json!({"org_id": "org_2a", "org_role": "org:admin", "org_name": "Acme"})).unwrap().unwrap();
-        assert_eq!((clerk.org_id.as_str(), clerk.admin, clerk.name.as_deref()), ("org_2a", true, Some("Acme")));
+        let clerk = read(json!({"org_id": "org_2a", "org_role": "org:admin", "org_name": "Acme"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (clerk.org_id.as_str(), clerk.admin, clerk.name.as_deref()),
+            ("org_2a", true, Some("Acme"))
+        );
         let member = read(json!({"org_id": "org_2a", "org_role": "org:member"})).unwrap().unwrap();
         assert!(!member.admin);
         assert_eq!(read(json!({"sub": "u"})).unwrap(), None);
@@ -134,10 +145,16 @@ mod tests {
         assert_eq!((nested.org_id.as_str(), nested.admin), ("org_9", true));
         let via = |role: &str| {
             let context = [("org_id".to_owned(), "org_1".to_owned()), ("org_role".to_owned(), role.to_owned())];
-            from_context_claims(&OrgClaims::default(), context.iter().map(|(k, v)| (k, v))).unwrap().unwrap().admin
+            from_context_claims(&OrgClaims::default(), context.iter().map(|(k, v)| (k, v)))
+                .unwrap()
+                .unwrap()
+                .admin
         };
         assert!(via("[admin]") && via("org:admin"));
-        assert!(!via("[member admin]") && !via("support admin") && !via("[support admin]"), "ambiguous renderings fail closed");
+        assert!(
+            !via("[member admin]") && !via("support admin") && !via("[support admin]"),
+            "ambiguous renderings fail closed"
+        );
         assert_eq!(read(json!({"org_id": null})).unwrap(), None);
         let clerk_v2 = OrgClaims {
             id_claim: "o.id".into(),
@@ -145,7 +162,9 @@ mod tests {
             admin_roles: vec!["admin".into()],
         };
         let context = [("o".to_owned(), r#"{"id":"org_7","rol":"admin"}"#.to_owned())];
-        let member = from_context_claims(&clerk_v2, context.iter().map(|(k, v)| (k, v))).unwrap().unwrap();
+        let member = from_context_claims(&clerk_v2, context.iter().map(|(k, v)| (k, v)))
+            .unwrap()
+            .unwrap();
         assert_eq!((member.org_id.as_str(), member.admin), ("org_7", true));
         // A `map[…]` rendering can be forged from inside a value: it is never read as an object.
         let forged = [("o".to_owned(), "map[id:org_7 name:x rol:admin]".to_owned())];

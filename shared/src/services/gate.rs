@@ -80,7 +80,10 @@ impl<'a> Gate<'a> {
         if !is_valid_key(feature) {
             return Err(GateError::InvalidFeature);
         }
-        self.access_in(user_id, org_id).await.map(|a| a.check(feature)).map_err(GateError::Unavailable)
+        self.access_in(user_id, org_id)
+            .await
+            .map(|a| a.check(feature))
+            .map_err(GateError::Unavailable)
     }
 
     /// `Ok` with the decision when allowed; [`GateError::Denied`] otherwise.

@@ -121,9 +121,16 @@ impl<'a> Seats<'a> {
             let slot_number = free.ok_or(SeatsError::NoSeatAvailable { quantity })?;
             let slot = SlotRecord::new(org_id, slot_number, member, self.clock.now(), admin);
             let outbox = self
-                .events(DetailType::SeatAssigned, org_id, admin, &slot, (&org_items, &access, quantity), |personal| {
-                    personal.seats.push(slot.seat(org_id));
-                })
+                .events(
+                    DetailType::SeatAssigned,
+                    org_id,
+                    admin,
+                    &slot,
+                    (&org_items, &access, quantity),
+                    |personal| {
+                        personal.seats.push(slot.seat(org_id));
+                    },
+                )
                 .await?;
             match self.store.take_slot(org_id, &slot, &outbox).await {
                 // Another admin's transaction on the same items: read again.
@@ -150,9 +157,16 @@ impl<'a> Seats<'a> {
             let (org_items, access, quantity) = self.organization(org_id).await?;
             let slot = slot_of(&seat, member, org_id);
             let outbox = self
-                .events(DetailType::SeatReleased, org_id, admin, &slot, (&org_items, &access, quantity), |personal| {
-                    personal.seats.retain(|s| s.org_id != org_id);
-                })
+                .events(
+                    DetailType::SeatReleased,
+                    org_id,
+                    admin,
+                    &slot,
+                    (&org_items, &access, quantity),
+                    |personal| {
+                        personal.seats.retain(|s| s.org_id != org_id);
+                    },
+                )
                 .await?;
             match self.store.free_slot(&seat, member, &outbox).await {
                 Ok(true) => {
@@ -217,7 +231,8 @@ impl<'a> Seats<'a> {
             occurred_at: now,
             stripe_event_id: None,
         };
-        if let Some(mut moved) = entitlements_changed(&check, after.plan.clone(), after.status.as_str(), &before.features, &after.features) {
+        if let Some(mut moved) = entitlements_changed(&check, after.plan.clone(), after.status.as_str(), &before.features, &after.features)
+        {
             moved.common.org_id = Some(org_id.to_owned());
             events.push(moved);
         }
@@ -256,7 +271,13 @@ fn view(slot: &SlotRecord, quantity: u64) -> Assigned {
 }
 
 fn slot_of(seat: &SeatRecord, member: &str, org_id: &str) -> SlotRecord {
-    let mut slot = SlotRecord::new(org_id, seat.slot, member, seat.assigned_at, seat.assigned_by.as_deref().unwrap_or_default());
+    let mut slot = SlotRecord::new(
+        org_id,
+        seat.slot,
+        member,
+        seat.assigned_at,
+        seat.assigned_by.as_deref().unwrap_or_default(),
+    );
     slot.assigned_by = seat.assigned_by.clone();
     slot
 }

@@ -884,19 +884,36 @@ async fn an_organization_buys_seats_and_each_members_access_follows_their_seat()
     let org = "org_e2e_seats";
     let (admin, member) = ("org:admin", "org:member");
     let (status, created) = env
-        .org_api(Method::POST, "/checkout", "e2e_boss", org, admin, Some(json!({"plan": "starter", "interval": "month", "quantity": 3})))
+        .org_api(
+            Method::POST,
+            "/checkout",
+            "e2e_boss",
+            org,
+            admin,
+            Some(json!({"plan": "starter", "interval": "month", "quantity": 3})),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    env.emulator(&format!("/_emulator/checkout/sessions/{id}/pay"), json!({"card": "4242424242424242"}))
-        .await;
+    env.emulator(
+        &format!("/_emulator/checkout/sessions/{id}/pay"),
+        json!({"card": "4242424242424242"}),
+    )
+    .await;
     let billable = billing::domain::billable::org(org);
     eventually(Duration::from_secs(30), "the organization's subscription synced", async || {
         let items = env.store.user_items(&billable).await.ok()?;
-        items.subscriptions.iter().any(|s| s.quantity == 3 && s.status == "trialing").then_some(())
+        items
+            .subscriptions
+            .iter()
+            .any(|s| s.quantity == 3 && s.status == "trialing")
+            .then_some(())
     })
     .await;
-    assert!(env.store.user_items("e2e_boss").await.unwrap().subscriptions.is_empty(), "not the admin's own");
+    assert!(
+        env.store.user_items("e2e_boss").await.unwrap().subscriptions.is_empty(),
+        "not the admin's own"
+    );
 
     for seat in ["e2e_m1", "e2e_m2"] {
         let (status, body) = env
@@ -913,25 +930,45 @@ async fn an_organization_buys_seats_and_each_members_access_follows_their_seat()
     assert_eq!(feature("e2e_m3").await["reason"], "no_seat");
 
     // A member can neither buy nor assign.
-    let (status, body) = env
-        .org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_m3", org, member, None)
-        .await;
+    let (status, body) = env.org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_m3", org, member, None).await;
     assert_eq!((status, body["type"].clone()), (403, json!("/errors/org-admin-required")));
     let (status, _) = env
-        .org_api(Method::POST, "/checkout", "e2e_m3", org, member, Some(json!({"plan": "pro", "interval": "month"})))
+        .org_api(
+            Method::POST,
+            "/checkout",
+            "e2e_m3",
+            org,
+            member,
+            Some(json!({"plan": "pro", "interval": "month"})),
+        )
         .await;
     assert_eq!(status, 403);
 
     // The third seat, then a fourth refused until one is freed.
-    assert_eq!(env.org_api(Method::PUT, "/org/seats/e2e_m4", "e2e_boss", org, admin, None).await.0, 200);
+    assert_eq!(
+        env.org_api(Method::PUT, "/org/seats/e2e_m4", "e2e_boss", org, admin, None).await.0,
+        200
+    );
     let (status, body) = env.org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_boss", org, admin, None).await;
     assert_eq!((status, body["type"].clone()), (409, json!("/errors/no-seat-available")));
-    assert_eq!(env.org_api(Method::DELETE, "/org/seats/e2e_m4", "e2e_boss", org, admin, None).await.0, 204);
-    assert_eq!(env.org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_boss", org, admin, None).await.0, 200);
+    assert_eq!(
+        env.org_api(Method::DELETE, "/org/seats/e2e_m4", "e2e_boss", org, admin, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        env.org_api(Method::PUT, "/org/seats/e2e_m3", "e2e_boss", org, admin, None).await.0,
+        200
+    );
     assert_eq!(feature("e2e_m3").await["allowed"], true);
     assert_eq!(feature("e2e_m4").await["reason"], "no_seat");
     let (_, listed) = env.org_api(Method::GET, "/org/seats", "e2e_m1", org, member, None).await;
-    assert_eq!((listed["quantity"].clone(), listed["available"].clone()), (json!(3), json!(0)), "{listed}");
+    assert_eq!(
+        (listed["quantity"].clone(), listed["available"].clone()),
+        (json!(3), json!(0)),
+        "{listed}"
+    );
 
     // The authorizer decides per organization: the same member, in and out of it.
     let mut event: Value = serde_json::from_str(&testkit::event_text("authorizer-gated.json")).unwrap();

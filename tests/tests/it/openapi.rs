@@ -675,14 +675,22 @@ async fn every_route_answers_as_the_document_says() {
     let listed = api.expect(s, event("seats-list.json", |_| {}), 200, None).await;
     assert_eq!(listed, json!({"quantity": 0, "assigned": [], "available": 0}));
     let personal = event("seats-list.json", |e| {
-        e["requestContext"]["authorizer"]["jwt"]["claims"].as_object_mut().unwrap().remove("org_id");
+        e["requestContext"]["authorizer"]["jwt"]["claims"]
+            .as_object_mut()
+            .unwrap()
+            .remove("org_id");
     });
     api.expect(s, personal, 400, Some("/errors/no-organization")).await;
     api.expect(s, anonymous("seats-list.json"), 401, Some("/errors/unauthorized")).await;
     api.expect(s, event("seats-assign.json", |_| {}), 409, Some("/errors/no-seat-available"))
         .await;
-    api.expect(s, event("seats-assign-member.json", |_| {}), 403, Some("/errors/org-admin-required"))
-        .await;
+    api.expect(
+        s,
+        event("seats-assign-member.json", |_| {}),
+        403,
+        Some("/errors/org-admin-required"),
+    )
+    .await;
     let reserved = event("seats-assign.json", |e| {
         e["rawPath"] = "/org/seats/org:x".into();
         e["requestContext"]["http"]["path"] = "/org/seats/org:x".into();

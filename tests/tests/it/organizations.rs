@@ -52,7 +52,12 @@ async fn assign(stack: &Stack, by: &str, role: &str, member: &str) -> (u16, Valu
 
 async fn release(stack: &Stack, member: &str) -> u16 {
     let path = format!("/org/seats/{member}");
-    seats(stack, acting("seats-release.json", ADMIN, Some("org:admin"), at_path(&path, "DELETE"))).await.0
+    seats(
+        stack,
+        acting("seats-release.json", ADMIN, Some("org:admin"), at_path(&path, "DELETE")),
+    )
+    .await
+    .0
 }
 
 /// `GET /entitlements/{feature}` for `user`, in the organization's context or their own.
@@ -75,7 +80,9 @@ async fn subscriptions(stack: &Stack, user: &str, role: Option<&str>) -> Value {
 /// The admin buys `quantity` seats of the starter plan for the organization (paid, synced).
 async fn buy_seats(stack: &Stack, quantity: u64) -> String {
     let order = json!({"plan": "starter", "interval": "month", "quantity": quantity});
-    let req = acting("checkout-create.json", ADMIN, Some("org:admin"), |e| e["body"] = order.to_string().into());
+    let req = acting("checkout-create.json", ADMIN, Some("org:admin"), |e| {
+        e["body"] = order.to_string().into()
+    });
     let (status, created) = crate::checkout::create(stack, req).await;
     assert_eq!(status, 201, "{created}");
     let session = created["id"].as_str().unwrap().to_owned();
@@ -103,7 +110,11 @@ async fn an_admin_buys_three_seats_and_access_follows_the_seats() {
     {
         let world = stack.emulator.shared.world.lock().await;
         let stored = world.customers[&customer].render();
-        assert_eq!(stored["metadata"], json!({"org_id": ORG}), "owned by the organization, not the admin");
+        assert_eq!(
+            stored["metadata"],
+            json!({"org_id": ORG}),
+            "owned by the organization, not the admin"
+        );
         assert_eq!(stored["name"], "Acme Inc");
     }
     let admin_items = stack.state.store.user_items(ADMIN).await.unwrap();
@@ -112,20 +123,31 @@ async fn an_admin_buys_three_seats_and_access_follows_the_seats() {
     // Two members get seats.
     for member in ["m1", "m2"] {
         let (status, seat) = assign(&stack, ADMIN, "org:admin", member).await;
-        assert_eq!((status, seat["user_id"].as_str(), seat["active"].as_bool()), (200, Some(member), Some(true)));
+        assert_eq!(
+            (status, seat["user_id"].as_str(), seat["active"].as_bool()),
+            (200, Some(member), Some(true))
+        );
     }
     let (status, again) = assign(&stack, ADMIN, "admin", "m1").await;
     assert_eq!((status, again["slot"].as_u64()), (200, Some(1)), "idempotent: the seat held");
     let (status, listed) = seats(&stack, acting("seats-list.json", "m3", Some("org:member"), |_| {})).await;
     assert_eq!(status, 200, "a member may read the seats");
     assert_eq!((listed["quantity"].as_u64(), listed["available"].as_u64()), (Some(3), Some(1)));
-    let holders: Vec<&str> = listed["assigned"].as_array().unwrap().iter().map(|a| a["user_id"].as_str().unwrap()).collect();
+    let holders: Vec<&str> = listed["assigned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["user_id"].as_str().unwrap())
+        .collect();
     assert_eq!(holders, ["m1", "m2"]);
     assert!(listed["assigned"][0]["assigned_at"].is_i64());
 
     // A third member: refused the plan's feature, not the free plan's.
     let refused = check(&stack, "m3", Some("org:member"), "exports").await;
-    assert_eq!((refused["allowed"].as_bool(), refused["reason"].as_str()), (Some(false), Some("no_seat")));
+    assert_eq!(
+        (refused["allowed"].as_bool(), refused["reason"].as_str()),
+        (Some(false), Some("no_seat"))
+    );
     assert_eq!(check(&stack, "m3", Some("org:member"), "projects").await["allowed"], true);
     assert_eq!(check(&stack, "m1", Some("org:member"), "exports").await["allowed"], true);
 
@@ -140,7 +162,11 @@ async fn an_admin_buys_three_seats_and_access_follows_the_seats() {
     assert_eq!(response.status(), 403);
     let portal = acting("portal-create.json", "m3", Some("org:member"), |_| {});
     assert_eq!(portal::handler::handle(&stack.state, portal).await.unwrap().status(), 403);
-    assert_eq!(subscriptions(&stack, "m3", Some("org:member")).await.as_array().unwrap().len(), 1, "members read");
+    assert_eq!(
+        subscriptions(&stack, "m3", Some("org:member")).await.as_array().unwrap().len(),
+        1,
+        "members read"
+    );
 
     // The last seat goes to m3; a fourth is refused until one is freed.
     assert_eq!(assign(&stack, ADMIN, "org:admin", "m3").await.0, 200);
@@ -157,7 +183,10 @@ async fn an_admin_buys_three_seats_and_access_follows_the_seats() {
         e["body"] = json!({"quantity": 2}).to_string().into();
     });
     let response = subscription::handler::handle(&stack.state, lower).await.unwrap();
-    assert_eq!((response.status().as_u16(), body(&response)["type"].clone()), (409, json!("/errors/seats-assigned")));
+    assert_eq!(
+        (response.status().as_u16(), body(&response)["type"].clone()),
+        (409, json!("/errors/seats-assigned"))
+    );
 }
 
 #[tokio::test]
@@ -167,7 +196,11 @@ async fn personal_and_organization_billing_never_mix() {
     assert_eq!(assign(&stack, ADMIN, "org:admin", "m1").await.0, 200);
     // m1 pays for pro personally (the event's default user is user_123: act as m1).
     let order = json!({"plan": "pro", "interval": "month"});
-    let (status, created) = crate::checkout::create(&stack, acting("checkout-create.json", "m1", None, |e| e["body"] = order.to_string().into())).await;
+    let (status, created) = crate::checkout::create(
+        &stack,
+        acting("checkout-create.json", "m1", None, |e| e["body"] = order.to_string().into()),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let session = created["id"].as_str().unwrap().to_owned();
     crate::checkout::pay(&stack, &session, "4242424242424242").await;
@@ -201,7 +234,12 @@ async fn personal_and_organization_billing_never_mix() {
     let in_org = check(&stack, "m1", Some("org:member"), "priority_support").await;
     assert_eq!(in_org["allowed"], true, "personal access stays in the organization's context");
     // A token whose `sub` names the organization is refused outright.
-    let forged = acting("entitlements-feature.json", "org:org_acme", None, at_path("/entitlements/exports", "GET"));
+    let forged = acting(
+        "entitlements-feature.json",
+        "org:org_acme",
+        None,
+        at_path("/entitlements/exports", "GET"),
+    );
     assert_eq!(entitlements::handler::handle(&stack.state, forged).await.unwrap().status(), 401);
 }
 
@@ -220,7 +258,10 @@ async fn two_admins_racing_for_the_last_seat_one_wins() {
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 409], "round {round}: exactly one wins ({a:?}, {b:?})");
         let (_, listed) = seats(&stack, acting("seats-list.json", ADMIN, Some("org:admin"), |_| {})).await;
-        assert_eq!((listed["assigned"].as_array().unwrap().len(), listed["available"].as_u64()), (2, Some(0)));
+        assert_eq!(
+            (listed["assigned"].as_array().unwrap().len(), listed["available"].as_u64()),
+            (2, Some(0))
+        );
         let winner = if a.0 == 200 { format!("a{round}") } else { format!("b{round}") };
         assert_eq!(release(&stack, &winner).await, 204);
     }
@@ -235,7 +276,12 @@ async fn a_seated_members_decision_is_one_dynamodb_request() {
     let mut config = stack.state.config.clone();
     config.dynamodb_endpoint = Some(proxy.url.parse().unwrap());
     let state = testkit::state(config, entitlements::NEEDS).unwrap();
-    let req = acting("entitlements-feature.json", "m1", Some("org:member"), at_path("/entitlements/exports", "GET"));
+    let req = acting(
+        "entitlements-feature.json",
+        "m1",
+        Some("org:member"),
+        at_path("/entitlements/exports", "GET"),
+    );
     let decision = body(&entitlements::handler::handle(&state, req).await.unwrap());
     assert_eq!(decision["allowed"], true);
     assert_eq!(proxy.count.load(Ordering::SeqCst), 1);
@@ -257,7 +303,10 @@ async fn per_seat_usage_is_pooled_under_the_organization() {
         .unwrap();
     let summary = body(&response);
     assert_eq!(response.status(), 200, "{summary}");
-    assert!(summary.to_string().contains("\"used\":12"), "a member reads the pooled count: {summary}");
+    assert!(
+        summary.to_string().contains("\"used\":12"),
+        "a member reads the pooled count: {summary}"
+    );
     assert!(stack.state.store.user_items("m9").await.unwrap().usage.is_empty());
 }
 
@@ -273,7 +322,9 @@ async fn fewer_seats_on_a_per_seat_plan_wait_for_the_period_end() {
     ]}"#;
     let stack = Stack::shared_clock("org-perseat", Some(CATALOG), |_| {}).await;
     let order = json!({"plan": "team", "interval": "month", "quantity": 10});
-    let req = acting("checkout-create.json", ADMIN, Some("org:admin"), |e| e["body"] = order.to_string().into());
+    let req = acting("checkout-create.json", ADMIN, Some("org:admin"), |e| {
+        e["body"] = order.to_string().into()
+    });
     let (status, created) = crate::checkout::create(&stack, req).await;
     assert_eq!(status, 201, "{created}");
     let session = created["id"].as_str().unwrap().to_owned();
@@ -292,11 +343,19 @@ async fn fewer_seats_on_a_per_seat_plan_wait_for_the_period_end() {
         if let Some(when) = when {
             body["when"] = when.into();
         }
-        acting("subscription-change.json", ADMIN, Some("org:admin"), move |e| e["body"] = body.to_string().into())
+        acting("subscription-change.json", ADMIN, Some("org:admin"), move |e| {
+            e["body"] = body.to_string().into()
+        })
     };
     let response = subscription::handler::handle(&stack.state, lower(None)).await.unwrap();
     let problem = body(&response);
-    assert_eq!((response.status().as_u16(), problem["type"].as_str()), (409, Some("/errors/change-at-period-end")), "{problem}");
-    let response = subscription::handler::handle(&stack.state, lower(Some("period_end"))).await.unwrap();
+    assert_eq!(
+        (response.status().as_u16(), problem["type"].as_str()),
+        (409, Some("/errors/change-at-period-end")),
+        "{problem}"
+    );
+    let response = subscription::handler::handle(&stack.state, lower(Some("period_end")))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "{}", body(&response));
 }

@@ -171,7 +171,10 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
                 "dynamodb:DeleteItem",
             ],
         ),
-        ("EntitlementsFunction", &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PartiQLSelect"]),
+        (
+            "EntitlementsFunction",
+            &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PartiQLSelect"],
+        ),
         (
             "SeatsFunction",
             &[

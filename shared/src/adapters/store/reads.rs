@@ -53,7 +53,12 @@ impl Store {
     pub async fn member_items(&self, user_id: &str, org_id: &str) -> Result<(UserItems, UserItems), StoreError> {
         let personal_pk = keys::user(user_id);
         let org_pk = keys::user(&crate::domain::billable::org(org_id));
-        let statement = format!("SELECT * FROM \"{}\" WHERE \"{}\" = ? OR \"{}\" = ?", self.table, keys::PK, keys::PK);
+        let statement = format!(
+            "SELECT * FROM \"{}\" WHERE \"{}\" = ? OR \"{}\" = ?",
+            self.table,
+            keys::PK,
+            keys::PK
+        );
         let (mut personal, mut org) = (UserItems::default(), UserItems::default());
         let mut next = None;
         loop {

@@ -54,10 +54,7 @@ impl Store {
     /// Takes `slot` for its member: the slot and the member's seat, each only if absent, with
     /// the change's domain events, in one transaction.
     pub async fn take_slot(&self, org_id: &str, slot: &SlotRecord, outbox: &[OutboxRecord]) -> Result<SeatTaken, StoreError> {
-        let mut items = vec![
-            self.put(slot, Condition::Absent)?,
-            self.put(&slot.seat(org_id), Condition::Absent)?,
-        ];
+        let mut items = vec![self.put(slot, Condition::Absent)?, self.put(&slot.seat(org_id), Condition::Absent)?];
         for record in outbox {
             items.push(self.put(record, Condition::None)?);
         }
@@ -72,7 +69,11 @@ impl Store {
     /// names that slot), with the change's domain events. `false`: it changed meanwhile.
     pub async fn free_slot(&self, seat: &SeatRecord, user_id: &str, outbox: &[OutboxRecord]) -> Result<bool, StoreError> {
         let mut items = vec![
-            self.delete(&keys::seats(&seat.org_id), &keys::slot(seat.slot), Condition::Equal("user_id", user_id.to_owned()))?,
+            self.delete(
+                &keys::seats(&seat.org_id),
+                &keys::slot(seat.slot),
+                Condition::Equal("user_id", user_id.to_owned()),
+            )?,
             self.delete(&seat.pk, &seat.sk, Condition::EqualNumber("slot", i64::from(seat.slot)))?,
         ];
         for record in outbox {

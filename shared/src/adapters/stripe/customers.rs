@@ -38,7 +38,8 @@ impl Stripe {
         name: Option<&str>,
         idempotency_key: &str,
     ) -> Result<CustomerSnapshot, GatewayError> {
-        let mut request = stripe_core::customer::CreateCustomer::new().metadata(HashMap::from([crate::domain::billable::metadata_pair(user_id)]));
+        let mut request =
+            stripe_core::customer::CreateCustomer::new().metadata(HashMap::from([crate::domain::billable::metadata_pair(user_id)]));
         if let Some(email) = email {
             request = request.email(email.to_owned());
         }

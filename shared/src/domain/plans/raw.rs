@@ -242,6 +242,8 @@ pub(super) fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogE
         limits,
         per_seat,
         usage,
-        seats: raw.seats.unwrap_or(if max_quantity > 1 { SeatMode::Assigned } else { SeatMode::Open }),
+        seats: raw
+            .seats
+            .unwrap_or(if max_quantity > 1 { SeatMode::Assigned } else { SeatMode::Open }),
     })
 }

@@ -22,11 +22,23 @@ pub async fn ensure(state: &Checkouts<'_>, stripe: &Stripe, identity: &Buyer, li
     let email = identity.email.as_deref();
     // The email is a parameter of the request: a key reused with another is a 400 from Stripe.
     let name = identity.name.as_deref();
-    let mut key = idempotency_key("customer", &[&identity.user_id, email.unwrap_or_default(), name.unwrap_or_default(), &window]);
+    let mut key = idempotency_key(
+        "customer",
+        &[&identity.user_id, email.unwrap_or_default(), name.unwrap_or_default(), &window],
+    );
     let mut created = stripe.create_customer(&identity.user_id, email, name, &key).await?;
     // A replayed key answers the customer made under it, which may have been deleted since.
     if stripe.retrieve_customer(&created.id).await?.is_none_or(|c| c.deleted) {
-        key = idempotency_key("customer", &[&identity.user_id, email.unwrap_or_default(), name.unwrap_or_default(), &window, &created.id]);
+        key = idempotency_key(
+            "customer",
+            &[
+                &identity.user_id,
+                email.unwrap_or_default(),
+                name.unwrap_or_default(),
+                &window,
+                &created.id,
+            ],
+        );
         created = stripe.create_customer(&identity.user_id, email, name, &key).await?;
     }
     match state.store.link_customer(&identity.user_id, &created.id, email, now).await? {
