@@ -112,12 +112,14 @@ pub fn serving(catalog: &Catalog, org: &UserItems, slot: Option<u32>) -> UserIte
     view
 }
 
-/// The seats the organization pays for: the largest quantity among its subscriptions that
-/// grant access now (0 without one). Slots are numbered up to it; each subscription serves the
+/// The seats the organization pays for: the largest quantity among its subscriptions of
+/// assigned-seat plans that grant access now (0 without one; an open plan's quantity sets its
+/// price, not seats). Slots are numbered up to it; each subscription serves the
 /// slots its own quantity covers ([`serving`]).
 pub fn seat_quantity(catalog: &Catalog, org: &UserItems, now: i64, policy: &AccessPolicy) -> u64 {
     org.subscriptions
         .iter()
+        .filter(|sub| catalog_plan(catalog, sub).is_none_or(|p| p.seats == SeatMode::Assigned))
         .filter(|sub| {
             let alone = UserItems {
                 subscriptions: vec![(*sub).clone()],
@@ -142,7 +144,10 @@ pub fn decide_member(catalog: &Catalog, personal: &UserItems, org: &UserItems, o
     if !whole.subscribed() {
         return mine;
     }
-    let theirs = decide(catalog, &serving(catalog, org, slot_in(personal, org_id)), now, policy);
+    let mut theirs = decide(catalog, &serving(catalog, org, slot_in(personal, org_id)), now, policy);
+    // Never more than the organization itself has (the catalog's features stand in for a set-aside
+    // Stripe summary, which may grant less).
+    theirs.features.retain(|f| whole.features.contains(f));
     let mut access = if theirs.subscribed() {
         let mut access = theirs;
         access.features.extend(mine.features);
@@ -251,6 +256,33 @@ mod tests {
                 .allowed
         );
         assert_eq!(seat_quantity(&catalog, &org, NOW, &AccessPolicy::default()), 5);
+        // An open plan's quantity prices it; it numbers no seats.
+        let mut site = items("org:acme3", "site", 50).subscriptions;
+        site[0].plan = Some("site".into());
+        org.subscriptions.extend(site);
+        assert_eq!(seat_quantity(&catalog, &org, NOW, &AccessPolicy::default()), 5);
+    }
+
+    #[test]
+    fn a_member_never_gets_more_than_the_organization_has() {
+        let catalog = Catalog::from_json("t", CATALOG).expect("catalog");
+        let mut org = items("org:acme", "team", 5);
+        org.subscriptions.extend(items("org:acme2", "solo", 1).subscriptions);
+        org.subscriptions[1].plan = Some("solo".into());
+        // Stripe's summary grants less than the catalog lists.
+        org.entitlements = Some(
+            serde_json::from_value(serde_json::json!({
+                "pk": keys::user("org:acme"), "sk": keys::SK_ENTITLEMENTS, "customer_id": "cus_1",
+                "features": ["projects", "exports"], "version": 1, "updated_at": NOW
+            }))
+            .expect("entitlements"),
+        );
+        let mut member = UserItems::default();
+        member.seats.push(seat("acme", "u2", 2));
+        let access = decide_member(&catalog, &member, &org, "acme", NOW, &AccessPolicy::default());
+        assert!(access.check("projects").allowed);
+        assert!(!access.check("reports").allowed, "the catalog lists it, Stripe does not grant it");
+        assert!(!access.check("exports").allowed, "the one-seat plan serves slot 1 only");
     }
 
     #[test]

@@ -38,7 +38,12 @@ pub struct BadOrgClaim;
 /// The membership the claims carry: `Ok(None)` without the organization claim.
 pub fn from_claims(rules: &OrgClaims, claims: &Map<String, Value>) -> Result<Option<OrgMember>, BadOrgClaim> {
     let Some(id) = lookup(claims, &rules.id_claim) else {
-        return Ok(None);
+        // A nested claim whose root is there but unreadable (API Gateway's `map[…]`) must not
+        // turn an organization's request into a personal one.
+        return match rules.id_claim.split_once('.').and_then(|(root, _)| claims.get(root)) {
+            Some(root) if !root.is_object() && !claims.contains_key(&rules.id_claim) => Err(BadOrgClaim),
+            _ => Ok(None),
+        };
     };
     let org_id = match id {
         Value::String(s) if billable::is_valid_org_id(s) => s.clone(),
@@ -168,6 +173,10 @@ mod tests {
         assert_eq!((member.org_id.as_str(), member.admin), ("org_7", true));
         // A `map[…]` rendering can be forged from inside a value: it is never read as an object.
         let forged = [("o".to_owned(), "map[id:org_7 name:x rol:admin]".to_owned())];
-        assert_eq!(from_context_claims(&clerk_v2, forged.iter().map(|(k, v)| (k, v))).unwrap(), None);
+        assert_eq!(
+            from_context_claims(&clerk_v2, forged.iter().map(|(k, v)| (k, v))),
+            Err(BadOrgClaim),
+            "refused, not read as a personal request"
+        );
     }
 }

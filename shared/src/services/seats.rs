@@ -107,7 +107,7 @@ impl<'a> Seats<'a> {
             if let Some(held) = slots.iter().find(|s| s.user_id == member) {
                 // A seat left above a lowered quantity moves down when a slot is free.
                 match free.filter(|n| u64::from(held.slot) > quantity && *n < held.slot) {
-                    Some(lower) if !self.store.move_slot(org_id, held, lower).await? => continue,
+                    Some(lower) if !matches!(self.store.move_slot(org_id, held, lower).await, Ok(true)) => continue,
                     Some(lower) => {
                         let moved = SlotRecord {
                             slot: lower,

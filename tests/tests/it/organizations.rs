@@ -318,7 +318,10 @@ async fn fewer_seats_on_a_per_seat_plan_wait_for_the_period_end() {
         {"id": "free", "name": "Free", "free": true, "features": ["projects"]},
         {"id": "team", "name": "Team", "max_quantity": 50,
          "prices": {"month": {"lookup_key": "team_month", "amount": 1000, "currency": "usd"}},
-         "features": ["projects", "reports"], "usage": {"api_calls": {"limit": 100, "per_seat": true}}}
+         "features": ["projects", "reports"], "usage": {"api_calls": {"limit": 100, "per_seat": true}}},
+        {"id": "basic", "name": "Basic", "max_quantity": 50,
+         "prices": {"month": {"lookup_key": "basic_month", "amount": 900, "currency": "usd"}},
+         "features": ["projects"]}
     ]}"#;
     let stack = Stack::shared_clock("org-perseat", Some(CATALOG), |_| {}).await;
     let order = json!({"plan": "team", "interval": "month", "quantity": 10});
@@ -340,6 +343,12 @@ async fn fewer_seats_on_a_per_seat_plan_wait_for_the_period_end() {
 
     let lower = |when: Option<&str>| {
         let mut body = json!({"quantity": 2});
+        if when == Some("switch") {
+            body["plan"] = "basic".into();
+            return acting("subscription-change.json", ADMIN, Some("org:admin"), move |e| {
+                e["body"] = body.to_string().into()
+            });
+        }
         if let Some(when) = when {
             body["when"] = when.into();
         }
@@ -353,6 +362,13 @@ async fn fewer_seats_on_a_per_seat_plan_wait_for_the_period_end() {
         (response.status().as_u16(), problem["type"].as_str()),
         (409, Some("/errors/change-at-period-end")),
         "{problem}"
+    );
+    let response = subscription::handler::handle(&stack.state, lower(Some("switch"))).await.unwrap();
+    assert_eq!(
+        response.status(),
+        409,
+        "nor by switching to a plan without per-seat limits: {}",
+        body(&response)
     );
     let response = subscription::handler::handle(&stack.state, lower(Some("period_end")))
         .await

@@ -151,6 +151,11 @@ impl Plan {
     }
 }
 
+/// Whether `plan` has a limit or a usage counter per seat (its quota follows the quantity).
+pub fn has_per_seat(plan: &Plan) -> bool {
+    !plan.per_seat.is_empty() || plan.usage.values().any(|rule| rule.per_seat)
+}
+
 /// Errors name the plan (by id, or by position when the id itself is the problem).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogError {

@@ -52,8 +52,15 @@ pub async fn now(
         reopen(state, subscription, closing).await;
         return Err(SubscriptionError::UsageNotReported);
     }
-    // No credit for unused time of a period that was never paid.
-    let prorate = state.config.subscription.cancel_prorate && target.current.status != "past_due";
+    // No credit for unused time of a period that was never paid, nor for seats whose quota
+    // (per seat) the period already granted.
+    let per_seat = target
+        .current
+        .price_id
+        .as_deref()
+        .and_then(|price| state.catalog.find_price(Some(price), None))
+        .is_some_and(|(plan, _)| crate::domain::plans::has_per_seat(plan));
+    let prorate = state.config.subscription.cancel_prorate && target.current.status != "past_due" && !per_seat;
     match stripe
         .cancel_subscription_now(subscription, prorate, true, feedback, &keys.step("cancel"))
         .await

@@ -183,8 +183,10 @@ impl<'a> Subscriptions<'a> {
     pub async fn change(&self, user: &str, request: &ChangeRequest<'_>, client_key: Option<&str>) -> Result<Changed, SubscriptionError> {
         let (record, customer) = target::load(self, user, request.subscription.as_deref()).await?;
         // Bad input is refused on the stored state, before any Stripe call.
-        let (plan, _, quantity) = change::target_of(request, change::stored_plan(self, &record), record.quantity)?;
-        let per_seat = !plan.per_seat.is_empty() || plan.usage.values().any(|rule| rule.per_seat);
+        let current = change::stored_plan(self, &record);
+        let (plan, _, quantity) = change::target_of(request, current, record.quantity)?;
+        // Either side per seat: switching to another plan with fewer seats credits them too.
+        let per_seat = crate::domain::plans::has_per_seat(plan) || current.is_some_and(|(p, _)| crate::domain::plans::has_per_seat(p));
         if per_seat && quantity < record.quantity && request.when == When::Now {
             // Raise the seats, use the quota of many, lower them with a credit: not with us.
             return Err(SubscriptionError::PerSeatDecrease);
