@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 pub const ORG_PREFIX: &str = "org:";
 /// The partition key prefix of an organization's items.
 pub const ORG_PARTITION_PREFIX: &str = "ORG#";
+/// The partition key prefix of a user's items.
+pub const USER_PARTITION_PREFIX: &str = "USER#";
 /// Stripe metadata keys naming the owner.
 pub const METADATA_USER_ID: &str = "user_id";
 pub const METADATA_ORG_ID: &str = "org_id";
@@ -65,7 +67,7 @@ pub fn is_valid_user_id(sub: &str) -> bool {
 pub fn partition(id: &str) -> String {
     match Billable::of(id) {
         Billable::Org(org) => format!("{ORG_PARTITION_PREFIX}{org}"),
-        Billable::User(sub) => format!("{}{sub}", super::records::keys::USER_PREFIX),
+        Billable::User(sub) => format!("{USER_PARTITION_PREFIX}{sub}"),
     }
 }
 
@@ -74,7 +76,7 @@ pub fn from_partition(pk: &str) -> Option<String> {
     if let Some(org) = pk.strip_prefix(ORG_PARTITION_PREFIX) {
         return Some(self::org(org));
     }
-    pk.strip_prefix(super::records::keys::USER_PREFIX).map(str::to_owned)
+    pk.strip_prefix(USER_PARTITION_PREFIX).map(str::to_owned)
 }
 
 /// The metadata entry that names the owner on Stripe objects.

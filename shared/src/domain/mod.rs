@@ -34,6 +34,7 @@ pub mod plans;
 pub mod records;
 pub mod routes;
 pub mod schedules;
+pub mod seat_records;
 pub mod seats;
 pub mod status;
 pub(crate) mod stripe_wire;

@@ -54,7 +54,7 @@ pub mod keys {
     /// Request fingerprint attribute of [`super::RequestClaim`].
     pub const FINGERPRINT: &str = "fingerprint";
 
-    pub const USER_PREFIX: &str = "USER#";
+    pub const USER_PREFIX: &str = crate::domain::billable::USER_PARTITION_PREFIX;
     pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
     pub const EVENT_PREFIX: &str = "EVENT#";
     pub const AUDIT_PREFIX: &str = "AUDIT#";
@@ -516,7 +516,7 @@ pub struct UserItems {
     /// The effective feature set last published (`entitlements.changed`).
     pub access: Option<AccessSnapshot>,
     /// The user's seats in organizations.
-    pub seats: Vec<crate::domain::seats::SeatRecord>,
+    pub seats: Vec<crate::domain::seat_records::SeatRecord>,
 }
 
 /// `USER#<sub>` / `USAGE#<period end>#<feature>`: the units a user used of one counter in one

@@ -14,36 +14,10 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use crate::domain::access::{Access, AccessPolicy, catalog_plan, decide};
 use crate::domain::plans::{Catalog, SeatMode};
 use crate::domain::records::{UserItems, keys};
-
-/// `USER#<sub>` / `SEAT#<org>`: the slot a member holds in an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeatRecord {
-    pub pk: String,
-    pub sk: String,
-    pub org_id: String,
-    pub slot: u32,
-    pub assigned_at: i64,
-    /// The admin who assigned it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assigned_by: Option<String>,
-}
-
-/// `SEATS#<org>` / `SLOT#<n>`: who holds slot `n`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotRecord {
-    pub pk: String,
-    pub sk: String,
-    pub slot: u32,
-    pub user_id: String,
-    pub assigned_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assigned_by: Option<String>,
-}
+pub use crate::domain::seat_records::{SeatRecord, SlotRecord};
 
 impl SlotRecord {
     pub fn new(org_id: &str, slot: u32, user_id: &str, now: i64, by: &str) -> Self {
