@@ -85,6 +85,9 @@ pub struct FeatureUsage {
     pub limit: Option<u64>,
     pub remaining: Option<u64>,
     pub metered: bool,
+    /// The alert thresholds (percent of the limit: 80, 100) this period's count has crossed;
+    /// each also made one `usage.threshold` domain event.
+    pub thresholds: Vec<u8>,
 }
 
 /// `GET /usage`.
@@ -385,6 +388,7 @@ impl<'a> Usage<'a> {
                     limit: allowance.limit,
                     remaining: allowance.limit.map(|l| l.saturating_sub(used)),
                     metered: allowance.metered(),
+                    thresholds: allowance.limit.map(|l| thresholds_reached(used, l)).unwrap_or_default(),
                 };
                 (feature.clone(), usage)
             })

@@ -98,6 +98,8 @@ async fn a_record_over_the_limit_is_refused_whole_with_the_reset_time() {
         (first["used"].as_u64(), first["limit"].as_u64(), first["remaining"].as_u64()),
         (Some(7), Some(10), Some(3))
     );
+    let alerts = |summary: serde_json::Value| summary["features"]["api_calls"]["thresholds"].clone();
+    assert_eq!(alerts(get_usage(&stack, "u1").await), json!([]), "70 %: no alert crossed");
     let (status, refused, retry_after) = post_usage(&stack, "u1", json!({"feature": "api_calls", "quantity": 4}), None).await;
     assert_eq!((status, refused["type"].as_str()), (429, Some("/errors/usage-limit")), "{refused}");
     assert_eq!((refused["limit"].as_u64(), refused["used"].as_u64()), (Some(10), Some(7)));
@@ -107,6 +109,7 @@ async fn a_record_over_the_limit_is_refused_whole_with_the_reset_time() {
     assert_eq!((status, body["used"].as_u64()), (429, Some(7)), "more than the whole limit");
     let (status, last, _) = post_usage(&stack, "u1", json!({"feature": "api_calls", "quantity": 3}), None).await;
     assert_eq!((status, last["remaining"].as_u64()), (200, Some(0)));
+    assert_eq!(alerts(get_usage(&stack, "u1").await), json!([80, 100]), "the alerts crossed this period");
     let (status, body, _) = post_usage(&stack, "u1", json!({"feature": "exports", "quantity": 1}), None).await;
     assert_eq!((status, body["type"].as_str()), (403, Some("/errors/not-in-plan")), "{body}");
 }
