@@ -109,7 +109,11 @@ async fn a_record_over_the_limit_is_refused_whole_with_the_reset_time() {
     assert_eq!((status, body["used"].as_u64()), (429, Some(7)), "more than the whole limit");
     let (status, last, _) = post_usage(&stack, "u1", json!({"feature": "api_calls", "quantity": 3}), None).await;
     assert_eq!((status, last["remaining"].as_u64()), (200, Some(0)));
-    assert_eq!(alerts(get_usage(&stack, "u1").await), json!([80, 100]), "the alerts crossed this period");
+    assert_eq!(
+        alerts(get_usage(&stack, "u1").await),
+        json!([80, 100]),
+        "the alerts crossed this period"
+    );
     let (status, body, _) = post_usage(&stack, "u1", json!({"feature": "exports", "quantity": 1}), None).await;
     assert_eq!((status, body["type"].as_str()), (403, Some("/errors/not-in-plan")), "{body}");
 }
