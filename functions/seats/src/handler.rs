@@ -111,12 +111,12 @@ async fn release(state: &AppState, req: &Request, member: &str) -> Result<Respon
     Ok(private(response))
 }
 
-/// The member's id: API Gateway's decoded `user_id` path parameter, else (a local run without
-/// one) the path segment percent-decoded once (ids such as Auth0's `auth0|123` arrive encoded).
+/// The member's id, percent-decoded once. API Gateway hands the path on decoded, `cargo lambda
+/// watch` encoded (Auth0's `auth0|123` arrives as `auth0%7C123`): decoding once serves both for
+/// every id without a `%`, which no identity provider's `sub` format has (a `%` followed by
+/// anything but two hex digits is refused).
 fn decoded(req: &Request, segment: &str) -> Result<String, SeatsRouteError> {
     use lambda_http::RequestExt;
-    if let Some(member) = req.path_parameters_ref().and_then(|p| p.first("user_id")) {
-        return Ok(member.to_owned());
-    }
-    billing::edge::http::percent_decode(segment).ok_or(SeatsRouteError::Seats(SeatsError::InvalidMember))
+    let raw = req.path_parameters_ref().and_then(|p| p.first("user_id")).unwrap_or(segment);
+    billing::edge::http::percent_decode(raw).ok_or(SeatsRouteError::Seats(SeatsError::InvalidMember))
 }

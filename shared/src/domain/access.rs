@@ -266,9 +266,6 @@ pub struct Access {
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
     pub trial_end: Option<i64>,
-    /// The headline subscription's quantity (an organization's seats).
-    #[serde(skip)]
-    pub quantity: u64,
     /// Features an organization's plan has that this member lacks a seat for (denied `no_seat`).
     #[serde(skip)]
     pub unseated: BTreeSet<String>,
@@ -521,7 +518,6 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             current_period_end: None,
             cancel_at_period_end: false,
             trial_end: None,
-            quantity: 0,
             unseated: BTreeSet::new(),
             basis: if free.is_some() { Reason::FreePlan } else { Reason::NoSubscription },
             usage: Allowances::new(),
@@ -553,7 +549,6 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
         current_period_end: j.sub.current_period_end,
         cancel_at_period_end: j.sub.cancel_at_period_end,
         trial_end: j.sub.trial_end,
-        quantity: j.sub.quantity,
         unseated: BTreeSet::new(),
         basis: j.reason,
         usage: Allowances::new(),

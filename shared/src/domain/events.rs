@@ -242,6 +242,19 @@ impl DomainEvent {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Its outbox item: the `seq`-th event of its change.
+    pub fn outbox(&self, seq: usize, now: i64) -> crate::domain::records::OutboxRecord {
+        crate::domain::records::OutboxRecord::new(
+            self.detail_type.as_str(),
+            &self.common.id,
+            &self.order_key(),
+            self.common.version,
+            seq,
+            self.detail_json(),
+            now,
+        )
+    }
+
     /// Events of one customer are published in this key's order; a user without a customer
     /// (a free-plan usage threshold) is keyed by user.
     pub fn order_key(&self) -> String {

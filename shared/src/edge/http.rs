@@ -221,6 +221,15 @@ pub fn percent_decode(segment: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn percent_decode_once_or_refuse() {
+        assert_eq!(percent_decode("auth0%7C123").as_deref(), Some("auth0|123"));
+        assert_eq!(percent_decode("user_1").as_deref(), Some("user_1"));
+        assert_eq!(percent_decode("50%off"), None, "a broken escape");
+        assert_eq!(percent_decode("%FF"), None, "not UTF-8");
+    }
+
     use super::*;
 
     #[test]

@@ -236,21 +236,7 @@ impl<'a> Seats<'a> {
             moved.common.org_id = Some(org_id.to_owned());
             events.push(moved);
         }
-        Ok(events
-            .iter()
-            .enumerate()
-            .map(|(seq, e)| {
-                OutboxRecord::new(
-                    e.detail_type.as_str(),
-                    &e.common.id,
-                    &e.order_key(),
-                    e.common.version,
-                    seq,
-                    e.detail_json(),
-                    now,
-                )
-            })
-            .collect())
+        Ok(events.iter().enumerate().map(|(seq, e)| e.outbox(seq, now)).collect())
     }
 }
 

@@ -36,7 +36,6 @@ use crate::domain::access::{self, AccessPolicy};
 use crate::domain::clock::Clock;
 use crate::domain::events::{Reached, UsageData, thresholds_reached, usage_threshold};
 use crate::domain::plans::{Catalog, is_valid_key};
-use crate::domain::records::OutboxRecord;
 use crate::domain::usage::{Allowances, Metering, Period};
 
 /// Largest quantity of one record.
@@ -350,15 +349,7 @@ impl<'a> Usage<'a> {
                 },
                 now,
             });
-            let record = OutboxRecord::new(
-                event.detail_type.as_str(),
-                &event.common.id,
-                &event.order_key(),
-                event.common.version,
-                usize::from(threshold),
-                event.detail_json(),
-                now,
-            );
+            let record = event.outbox(usize::from(threshold), now);
             if let Err(err) = self
                 .store
                 .notify_threshold(t.user, t.entry.period.end, t.feature, threshold, &record, now)

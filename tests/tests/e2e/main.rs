@@ -36,10 +36,12 @@ impl Env {
     }
 
     async fn api(&self, method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(self.token(user));
+        self.send(method, path, &self.token(user), body).await
+    }
+
+    /// A request with the bearer `token`.
+    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.api)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -51,16 +53,7 @@ impl Env {
     /// A request acting for organization `org` with `role`.
     async fn org_api(&self, method: reqwest::Method, path: &str, user: &str, org: &str, role: &str, body: Option<Value>) -> (u16, Value) {
         let config = testkit::config("unused", "http://127.0.0.1:9", None);
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(testkit::org_token(&config, user, org, role));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("api reachable");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send(method, path, &testkit::org_token(&config, user, org, role), body).await
     }
 
     async fn emulator(&self, path: &str, body: Value) -> Value {

@@ -128,6 +128,13 @@ async fn an_admin_buys_three_seats_and_access_follows_the_seats() {
             (200, Some(member), Some(true))
         );
     }
+    let (status, encoded) = assign(&stack, ADMIN, "org:admin", "auth0%7C9").await;
+    assert_eq!(
+        (status, encoded["user_id"].as_str()),
+        (200, Some("auth0|9")),
+        "a local run hands the id encoded"
+    );
+    assert_eq!(release(&stack, "auth0%7C9").await, 204);
     let (status, again) = assign(&stack, ADMIN, "admin", "m1").await;
     assert_eq!((status, again["slot"].as_u64()), (200, Some(1)), "idempotent: the seat held");
     let (status, listed) = seats(&stack, acting("seats-list.json", "m3", Some("org:member"), |_| {})).await;

@@ -21,31 +21,11 @@ impl Store {
     /// Outbox items of `partition` (`OUTBOX`, or `OUTBOX#PARKED`) in key order, at most `cap`
     /// (strongly consistent: an item committed a moment ago is seen).
     pub async fn outbox_under(&self, partition: &str, cap: usize) -> Result<Vec<OutboxRecord>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        while out.len() < cap {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
-                .consistent_read(true)
-                .limit(i32::try_from(cap - out.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend("query"))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.partition(partition, true, Some(cap))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// The pending outbox, oldest version first per customer, at most `cap` items.

@@ -21,23 +21,31 @@ impl Store {
 
     pub(super) async fn query_user(&self, user_id: &str, consistent: bool) -> Result<UserItems, StoreError> {
         let mut out = UserItems::default();
+        for item in self.partition(&keys::user(user_id), consistent, None).await? {
+            sort_item(&mut out, item)?;
+        }
+        Ok(out)
+    }
+
+    /// The items of partition `pk` in key order, every page (at most `cap` items when given).
+    pub(super) async fn partition(&self, pk: &str, consistent: bool, cap: Option<usize>) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
         let mut start = None;
-        loop {
+        while cap.is_none_or(|cap| out.len() < cap) {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_values(":pk", AttributeValue::S(keys::user(user_id)))
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .consistent_read(consistent)
+                .set_limit(cap.map(|cap| i32::try_from(cap - out.len()).unwrap_or(i32::MAX)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(backend("query"))?;
-            for item in page.items.unwrap_or_default() {
-                sort_item(&mut out, item)?;
-            }
+            out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,

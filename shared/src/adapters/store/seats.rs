@@ -1,8 +1,6 @@
 //! Seats: an organization's slots and its members' seats ([`crate::domain::seats`]). Taking,
 //! freeing and moving a slot are each one transaction whose conditions decide.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::*;
 use crate::domain::seats::{SeatRecord, SlotRecord};
 
@@ -20,30 +18,11 @@ pub enum SeatTaken {
 impl Store {
     /// Every held slot of organization `org_id`, by number (a strongly consistent Query).
     pub async fn slots(&self, org_id: &str) -> Result<Vec<SlotRecord>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_values(":pk", AttributeValue::S(keys::seats(org_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend("query"))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.partition(&keys::seats(org_id), true, None)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// The seat `user_id` holds in `org_id` (strongly consistent).

@@ -468,21 +468,7 @@ fn outbox(origin: &Origin, user: &str, writes: &[Write], before: Option<&Subscri
             _ => {}
         }
     }
-    let mut outbox: Vec<OutboxRecord> = events
-        .iter()
-        .enumerate()
-        .map(|(seq, e)| {
-            OutboxRecord::new(
-                e.detail_type.as_str(),
-                &e.common.id,
-                &e.order_key(),
-                e.common.version,
-                seq,
-                e.detail_json(),
-                now,
-            )
-        })
-        .collect();
+    let mut outbox: Vec<OutboxRecord> = events.iter().enumerate().map(|(seq, e)| e.outbox(seq, now)).collect();
     if let Some((cause, customer)) = check {
         let check = AccessCheck {
             id: crate::domain::events::event_id(&cause, DetailType::EntitlementsChanged, user),
@@ -532,13 +518,5 @@ fn signal_only(origin: &Origin, user: &str, stored: Option<&SubscriptionRecord>,
     };
     // With the version of the state it carries (the stored one), as an applied event's.
     let event = signal.event(&origin.cause(record.version), user, record);
-    vec![OutboxRecord::new(
-        event.detail_type.as_str(),
-        &event.common.id,
-        &event.order_key(),
-        event.common.version,
-        0,
-        event.detail_json(),
-        now,
-    )]
+    vec![event.outbox(0, now)]
 }
