@@ -79,6 +79,7 @@ impl AppState {
             let ssm = crate::adapters::catalog::ssm_client(&sdk, None);
             state.catalog = crate::adapters::catalog::from_parameter(&ssm, &name).await?;
         }
+        crate::config::rules::check_paused_access(&state.config.access, &state.catalog)?;
         // The issuer's keys are fetched on the first bearer token (most functions sit behind the
         // HTTP API's JWT authorizer and never see one); the authorizer fetches them at init
         // (`require_keys`).
@@ -94,6 +95,7 @@ impl AppState {
         secrets: secrets::ResolvedSecrets,
     ) -> Result<Self, StartupError> {
         let catalog = Catalog::load(config.plans_path.as_deref())?;
+        crate::config::rules::check_paused_access(&config.access, &catalog)?;
         let stripe = match (&secrets.secret_key, needs.stripe) {
             (Some(key), true) => Some(Stripe::new(
                 config.stripe_api_base.as_ref().map(|u| u.as_str()),
@@ -213,6 +215,11 @@ impl AppState {
     /// Feature gating (one Query, no Stripe call).
     pub fn gate(&self) -> Gate<'_> {
         Gate::new(&self.store, &self.catalog, self.config.access, self.clock.as_ref())
+    }
+
+    /// Support's lookups, grants and resyncs (the `admin` function).
+    pub fn support(&self) -> crate::services::support::Support<'_> {
+        crate::services::support::Support::new(self.context())
     }
 
     /// An organization's seats: list, assign, release.

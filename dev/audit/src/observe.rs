@@ -92,6 +92,9 @@ pub fn subscription(prices: &Prices, object: &Value) -> StripeSub {
         cancel_at_period_end: object["cancel_at_period_end"].as_bool().unwrap_or(false),
         cancel_at: object["cancel_at"].as_i64(),
         past_due_since: None,
+        pause: None,
+        paused_since: None,
+        uncollected_period: None,
         metered: items.len() > 1 || licensed.is_none(),
     }
 }

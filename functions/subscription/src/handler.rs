@@ -6,6 +6,8 @@
 //! | `GET /subscription` | user | the user's subscriptions from the table (one read, no Stripe call) |
 //! | `POST /subscription/cancel` | user | cancel at period end (default) or now |
 //! | `POST /subscription/resume` | user | undo a pending cancel or change; resume a paused subscription |
+//! | `POST /subscription/pause` | user | pause collection (`PAUSE_BEHAVIOR`); access is `PAUSED_ACCESS` until resumed |
+//! | `POST /subscription/discount` | user | apply a promotion code, by its code, to the live subscription (idempotent) |
 //! | `POST /subscription/change` | user | plan, interval, seats: now (prorated) or at period end (a schedule); or a preview |
 //! | `GET /invoices` | user | the user's invoices, newest first |
 //!
@@ -16,14 +18,15 @@ use std::convert::Infallible;
 
 use billing::AppState;
 use billing::edge::http::{self, json, method_not_allowed, not_found};
+use billing::edge::problem::Problem;
 use billing::edge::problem::respond;
-use billing::services::subscriptions::{CancelRequest, Changed, InvoicesView, PreviewView, ResumeRequest};
+use billing::services::subscriptions::{CancelRequest, Changed, DiscountRequest, InvoicesView, PauseRequest, PreviewView, ResumeRequest};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json as value;
 
 use crate::error::RouteError;
-use crate::input::{self, CancelBody, ChangeBody, ResumeBody};
+use crate::input::{self, CancelBody, ChangeBody, DiscountBody, PauseBody, ResumeBody};
 
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Infallible> {
@@ -33,7 +36,9 @@ pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, In
         ["subscription", "cancel"] if req.method() == Method::POST => respond(cancel(state, &req).await),
         ["subscription", "resume"] if req.method() == Method::POST => respond(resume(state, &req).await),
         ["subscription", "change"] if req.method() == Method::POST => respond(change(state, &req).await),
-        ["subscription", "cancel" | "resume" | "change"] => method_not_allowed(&req, &[Method::POST]),
+        ["subscription", "pause"] if req.method() == Method::POST => respond(pause(state, &req).await),
+        ["subscription", "discount"] if req.method() == Method::POST => respond(discount(state, &req).await),
+        ["subscription", "cancel" | "resume" | "change" | "pause" | "discount"] => method_not_allowed(&req, &[Method::POST]),
         ["invoices"] if req.method() == Method::GET => respond(invoices(state, &req).await),
         ["invoices"] => method_not_allowed(&req, &[Method::GET]),
         _ => not_found(&req),
@@ -74,6 +79,39 @@ async fn resume(state: &AppState, req: &Request) -> Result<Response<Body>, Route
     let client_key = http::client_key(req)?;
     let subscription = state.subscriptions().resume(&billable, &request, client_key.as_deref()).await?;
     Ok(json(StatusCode::OK, &value!({ "subscription": subscription })))
+}
+
+/// `POST /subscription/pause` `{subscription?, resumes_at?}`.
+async fn pause(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
+    let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
+    let body: PauseBody = input::body(req)?;
+    let request = PauseRequest {
+        subscription: input::subscription_id(body.subscription.as_deref())?.map(str::to_owned),
+        resumes_at: body.resumes_at,
+    };
+    let client_key = http::client_key(req)?;
+    let subscription = state.subscriptions().pause(&billable, &request, client_key.as_deref()).await?;
+    Ok(json(StatusCode::OK, &value!({ "subscription": subscription })))
+}
+
+/// `POST /subscription/discount` `{subscription?, promotion_code}`.
+async fn discount(state: &AppState, req: &Request) -> Result<Response<Body>, RouteError> {
+    let identity = state.identity.identify(req).await?;
+    let billable = identity.manager()?;
+    let body: DiscountBody = input::body(req)?;
+    let Some(code) = body.promotion_code else {
+        return Err(Problem::bad_request("/errors/missing-field", "`promotion_code` is required")
+            .with_field("promotion_code")
+            .into());
+    };
+    let request = DiscountRequest {
+        subscription: input::subscription_id(body.subscription.as_deref())?.map(str::to_owned),
+        promotion_code: code,
+    };
+    let client_key = http::client_key(req)?;
+    let discounted = state.subscriptions().discount(&billable, &request, client_key.as_deref()).await?;
+    Ok(json(StatusCode::OK, &discounted))
 }
 
 /// `POST /subscription/change` `{subscription?, plan?, interval?, quantity?, proration?, when?,

@@ -38,6 +38,23 @@ pub struct ResumeBody {
     pub subscription: Option<String>,
 }
 
+/// `POST /subscription/pause`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseBody {
+    pub subscription: Option<String>,
+    /// Unix seconds; absent or `null`: paused until resumed.
+    pub resumes_at: Option<i64>,
+}
+
+/// `POST /subscription/discount`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountBody {
+    pub subscription: Option<String>,
+    pub promotion_code: Option<String>,
+}
+
 /// `POST /subscription/change`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -39,6 +39,26 @@ pub struct CheckoutConfig {
     pub duplicate_policy: DuplicatePolicy,
     /// Address and tax collection on the Checkout page.
     pub collection: Collection,
+    /// How a trial taken without a card ends (`TRIAL_END_WITHOUT_CARD`): `cancel` (the
+    /// default) or `pause`; plans with `"trial_card": "if_required"` only.
+    pub trial_end_without_card: TrialEndWithoutCard,
+}
+
+/// `TRIAL_END_WITHOUT_CARD`: Stripe's `trial_settings.end_behavior.missing_payment_method`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TrialEndWithoutCard {
+    #[default]
+    Cancel,
+    Pause,
+}
+
+impl TrialEndWithoutCard {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialEndWithoutCard::Cancel => "cancel",
+            TrialEndWithoutCard::Pause => "pause",
+        }
+    }
 }
 
 /// What Checkout collects (`BILLING_ADDRESS_COLLECTION`, `AUTOMATIC_TAX`, `TAX_ID_COLLECTION`).
@@ -151,6 +171,11 @@ impl CheckoutConfig {
                 billing_address,
                 automatic_tax: env.flag(vars::AUTOMATIC_TAX)?,
                 tax_id: env.flag(vars::TAX_ID_COLLECTION)?,
+            },
+            trial_end_without_card: match env.get(vars::TRIAL_END_WITHOUT_CARD).as_deref() {
+                None | Some("cancel") => TrialEndWithoutCard::Cancel,
+                Some("pause") => TrialEndWithoutCard::Pause,
+                Some(_) => return Err(ConfigError::invalid(vars::TRIAL_END_WITHOUT_CARD, "expected cancel or pause")),
             },
         })
     }

@@ -18,10 +18,10 @@ use crate::domain::access::AccessPolicy;
 mod checkout;
 mod events;
 mod jwt;
-mod rules;
+pub mod rules;
 mod stripe;
 
-pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig};
+pub use self::checkout::{AddressCollection, CheckoutConfig, Collection, DuplicatePolicy, RedirectConfig, TrialEndWithoutCard};
 pub use self::events::{DEFAULT_EVENT_BUS_NAME, DEFAULT_EVENT_SOURCE, EventsConfig, STRIPE_PARTNER_PREFIX};
 pub use self::jwt::{JwksSource, JwtConfig, OrgClaims};
 pub use self::rules::{SubscriptionConfig, SyncOptions};
@@ -59,6 +59,9 @@ pub mod vars {
     pub const STRIPE_MODE: &str = "STRIPE_MODE";
     pub const CHANGE_PRORATION: &str = "CHANGE_PRORATION";
     pub const CANCEL_PRORATE: &str = "CANCEL_PRORATE";
+    pub const PAUSE_BEHAVIOR: &str = "PAUSE_BEHAVIOR";
+    pub const PAUSED_ACCESS: &str = "PAUSED_ACCESS";
+    pub const TRIAL_END_WITHOUT_CARD: &str = "TRIAL_END_WITHOUT_CARD";
     pub const USAGE_CACHE_SECONDS: &str = "USAGE_CACHE_SECONDS";
     pub const JWT_JWKS_URL: &str = "JWT_JWKS_URL";
     pub const AUTHORIZER_ROUTES: &str = "AUTHORIZER_ROUTES";

@@ -101,14 +101,28 @@ pub const DEFAULT_PAST_DUE_GRACE: Duration = Duration::from_secs(7 * 24 * 60 * 6
 pub struct AccessPolicy {
     /// How long a `past_due` subscription keeps granting after `past_due_since`.
     pub past_due_grace: Duration,
+    /// What a user whose subscription is paused gets (`PAUSED_ACCESS`).
+    pub paused_access: PausedAccess,
 }
 
 impl Default for AccessPolicy {
     fn default() -> Self {
         Self {
             past_due_grace: DEFAULT_PAST_DUE_GRACE,
+            paused_access: PausedAccess::FreePlan,
         }
     }
+}
+
+/// Access while a subscription is paused (and nothing else grants): `PAUSED_ACCESS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausedAccess {
+    /// The free plan, as with no subscription (the default).
+    FreePlan,
+    /// Nothing at all.
+    Nothing,
+    /// A plan of the catalog without prices (checked when the configuration loads).
+    Plan(&'static str),
 }
 
 /// The headline status of a user's access.
@@ -199,10 +213,12 @@ pub enum Reason {
     UnknownStatus,
     /// Denied: the organization's plan has the feature, but the member holds no seat.
     NoSeat,
+    /// Allowed by a support grant (`POST /admin/users/{user_id}/grants`) only.
+    Grant,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::Active,
         Reason::Trialing,
         Reason::GracePastDue,
@@ -219,6 +235,7 @@ impl Reason {
         Reason::Disputed,
         Reason::UnknownStatus,
         Reason::NoSeat,
+        Reason::Grant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -239,6 +256,7 @@ impl Reason {
             Reason::Disputed => "disputed",
             Reason::UnknownStatus => "unknown_status",
             Reason::NoSeat => "no_seat",
+            Reason::Grant => "grant",
         }
     }
 
@@ -269,6 +287,9 @@ pub struct Access {
     /// Features an organization's plan has that this member lacks a seat for (denied `no_seat`).
     #[serde(skip)]
     pub unseated: BTreeSet<String>,
+    /// Features only a support grant allows ([`crate::domain::grants`]).
+    #[serde(skip)]
+    pub granted: BTreeSet<String>,
     /// What the access rests on: a granting reason, `free_plan`, or why nothing grants.
     #[serde(skip)]
     basis: Reason,
@@ -309,7 +330,11 @@ impl Access {
     /// May the user use `feature`? See the module docs for the reasons.
     pub fn check(&self, feature: &str) -> FeatureDecision {
         if self.features.contains(feature) {
-            let reason = if self.basis.grants() { self.basis } else { Reason::FreePlan };
+            let reason = match self.basis {
+                _ if self.granted.contains(feature) => Reason::Grant,
+                basis if basis.grants() => basis,
+                _ => Reason::FreePlan,
+            };
             return FeatureDecision {
                 allowed: true,
                 reason,
@@ -340,6 +365,7 @@ fn standing(sub: &SubscriptionRecord, now: i64, policy: &AccessPolicy) -> (Acces
     let grace = i64::try_from(policy.past_due_grace.as_secs()).unwrap_or(i64::MAX);
     match sub.status {
         S::Active | S::Trialing | S::PastDue if period_over => (AccessStatus::Canceled, Reason::PeriodEnded),
+        S::Active | S::Trialing | S::PastDue if crate::domain::pause::withheld(sub, now) => (AccessStatus::Paused, Reason::Paused),
         S::Active => (AccessStatus::Active, Reason::Active),
         S::Trialing => (AccessStatus::Trialing, Reason::Trialing),
         S::PastDue => match sub.past_due_since {
@@ -389,8 +415,22 @@ pub fn is_custom_amount(catalog: &Catalog, sub: &SubscriptionRecord) -> bool {
     sub.plan.as_deref().is_some_and(|id| catalog.custom_amount(id).is_some())
 }
 
-/// The effective access of a user at `now`. The rules are in the module docs.
+/// The effective access of a user at `now`. The rules are in the module docs; support grants
+/// are merged last ([`crate::domain::grants`]).
 pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPolicy) -> Access {
+    let mut access = decide_paid(catalog, items, now, policy);
+    access.granted = crate::domain::grants::merge(
+        catalog,
+        &items.grants,
+        now,
+        &mut access.features,
+        &mut access.limits,
+        &mut access.usage,
+    );
+    access
+}
+
+fn decide_paid(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPolicy) -> Access {
     let judged: Vec<Judged<'_>> = items
         .subscriptions
         .iter()
@@ -488,7 +528,16 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
         return access;
     }
 
-    let free = catalog.free_plan();
+    let latest = judged
+        .iter()
+        .max_by_key(|j| (j.sub.updated_at, j.sub.current_period_end, j.sub.subscription_id.as_str()));
+    // A paused subscription (and nothing granting) gets `PAUSED_ACCESS`: the free plan by default.
+    let free = match policy.paused_access {
+        _ if !judged.iter().any(|j| j.reason == Reason::Paused) => catalog.free_plan(),
+        PausedAccess::FreePlan => catalog.free_plan(),
+        PausedAccess::Nothing => None,
+        PausedAccess::Plan(id) => catalog.get(id).or(catalog.free_plan()),
+    };
     let features = free.map(|p| p.features.clone()).unwrap_or_default();
     let limits = free.map(|p| p.limits.clone()).unwrap_or_default();
     let usage: Allowances = free
@@ -505,9 +554,6 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
                 .collect()
         })
         .unwrap_or_default();
-    let latest = judged
-        .iter()
-        .max_by_key(|j| (j.sub.updated_at, j.sub.current_period_end, j.sub.subscription_id.as_str()));
     let mut access = match latest {
         Some(latest) => headline(latest, features, limits),
         None => Access {
@@ -519,6 +565,7 @@ pub fn decide(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPol
             cancel_at_period_end: false,
             trial_end: None,
             unseated: BTreeSet::new(),
+            granted: BTreeSet::new(),
             basis: if free.is_some() { Reason::FreePlan } else { Reason::NoSubscription },
             usage: Allowances::new(),
             usage_period: calendar_month(now),
@@ -550,6 +597,7 @@ fn headline(j: &Judged<'_>, features: BTreeSet<String>, limits: BTreeMap<String,
         cancel_at_period_end: j.sub.cancel_at_period_end,
         trial_end: j.sub.trial_end,
         unseated: BTreeSet::new(),
+        granted: BTreeSet::new(),
         basis: j.reason,
         usage: Allowances::new(),
         usage_period: Period { start: 0, end: 0 },
@@ -590,6 +638,9 @@ mod tests {
             cancel_at: None,
             trial_end: None,
             past_due_since: None,
+            pause: None,
+            paused_since: None,
+            uncollected_period: None,
             version: crate::domain::version::Version::of_payload(1),
             updated_at: NOW - DAY,
         }

@@ -202,6 +202,11 @@ pub struct TrialData {
     /// Whether the subscription has a payment method to charge when the trial ends; without
     /// one the user should add a card in the billing portal.
     pub has_payment_method: Option<bool>,
+    /// How the trial ends: `charge` (a payment method is on the subscription), or without one
+    /// Stripe's `trial_settings.end_behavior.missing_payment_method`: `cancel`, `pause` or
+    /// `create_invoice` (an open invoice, then dunning). Adding a card in the billing portal
+    /// (`POST /portal`) turns any of them into `charge`.
+    pub ends_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -405,7 +410,10 @@ pub fn subscription_events(cause: &Cause, user: &str, before: Option<&Subscripti
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
     Payment(DetailType, PaymentData),
-    TrialWillEnd { has_payment_method: Option<bool> },
+    TrialWillEnd {
+        has_payment_method: Option<bool>,
+        ends_by: Option<String>,
+    },
 }
 
 impl Signal {
@@ -417,12 +425,16 @@ impl Signal {
                 common: common(cause, *kind, user, record),
                 data: Data::Payment(payment.clone()),
             },
-            Signal::TrialWillEnd { has_payment_method } => DomainEvent {
+            Signal::TrialWillEnd {
+                has_payment_method,
+                ends_by,
+            } => DomainEvent {
                 detail_type: DetailType::TrialWillEnd,
                 common: common(cause, DetailType::TrialWillEnd, user, record),
                 data: Data::Trial(TrialData {
                     trial_end: record.trial_end,
                     has_payment_method: *has_payment_method,
+                    ends_by: ends_by.clone(),
                 }),
             },
         }
@@ -575,6 +587,9 @@ mod tests {
             cancel_at: None,
             trial_end: None,
             past_due_since: None,
+            pause: None,
+            paused_since: None,
+            uncollected_period: None,
             version: Version::of_payload(1),
             updated_at: 1,
         }

@@ -57,6 +57,12 @@ pub struct SubscriptionSnapshot {
     pub schedule_id: Option<String>,
     /// The metered items (usage billed through meters): item id and price id.
     pub other_items: Vec<(String, String)>,
+    /// `pause_collection`, when collection is paused.
+    pub pause: Option<crate::domain::pause::PauseCollection>,
+    /// `trial_settings.end_behavior.missing_payment_method`: `cancel`, `pause`, `create_invoice`.
+    pub trial_end_without_card: Option<String>,
+    /// Whether it names a default payment method.
+    pub has_payment_method: bool,
 }
 
 /// One item of a subscription, as the rules read it.
@@ -126,6 +132,17 @@ pub fn parse_subscription(object: &Value) -> Option<SubscriptionSnapshot> {
     read(object).and_then(SubscriptionSnapshot::from_wire)
 }
 
+/// How a subscription's trial ends: `charge` with a default payment method, else its
+/// `trial_settings.end_behavior.missing_payment_method` (Stripe's default `create_invoice`).
+pub fn trial_ends_by(object: &Value) -> Option<String> {
+    let snapshot = parse_subscription(object)?;
+    Some(if snapshot.has_payment_method {
+        "charge".to_owned()
+    } else {
+        snapshot.trial_end_without_card.unwrap_or_else(|| "create_invoice".to_owned())
+    })
+}
+
 /// Whether a subscription payload names a default payment method (`None`: unreadable).
 pub fn subscription_has_payment_method(object: &Value) -> Option<bool> {
     read::<wire::Subscription>(object).map(|w| w.default_payment_method.is_some())
@@ -159,6 +176,14 @@ impl SubscriptionSnapshot {
             current_period_start,
             schedule_id: id_of(wire.schedule.as_ref()),
             other_items: metered_items(&items),
+            pause: wire.pause_collection.and_then(|p| {
+                Some(crate::domain::pause::PauseCollection {
+                    behavior: p.behavior?,
+                    resumes_at: p.resumes_at,
+                })
+            }),
+            trial_end_without_card: wire.trial_settings.and_then(|t| t.end_behavior?.missing_payment_method),
+            has_payment_method: wire.default_payment_method.is_some(),
         })
     }
 }
@@ -183,6 +208,8 @@ impl SubscriptionSnapshot {
             _ => None,
         });
         let since = since.min(now);
+        let (paused_since, uncollected_period) =
+            crate::domain::pause::track(self.pause.as_ref(), self.current_period_start, previous, since);
         let past_due_since = (self.status == SubscriptionStatus::PastDue).then(|| match previous {
             Some(prev) if prev.status == SubscriptionStatus::PastDue => prev.past_due_since.unwrap_or(since),
             _ => since,
@@ -209,6 +236,9 @@ impl SubscriptionSnapshot {
             cancel_at: self.cancel_at,
             trial_end: self.trial_end,
             past_due_since,
+            pause: self.pause.clone(),
+            paused_since,
+            uncollected_period,
             version,
             updated_at: now,
         }
@@ -282,6 +312,8 @@ pub struct CustomerSnapshot {
     pub email: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub deleted: bool,
+    /// Whether `invoice_settings.default_payment_method` names one (a card added in the portal).
+    pub has_payment_method: bool,
 }
 
 impl CustomerSnapshot {
@@ -308,6 +340,7 @@ impl CustomerSnapshot {
             email: wire.email,
             metadata: wire.metadata,
             deleted: wire.deleted.unwrap_or(false),
+            has_payment_method: wire.invoice_settings.and_then(|s| s.default_payment_method).is_some(),
         })
     }
 }
@@ -443,6 +476,9 @@ pub fn purchase_record(
         cancel_at: None,
         trial_end: None,
         past_due_since: None,
+        pause: None,
+        paused_since: None,
+        uncollected_period: None,
         version,
         updated_at: now,
     })

@@ -20,6 +20,7 @@
 //! | `OUTBOX#PARKED` | as above | an [`OutboxRecord`] that EventBridge kept refusing, kept for review |
 //! | `OUTBOX#LATER` | `<past_due_since>#<id>` | an access check due when a `past_due` grace period ends (the publisher adds the grace) |
 //! | `NOTIFIED#<domain event id>` | `EMAIL` | the email of a domain event was sent (TTL) |
+//! | `USER#<sub>` | `GRANT#<feature>` | [`crate::domain::grants::GrantRecord`]: a feature given by support until a time (TTL after) |
 //! | `USER#<sub>` | `ACCESS` | [`AccessSnapshot`]: the effective feature set last published in `entitlements.changed` |
 //!
 //! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
@@ -257,6 +258,15 @@ pub struct SubscriptionRecord {
     /// When the subscription went `past_due` (start of the grace period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub past_due_since: Option<i64>,
+    /// Stripe's `pause_collection` ([`crate::domain::pause`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<crate::domain::pause::PauseCollection>,
+    /// When collection was first seen paused (kept while it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<i64>,
+    /// The start of a period that began while collection was paused: it grants nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncollected_period: Option<i64>,
     /// Order guard: a write only lands when its version is higher than the stored one.
     pub version: Version,
     pub updated_at: i64,
@@ -366,6 +376,9 @@ pub struct AuditRecord {
     pub before: String,
     pub after: String,
     pub expires_at: i64,
+    /// Who acted, for support actions: the IAM caller's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl AuditRecord {
@@ -381,6 +394,7 @@ impl AuditRecord {
             before,
             after,
             expires_at: now + AUDIT_TTL_SECS,
+            actor: None,
         }
     }
 }
@@ -517,6 +531,8 @@ pub struct UserItems {
     pub access: Option<AccessSnapshot>,
     /// The user's seats in organizations.
     pub seats: Vec<crate::domain::seat_records::SeatRecord>,
+    /// Support grants ([`crate::domain::grants`]), ended ones included until DynamoDB deletes them.
+    pub grants: Vec<crate::domain::grants::GrantRecord>,
 }
 
 /// `USER#<sub>` / `USAGE#<period end>#<feature>`: the units a user used of one counter in one

@@ -10,6 +10,7 @@
 //! - [`metrics`] — CloudWatch metrics as embedded metric format log lines
 
 pub mod http;
+pub mod iam;
 pub mod identity;
 pub mod local_events;
 pub mod membership;

@@ -22,5 +22,6 @@ pub mod reconcile;
 pub mod reporter;
 pub mod seats;
 pub mod subscriptions;
+pub mod support;
 pub mod sync;
 pub mod usage;

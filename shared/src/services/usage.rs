@@ -362,32 +362,36 @@ impl<'a> Usage<'a> {
 
     /// The user's counters in the current period (one Query).
     pub async fn summary(&self, user: &str) -> Result<UsageSummary, UsageError> {
-        let now = self.clock.now();
         let items = self.store.user_items(user).await?;
-        let access = access::decide(self.catalog, &items, now, &self.policy);
-        let period = access.usage_period;
-        let features = access
-            .usage
-            .iter()
-            .map(|(feature, allowance)| {
-                let counter = items.usage.iter().find(|c| c.feature == *feature && c.period_end == period.end);
-                // Under a limit, the quota's count; else every unit.
-                // A period restarted before its end starts from the count it carries.
-                let used = counter.map_or(allowance.carried, |c| if allowance.limit.is_some() { c.limited } else { c.used });
-                let usage = FeatureUsage {
-                    used,
-                    limit: allowance.limit,
-                    remaining: allowance.limit.map(|l| l.saturating_sub(used)),
-                    metered: allowance.metered(),
-                    thresholds: allowance.limit.map(|l| thresholds_reached(used, l)).unwrap_or_default(),
-                };
-                (feature.clone(), usage)
-            })
-            .collect();
-        Ok(UsageSummary {
-            period_start: period.start,
-            period_end: period.end,
-            features,
+        let access = access::decide(self.catalog, &items, self.clock.now(), &self.policy);
+        Ok(summarize(&items, &access))
+    }
+}
+
+/// The counters of `items` in the period of `access` (what `GET /usage` shows).
+pub fn summarize(items: &crate::domain::records::UserItems, access: &crate::domain::access::Access) -> UsageSummary {
+    let period = access.usage_period;
+    let features = access
+        .usage
+        .iter()
+        .map(|(feature, allowance)| {
+            let counter = items.usage.iter().find(|c| c.feature == *feature && c.period_end == period.end);
+            // Under a limit, the quota's count; else every unit.
+            // A period restarted before its end starts from the count it carries.
+            let used = counter.map_or(allowance.carried, |c| if allowance.limit.is_some() { c.limited } else { c.used });
+            let usage = FeatureUsage {
+                used,
+                limit: allowance.limit,
+                remaining: allowance.limit.map(|l| l.saturating_sub(used)),
+                metered: allowance.metered(),
+                thresholds: allowance.limit.map(|l| thresholds_reached(used, l)).unwrap_or_default(),
+            };
+            (feature.clone(), usage)
         })
+        .collect();
+    UsageSummary {
+        period_start: period.start,
+        period_end: period.end,
+        features,
     }
 }

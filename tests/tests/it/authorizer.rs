@@ -325,6 +325,9 @@ fn record(user: &str, plan: &str, status: &str, past_due_since: Option<i64>) -> 
         cancel_at: None,
         trial_end: (status == "trialing").then_some(now() + 5 * 86_400),
         past_due_since,
+        pause: None,
+        paused_since: None,
+        uncollected_period: None,
         version: Version::of_payload(now()),
         updated_at: now(),
     }

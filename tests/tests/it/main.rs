@@ -18,6 +18,7 @@ mod reporter_queue;
 mod revenue;
 mod store;
 mod subscription;
+mod support;
 mod sync;
 mod template;
 mod usage;

@@ -23,6 +23,9 @@ fn subscription(user: &str, id: &str, status: &str, second: i64) -> Subscription
         cancel_at: None,
         trial_end: None,
         past_due_since: None,
+        pause: None,
+        paused_since: None,
+        uncollected_period: None,
         version: Version::of_payload(second),
         updated_at: 1,
     }

@@ -36,7 +36,7 @@ async fn post(stack: &Stack, event: &str, user: &str, payload: Value) -> (u16, V
 
 /// A paid subscription of `user_123` to `plan` (monthly), synced eagerly as the app would after
 /// the return from Checkout. Returns its id.
-async fn subscribed(stack: &Stack, plan: &str) -> String {
+pub(crate) async fn subscribed(stack: &Stack, plan: &str) -> String {
     let (status, created) = create(stack, post_checkout(json!({"plan": plan, "interval": "month"}))).await;
     assert_eq!(status, 201, "{created}");
     let session = created["id"].as_str().unwrap().to_owned();

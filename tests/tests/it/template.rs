@@ -240,6 +240,16 @@ fn each_function_gets_the_table_actions_it_uses_and_nothing_more() {
             ],
         ),
         ("NotifierFunction", &["dynamodb:GetItem", "dynamodb:PutItem"]),
+        (
+            "AdminFunction",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            ],
+        ),
     ];
     for (name, function) in functions(&template) {
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();
@@ -407,4 +417,44 @@ fn usage_is_recorded_by_invoking_the_function_with_a_policy_a_caller_attaches() 
         assert_eq!(tag(&env["USER_RATE_LIMIT_PER_MINUTE"]), "Ref UserRateLimitPerMinute", "{name}");
     }
     assert!(template["Resources"]["UsageParkedAlarm"].is_mapping(), "parked usage is alarmed");
+}
+
+#[test]
+fn support_routes_are_iam_authorized_and_no_other_route_reaches_the_admin_function() {
+    let template = template();
+    assert_eq!(
+        template["Resources"]["HttpApi"]["Properties"]["Auth"]["EnableIamAuthorizer"].as_bool(),
+        Some(true)
+    );
+    let mut admin_routes = Vec::new();
+    for (name, function) in functions(&template) {
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"] != "HttpApi" {
+                continue;
+            }
+            let path = event["Properties"]["Path"].as_str().unwrap_or_default().to_owned();
+            let authorizer = event["Properties"]["Auth"]["Authorizer"].as_str();
+            if name == "AdminFunction" {
+                assert_eq!(authorizer, Some("AWS_IAM"), "{path} is signed with SigV4");
+                admin_routes.push(path);
+            } else {
+                assert!(!path.starts_with("/admin"), "{name} serves {path}");
+                assert_ne!(authorizer, Some("AWS_IAM"), "{name}: {path} is a user's route");
+            }
+        }
+    }
+    admin_routes.sort();
+    assert_eq!(
+        admin_routes,
+        [
+            "/admin/orgs/{org_id}",
+            "/admin/users/{user_id}",
+            "/admin/users/{user_id}/grants",
+            "/admin/users/{user_id}/grants/{feature}",
+            "/admin/users/{user_id}/resync",
+        ]
+    );
 }

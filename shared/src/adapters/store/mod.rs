@@ -9,6 +9,7 @@
 //!   condition (versioned state only above the stored version; links only onto absent or equal
 //!   items), and a failed condition is an outcome ([`Committed`]), not an error.
 
+mod grants;
 mod outbox;
 mod queue;
 mod reads;
@@ -35,6 +36,7 @@ use crate::domain::records::{
 };
 use crate::domain::version::Version;
 
+pub use self::grants::AUDIT_ROWS;
 pub use self::outbox::OUTBOX_READ_CAP;
 pub use self::queue::QUEUE_READ_CAP;
 pub use self::requests::RateTaken;
@@ -497,6 +499,9 @@ mod tests {
             cancel_at: None,
             trial_end: None,
             past_due_since: None,
+            pause: None,
+            paused_since: None,
+            uncollected_period: None,
             version: Version::of_payload(7),
             updated_at: 1,
         };

@@ -247,6 +247,8 @@ fn sort_item(out: &mut UserItems, item: HashMap<String, AttributeValue>) -> Resu
         out.access = Some(from_item(item)?);
     } else if sk.starts_with(keys::SEAT_PREFIX) {
         out.seats.push(from_item(item)?);
+    } else if sk.starts_with(crate::domain::grants::GRANT_PREFIX) {
+        out.grants.push(from_item(item)?);
     }
     Ok(())
 }

@@ -46,6 +46,9 @@ pub struct NewCheckoutSession {
     pub metadata: Vec<(String, String)>,
     pub client_reference_id: Option<String>,
     pub trial_days: Option<u32>,
+    /// A trial without a card: Checkout collects one only if required
+    /// (`payment_method_collection=if_required`), and the trial ends this way without one.
+    pub trial_without_card: Option<crate::config::TrialEndWithoutCard>,
     pub allow_promotion_codes: bool,
     /// Metered prices of the plan (usage billed through Stripe meters), after the licensed one.
     pub metered_prices: Vec<String>,
@@ -168,6 +171,25 @@ impl Stripe {
                 let mut data = CreateCheckoutSessionSubscriptionData::new();
                 data.metadata = Some(new.metadata.iter().cloned().collect());
                 data.trial_period_days = new.trial_days;
+                let mut request = request;
+                if let (Some(end), Some(_)) = (new.trial_without_card, new.trial_days) {
+                    use stripe_checkout::checkout_session::{
+                        CreateCheckoutSessionPaymentMethodCollection as Collect,
+                        CreateCheckoutSessionSubscriptionDataTrialSettings as Settings,
+                        CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehavior as EndBehavior,
+                        CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehaviorMissingPaymentMethod as Missing,
+                    };
+                    let missing = match end {
+                        crate::config::TrialEndWithoutCard::Cancel => Missing::Cancel,
+                        crate::config::TrialEndWithoutCard::Pause => Missing::Pause,
+                    };
+                    data.trial_settings = Some(Settings {
+                        end_behavior: EndBehavior {
+                            missing_payment_method: missing,
+                        },
+                    });
+                    request = request.payment_method_collection(Collect::IfRequired);
+                }
                 request
                     .mode(stripe_shared::CheckoutSessionMode::Subscription)
                     .subscription_data(data)

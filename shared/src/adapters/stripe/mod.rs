@@ -23,6 +23,7 @@ mod meters;
 mod payments;
 mod portal;
 mod prices;
+mod retention;
 mod retry;
 mod subscriptions;
 

@@ -124,6 +124,18 @@ pub enum SeatMode {
     Open,
 }
 
+/// Whether a plan's trial asks for a card (`"trial_card"` in the catalog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialCard {
+    /// Checkout always collects a card (the default).
+    #[default]
+    Required,
+    /// A trial starts without a card (`payment_method_collection=if_required`); how it ends
+    /// without one is `TRIAL_END_WITHOUT_CARD`.
+    IfRequired,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub id: String,
@@ -143,6 +155,8 @@ pub struct Plan {
     pub usage: BTreeMap<String, UsageRule>,
     /// Who in an organization gets the features.
     pub seats: SeatMode,
+    /// Whether the trial asks for a card.
+    pub trial_card: TrialCard,
 }
 
 impl Plan {

@@ -51,6 +51,7 @@ impl Catalog {
                         })
                         .collect(),
                     trial_days: p.trial_days,
+                    trial_card: p.trial_card,
                     max_quantity: p.max_quantity,
                     features: &p.features,
                     limits: &p.limits,
@@ -107,6 +108,8 @@ pub struct PublicPlan<'a> {
     pub free: bool,
     pub prices: BTreeMap<Interval, PublicPrice>,
     pub trial_days: u32,
+    /// `required` (Checkout collects a card) or `if_required` (the trial starts without one).
+    pub trial_card: super::TrialCard,
     pub max_quantity: u32,
     pub features: &'a BTreeSet<String>,
     pub limits: &'a BTreeMap<String, u64>,

@@ -67,6 +67,8 @@ pub(super) struct RawPlan {
     usage: BTreeMap<String, RawUsage>,
     #[serde(default)]
     seats: Option<SeatMode>,
+    #[serde(default)]
+    trial_card: super::TrialCard,
 }
 
 pub(super) fn invalid(entry: &str, problem: impl Into<String>) -> CatalogError {
@@ -128,6 +130,9 @@ pub(super) fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogE
     }
     if !(0..=MAX_TRIAL_DAYS).contains(&raw.trial_days) {
         return Err(invalid(&entry, format!("trial_days must be between 0 and {MAX_TRIAL_DAYS}")));
+    }
+    if raw.trial_card == super::TrialCard::IfRequired && raw.trial_days == 0 {
+        return Err(invalid(&entry, "trial_card if_required needs trial_days"));
     }
     if raw.trial_days > 0 && raw.mode == PlanMode::OneTime {
         return Err(invalid(&entry, "a one-time plan cannot have a trial"));
@@ -245,5 +250,6 @@ pub(super) fn validate_plan(index: usize, raw: RawPlan) -> Result<Plan, CatalogE
         seats: raw
             .seats
             .unwrap_or(if max_quantity > 1 { SeatMode::Assigned } else { SeatMode::Open }),
+        trial_card: raw.trial_card,
     })
 }

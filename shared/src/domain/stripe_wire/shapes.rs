@@ -39,6 +39,36 @@ pub(crate) struct Subscription {
     pub(crate) schedule: Option<AnyId>,
     #[serde(deserialize_with = "loose")]
     pub(crate) default_payment_method: Option<AnyId>,
+    #[serde(deserialize_with = "loose")]
+    pub(crate) pause_collection: Option<PauseCollection>,
+    #[serde(deserialize_with = "loose")]
+    pub(crate) trial_settings: Option<TrialSettings>,
+}
+
+/// A subscription's `pause_collection`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct PauseCollection {
+    #[serde(deserialize_with = "loose")]
+    pub(crate) behavior: Option<String>,
+    #[serde(deserialize_with = "loose")]
+    pub(crate) resumes_at: Option<i64>,
+}
+
+/// A subscription's `trial_settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct TrialSettings {
+    #[serde(deserialize_with = "loose")]
+    pub(crate) end_behavior: Option<TrialEndBehavior>,
+}
+
+/// `trial_settings.end_behavior`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct TrialEndBehavior {
+    #[serde(deserialize_with = "loose")]
+    pub(crate) missing_payment_method: Option<String>,
 }
 
 /// `subscription_item`.
@@ -154,6 +184,16 @@ pub(crate) struct Customer {
     pub(crate) metadata: BTreeMap<String, String>,
     #[serde(deserialize_with = "loose")]
     pub(crate) deleted: Option<bool>,
+    #[serde(deserialize_with = "loose")]
+    pub(crate) invoice_settings: Option<InvoiceSettings>,
+}
+
+/// A customer's `invoice_settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct InvoiceSettings {
+    #[serde(deserialize_with = "loose")]
+    pub(crate) default_payment_method: Option<AnyId>,
 }
 
 /// `charge`.

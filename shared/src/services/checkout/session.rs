@@ -85,6 +85,8 @@ pub fn new_session(
         metadata,
         client_reference_id: (identity.user_id.len() <= 200).then(|| identity.user_id.clone()),
         trial_days,
+        trial_without_card: (trial_days.is_some() && input.plan.trial_card == crate::domain::plans::TrialCard::IfRequired)
+            .then_some(config.trial_end_without_card),
         allow_promotion_codes: config.allow_promotion_codes,
         metered_prices,
         custom: None,
@@ -119,6 +121,7 @@ pub fn new_custom_session(config: &CheckoutConfig, identity: &Buyer, input: &Cus
         metadata,
         client_reference_id: (identity.user_id.len() <= 200).then(|| identity.user_id.clone()),
         trial_days: None,
+        trial_without_card: None,
         // A promotion code would take the amount below the entry's minimum.
         allow_promotion_codes: false,
         metered_prices: Vec::new(),

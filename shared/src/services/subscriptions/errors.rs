@@ -63,6 +63,15 @@ pub enum SubscriptionError {
     PastDue,
     #[error("metered usage could not all be reported before the cancel")]
     UsageNotReported,
+    /// Only an active or trialing subscription can be paused.
+    #[error("this subscription is `{status}` and cannot be paused")]
+    NotPausable { status: String },
+    /// A paused subscription resumes by charging a card, and none is on file.
+    #[error("add a payment method in the billing portal (POST /portal) before resuming")]
+    PaymentMethodRequired,
+    /// The subscription carries another discount already (codes do not stack).
+    #[error("this subscription already has a discount; codes do not stack")]
+    DiscountExists,
     #[error(transparent)]
     Rate(#[from] RateError),
     #[error("a stripe call failed")]
@@ -92,6 +101,9 @@ impl SubscriptionError {
                 | SubscriptionError::MeteredIntervalChange
                 | SubscriptionError::PerSeatDecrease
                 | SubscriptionError::PastDue
+                | SubscriptionError::NotPausable { .. }
+                | SubscriptionError::DiscountExists
+                | SubscriptionError::PaymentMethodRequired
         )
     }
 }

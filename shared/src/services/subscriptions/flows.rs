@@ -95,8 +95,26 @@ pub(super) async fn resume_claimed(
     let paused = target.current.status == "paused";
     let ending = target.ending();
     let pending = target::change_pending(stripe, &target).await?;
-    if !paused && !ending && !pending && !claim.retry() {
+    // Paused collection, or a period that began while it was (lifted since): resumed with a
+    // new period charged now when the current one was never paid.
+    let current = &target.current;
+    let (_, unpaid) = crate::domain::pause::track(
+        current.pause.as_ref(),
+        current.current_period_start,
+        Some(&target.record),
+        state.clock.now(),
+    );
+    let collection = current.pause.is_some() || unpaid.is_some();
+    if !paused && !ending && !pending && !collection && !claim.retry() {
         return Err(SubscriptionError::NothingToResume);
+    }
+    // Stripe resumes a paused subscription by invoicing it; without a card that invoice fails
+    // and the subscription turns `past_due` (a grace period nobody paid for).
+    if paused && !current.has_payment_method {
+        let customer = stripe.retrieve_customer(&target.customer).await?;
+        if !customer.is_some_and(|c| c.has_payment_method) {
+            return Err(SubscriptionError::PaymentMethodRequired);
+        }
     }
     let engine = state.sync()?;
     let observed = engine.observe(user, target.id()).await?;
@@ -106,6 +124,17 @@ pub(super) async fn resume_claimed(
         && let Err(err) = step(
             stripe
                 .resume_subscription(target.id(), &keys.step("resume"))
+                .await
+                .map_err(SubscriptionError::from),
+            claim.key,
+        )
+    {
+        return Err(failed(&engine, stripe, observed, &target, released, err).await);
+    }
+    if collection
+        && let Err(err) = step(
+            stripe
+                .resume_collection(target.id(), unpaid.is_some(), &keys.step("collect"))
                 .await
                 .map_err(SubscriptionError::from),
             claim.key,
@@ -126,7 +155,7 @@ pub(super) async fn resume_claimed(
         }
     }
     let now = target::record(&engine, stripe, observed, target.id(), released).await?;
-    tracing::info!(user = %user, subscription = %target.id(), paused, ending, pending, "subscription resumed");
+    tracing::info!(user = %user, subscription = %target.id(), paused, ending, pending, collection, "subscription resumed");
     answer(state, user, &target, now)
 }
 
@@ -224,7 +253,7 @@ fn applied_before(err: &SubscriptionError, claim: Option<RequestKey>) -> bool {
 }
 
 /// A step's result, with a retry's [`applied_before`] refusal taken as done.
-fn step<T>(result: Result<T, SubscriptionError>, claim: Option<RequestKey>) -> Result<Option<T>, SubscriptionError> {
+pub(super) fn step<T>(result: Result<T, SubscriptionError>, claim: Option<RequestKey>) -> Result<Option<T>, SubscriptionError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(err) if applied_before(&err, claim) => {
@@ -237,7 +266,7 @@ fn step<T>(result: Result<T, SubscriptionError>, claim: Option<RequestKey>) -> R
 
 /// After a step failed: when a schedule was released before it, the table learns that now (its
 /// pending change is gone in Stripe), then the step's error is answered.
-async fn failed(
+pub(super) async fn failed(
     engine: &Engine<'_>,
     stripe: &Stripe,
     observed: Observed,

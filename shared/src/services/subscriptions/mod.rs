@@ -25,6 +25,7 @@ mod change;
 mod claims;
 mod errors;
 mod flows;
+mod retention;
 mod target;
 mod views;
 
@@ -32,6 +33,7 @@ use serde::Serialize;
 
 use self::claims::Claim;
 pub use self::errors::{Refusal, SubscriptionError};
+pub use self::retention::{DiscountRequest, Discounted, PauseRequest};
 pub use self::views::{InvoicesView, PreviewView, ScheduledChangeView, SubscriptionView, subscriptions};
 use crate::adapters::stripe::{GatewayError, InvoicePage, Proration};
 use crate::domain::invoices::InvoicePreview;

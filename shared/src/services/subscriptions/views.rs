@@ -33,6 +33,12 @@ pub struct SubscriptionView {
     /// ended) or the renewal date is unknown.
     pub days_until_renewal: Option<i64>,
     pub scheduled_change: Option<ScheduledChangeView>,
+    /// Stripe's `pause_collection` while collection is paused (`POST /subscription/pause`):
+    /// `{"behavior", "resumes_at"}`; `null` otherwise.
+    pub pause_collection: Option<crate::domain::pause::PauseCollection>,
+    /// Whether the current period began while collection was paused (it grants nothing until
+    /// a period is paid: `POST /subscription/resume` charges a new one).
+    pub unpaid_period: bool,
 }
 
 impl SubscriptionView {
@@ -65,6 +71,8 @@ impl SubscriptionView {
             trial_end: record.trial_end,
             days_until_renewal,
             scheduled_change,
+            pause_collection: record.pause.clone().filter(|p| crate::domain::pause::paused(Some(p), now)),
+            unpaid_period: crate::domain::pause::uncollected(record),
         }
     }
 }
@@ -152,6 +160,9 @@ mod tests {
             cancel_at: None,
             trial_end: None,
             past_due_since: None,
+            pause: None,
+            paused_since: None,
+            uncollected_period: None,
             version: Version::of_payload(1),
             updated_at: 1,
         }

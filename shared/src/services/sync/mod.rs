@@ -197,6 +197,7 @@ impl Origin {
             "invoice.payment_action_required" => payment(DetailType::PaymentActionRequired, false),
             "customer.subscription.trial_will_end" => Some(Signal::TrialWillEnd {
                 has_payment_method: crate::domain::objects::subscription_has_payment_method(&event.object),
+                ends_by: crate::domain::objects::trial_ends_by(&event.object),
             }),
             _ => None,
         };
