@@ -714,6 +714,7 @@ mod tests {
             }),
             schedules: vec![],
             usage: vec![],
+            grants: vec![],
             access: None,
             seats: vec![],
         }
@@ -901,6 +902,7 @@ mod tests {
         let items = items(subs, None);
         let one_day = AccessPolicy {
             past_due_grace: Duration::from_secs(DAY as u64),
+            ..AccessPolicy::default()
         };
         assert_eq!(
             decide(&catalog, &items, NOW, &one_day).check("api_access").reason,
@@ -912,6 +914,7 @@ mod tests {
         );
         let forever = AccessPolicy {
             past_due_grace: Duration::MAX,
+            ..AccessPolicy::default()
         };
         assert!(
             decide(&catalog, &items, i64::MAX - 1, &forever).check("api_access").allowed,
@@ -994,5 +997,61 @@ mod tests {
         );
         assert!(alone.check("exports").allowed);
         assert!(!alone.check("api_access").allowed);
+    }
+
+    #[test]
+    fn paused_collection_and_a_period_begun_while_paused_grant_only_paused_access() {
+        let catalog = Catalog::embedded().unwrap();
+        let pause = crate::domain::pause::PauseCollection {
+            behavior: "void".into(),
+            resumes_at: Some(NOW + 10 * DAY),
+        };
+        let paused = sub("sub_1", "active", "pro").edit(|s| s.pause = Some(pause.clone()));
+        let policy = AccessPolicy::default();
+        let access = decide(&catalog, &items(vec![paused.clone()], None), NOW, &policy);
+        assert_eq!(access.status, AccessStatus::Paused);
+        assert_eq!(access.check("api_access").reason, Reason::Paused);
+        assert!(access.check("projects").allowed, "the free plan (PAUSED_ACCESS default)");
+        let nothing = AccessPolicy {
+            paused_access: PausedAccess::Nothing,
+            ..policy
+        };
+        assert!(!decide(&catalog, &items(vec![paused.clone()], None), NOW, &nothing).check("projects").allowed);
+        let starter = AccessPolicy {
+            paused_access: PausedAccess::Plan("starter"),
+            ..policy
+        };
+        let as_starter = decide(&catalog, &items(vec![paused.clone()], None), NOW, &starter);
+        assert!(as_starter.check("exports").allowed && !as_starter.check("api_access").allowed);
+        // `resumes_at` passed: collection resumed, the (paid) period grants again.
+        assert!(decide(&catalog, &items(vec![paused], None), NOW + 10 * DAY, &policy).check("api_access").allowed);
+        // The pause lifted, but the current period began while paused: nothing paid for it.
+        let unpaid = sub("sub_1", "active", "pro").edit(|s| {
+            s.current_period_start = Some(NOW - DAY);
+            s.uncollected_period = Some(NOW - DAY);
+        });
+        assert_eq!(decide(&catalog, &items(vec![unpaid.clone()], None), NOW, &policy).check("api_access").reason, Reason::Paused);
+        // The next period (a paid renewal, or the resume's new period) grants.
+        let renewed = unpaid.edit(|s| s.current_period_start = Some(NOW));
+        assert!(decide(&catalog, &items(vec![renewed], None), NOW, &policy).check("api_access").allowed);
+    }
+
+    #[test]
+    fn grants_add_a_feature_until_they_end_and_never_lower_what_a_plan_gives() {
+        let catalog = Catalog::embedded().unwrap();
+        let grant = crate::domain::grants::GrantRecord::new("USER#u1", "api_access", NOW + DAY, "ticket", "arn:aws:iam::1:user/s", NOW - DAY);
+        let mut free = items(vec![], None);
+        free.grants.push(grant.clone());
+        let access = decide(&catalog, &free, NOW, &AccessPolicy::default());
+        assert_eq!(access.check("api_access").reason, Reason::Grant);
+        assert!(!decide(&catalog, &free, NOW + DAY, &AccessPolicy::default()).check("api_access").allowed);
+        // A plan that has it already keeps its own reason and limit.
+        let mut pro = items(vec![sub("sub_1", "active", "pro")], None);
+        pro.grants.push(grant);
+        let projects = crate::domain::grants::GrantRecord::new("USER#u1", "projects", NOW + DAY, "t", "arn:aws:iam::1:user/s", NOW - DAY);
+        pro.grants.push(projects);
+        let access = decide(&catalog, &pro, NOW, &AccessPolicy::default());
+        assert_eq!(access.check("api_access").reason, Reason::Active);
+        assert_eq!(access.check("projects").limit, Some(100));
     }
 }
