@@ -2,18 +2,22 @@
 """Drives the Stripe emulator with Stripe's official Python SDK (stripe-python) and asserts what
 comes back: subscription updates with prorations, invoice previews and lists, subscription
 schedules carried out by the emulator's clock, cancellation with prorate/invoice_now, billing
-meters (meter events, a repeated identifier, event summaries, metered usage on the renewal) and
-Stripe's errors. Exits non-zero on the first failure.
+meters (meter events, a repeated identifier, event summaries, metered usage on the renewal),
+coupons and promotion codes applied to a subscription as discounts, pause_collection, a
+Checkout trial without a card, and Stripe's errors. Exits non-zero on the first failure.
 
 Usage: stripe_python_check.py [BASE_URL]   (default: $STRIPE_API_BASE, then http://127.0.0.1:12111)
 
 Only the `stripe` package speaks the Stripe API here; urllib calls the emulator's own
-`/_emulator/*` controls (paying a Checkout Session, moving the clock).
+`/_emulator/*` controls (paying a Checkout Session, moving the clock) and its hosted Checkout
+page (paying without a card).
 """
 
 import json
 import os
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import stripe
@@ -407,6 +411,96 @@ def check_meters(emulator):
     equal(renewal.total, 2900 + 123, "the renewal total")
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def pay_on_page(emulator, session_id, form):
+    """The hosted Checkout page's Pay button; the HTTP status (a redirect is not followed)."""
+    data = urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(f"{emulator.base}/checkout/{session_id}/pay", data=data, method="POST")
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def check_coupons_promotion_codes_and_discounts(emulator):
+    sub = subscribe(emulator, "pro_month", 1, "python-retention@example.com")
+    coupon = stripe.Coupon.create(percent_off=25, duration="repeating", duration_in_months=2, name="Python 25")
+    equal((coupon.object, coupon.percent_off, coupon.duration, coupon.valid), ("coupon", 25.0, "repeating", True), "the coupon")
+    equal(stripe.Coupon.retrieve(coupon.id).name, "Python 25", "the coupon read back")
+    check(any(c.id == coupon.id for c in stripe.Coupon.list(limit=100).data), "the coupon is listed")
+    expect_error(lambda: stripe.Coupon.create(percent_off=10, amount_off=100, currency="usd"), "percent_off and amount_off")
+
+    promo = stripe.PromotionCode.create(
+        promotion={"type": "coupon", "coupon": coupon.id}, code="PYTHON25", metadata={"source": "sdk"}
+    )
+    equal((promo.promotion.type, promo.promotion.coupon, promo.code, promo.active), ("coupon", coupon.id, "PYTHON25", True), "the code")
+    listed = stripe.PromotionCode.list(code="python25")
+    equal([p.id for p in listed.data], [promo.id], "listed by code, any case")
+    updated = stripe.PromotionCode.modify(promo.id, metadata={"source": "sdk-updated"})
+    equal(updated.metadata["source"], "sdk-updated", "the code updated")
+    inactive = stripe.PromotionCode.create(promotion={"type": "coupon", "coupon": coupon.id}, active=False)
+    expect_error(
+        lambda: stripe.Subscription.modify(sub.id, discounts=[{"promotion_code": inactive.id}]),
+        "an inactive code",
+        param="discounts[0][promotion_code]",
+        contains="cannot be redeemed",
+    )
+
+    modified = stripe.Subscription.modify(sub.id, discounts=[{"promotion_code": promo.id}])
+    equal(len(modified.discounts), 1, "one discount")
+    read = stripe.Subscription.retrieve(sub.id, expand=["discounts"])
+    discount = read.discounts[0]
+    equal(
+        (discount.object, discount.promotion_code, discount.source.coupon, discount.subscription),
+        ("discount", promo.id, coupon.id, sub.id),
+        "the discount read back",
+    )
+    equal(stripe.PromotionCode.retrieve(promo.id).times_redeemed, 1, "redeemed once")
+    again = stripe.Subscription.modify(sub.id, discounts=[{"promotion_code": promo.id}])
+    equal(again.discounts, modified.discounts, "the same code again changes nothing")
+    equal(stripe.PromotionCode.retrieve(promo.id).times_redeemed, 1, "still redeemed once")
+    preview = stripe.Invoice.create_preview(subscription=sub.id)
+    equal((preview.subtotal, preview.total), (2900, 2175), "the renewal takes 25 % off")
+    equal(preview.total_discount_amounts[0].amount, 725, "the discount amount")
+
+    paused = stripe.Subscription.modify(sub.id, pause_collection={"behavior": "void"})
+    equal((paused.status, paused.pause_collection.behavior), ("active", "void"), "collection paused")
+    equal(stripe.Subscription.retrieve(sub.id).pause_collection.behavior, "void", "pause_collection read back")
+    expect_error(
+        lambda: stripe.Subscription.modify(sub.id, pause_collection={"behavior": "later"}),
+        "an unknown behavior",
+        param="pause_collection[behavior]",
+    )
+    cleared = stripe.Subscription.modify(sub.id, pause_collection="")
+    equal(cleared.pause_collection, None, "pause_collection cleared")
+    equal(stripe.Subscription.retrieve(sub.id).pause_collection, None, "cleared, read back")
+
+
+def check_trial_without_card(emulator):
+    session = stripe.checkout.Session.create(
+        mode="subscription",
+        line_items=[{"price": price("pro_month").id, "quantity": 1}],
+        customer_email="python-no-card@example.com",
+        payment_method_collection="if_required",
+        subscription_data={"trial_period_days": 7, "trial_settings": {"end_behavior": {"missing_payment_method": "pause"}}},
+        success_url="http://localhost:3000/done?session_id={CHECKOUT_SESSION_ID}",
+    )
+    equal(stripe.checkout.Session.retrieve(session.id).payment_method_collection, "if_required", "the session")
+    equal(pay_on_page(emulator, session.id, {}), 303, "paid on the page without a card")
+    done = stripe.checkout.Session.retrieve(session.id)
+    equal((done.status, done.payment_status), ("complete", "no_payment_required"), "the completed session")
+    sub = stripe.Subscription.retrieve(done.subscription)
+    equal((sub.status, sub.default_payment_method), ("trialing", None), "a trial without a card")
+    equal(sub.trial_settings.end_behavior.missing_payment_method, "pause", "trial_settings")
+    emulator.advance_to(sub.trial_end)
+    equal(stripe.Subscription.retrieve(sub.id).status, "paused", "paused when the trial ends without a card")
+
+
 def main():
     base = (sys.argv[1] if len(sys.argv) > 1 else os.environ.get("STRIPE_API_BASE")) or "http://127.0.0.1:12111"
     base = base.rstrip("/")
@@ -423,6 +517,8 @@ def main():
         ("cancel with prorate and invoice_now", lambda: check_cancellation(emulator, sub)),
         ("cancel_at and errors", lambda: check_cancel_at_and_errors(emulator)),
         ("meters, meter events, summaries, usage billing", lambda: check_meters(emulator)),
+        ("coupons, promotion codes, discounts, pause_collection", lambda: check_coupons_promotion_codes_and_discounts(emulator)),
+        ("a Checkout trial without a card", lambda: check_trial_without_card(emulator)),
     ]:
         try:
             result = step()

@@ -75,6 +75,8 @@ impl Actor {
                 0..45 => self.checkout(client, rng, at).await,
                 45..75 => self.record(client, rng, at).await,
                 75..85 if self.charge.is_some() => self.purchase_event(client, rng, at).await,
+                // Support comps a free customer too.
+                85..90 => self.support(client, rng, at).await,
                 _ => Ok(()),
             };
         }
@@ -82,6 +84,14 @@ impl Actor {
         let (sub, currency) = (sub.clone(), currency.clone());
         if self.is_org() && rng.chance(40) {
             return self.seat_op(client, rng, at).await;
+        }
+        if rng.chance(12) {
+            // Retention and support: a pause, a code, a grant.
+            return match rng.below(3) {
+                0 => self.pause(client, rng, at, &sub.id).await,
+                1 => self.discount(client, rng, at, &sub.id).await,
+                _ => self.support(client, rng, at).await,
+            };
         }
         match roll {
             0..40 => self.record(client, rng, at).await,

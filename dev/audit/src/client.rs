@@ -139,6 +139,33 @@ impl Client {
         Ok(body)
     }
 
+    /// A support route of the admin function, as API Gateway hands on an IAM-signed request
+    /// (invoked through `cargo lambda watch`: plain HTTP to it carries no IAM caller and is
+    /// refused). Its status and JSON body.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let mut event = serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+            "headers": {"host": "api.example.com", "content-type": "application/json"},
+            "requestContext": {"accountId": "123456789012", "apiId": "audit", "domainName": "api.example.com",
+                "domainPrefix": "api", "requestId": "audit", "routeKey": "$default", "stage": "$default",
+                "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 0,
+                "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "audit"},
+                "authorizer": {"iam": {"accessKey": "ASIAAUDIT", "accountId": "123456789012", "callerId": "AROAAUDIT:audit",
+                    "userArn": "arn:aws:sts::123456789012:assumed-role/support/audit", "userId": "AROAAUDIT:audit"}}},
+            "isBase64Encoded": false
+        });
+        if let Some(body) = body {
+            event["body"] = body.to_string().into();
+        }
+        let answer = self.invoke("admin", &event).await?;
+        let status = answer["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
+        let body = answer["body"]
+            .as_str()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
     /// `GET` of the emulator's Stripe API.
     pub async fn stripe_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
         let mut url = url::Url::parse(&format!("{}/v1{path}", self.endpoints.stripe)).map_err(|e| failed(path, e))?;

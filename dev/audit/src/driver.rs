@@ -64,6 +64,7 @@ pub async fn run(client: &Client, plan: Plan) -> Result<Report> {
     let catalog = Catalog::load(path.as_deref()).map_err(|e| crate::client::CallError(e.to_string()))?;
     let rules = Rules::from_catalog(&catalog, 7 * 86_400);
     let prices = Prices::load(client, &catalog).await?;
+    crate::retention::offer_codes(client, plan.seed).await?;
     let mut rng = Rng::new(plan.seed);
     // Every third customer is an organization: its admin buys and manages, its members hold seats.
     let mut actors: Vec<Actor> = (0..plan.users)

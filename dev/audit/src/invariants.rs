@@ -3,11 +3,15 @@
 //! them.
 //!
 //! - **I1 paid access.** A feature is allowed only while Stripe shows something that gives it:
-//!   a subscription `trialing` or `active` (not past its scheduled end), or `past_due` within
-//!   the grace period; a one-time purchase not refunded or disputed; or the free plan.
+//!   a subscription `trialing` or `active` (not past its scheduled end, its collection not
+//!   paused, and the invoice that opened its current period not voided, uncollectible or left
+//!   a draft), or `past_due` within the grace period; a one-time purchase not refunded or
+//!   disputed; the free plan; or a support grant the audit made, until it ends.
 //! - **I2 money.** No positive invoice item is left unbilled on a subscription that ended (or
 //!   a customer with nothing live); no invoice bills a price the customer did not hold; every
-//!   upgrade made now outside a trial is charged.
+//!   upgrade made now outside a trial is charged; no subscription or invoice carries more than
+//!   one discount, and no invoice is discounted by more than the largest code the audit offers
+//!   (codes never stack); an invalid code is never accepted.
 //! - **I3 usage.** The units the table counted while metered equal the units in Stripe's meter
 //!   (each counted once); no unit is metered while nothing bills it; no counter bills past its
 //!   ceiling; every counted unit was recorded by a trusted caller; units counted under a limit
@@ -48,7 +52,7 @@ pub fn check(rules: &Rules, observation: &Observation, history: &History, settle
         })
     };
     if settled.converged {
-        for detail in paid_access(rules, observation) {
+        for detail in paid_access(rules, observation, history) {
             violation("I1 paid access", detail);
         }
     }
@@ -69,6 +73,16 @@ pub fn check(rules: &Rules, observation: &Observation, history: &History, settle
 /// Whether Stripe's `sub` pays for its plan at the observation's time.
 pub fn grants(rules: &Rules, o: &Observation, sub: &crate::model::StripeSub) -> bool {
     let ended = (sub.cancel_at_period_end && o.at >= sub.period_end) || sub.cancel_at.is_some_and(|at| o.at >= at);
+    // Paused collection: Stripe renews without collecting; the period it opened was not paid.
+    let paused = sub.pause.as_ref().is_some_and(|p| p.resumes_at.is_none_or(|at| o.at < at));
+    let unpaid = sub.latest_invoice.as_ref().is_some_and(|id| {
+        o.invoices
+            .iter()
+            .any(|i| &i.id == id && i.created >= sub.period_start && matches!(i.status.as_str(), "void" | "uncollectible" | "draft"))
+    });
+    if paused || unpaid {
+        return false;
+    }
     match sub.status.as_str() {
         "active" | "trialing" => !ended,
         "past_due" => {
@@ -82,8 +96,14 @@ pub fn grants(rules: &Rules, o: &Observation, sub: &crate::model::StripeSub) -> 
 }
 
 /// I1: every allowed feature, and what justifies it.
-pub fn paid_access(rules: &Rules, o: &Observation) -> Vec<String> {
+pub fn paid_access(rules: &Rules, o: &Observation, h: &History) -> Vec<String> {
     let mut justified: BTreeSet<&str> = rules.free_features.iter().map(String::as_str).collect();
+    justified.extend(
+        h.grants
+            .iter()
+            .filter(|g| g.from <= o.at && o.at < g.until)
+            .map(|g| g.feature.as_str()),
+    );
     for sub in &o.subscriptions {
         if grants(rules, o, sub)
             && let Some(features) = sub.plan.as_ref().and_then(|p| rules.plan_features.get(p))
@@ -109,6 +129,9 @@ pub fn paid_access(rules: &Rules, o: &Observation) -> Vec<String> {
         })
         .collect()
 }
+
+/// The largest percentage off of the codes the audit offers ([`crate::retention`]).
+pub const MAX_PERCENT_OFF: i64 = crate::retention::MAX_PERCENT_OFF;
 
 /// I2.
 pub fn money(o: &Observation, h: &History) -> Vec<String> {
@@ -136,6 +159,26 @@ pub fn money(o: &Observation, h: &History) -> Vec<String> {
     for invoice in &o.invoices {
         for price in invoice.prices.iter().filter(|p| !h.held_prices.contains(*p)) {
             out.push(format!("invoice {} bills price {price}, which the customer never held", invoice.id));
+        }
+    }
+    for sub in o.subscriptions.iter().filter(|s| s.discounts > 1) {
+        out.push(format!(
+            "subscription {} carries {} discounts: codes stacked",
+            sub.id, sub.discounts
+        ));
+    }
+    for invoice in &o.invoices {
+        if invoice.discounts > 1 {
+            out.push(format!(
+                "invoice {} applies {} discounts: codes stacked",
+                invoice.id, invoice.discounts
+            ));
+        }
+        if invoice.discounted * 100 > invoice.subtotal * MAX_PERCENT_OFF + 100 {
+            out.push(format!(
+                "invoice {} takes {} off {}: more than any one code gives ({MAX_PERCENT_OFF} %)",
+                invoice.id, invoice.discounted, invoice.subtotal
+            ));
         }
     }
     for upgrade in h.upgrades.iter().filter(|u| !u.trialing && u.charged <= 0) {
@@ -399,7 +442,7 @@ mod tests {
     fn access_without_payment_is_reported() {
         let mut o = observed(vec![sub("sub_1", "canceled", "pro")]);
         o.allowed.insert("api_access".into());
-        let found = paid_access(&rules(), &o);
+        let found = paid_access(&rules(), &o, &History::default());
         assert_eq!(found.len(), 1, "{found:?}");
         // Past due beyond the grace period grants nothing either.
         let mut late = sub("sub_1", "past_due", "pro");
@@ -407,7 +450,7 @@ mod tests {
         let mut o = observed(vec![late]);
         o.at = 20 * DAY;
         o.allowed.insert("api_access".into());
-        assert_eq!(paid_access(&rules(), &o).len(), 1);
+        assert_eq!(paid_access(&rules(), &o, &History::default()).len(), 1);
     }
 
     /// 1a: an upgrade's proration left pending on a subscription canceled now.
@@ -570,6 +613,7 @@ mod tests {
         o.invoices = vec![Invoice {
             id: "in_1".into(),
             prices: vec!["price_starter".into(), "price_pro".into()],
+            ..Invoice::default()
         }];
         let mut h = History::default();
         h.learn(&o);
@@ -590,5 +634,69 @@ mod tests {
                 .any(|v| v.invariant == "I4 convergence"),
             "not judged before deliveries settle"
         );
+    }
+
+    #[test]
+    fn a_grant_justifies_its_feature_only_until_it_ends() {
+        let mut o = observed(vec![]);
+        o.allowed.insert("api_access".into());
+        let mut h = History::default();
+        assert_eq!(paid_access(&rules(), &o, &h).len(), 1, "no grant: a leak");
+        h.grants.push(crate::model::GrantSpan {
+            feature: "api_access".into(),
+            from: 0,
+            until: 11 * DAY,
+        });
+        assert!(paid_access(&rules(), &o, &h).is_empty(), "granted until day 11");
+        o.at = 11 * DAY;
+        assert_eq!(paid_access(&rules(), &o, &h).len(), 1, "a grant that did not end by itself");
+    }
+
+    #[test]
+    fn a_paused_subscription_or_a_period_it_never_paid_justifies_nothing() {
+        let mut paused = sub("sub_1", "active", "pro");
+        paused.pause = Some(billing::domain::pause::PauseCollection {
+            behavior: "void".into(),
+            resumes_at: Some(20 * DAY),
+        });
+        let mut o = observed(vec![paused.clone()]);
+        o.allowed.insert("api_access".into());
+        assert_eq!(paid_access(&rules(), &o, &History::default()).len(), 1, "paused: a leak");
+        // The pause lifted by itself, but the period it renewed was voided.
+        let mut lifted = paused;
+        lifted.pause = None;
+        lifted.latest_invoice = Some("in_void".into());
+        let mut o = observed(vec![lifted]);
+        o.allowed.insert("api_access".into());
+        o.invoices = vec![Invoice {
+            id: "in_void".into(),
+            status: "void".into(),
+            created: 0,
+            ..Invoice::default()
+        }];
+        assert_eq!(paid_access(&rules(), &o, &History::default()).len(), 1, "an unpaid period: a leak");
+        o.invoices[0].status = "paid".into();
+        assert!(paid_access(&rules(), &o, &History::default()).is_empty());
+    }
+
+    #[test]
+    fn stacked_codes_and_an_invoice_discounted_past_any_code_are_reported() {
+        let mut stacked = sub("sub_1", "active", "pro");
+        stacked.discounts = 2;
+        let mut o = observed(vec![stacked]);
+        o.invoices = vec![Invoice {
+            id: "in_1".into(),
+            subtotal: 10_000,
+            discounted: 7_000,
+            discounts: 2,
+            ..Invoice::default()
+        }];
+        let h = History::default();
+        let found = money(&o, &h);
+        assert_eq!(found.len(), 3, "{found:?}");
+        o.subscriptions[0].discounts = 1;
+        o.invoices[0].discounts = 1;
+        o.invoices[0].discounted = 5_000;
+        assert!(money(&o, &h).is_empty(), "one code, at most 50 %");
     }
 }

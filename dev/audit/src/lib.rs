@@ -7,6 +7,7 @@
 //! - [`observe`] — one look at a customer: Stripe, the table, the API's access answer
 //! - [`invariants`] — the invariants I1–I4, pure
 //! - [`events`] — I5: the domain events read back from the bus, judged against the table
+//! - [`retention`] — pause, promotion codes, support grants (through the admin function)
 //! - [`seats`] — organizations: seat operations, and I6 (members' access follows paid seats)
 //! - [`model`] — what the audit knows of a customer
 //! - [`client`] — the ways into the stack
@@ -19,5 +20,6 @@ pub mod events;
 pub mod invariants;
 pub mod model;
 pub mod observe;
+pub mod retention;
 pub mod rng;
 pub mod seats;

@@ -67,6 +67,12 @@ pub struct StripeSub {
     pub past_due_since: Option<i64>,
     /// It has a metered item (usage billed through a meter).
     pub metered: bool,
+    /// Stripe's `pause_collection`, while set.
+    pub pause: Option<billing::domain::pause::PauseCollection>,
+    /// Its latest invoice (the one that opened the current period, or a later change's).
+    pub latest_invoice: Option<String>,
+    /// How many discounts it carries.
+    pub discounts: usize,
 }
 
 impl StripeSub {
@@ -100,6 +106,22 @@ pub struct PendingItem {
 pub struct Invoice {
     pub id: String,
     pub prices: Vec<String>,
+    /// `draft`, `open`, `paid`, `void`, `uncollectible`.
+    pub status: String,
+    pub created: i64,
+    /// Before discounts, and the discounts taken off it.
+    pub subtotal: i64,
+    pub discounted: i64,
+    /// How many discounts applied to it.
+    pub discounts: usize,
+}
+
+/// A support grant the audit made: `feature` from `from` until `until` (cut short when removed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantSpan {
+    pub feature: String,
+    pub from: i64,
+    pub until: i64,
 }
 
 /// A subscription (or purchase) record of the table.
@@ -208,6 +230,8 @@ pub struct History {
     pub metered: Vec<MeteredPoint>,
     /// What the audit saw go wrong while it acted (a retried record answered differently).
     pub anomalies: Vec<String>,
+    /// Support grants made for the customer.
+    pub grants: Vec<GrantSpan>,
     /// The domain events published for the customer so far, `(detail-type, detail)` in arrival
     /// order.
     pub published: Vec<(String, serde_json::Value)>,

@@ -92,10 +92,15 @@ pub fn subscription(prices: &Prices, object: &Value) -> StripeSub {
         cancel_at_period_end: object["cancel_at_period_end"].as_bool().unwrap_or(false),
         cancel_at: object["cancel_at"].as_i64(),
         past_due_since: None,
-        pause: None,
-        paused_since: None,
-        uncollected_period: None,
         metered: items.len() > 1 || licensed.is_none(),
+        pause: object["pause_collection"]["behavior"]
+            .as_str()
+            .map(|behavior| billing::domain::pause::PauseCollection {
+                behavior: behavior.to_owned(),
+                resumes_at: object["pause_collection"]["resumes_at"].as_i64(),
+            }),
+        latest_invoice: object["latest_invoice"].as_str().map(str::to_owned),
+        discounts: object["discounts"].as_array().map_or(0, Vec::len),
     }
 }
 
@@ -156,6 +161,16 @@ pub async fn observe(client: &Client, prices: &Prices, user: &str, customer: Opt
                     .flatten()
                     .filter_map(|l| l.pointer("/pricing/price_details/price").and_then(Value::as_str).map(str::to_owned))
                     .collect(),
+                status: i["status"].as_str().unwrap_or_default().to_owned(),
+                created: i["created"].as_i64().unwrap_or(0),
+                subtotal: i["subtotal"].as_i64().unwrap_or(0),
+                discounted: i["total_discount_amounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d["amount"].as_i64())
+                    .sum(),
+                discounts: i["discounts"].as_array().map_or(0, Vec::len),
             })
             .collect();
         o.pending = client

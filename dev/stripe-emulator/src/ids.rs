@@ -1,5 +1,5 @@
-//! Stripe-looking ids (`cus_…`, `sub_…`) that are unique per emulator process, and a small
-//! random source for chaos shuffling.
+//! Stripe-looking ids (`cus_…`, `sub_…`) that are unique per emulator process, generated
+//! codes (coupon ids, promotion codes), and a small random source for chaos shuffling.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -27,6 +27,22 @@ pub fn new_id(prefix: &str) -> String {
         n /= 62;
     }
     out
+}
+
+/// `len` random characters from `A-Z0-9`: generated coupon ids and promotion codes.
+pub fn code(len: usize) -> String {
+    const UPPER: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = random_u64();
+    (0..len)
+        .map(|i| {
+            if i % 12 == 11 {
+                n = random_u64();
+            }
+            let c = UPPER[(n % 36) as usize] as char;
+            n /= 36;
+            c
+        })
+        .collect()
 }
 
 #[cfg(test)]

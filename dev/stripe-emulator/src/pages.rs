@@ -1,4 +1,4 @@
-//! The hosted Checkout and Billing Portal pages: minimal HTML, no scripts.
+//! The hosted Checkout, Billing Portal and invoice pages: minimal HTML, no scripts.
 
 use crate::model::{CheckoutSession, Invoice, PortalSession, Price, Subscription};
 use crate::world::World;
@@ -86,17 +86,27 @@ pub fn checkout(world: &World, session: &CheckoutSession, error: Option<&str>) -
         body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", escape(error)));
     }
     let promotion = if session.allow_promotion_codes {
-        "<p><label>Promotion code<br><input name=\"promotion_code\" autocomplete=\"off\"></label><br>\
-         <small>FREE100 (100 % off) · HALF50 (50 % off)</small></p>"
+        format!(
+            "<p><label>Promotion code<br><input name=\"promotion_code\" autocomplete=\"off\"></label><br><small>{}</small></p>",
+            escape(&world.promotion_code_hints(session.customer.as_deref()))
+        )
     } else {
-        ""
+        String::new()
+    };
+    // With `payment_method_collection=if_required` and nothing due today, no card is needed.
+    let optional = session.payment_method_collection == "if_required" && (session.trial_period_days.is_some() || session.amount_total == 0);
+    let (card_value, card_note) = if optional {
+        ("", "<br><small>No card needed today: leave it empty to start without one.</small>")
+    } else {
+        ("4242 4242 4242 4242", "")
     };
     body.push_str(&format!(
         "<form method=\"post\" action=\"/checkout/{id}/pay\"><label>Card number<br>\
-         <input name=\"card\" inputmode=\"numeric\" autocomplete=\"cc-number\" value=\"4242 4242 4242 4242\"></label>\
-         {promotion}<p><button type=\"submit\">Pay</button></p></form>\
+         <input name=\"card\" inputmode=\"numeric\" autocomplete=\"cc-number\" value=\"{card_value}\"></label>{card_note}\
+         {promotion}<p><button type=\"submit\">{button}</button></p></form>\
          <p><small>4242 4242 4242 4242 succeeds · 4000 0000 0000 0341 fails at the next renewal · 4000 0000 0000 9995 is declined</small></p>",
-        id = escape(&session.id)
+        id = escape(&session.id),
+        button = if optional { "Start" } else { "Pay" }
     ));
     if let Some(cancel) = &session.cancel_url {
         body.push_str(&format!("<p><a href=\"{}\">Cancel and go back</a></p>", escape(cancel)));
@@ -109,6 +119,20 @@ pub fn portal(world: &World, session: &PortalSession, notice: Option<&str>) -> S
     if let Some(notice) = notice {
         body.push_str(&format!("<p role=\"status\">{}</p>", escape(notice)));
     }
+    let method = world
+        .customers
+        .get(&session.customer)
+        .and_then(|c| c.default_payment_method.as_ref())
+        .and_then(|pm| world.payment_methods.get(pm));
+    body.push_str(&format!(
+        "<div class=\"box\"><p>Payment method: <b>{}</b></p><form method=\"post\" action=\"/portal/{}/action\">\
+         <input type=\"hidden\" name=\"action\" value=\"add_card\"><label>Card number<br>\
+         <input name=\"card\" inputmode=\"numeric\" autocomplete=\"cc-number\" value=\"4242 4242 4242 4242\"></label> \
+         <button type=\"submit\">{}</button></form></div>",
+        method.map_or_else(|| "none".to_owned(), |m| format!("{} •••• {}", m.brand, escape(&m.last4))),
+        escape(&session.id),
+        if method.is_some() { "Replace card" } else { "Add card" }
+    ));
     let subs: Vec<&Subscription> = world.customer_subscriptions(&session.customer);
     if subs.is_empty() {
         body.push_str("<p>No subscriptions.</p>");
@@ -121,10 +145,15 @@ pub fn portal(world: &World, session: &PortalSession, notice: Option<&str>) -> S
             }
         }
         body.push_str(&format!(
-            "<p>Status: <b>{}</b>{}</p>",
+            "<p>Status: <b>{}</b>{}{}</p>",
             escape(&sub.status),
             if sub.cancel_at_period_end {
                 " — cancels at period end"
+            } else {
+                ""
+            },
+            if sub.pause_collection.is_some() {
+                " — payment collection paused"
             } else {
                 ""
             }
@@ -191,9 +220,21 @@ pub fn invoice(world: &World, invoice: &Invoice) -> String {
     }
     body.push_str("</tbody></table>");
     let applied = invoice.ending_balance.map_or(0, |end| end - invoice.starting_balance);
+    let discounts: String = invoice
+        .discount_amounts
+        .iter()
+        .map(|(id, amount)| {
+            let coupon = world.discounts.get(id).and_then(|d| world.coupons.get(&d.coupon));
+            format!(
+                "<p>Discount ({}): -{}</p>",
+                escape(&coupon.map_or_else(|| id.clone(), |c| c.name.clone().unwrap_or_else(|| c.describe()))),
+                money_text(*amount, &invoice.currency)
+            )
+        })
+        .collect();
     body.push_str(&format!(
-        "<div class=\"box\"><p>Subtotal: {}</p><p>Total: {}</p><p>Applied balance: {}</p><p>Amount due: <b>{}</b></p><p>Amount paid: {}</p></div>",
-        money_text(invoice.total, &invoice.currency),
+        "<div class=\"box\"><p>Subtotal: {}</p>{discounts}<p>Total: {}</p><p>Applied balance: {}</p><p>Amount due: <b>{}</b></p><p>Amount paid: {}</p></div>",
+        money_text(invoice.subtotal, &invoice.currency),
         money_text(invoice.total, &invoice.currency),
         money_text(applied, &invoice.currency),
         money_text(invoice.amount_due, &invoice.currency),
@@ -251,6 +292,10 @@ pub fn invoice_pdf(world: &World, invoice: &Invoice) -> Vec<u8> {
         ));
     }
     lines.push(String::new());
+    lines.push(format!("Subtotal: {}", money_text(invoice.subtotal, &invoice.currency)));
+    for (_, amount) in &invoice.discount_amounts {
+        lines.push(format!("Discount: -{}", money_text(*amount, &invoice.currency)));
+    }
     lines.push(format!("Total: {}", money_text(invoice.total, &invoice.currency)));
     lines.push(format!("Amount due: {}", money_text(invoice.amount_due, &invoice.currency)));
     lines.push(format!("Amount paid: {}", money_text(invoice.amount_paid, &invoice.currency)));

@@ -85,6 +85,18 @@ impl Params {
         self.integer(path)
     }
 
+    /// A decimal number (`percent_off=25.5`).
+    pub fn f64(&self, path: &str) -> Result<Option<f64>, StripeError> {
+        self.str(path)?
+            .map(|s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| StripeError::invalid(display(path), format!("Invalid decimal: {s}")))
+            })
+            .transpose()
+    }
+
     fn integer<T: std::str::FromStr>(&self, path: &str) -> Result<Option<T>, StripeError> {
         self.str(path)?
             .map(|s| {

@@ -77,7 +77,10 @@ impl ApiError for AdminError {
                 SupportError::NotLinked => Problem::new(StatusCode::CONFLICT, "/errors/no-customer", "No customer", err.to_string()),
                 SupportError::Store(store) => store.into(),
                 SupportError::Stripe(stripe) => stripe.into(),
-                SupportError::Reconcile(_) => Problem::internal(),
+                SupportError::Reconcile(billing::services::reconcile::ReconcileError::Store(store)) => store.into(),
+                SupportError::Reconcile(billing::services::reconcile::ReconcileError::NotFound(_)) => {
+                    Problem::new(StatusCode::CONFLICT, "/errors/no-customer", "No customer", err.to_string())
+                }
             },
         }
     }

@@ -1016,7 +1016,11 @@ mod tests {
             paused_access: PausedAccess::Nothing,
             ..policy
         };
-        assert!(!decide(&catalog, &items(vec![paused.clone()], None), NOW, &nothing).check("projects").allowed);
+        assert!(
+            !decide(&catalog, &items(vec![paused.clone()], None), NOW, &nothing)
+                .check("projects")
+                .allowed
+        );
         let starter = AccessPolicy {
             paused_access: PausedAccess::Plan("starter"),
             ..policy
@@ -1024,27 +1028,45 @@ mod tests {
         let as_starter = decide(&catalog, &items(vec![paused.clone()], None), NOW, &starter);
         assert!(as_starter.check("exports").allowed && !as_starter.check("api_access").allowed);
         // `resumes_at` passed: collection resumed, the (paid) period grants again.
-        assert!(decide(&catalog, &items(vec![paused], None), NOW + 10 * DAY, &policy).check("api_access").allowed);
+        assert!(
+            decide(&catalog, &items(vec![paused], None), NOW + 10 * DAY, &policy)
+                .check("api_access")
+                .allowed
+        );
         // The pause lifted, but the current period began while paused: nothing paid for it.
         let unpaid = sub("sub_1", "active", "pro").edit(|s| {
             s.current_period_start = Some(NOW - DAY);
             s.uncollected_period = Some(NOW - DAY);
         });
-        assert_eq!(decide(&catalog, &items(vec![unpaid.clone()], None), NOW, &policy).check("api_access").reason, Reason::Paused);
+        assert_eq!(
+            decide(&catalog, &items(vec![unpaid.clone()], None), NOW, &policy)
+                .check("api_access")
+                .reason,
+            Reason::Paused
+        );
         // The next period (a paid renewal, or the resume's new period) grants.
         let renewed = unpaid.edit(|s| s.current_period_start = Some(NOW));
-        assert!(decide(&catalog, &items(vec![renewed], None), NOW, &policy).check("api_access").allowed);
+        assert!(
+            decide(&catalog, &items(vec![renewed], None), NOW, &policy)
+                .check("api_access")
+                .allowed
+        );
     }
 
     #[test]
     fn grants_add_a_feature_until_they_end_and_never_lower_what_a_plan_gives() {
         let catalog = Catalog::embedded().unwrap();
-        let grant = crate::domain::grants::GrantRecord::new("USER#u1", "api_access", NOW + DAY, "ticket", "arn:aws:iam::1:user/s", NOW - DAY);
+        let grant =
+            crate::domain::grants::GrantRecord::new("USER#u1", "api_access", NOW + DAY, "ticket", "arn:aws:iam::1:user/s", NOW - DAY);
         let mut free = items(vec![], None);
         free.grants.push(grant.clone());
         let access = decide(&catalog, &free, NOW, &AccessPolicy::default());
         assert_eq!(access.check("api_access").reason, Reason::Grant);
-        assert!(!decide(&catalog, &free, NOW + DAY, &AccessPolicy::default()).check("api_access").allowed);
+        assert!(
+            !decide(&catalog, &free, NOW + DAY, &AccessPolicy::default())
+                .check("api_access")
+                .allowed
+        );
         // A plan that has it already keeps its own reason and limit.
         let mut pro = items(vec![sub("sub_1", "active", "pro")], None);
         pro.grants.push(grant);

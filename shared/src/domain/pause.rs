@@ -59,8 +59,11 @@ pub fn track(
     seen_at: i64,
 ) -> (Option<i64>, Option<i64>) {
     let paused_since = pause.map(|_| previous.and_then(|p| p.paused_since).unwrap_or(seen_at));
+    // A period that starts in the very second the pause was first seen began while paused
+    // unless it was already the stored period (it was paid before the pause).
+    let stored_start = previous.and_then(|p| p.current_period_start);
     let began_paused = match (paused_since, current_period_start) {
-        (Some(since), Some(start)) if start >= since => Some(start),
+        (Some(since), Some(start)) if start > since || (start == since && stored_start != Some(start)) => Some(start),
         _ => None,
     };
     let carried = previous
@@ -139,6 +142,14 @@ mod tests {
         record.paused_since = None;
         record.uncollected_period = Some(200);
         assert_eq!(track(None, Some(300), Some(&record), 300), (None, None));
+    }
+
+    #[test]
+    fn a_pause_in_the_second_the_paid_period_began_leaves_that_period_paid() {
+        let record = record(Some(100));
+        assert_eq!(track(Some(&pause(None)), Some(100), Some(&record), 100), (Some(100), None));
+        // Seen first while paused, with nothing stored: fail closed.
+        assert_eq!(track(Some(&pause(None)), Some(100), None, 100), (Some(100), Some(100)));
     }
 
     #[test]

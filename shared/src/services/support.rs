@@ -5,7 +5,8 @@
 //!   per feature, usage this period, grants, seats and the last 50 audit rows. One Query of the
 //!   billable's partition (plus one of its audit rows, and an organization's slots).
 //! - [`Support::grant`] / [`Support::revoke`]: time-boxed grants ([`crate::domain::grants`]),
-//!   written with their audit row and the `entitlements.changed` they cause in one transaction.
+//!   written with their audit row and access checks (the publisher's `entitlements.changed`,
+//!   also when a grant ends by itself) in one transaction.
 //! - [`Support::resync`]: reconcile's repair of one customer ([`crate::services::reconcile`]).
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use crate::adapters::store::StoreError;
 use crate::adapters::stripe::GatewayError;
 use crate::domain::access::{Access, FeatureDecision, decide};
-use crate::domain::events::{AccessCheck, entitlements_changed};
+use crate::domain::events::AccessCheck;
 use crate::domain::grants::{GrantRecord, GrantRefusal, known_features, validate};
 use crate::domain::plans::Interval;
 use crate::domain::records::{AuditRecord, UserItems};
@@ -193,10 +194,7 @@ impl<'a> Support<'a> {
             .iter()
             .find(|g| g.feature == feature)
             .map(|g| format!("grant {feature} until {}", g.until));
-        let outbox = self.events(user, &items, now, |after| {
-            after.grants.retain(|g| g.feature != feature);
-            after.grants.push(grant.clone());
-        });
+        let outbox = self.checks(user, &items, now, Some(until));
         let audit = self.audit(
             caller,
             user,
@@ -222,7 +220,7 @@ impl<'a> Support<'a> {
             return Ok(false);
         };
         let before = format!("grant {feature} until {}", existing.until);
-        let outbox = self.events(user, &items, now, |after| after.grants.retain(|g| g.feature != feature));
+        let outbox = self.checks(user, &items, now, None);
         let audit = self.audit(caller, user, "support.grant_removed", (before, "none".into()), now);
         let removed = ctx.store.delete_grant(user, feature, &audit, &outbox).await?;
         tracing::info!(user, feature, removed, caller = %caller.arn, "support grant removed");
@@ -257,30 +255,44 @@ impl<'a> Support<'a> {
         row
     }
 
-    /// `entitlements.changed` when `change` (applied to the user's items) moves their
-    /// effective feature set.
-    fn events(
-        &self,
-        user: &str,
-        items: &UserItems,
-        now: i64,
-        change: impl FnOnce(&mut UserItems),
-    ) -> Vec<crate::domain::records::OutboxRecord> {
+    /// The access checks of a grant change: one now, and for a grant one due at its `until`
+    /// (when it ends by itself). The publisher turns each into `entitlements.changed` when the
+    /// user's effective features moved since the set it last published.
+    fn checks(&self, user: &str, items: &UserItems, now: i64, until: Option<i64>) -> Vec<crate::domain::records::OutboxRecord> {
+        use crate::domain::records::{ACCESS_CHECK_KIND, OutboxRecord};
         let ctx = &self.0;
-        let before = decide(ctx.catalog, items, now, &ctx.config.access);
-        let mut after_items = items.clone();
-        change(&mut after_items);
-        let after = decide(ctx.catalog, &after_items, now, &ctx.config.access);
+        let customer = items.customer.as_ref().map(|c| c.customer_id.clone()).unwrap_or_default();
         let check = AccessCheck {
             id: format!("support-{}", unique()),
             user_id: user.to_owned(),
-            customer_id: items.customer.as_ref().map(|c| c.customer_id.clone()).unwrap_or_default(),
+            customer_id: customer.clone(),
             version: Version::of_payload(now).get() | micros(),
             occurred_at: now,
             stripe_event_id: None,
         };
-        let changed = entitlements_changed(&check, after.plan.clone(), after.status.as_str(), &before.features, &after.features);
-        changed.iter().enumerate().map(|(seq, e)| e.outbox(seq, now)).collect()
+        let detail = serde_json::to_string(&check).unwrap_or_default();
+        let mut out = vec![OutboxRecord::new(
+            ACCESS_CHECK_KIND,
+            &check.id,
+            &customer,
+            check.version,
+            0,
+            detail.clone(),
+            now,
+        )];
+        if let Some(until) = until {
+            // Deferred checks are released `past_due_grace` after their time (the grace
+            // mechanism's): placed that much earlier, this one comes due at `until`.
+            let grace = i64::try_from(ctx.config.access.past_due_grace.as_secs()).unwrap_or(0);
+            out.push(OutboxRecord::later(
+                &format!("{}/ends", check.id),
+                &customer,
+                until.saturating_sub(grace),
+                detail,
+                now,
+            ));
+        }
+        out
     }
 }
 

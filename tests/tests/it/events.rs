@@ -96,7 +96,7 @@ fn kinds(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(kind, _)| kind.as_str()).collect()
 }
 
-fn of<'e>(events: &'e [(String, Value)], kind: &str) -> &'e Value {
+pub fn of<'e>(events: &'e [(String, Value)], kind: &str) -> &'e Value {
     &events
         .iter()
         .find(|(k, _)| k == kind)

@@ -565,6 +565,7 @@ async fn send(state: &billing::AppState, function: &str, req: Request) -> Respon
         "entitlements" => Box::pin(guarded(|r| entitlements::handler::handle(state, r))(req)).await,
         "seats" => Box::pin(guarded(|r| seats::handler::handle(state, r))(req)).await,
         "webhook" => Box::pin(guarded(|r| webhook::handler::handle(state, r))(req)).await,
+        "admin" => Box::pin(guarded(|r| admin::handler::handle(state, r))(req)).await,
         other => panic!("no HTTP function `{other}` in this test"),
     }
     .unwrap_or_else(|never| match never {})
@@ -605,6 +606,38 @@ fn at_path(name: &str, path: &str) -> Request {
         e["rawPath"] = path.into();
         e["requestContext"]["http"]["path"] = path.into();
     })
+}
+
+/// `events/<name>` (a support route) for `user`: its path and path parameter.
+fn for_user(name: &str, user: &str) -> Request {
+    event(name, |e| {
+        let path = e["rawPath"].as_str().unwrap().replace("user_123", user);
+        e["rawPath"] = path.clone().into();
+        e["requestContext"]["http"]["path"] = path.into();
+        e["pathParameters"]["user_id"] = user.into();
+    })
+}
+
+/// `events/admin-grant.json` with another body.
+fn grant(body: Value) -> Request {
+    with_body("admin-grant.json", body)
+}
+
+/// A coupon (`form`) and an active promotion code `code` for it, made in the stack's emulator.
+async fn promotion_code(stack: &Stack, code: &str, form: &[(&str, &str)]) {
+    let post = |path: &str, form: Vec<(String, String)>| {
+        reqwest::Client::new()
+            .post(format!("http://{}{path}", stack.emulator.addr))
+            .bearer_auth(testkit::LOCAL_STRIPE_KEY)
+            .form(&form)
+            .send()
+    };
+    let owned = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+    let coupon: Value = post("/v1/coupons", owned(form)).await.unwrap().json().await.unwrap();
+    let coupon = coupon["id"].as_str().unwrap_or_else(|| panic!("a coupon: {coupon}"));
+    let promo = owned(&[("promotion[type]", "coupon"), ("promotion[coupon]", coupon), ("code", code)]);
+    let promo: Value = post("/v1/promotion_codes", promo).await.unwrap().json().await.unwrap();
+    assert_eq!(promo["code"], code, "a promotion code: {promo}");
 }
 
 /// `events/invoices-get.json` with a query string.
@@ -705,6 +738,35 @@ async fn every_route_answers_as_the_document_says() {
         api.expect(s, req, 403, Some("/errors/trusted-caller-required")).await;
     }
 
+    // Support routes (IAM) for a user without anything yet.
+    let lookup = api.expect(s, event("admin-get-user.json", |_| {}), 200, None).await;
+    assert_eq!(lookup["links"]["customer_id"], Value::Null, "{lookup}");
+    api.expect(s, event("admin-get-user-with-jwt.json", |_| {}), 403, Some("/errors/iam-required"))
+        .await;
+    api.expect(s, anonymous("admin-resync.json"), 403, Some("/errors/iam-required"))
+        .await;
+    api.expect(s, for_user("admin-get-user.json", "org:acme"), 400, Some("/errors/invalid-user-id"))
+        .await;
+    api.expect(s, event("admin-get-org.json", |_| {}), 200, None).await;
+    let bad_org = event("admin-get-org.json", |e| {
+        e["rawPath"] = "/admin/orgs/a%23b".into();
+        e["requestContext"]["http"]["path"] = "/admin/orgs/a%23b".into();
+        e["pathParameters"]["org_id"] = "a%23b".into();
+    });
+    api.expect(s, bad_org, 400, Some("/errors/invalid-org-id")).await;
+    api.expect(s, event("admin-resync.json", |_| {}), 409, Some("/errors/no-customer"))
+        .await;
+    let past = json!({"feature": "api_access", "until": billing::now_epoch() - 1, "reason": "Ticket 1"});
+    api.expect(s, grant(past), 400, Some("/errors/invalid-grant")).await;
+    api.expect(
+        s,
+        grant(json!({"feature": "api_access", "reason": "Ticket 1"})),
+        400,
+        Some("/errors/missing-field"),
+    )
+    .await;
+    api.expect(s, event("admin-revoke-grant.json", |_| {}), 204, None).await;
+
     api.expect(s, event("portal-create.json", |_| {}), 409, Some("/errors/no-customer"))
         .await;
     api.expect(
@@ -742,7 +804,13 @@ async fn every_route_answers_as_the_document_says() {
     api.expect(s, anonymous("customer-address-update.json"), 401, Some("/errors/unauthorized"))
         .await;
 
-    for name in ["subscription-cancel.json", "subscription-resume.json", "subscription-change.json"] {
+    for name in [
+        "subscription-cancel.json",
+        "subscription-resume.json",
+        "subscription-change.json",
+        "subscription-pause.json",
+        "subscription-discount.json",
+    ] {
         api.expect(s, event(name, |_| {}), 409, Some("/errors/no-subscription")).await;
         api.expect(s, anonymous(name), 401, Some("/errors/unauthorized")).await;
         api.expect(s, with_body(name, json!({"surprise": 1})), 400, Some("/errors/unknown-field"))
@@ -774,6 +842,20 @@ async fn every_route_answers_as_the_document_says() {
         with_body("subscription-change.json", json!({"plan": "lifetime"})),
         400,
         Some("/errors/one-time-plan"),
+    )
+    .await;
+    api.expect(
+        s,
+        with_body("subscription-pause.json", json!({"resumes_at": billing::now_epoch() - 60})),
+        400,
+        Some("/errors/invalid-field"),
+    )
+    .await;
+    api.expect(
+        s,
+        with_body("subscription-discount.json", json!({})),
+        400,
+        Some("/errors/missing-field"),
     )
     .await;
     let bad_key = keyed("subscription-resume.json", &"k".repeat(201), None);
@@ -863,6 +945,31 @@ async fn every_route_answers_as_the_document_says() {
     assert_eq!(decision["allowed"], true, "{decision}");
     api.expect(s, event("usage-get.json", |_| {}), 200, None).await;
 
+    // Support: a grant for a month, the lookup, its removal, a resync.
+    let until = billing::now_epoch() + 30 * 86_400;
+    let granted = api
+        .expect(
+            s,
+            grant(json!({"feature": "api_access", "until": until, "reason": "Ticket 4182: a month on us"})),
+            201,
+            None,
+        )
+        .await;
+    assert_eq!((granted["until"].as_i64(), &granted["active"]), (Some(until), &json!(true)));
+    let lookup = api.expect(s, event("admin-get-user.json", |_| {}), 200, None).await;
+    assert_eq!(lookup["subscriptions"][0]["id"], subscription.as_str(), "{lookup}");
+    assert_eq!(lookup["grants"][0]["feature"], "api_access", "{lookup}");
+    assert_eq!(lookup["access"]["decisions"]["api_access"]["allowed"], true, "{lookup}");
+    let audited = lookup["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|row| row["event_type"] == "support.grant" && row["actor"] == "arn:aws:sts::123456789012:assumed-role/support/ada");
+    assert!(audited, "the grant is audited with the caller's ARN: {lookup}");
+    api.expect(s, event("admin-revoke-grant.json", |_| {}), 204, None).await;
+    let resynced = api.expect(s, event("admin-resync.json", |_| {}), 200, None).await;
+    assert_eq!(resynced["failed"], 0, "{resynced}");
+
     // The direct invocation (not HTTP) against its x-direct-invocations schemas.
     let invocation = api.doc["x-direct-invocations"]["usage-record"].clone();
     for (payload, allowed) in [
@@ -930,7 +1037,36 @@ async fn every_route_answers_as_the_document_says() {
     api.expect(s, event("subscription-resume.json", |_| {}), 200, None).await;
     api.expect(s, event("subscription-resume.json", |_| {}), 409, Some("/errors/nothing-to-resume"))
         .await;
+    // A promotion code on the live subscription: applied once, never stacked.
+    promotion_code(&stack, "OATWENTY", &[("percent_off", "20"), ("duration", "forever")]).await;
+    promotion_code(
+        &stack,
+        "OAFIVE",
+        &[("amount_off", "500"), ("currency", "usd"), ("duration", "once")],
+    )
+    .await;
+    let code = |code: &str| with_body("subscription-discount.json", json!({"promotion_code": code}));
+    let discounted = api.expect(s, code("OATWENTY"), 200, None).await;
+    assert_eq!(discounted["applied"], true, "{discounted}");
+    assert_eq!(discounted["promotion_code"]["coupon"]["duration"], "forever", "{discounted}");
+    let again = api.expect(s, code("OATWENTY"), 200, None).await;
+    assert_eq!(again["applied"], false, "the same code again changes nothing: {again}");
+    api.expect(s, code("OAFIVE"), 409, Some("/errors/discount-exists")).await;
+    // Pause instead of cancel, a code that does not exist, resume.
+    let paused = api.expect(s, event("subscription-pause.json", |_| {}), 200, None).await;
+    assert_eq!(paused["subscription"]["pause_collection"]["behavior"], "void", "{paused}");
+    api.expect(
+        s,
+        with_body("subscription-discount.json", json!({"promotion_code": "NOSUCHCODE"})),
+        400,
+        Some("/errors/invalid-promotion-code"),
+    )
+    .await;
+    let resumed = api.expect(s, event("subscription-resume.json", |_| {}), 200, None).await;
+    assert_eq!(resumed["subscription"]["pause_collection"], Value::Null, "{resumed}");
     api.expect(s, with_body("subscription-cancel.json", json!({})), 200, None).await;
+    api.expect(s, event("subscription-pause.json", |_| {}), 409, Some("/errors/cancel-pending"))
+        .await;
     api.expect(
         s,
         with_body("subscription-change-preview.json", json!({"plan": "starter", "preview": true})),
@@ -986,6 +1122,7 @@ async fn every_route_answers_as_the_document_says() {
         "entitlements-get.json",
         "entitlements-feature.json",
         "subscription-get.json",
+        "admin-get-user.json",
     ] {
         api.expect(&down, event(name, |_| {}), 503, Some("/errors/unavailable")).await;
     }
@@ -1119,7 +1256,8 @@ fn subscription_view() -> Value {
     json!({
         "id": "sub_1", "plan": "pro", "interval": "month", "status": "active", "quantity": 1,
         "current_period_end": 1_800_000_000, "cancel_at_period_end": false, "cancel_at": null,
-        "trial_end": null, "days_until_renewal": 3, "scheduled_change": null
+        "trial_end": null, "days_until_renewal": 3, "scheduled_change": null,
+        "pause_collection": null, "unpaid_period": false
     })
 }
 

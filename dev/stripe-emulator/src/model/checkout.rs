@@ -1,4 +1,4 @@
-//! Checkout Sessions, their line items, and the promotion codes entered on the hosted page.
+//! Checkout Sessions and their line items.
 
 use serde_json::{Value, json};
 
@@ -26,8 +26,9 @@ pub struct CheckoutSession {
     pub trial_period_days: Option<u32>,
     pub subscription_metadata: Metadata,
     pub allow_promotion_codes: bool,
-    /// The promotion code applied on the hosted page, and the discount it gave.
+    /// The promotion code applied on the hosted page (and its coupon), and the discount it gave.
     pub promotion_code: Option<String>,
+    pub coupon: Option<String>,
     pub amount_discount: i64,
     pub success_url: String,
     pub cancel_url: Option<String>,
@@ -47,6 +48,10 @@ pub struct CheckoutSession {
     pub tax_id_collection: bool,
     /// `customer_update[address]` (`auto`, `never`).
     pub customer_update_address: Option<String>,
+    /// `payment_method_collection`: `always`, or `if_required` (no card when nothing is due now).
+    pub payment_method_collection: String,
+    /// `subscription_data[trial_settings][end_behavior][missing_payment_method]`.
+    pub missing_payment_method: Option<String>,
 }
 
 impl CheckoutSession {
@@ -65,9 +70,10 @@ impl CheckoutSession {
             "custom_fields": [], "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
             "customer": self.customer, "customer_creation": self.customer_creation,
             "customer_details": if complete { json!({"address": null, "email": customer_email, "name": null, "phone": null, "tax_exempt": "none", "tax_ids": []}) } else { Value::Null },
-            "customer_email": self.customer_email, "expires_at": self.expires_at, "invoice": self.invoice, "invoice_creation": null,
+            "customer_email": self.customer_email,
+            "discounts": self.coupon.as_ref().map(|c| json!([{"coupon": c, "promotion_code": self.promotion_code}])), "expires_at": self.expires_at, "invoice": self.invoice, "invoice_creation": null,
             "livemode": false, "locale": null, "metadata": self.metadata, "mode": self.mode, "payment_intent": self.payment_intent,
-            "payment_link": null, "payment_method_collection": "always", "payment_method_types": ["card"],
+            "payment_link": null, "payment_method_collection": self.payment_method_collection, "payment_method_types": ["card"],
             "payment_status": self.payment_status, "phone_number_collection": {"enabled": false}, "recovered_from": null,
             "setup_intent": null, "shipping_address_collection": null, "shipping_cost": null, "shipping_options": [],
             "status": self.status, "submit_type": null, "subscription": self.subscription, "success_url": self.success_url,
@@ -76,13 +82,4 @@ impl CheckoutSession {
             "url": if self.status == "open" { Value::String(self.url.clone()) } else { Value::Null }
         })
     }
-}
-
-/// A promotion code customers can enter on the hosted Checkout page (seeded: `FREE100`, `HALF50`).
-#[derive(Debug, Clone)]
-pub struct PromotionCode {
-    pub id: String,
-    pub code: String,
-    pub coupon: String,
-    pub percent_off: u32,
 }

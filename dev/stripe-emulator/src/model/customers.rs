@@ -20,6 +20,8 @@ pub struct Customer {
     pub next_invoice_sequence: u64,
     /// `address` as Stripe renders it (`null` until one is set).
     pub address: Option<Value>,
+    /// `invoice_settings.default_payment_method`: pays subscriptions that have none of their own.
+    pub default_payment_method: Option<String>,
 }
 
 impl Customer {
@@ -31,7 +33,7 @@ impl Customer {
             "id": self.id, "object": "customer", "address": self.address, "balance": self.balance, "created": self.created,
             "currency": "usd", "default_source": null, "delinquent": false, "description": null, "discount": null,
             "email": self.email, "invoice_prefix": self.invoice_prefix,
-            "invoice_settings": {"custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null},
+            "invoice_settings": {"custom_fields": null, "default_payment_method": self.default_payment_method, "footer": null, "rendering_options": null},
             "livemode": false, "metadata": self.metadata, "name": self.name, "next_invoice_sequence": self.next_invoice_sequence, "phone": null,
             "preferred_locales": [], "shipping": null, "tax_exempt": "none", "test_clock": null
         })

@@ -1,4 +1,5 @@
-//! Invoices, their lines, and invoice items (the pending prorations an invoice bills).
+//! Invoices, their lines (with the discount each line got), and invoice items (the pending
+//! prorations an invoice bills).
 
 use std::collections::BTreeMap;
 
@@ -70,6 +71,13 @@ pub struct InvoiceLine {
     /// The invoice item billed on this line (prorations), `None` for a subscription item's cycle.
     pub invoice_item: Option<String>,
     pub subscription_item: Option<String>,
+    /// What each discount (`di_…`) took off this line; empty for lines not discountable.
+    pub discount_amounts: Vec<(String, i64)>,
+}
+
+/// `[{"amount", "discount"}]`, as invoices and their lines render discount amounts.
+fn discount_amounts(amounts: &[(String, i64)]) -> Value {
+    amounts.iter().map(|(d, amount)| json!({"amount": amount, "discount": d})).collect()
 }
 
 #[derive(Debug, Clone)]
@@ -77,12 +85,18 @@ pub struct Invoice {
     pub id: String,
     pub customer: String,
     pub subscription: Option<String>,
-    /// `draft` (previews), `open`, `paid`.
+    /// `draft` (previews, renewals kept as drafts while collection is paused), `open`, `paid`,
+    /// `void`, `uncollectible`.
     pub status: String,
     pub billing_reason: &'static str,
     pub currency: String,
-    /// Sum of the lines.
+    /// Sum of the lines, before discounts.
+    pub subtotal: i64,
+    /// The subtotal less the discounts.
     pub total: i64,
+    /// The discounts (`di_…`) applied, and what each took off in all.
+    pub discounts: Vec<String>,
+    pub discount_amounts: Vec<(String, i64)>,
     /// The customer's balance before this invoice, and after it was finalized.
     pub starting_balance: i64,
     pub ending_balance: Option<i64>,
@@ -94,6 +108,8 @@ pub struct Invoice {
     pub created: i64,
     pub finalized_at: Option<i64>,
     pub paid_at: Option<i64>,
+    pub voided_at: Option<i64>,
+    pub marked_uncollectible_at: Option<i64>,
     pub next_payment_attempt: Option<i64>,
     pub lines: Vec<InvoiceLine>,
     pub subscription_metadata: Metadata,
@@ -129,7 +145,7 @@ impl Invoice {
         };
         json!({
             "id": line.id, "object": "line_item", "amount": line.amount, "currency": self.currency, "description": line.description,
-            "discount_amounts": [], "discountable": !line.proration, "discounts": [], "invoice": self.id, "livemode": false, "metadata": {},
+            "discount_amounts": discount_amounts(&line.discount_amounts), "discountable": !line.proration, "discounts": [], "invoice": self.id, "livemode": false, "metadata": {},
             "parent": parent, "period": {"end": line.period_end, "start": line.period_start}, "pretax_credit_amounts": [],
             "pricing": {"price_details": {"price": line.price, "product": product}, "type": "price_details", "unit_amount_decimal": unit_amount},
             "quantity": line.quantity, "quantity_decimal": line.quantity.to_string(), "subscription": self.subscription, "subtotal": line.amount, "taxes": []
@@ -138,17 +154,15 @@ impl Invoice {
 
     pub fn render(&self, prices: &BTreeMap<String, Price>) -> Value {
         let lines: Vec<Value> = self.lines.iter().map(|line| self.render_line(line, prices)).collect();
-        let paid = self.status == "paid";
-        let draft = self.status == "draft";
         json!({
             "id": self.id, "object": "invoice", "account_country": "US", "account_name": "Stripe Emulator",
             "amount_due": self.amount_due, "amount_overpaid": 0, "amount_paid": self.amount_paid,
-            "amount_remaining": self.amount_due - self.amount_paid, "amount_shipping": 0, "application": null,
-            "attempt_count": self.attempt_count, "attempted": self.attempt_count > 0, "auto_advance": !paid && !draft,
+            "amount_remaining": if self.status == "void" { 0 } else { self.amount_due - self.amount_paid }, "amount_shipping": 0, "application": null,
+            "attempt_count": self.attempt_count, "attempted": self.attempt_count > 0, "auto_advance": self.status == "open",
             "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
             "automatically_finalizes_at": null,
             "billing_reason": self.billing_reason, "collection_method": "charge_automatically", "created": self.created,
-            "currency": self.currency, "customer": self.customer, "customer_account": null, "default_tax_rates": [], "description": null, "discounts": [],
+            "currency": self.currency, "customer": self.customer, "customer_account": null, "default_tax_rates": [], "description": null, "discounts": self.discounts,
             "due_date": null, "effective_at": self.finalized_at, "ending_balance": self.ending_balance,
             "hosted_invoice_url": self.hosted_invoice_url, "invoice_pdf": self.invoice_pdf,
             "issuer": {"type": "self"}, "last_finalization_error": null,
@@ -161,8 +175,12 @@ impl Invoice {
             "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
             "period_end": self.period_end, "period_start": self.period_start, "post_payment_credit_notes_amount": 0,
             "pre_payment_credit_notes_amount": 0, "receipt_number": null, "starting_balance": self.starting_balance, "status": self.status,
-            "status_transitions": {"finalized_at": self.finalized_at, "marked_uncollectible_at": null, "paid_at": self.paid_at, "voided_at": null},
-            "subtotal": self.total, "subtotal_excluding_tax": self.total, "total": self.total, "total_discount_amounts": [],
+            "status_transitions": {
+                "finalized_at": self.finalized_at, "marked_uncollectible_at": self.marked_uncollectible_at, "paid_at": self.paid_at,
+                "voided_at": self.voided_at
+            },
+            "subtotal": self.subtotal, "subtotal_excluding_tax": self.subtotal, "total": self.total,
+            "total_discount_amounts": discount_amounts(&self.discount_amounts),
             "total_excluding_tax": self.total, "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": self.finalized_at
         })
     }

@@ -7,6 +7,7 @@
 mod catalog;
 mod checkout;
 mod customers;
+mod discounts;
 mod entitlements;
 mod events;
 mod invoices;
@@ -21,16 +22,17 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 pub use catalog::{Price, Product};
-pub use checkout::{CheckoutSession, LineItem, PromotionCode};
+pub use checkout::{CheckoutSession, LineItem};
 pub use customers::Customer;
+pub use discounts::{COUPON_DURATIONS, Coupon, Discount, PromotionCode};
 pub use entitlements::{ActiveEntitlement, Feature, SUMMARY_EMBED_LIMIT};
 pub use events::Event;
 pub use invoices::{Invoice, InvoiceItem, InvoiceLine};
 pub use meters::{Meter, MeterEvent};
-pub use payments::{Card, CardOutcome, Charge, Dispute, Refund, classify_card};
+pub use payments::{Card, CardOutcome, Charge, Dispute, PaymentMethod, Refund, classify_card};
 pub use portal::PortalSession;
 pub use schedules::{SchedulePhase, SubscriptionSchedule};
-pub use subscriptions::{CANCELLATION_FEEDBACK, Subscription, SubscriptionItem};
+pub use subscriptions::{CANCELLATION_FEEDBACK, PAUSE_BEHAVIORS, PauseCollection, Subscription, SubscriptionItem};
 
 /// The API version async-stripe 1.0.0-rc.10 pins and sends.
 pub const API_VERSION: &str = "2026-09-30.endive";

@@ -34,6 +34,50 @@ pub fn classify_card(number: &str) -> CardOutcome {
     }
 }
 
+/// A card payment method (`pm_…`) made from a test card: on Checkout's page (the
+/// subscription's `default_payment_method`) or in the Billing Portal (the customer's
+/// `invoice_settings.default_payment_method`).
+#[derive(Debug, Clone)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub card: Card,
+    pub brand: &'static str,
+    pub last4: String,
+    pub customer: Option<String>,
+    pub created: i64,
+}
+
+impl PaymentMethod {
+    /// The payment method of a test card `number` (one [`classify_card`] accepts).
+    pub fn of_card(id: String, number: &str, card: Card, customer: Option<String>, created: i64) -> Self {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        let brand = if digits.starts_with('5') { "mastercard" } else { "visa" };
+        let last4 = digits[digits.len().saturating_sub(4)..].to_owned();
+        Self {
+            id,
+            card,
+            brand,
+            last4,
+            customer,
+            created,
+        }
+    }
+
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.id, "object": "payment_method", "allow_redisplay": "unspecified",
+            "billing_details": {"address": null, "email": null, "name": null, "phone": null, "tax_id": null},
+            "card": {
+                "brand": self.brand, "checks": {"address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass"},
+                "country": "US", "display_brand": self.brand, "exp_month": 12, "exp_year": 2034, "fingerprint": format!("fp{}", self.last4),
+                "funding": "credit", "generated_from": null, "last4": self.last4, "networks": {"available": [self.brand], "preferred": null},
+                "regulated_status": "unregulated", "three_d_secure_usage": {"supported": true}, "wallet": null
+            },
+            "created": self.created, "customer": self.customer, "customer_account": null, "livemode": false, "metadata": {}, "type": "card"
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Charge {
     pub id: String,

@@ -1,10 +1,11 @@
-//! Subscriptions and their items, with the cancellation details Stripe records.
+//! Subscriptions and their items, with the cancellation details Stripe records, their
+//! discounts, paused collection and trial settings.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Card, Metadata, Price};
+use super::{Metadata, Price};
 
 #[derive(Debug, Clone)]
 pub struct SubscriptionItem {
@@ -30,6 +31,18 @@ pub const CANCELLATION_FEEDBACK: &[&str] = &[
     "unused",
 ];
 
+/// `pause_collection`: renewals go on, their invoices are not collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PauseCollection {
+    /// `void`, `keep_as_draft` or `mark_uncollectible`: what becomes of each renewal invoice.
+    pub behavior: String,
+    /// When collection resumes by itself.
+    pub resumes_at: Option<i64>,
+}
+
+/// `pause_collection[behavior]` values.
+pub const PAUSE_BEHAVIORS: &[&str] = &["keep_as_draft", "mark_uncollectible", "void"];
+
 #[derive(Debug, Clone)]
 pub struct Subscription {
     pub id: String,
@@ -52,7 +65,15 @@ pub struct Subscription {
     pub metadata: Metadata,
     pub created: i64,
     pub latest_invoice: Option<String>,
-    pub card: Card,
+    /// The payment method (`pm_…`) that pays it; without one, the customer's
+    /// `invoice_settings.default_payment_method` does (and without that, nothing can).
+    pub default_payment_method: Option<String>,
+    /// The discounts (`di_…`) on its next invoices, in the order applied.
+    pub discounts: Vec<String>,
+    pub pause_collection: Option<PauseCollection>,
+    /// `trial_settings.end_behavior.missing_payment_method`: `create_invoice` (default),
+    /// `pause` or `cancel` when the trial ends with no payment method.
+    pub missing_payment_method: String,
     /// When the first failed renewal happened (dunning start).
     pub failing_since: Option<i64>,
     /// Next payment retry while past_due.
@@ -106,14 +127,15 @@ impl Subscription {
             "cancellation_details": {"comment": self.cancellation_comment, "feedback": self.cancellation_feedback, "reason": self.cancellation_reason},
             "collection_method": "charge_automatically", "created": self.created, "currency": currency,
             "current_period_end": self.period_end, "current_period_start": self.period_start,
-            "customer": self.customer, "days_until_due": null, "default_payment_method": null, "default_source": null,
-            "description": null, "discounts": [], "ended_at": self.ended_at,
+            "customer": self.customer, "days_until_due": null, "default_payment_method": self.default_payment_method, "default_source": null,
+            "description": null, "discounts": self.discounts, "ended_at": self.ended_at,
             "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
             "items": {"object": "list", "data": items, "has_more": false, "url": format!("/v1/subscription_items?subscription={}", self.id)},
             "latest_invoice": self.latest_invoice, "livemode": false, "metadata": self.metadata, "next_pending_invoice_item_invoice": null,
-            "on_behalf_of": null, "pause_collection": null, "pending_invoice_item_interval": null, "pending_setup_intent": null,
+            "on_behalf_of": null,
+            "pause_collection": self.pause_collection.as_ref().map(|p| json!({"behavior": p.behavior, "resumes_at": p.resumes_at})), "pending_invoice_item_interval": null, "pending_setup_intent": null,
             "pending_update": null, "schedule": self.schedule, "start_date": self.created, "status": self.status, "test_clock": null,
-            "transfer_data": null, "trial_end": self.trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+            "transfer_data": null, "trial_end": self.trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": self.missing_payment_method}},
             "trial_start": self.trial_start
         })
     }

@@ -1,7 +1,7 @@
 //! The `/_emulator` controls for tests and local runs: pay a session, move the clock, change
 //! the config, inject faults, read deliveries and counters, and stand in for the dashboard and
-//! the card networks (pause a subscription, change its card, open and close disputes, attach
-//! features to a product).
+//! the card networks (pause a subscription, change its card or add one to a customer, open and
+//! close disputes, attach features to a product).
 
 use std::sync::Arc;
 
@@ -19,7 +19,10 @@ use crate::world::{Chaos, Fault, World};
 
 #[derive(Deserialize)]
 struct PayRequest {
-    card: String,
+    /// Absent (or empty): pay without a card, which only a session with
+    /// `payment_method_collection=if_required` and nothing due now allows.
+    #[serde(default)]
+    card: Option<String>,
     #[serde(default)]
     promotion_code: Option<String>,
 }
@@ -31,7 +34,7 @@ pub(super) async fn emulator_pay(State(shared): State<Arc<Shared>>, Path(id): Pa
     };
     let mut world = shared.world.lock().await;
     let result = world
-        .pay_session_with(&id, &request.card, request.promotion_code.as_deref())
+        .pay_session_with(&id, request.card.as_deref().unwrap_or_default(), request.promotion_code.as_deref())
         .and_then(|redirect| Ok(json!({"redirect_url": redirect, "session": world.session(&id)?})));
     json_result(&shared, &mut world, result)
 }
@@ -181,14 +184,30 @@ pub(super) async fn emulator_pause(State(shared): State<Arc<Shared>>, Path(id): 
 }
 
 pub(super) async fn emulator_card(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
-    let card = match serde_json::from_slice::<PayRequest>(&body).map(|r| classify_card(&r.card)) {
-        Ok(CardOutcome::Card(card)) => card,
+    let number = serde_json::from_slice::<PayRequest>(&body)
+        .ok()
+        .and_then(|r| r.card)
+        .unwrap_or_default();
+    let card = match classify_card(&number) {
+        CardOutcome::Card(card) => card,
         _ => {
             return StripeError::invalid("card", "Send JSON {\"card\": \"4242424242424242\"} with a succeeding test card.").into_response();
         }
     };
     let mut world = shared.world.lock().await;
-    let result = world.set_card(&id, card).and_then(|()| world.subscription(&id));
+    let result = world.set_card(&id, &number, card).and_then(|()| world.subscription(&id));
+    json_result(&shared, &mut world, result)
+}
+
+/// What the Billing Portal's "add a card" does: `{"card": "4242424242424242"}` becomes the
+/// customer's `invoice_settings.default_payment_method`.
+pub(super) async fn emulator_customer_card(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let number = serde_json::from_slice::<PayRequest>(&body)
+        .ok()
+        .and_then(|r| r.card)
+        .unwrap_or_default();
+    let mut world = shared.world.lock().await;
+    let result = world.add_customer_card(&id, &number);
     json_result(&shared, &mut world, result)
 }
 

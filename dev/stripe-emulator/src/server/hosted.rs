@@ -1,5 +1,6 @@
-//! The hosted pages a customer's browser sees: Checkout (pay with a test card), the invoice
-//! page and its PDF, and the Billing Portal (cancel, resume, switch price).
+//! The hosted pages a customer's browser sees: Checkout (pay with a test card, or without one
+//! when nothing is due and the session allows it), the invoice page and its PDF, and the
+//! Billing Portal (cancel, resume, switch price, add a card).
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub(super) async fn checkout_page(State(shared): State<Arc<Shared>>, Path(id): P
 
 #[derive(Deserialize)]
 pub(super) struct CardForm {
+    #[serde(default)]
     card: String,
     #[serde(default)]
     promotion_code: Option<String>,
@@ -33,7 +35,7 @@ pub(super) async fn checkout_page_pay(
     axum::Form(form): axum::Form<CardForm>,
 ) -> Response {
     let mut world = shared.world.lock().await;
-    let result = world.pay_session_with(&id, &form.card, form.promotion_code.as_deref());
+    let result = world.pay_session_with(&id, form.card.trim(), form.promotion_code.as_deref());
     shared.settle(&mut world, result.is_ok());
     match result {
         Ok(redirect) => Redirect::to(&redirect).into_response(),
@@ -84,10 +86,14 @@ pub(super) async fn portal_page(State(shared): State<Arc<Shared>>, Path(id): Pat
 
 #[derive(Deserialize)]
 pub(super) struct PortalForm {
+    #[serde(default)]
     subscription: String,
     action: String,
     #[serde(default)]
     price: Option<String>,
+    /// `add_card`: the test card number.
+    #[serde(default)]
+    card: Option<String>,
 }
 
 pub(super) async fn portal_page_action(
@@ -103,7 +109,9 @@ pub(super) async fn portal_page_action(
         .subscriptions
         .get(&form.subscription)
         .is_some_and(|s| s.customer == session.customer);
-    let result = if !owned {
+    let result = if form.action == "add_card" {
+        world.add_customer_card(&session.customer, form.card.as_deref().unwrap_or_default())
+    } else if !owned {
         Err(StripeError::no_such("subscription", &form.subscription, "subscription"))
     } else {
         let item = world.subscriptions[&form.subscription]

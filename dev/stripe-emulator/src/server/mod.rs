@@ -24,8 +24,9 @@ use crate::params::Params;
 pub use crate::shared::Shared;
 use crate::world::World;
 use controls::{
-    emulator_advance, emulator_card, emulator_clock, emulator_close_dispute, emulator_config, emulator_deliveries, emulator_dispute,
-    emulator_fault, emulator_features, emulator_in_flight, emulator_pause, emulator_pay, emulator_set_config, emulator_stats,
+    emulator_advance, emulator_card, emulator_clock, emulator_close_dispute, emulator_config, emulator_customer_card, emulator_deliveries,
+    emulator_dispute, emulator_fault, emulator_features, emulator_in_flight, emulator_pause, emulator_pay, emulator_set_config,
+    emulator_stats,
 };
 use guard::guard;
 use hosted::{checkout_page, checkout_page_pay, invoice_page, invoice_pdf, portal_page, portal_page_action};
@@ -87,6 +88,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/stats", get(emulator_stats))
         .route("/_emulator/subscriptions/{id}/pause", post(emulator_pause))
         .route("/_emulator/subscriptions/{id}/card", post(emulator_card))
+        .route("/_emulator/customers/{id}/card", post(emulator_customer_card))
         .route("/_emulator/products/{id}/features", post(emulator_features))
         .route("/_emulator/charges/{id}/dispute", post(emulator_dispute))
         .route("/_emulator/disputes/{id}/close", post(emulator_close_dispute))
@@ -127,10 +129,19 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("POST", ["checkout", "sessions", id, "expire"]) => world.expire_session(id),
         ("POST", ["billing_portal", "sessions"]) => world.create_portal_session(&params),
         ("GET", ["subscriptions"]) => world.list_subscriptions(&params),
-        ("GET", ["subscriptions", id]) => world.subscription(id),
-        ("POST", ["subscriptions", id]) => world.update_subscription(id, &params),
+        ("GET", ["subscriptions", id]) => world.subscription(id).map(|s| world.expand_discounts(s, &params)),
+        ("POST", ["subscriptions", id]) => world.update_subscription(id, &params).map(|s| world.expand_discounts(s, &params)),
         ("DELETE", ["subscriptions", id]) => world.cancel_subscription_with(id, &params),
-        ("POST", ["subscriptions", id, "resume"]) => world.resume_subscription(id),
+        ("POST", ["subscriptions", id, "resume"]) => world.resume_subscription(id, &params),
+        ("POST", ["coupons"]) => world.create_coupon(&params),
+        ("GET", ["coupons"]) => world.list_coupons(&params),
+        ("GET", ["coupons", id]) => world.coupon(id),
+        ("POST", ["coupons", id]) => world.update_coupon(id, &params),
+        ("POST", ["promotion_codes"]) => world.create_promotion_code(&params),
+        ("GET", ["promotion_codes"]) => world.list_promotion_codes(&params),
+        ("GET", ["promotion_codes", id]) => world.promotion_code(id, &params),
+        ("POST", ["promotion_codes", id]) => world.update_promotion_code(id, &params),
+        ("GET", ["payment_methods", id]) => world.payment_method(id),
         ("GET", ["invoices"]) => world.list_invoices(&params),
         ("POST", ["invoices", "create_preview"]) => world.create_preview(&params),
         ("GET", ["invoices", id]) => world.invoice(id),

@@ -2,6 +2,7 @@
 //! retrieve, list, expire. Paying one on the hosted page is in `checkout_payment`.
 
 use super::*;
+use crate::params::one_of;
 
 impl World {
     pub fn create_checkout_session(&mut self, params: &Params) -> Result<Value, StripeError> {
@@ -24,6 +25,7 @@ impl World {
             "automatic_tax",
             "tax_id_collection",
             "customer_update",
+            "payment_method_collection",
         ])?;
         let mode = params.required_str("mode")?;
         if !matches!(mode, "subscription" | "payment") {
@@ -149,6 +151,21 @@ impl World {
             }
         }
         let trial_period_days = params.u64("subscription_data.trial_period_days")?;
+        let payment_method_collection = one_of(params, "payment_method_collection", &["always", "if_required"])?
+            .unwrap_or("always")
+            .to_owned();
+        let missing_payment_method = one_of(
+            params,
+            "subscription_data.trial_settings.end_behavior.missing_payment_method",
+            &["cancel", "create_invoice", "pause"],
+        )?
+        .map(str::to_owned);
+        if params.value("subscription_data").is_some() && mode != "subscription" {
+            return Err(StripeError::invalid(
+                "subscription_data",
+                "`subscription_data` can only be used in `subscription` mode.",
+            ));
+        }
         if let Some(days) = trial_period_days {
             if mode != "subscription" {
                 return Err(StripeError::invalid(
@@ -226,6 +243,7 @@ impl World {
             subscription_metadata: params.metadata("subscription_data.metadata")?,
             allow_promotion_codes: params.bool("allow_promotion_codes")?.unwrap_or(false),
             promotion_code: None,
+            coupon: None,
             amount_discount: 0,
             success_url: success_url.to_owned(),
             cancel_url: params.str("cancel_url")?.map(str::to_owned),
@@ -240,6 +258,8 @@ impl World {
             automatic_tax,
             tax_id_collection,
             customer_update_address,
+            payment_method_collection,
+            missing_payment_method,
         };
         self.sessions.insert(id.clone(), session);
         self.track(&id);

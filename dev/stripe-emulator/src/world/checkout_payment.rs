@@ -1,6 +1,7 @@
-//! Paying a Checkout Session with a test card (and a promotion code): the customer it makes,
-//! the subscription and its first invoice, or a one-time charge; then
-//! `checkout.session.completed`.
+//! Paying a Checkout Session with a test card (or none, when the session collects one only if
+//! required and nothing is due now) and a promotion code: the customer it makes, the
+//! subscription (with its payment method and discount) and its first invoice, or a one-time
+//! charge; then `checkout.session.completed`.
 
 use super::*;
 
@@ -11,7 +12,10 @@ impl World {
     }
 
     /// [`World::pay_session`], with a promotion code entered on the page (the session must allow
-    /// them). A 100 % code makes the payment `no_payment_required`.
+    /// them; checked as Stripe checks a code). A 100 % code makes the payment
+    /// `no_payment_required`. An empty `card_number` pays without a card when the session has
+    /// `payment_method_collection=if_required` and nothing is due now (a trial, or a total of
+    /// zero): the subscription then has no payment method.
     pub fn pay_session_with(&mut self, id: &str, card_number: &str, promotion_code: Option<&str>) -> Result<String, StripeError> {
         let session = self
             .sessions
@@ -32,19 +36,18 @@ impl World {
                     "This Checkout Session does not accept promotion codes.",
                 ));
             }
-            Some(code) => Some(
-                self.promotion_codes
-                    .values()
-                    .find(|p| p.code.eq_ignore_ascii_case(code))
-                    .cloned()
-                    .ok_or_else(|| StripeError::invalid("promotion_code", "This promotion code is invalid."))?,
-            ),
+            Some(code) => Some(self.entered_promotion_code(&session, code)?),
         };
-        let percent_off = promotion.as_ref().map_or(0, |p| p.percent_off);
-        let amount_discount = session.amount_total * i64::from(percent_off) / 100;
+        let amount_discount = promotion.as_ref().map_or(0, |p| {
+            self.coupons
+                .get(&p.coupon)
+                .map_or(0, |c| c.discount_on(session.amount_total, &session.currency))
+        });
         let amount_due = session.amount_total - amount_discount;
+        let nothing_due_now = session.trial_period_days.is_some() || amount_due == 0;
         let card = match classify_card(card_number) {
-            CardOutcome::Card(card) => card,
+            _ if card_number.is_empty() && session.payment_method_collection == "if_required" && nothing_due_now => None,
+            CardOutcome::Card(card) => Some(card),
             CardOutcome::Declined(code) => return Err(StripeError::card_declined(code)),
             CardOutcome::Unknown => {
                 return Err(StripeError::invalid(
@@ -65,6 +68,7 @@ impl World {
         updated.customer = customer.clone();
         updated.status = "complete".into();
         updated.promotion_code = promotion.as_ref().map(|p| p.id.clone());
+        updated.coupon = promotion.as_ref().map(|p| p.coupon.clone());
         updated.amount_discount = amount_discount;
         updated.amount_total = amount_due;
         if session.mode == "subscription" {
@@ -75,6 +79,7 @@ impl World {
                 .get(&session.line_items[0].price)
                 .map_or(30 * DAY, Price::period_seconds);
             let sub_id = new_id("sub");
+            let default_payment_method = card.map(|card| self.new_payment_method(card_number, card, &customer));
             let subscription = Subscription {
                 id: sub_id.clone(),
                 customer: customer.clone(),
@@ -103,7 +108,10 @@ impl World {
                 metadata: session.subscription_metadata.clone(),
                 created: now,
                 latest_invoice: None,
-                card,
+                default_payment_method,
+                discounts: Vec::new(),
+                pause_collection: None,
+                missing_payment_method: session.missing_payment_method.clone().unwrap_or_else(|| "create_invoice".into()),
                 failing_since: None,
                 next_retry: None,
                 trial_will_end_sent: false,
@@ -114,10 +122,15 @@ impl World {
             };
             self.subscriptions.insert(sub_id.clone(), subscription);
             self.track(&sub_id);
-            let first_invoice_off = if trial_end.is_some() { 100 } else { percent_off };
+            if let Some(promo) = &promotion {
+                let discount = self.redeem(&promo.coupon, Some(promo.id.clone()), &customer, Some(&sub_id), Some(id));
+                self.subscriptions.get_mut(&sub_id).expect("inserted").discounts.push(discount);
+            }
+            // A trial is free; the first paid invoice takes the discount.
             let end = self.subscriptions[&sub_id].period_end;
-            let lines = self.cycle_lines(&sub_id, now, end, first_invoice_off);
+            let lines = self.cycle_lines(&sub_id, now, end, if trial_end.is_some() { 100 } else { 0 });
             let invoice = self.new_invoice_with(&sub_id, "subscription_create", lines, (now, now));
+            let free = trial_end.is_some() || self.invoices[&invoice].amount_due == 0;
             self.mark_paid(&invoice);
             let rendered = self.render_subscription(&sub_id);
             self.emit("customer.subscription.created", rendered, None);
@@ -125,12 +138,15 @@ impl World {
             self.emit_paid(&invoice);
             updated.subscription = Some(sub_id.clone());
             updated.invoice = Some(invoice);
-            updated.payment_status = if first_invoice_off == 100 { "no_payment_required" } else { "paid" }.into();
+            updated.payment_status = if free { "no_payment_required" } else { "paid" }.into();
             self.sessions.insert(id.to_owned(), updated.clone());
             let completed = self.session(id)?;
             self.emit("checkout.session.completed", completed, None);
             self.refresh_entitlements(&customer);
         } else {
+            if let Some(promo) = &promotion {
+                self.count_redemption(&promo.coupon, Some(&promo.id));
+            }
             if amount_due > 0 {
                 let payment_intent = new_id("pi");
                 let charge = Charge {
@@ -156,5 +172,25 @@ impl World {
             self.emit("checkout.session.completed", completed, None);
         }
         Ok(updated.success_url.replace("{CHECKOUT_SESSION_ID}", id))
+    }
+
+    /// The promotion code `code` (any case) entered on the session's page, if it can be
+    /// redeemed there.
+    fn entered_promotion_code(&self, session: &CheckoutSession, code: &str) -> Result<PromotionCode, StripeError> {
+        let customer = session.customer.as_deref();
+        let mut matching: Vec<&PromotionCode> = self
+            .promotion_codes
+            .values()
+            .filter(|p| p.code.eq_ignore_ascii_case(code))
+            .collect();
+        // The code usable by this customer first, then any other for the reason it is refused.
+        let now = self.now();
+        matching.sort_by_key(|p| (!p.usable(self.coupons.get(&p.coupon), now), p.customer.as_deref() != customer));
+        let promo = *matching
+            .first()
+            .ok_or_else(|| StripeError::invalid("promotion_code", "This promotion code is invalid."))?;
+        self.check_promotion_code(promo, customer, session.amount_total, &session.currency, "promotion_code")?;
+        self.check_coupon(&promo.coupon, &session.currency, "promotion_code")?;
+        Ok(promo.clone())
     }
 }

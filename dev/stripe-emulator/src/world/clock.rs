@@ -1,5 +1,6 @@
-//! The clock: schedule phases, renewals, trial ends, payment retries, dunning and scheduled
-//! cancellations (`cancel_at`, `cancel_at_period_end`).
+//! The clock: schedule phases, renewals (not collected while collection is paused), trial ends
+//! (with or without a payment method), payment retries, dunning, scheduled cancellations
+//! (`cancel_at`, `cancel_at_period_end`) and paused collection resuming at `resumes_at`.
 
 use super::*;
 
@@ -35,6 +36,13 @@ impl World {
             }
         }
         for sub in self.subscriptions.values() {
+            // Collection resumes before a renewal of the same instant, so that one is collected.
+            if let Some(at) = sub.pause_collection.as_ref().and_then(|p| p.resumes_at)
+                && at <= target
+                && sub.status != "canceled"
+            {
+                candidates.push((at, 1, sub.id.clone(), Due::ResumeCollection));
+            }
             let cancel_at = sub.cancel_at.filter(|_| !sub.cancel_at_period_end);
             let candidate = match sub.status.as_str() {
                 "trialing" => {
@@ -107,7 +115,11 @@ impl World {
                 }
                 self.end_subscription(id, Some("payment_failed"));
             }
+            Due::ResumeCollection => self.resume_collection(id),
             Due::Charge => {
+                if self.subscriptions[id].status == "trialing" && self.end_trial_without_payment_method(id) {
+                    return;
+                }
                 let before = self.render_subscription(id);
                 let price = self.subscriptions[id].items.first().map(|i| i.price.clone());
                 let period = price.and_then(|p| self.prices.get(&p)).map_or(30 * DAY, Price::period_seconds);
@@ -127,9 +139,8 @@ impl World {
                 lines.extend(self.usage_lines(id, old_start, old_end, usage_off));
                 let items = &self.subscriptions[id].items;
                 lines.sort_by_key(|l| items.iter().position(|i| Some(&i.id) == l.subscription_item.as_ref()));
-                let invoice = self.new_invoice_with(id, "subscription_cycle", lines, (old_start, old_end));
-                self.emit_invoice_issued(&invoice);
-                self.collect(id, &invoice);
+                let invoice = self.draft_invoice_with(id, "subscription_cycle", lines, (old_start, old_end));
+                self.issue(id, &invoice);
                 self.emit_updated(id, &before);
                 let customer = self.subscriptions[id].customer.clone();
                 self.refresh_entitlements(&customer);
@@ -159,4 +170,5 @@ enum Due {
     Retry,
     Dunning,
     End,
+    ResumeCollection,
 }

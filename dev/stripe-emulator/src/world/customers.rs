@@ -28,6 +28,7 @@ impl World {
             invoice_prefix: id[4..12].to_uppercase(),
             next_invoice_sequence: 1,
             address: None,
+            default_payment_method: None,
         };
         self.emit("customer.created", customer.render(), None);
         self.customers.insert(id.clone(), customer);

@@ -1,5 +1,7 @@
-//! Issuing and collecting invoices: the `invoice.*` events of a finalized invoice, and payment
-//! with the subscription's card (paid, or declined into `past_due` with retries).
+//! Issuing and collecting invoices: the `invoice.*` events of a finalized invoice, payment with
+//! the subscription's payment method (paid, or declined into `past_due` with retries), and the
+//! invoices not collected while the subscription's collection is paused (kept as drafts,
+//! voided, or marked uncollectible).
 
 use super::*;
 
@@ -31,14 +33,63 @@ impl World {
         self.emit_invoice("invoice.payment_succeeded", invoice_id);
     }
 
-    /// Collects an open invoice of the subscription with its card. Nothing due: paid at once.
-    /// Paid: the subscription is active again. Declined: `invoice.payment_failed`, and a live
+    /// Issues a drafted invoice of the subscription: finalized, then collected. While the
+    /// subscription's collection is paused it is not collected: `keep_as_draft` leaves it a
+    /// draft (`invoice.created` only); `void` and `mark_uncollectible` finalize it, then void it
+    /// (`invoice.voided`, the customer's balance it used given back) or mark it uncollectible
+    /// (`invoice.marked_uncollectible`). Returns false only when a payment was declined.
+    pub(super) fn issue(&mut self, sub_id: &str, invoice: &str) -> bool {
+        let now = self.now();
+        let behavior = self.subscriptions[sub_id]
+            .pause_collection
+            .as_ref()
+            .filter(|p| p.resumes_at.is_none_or(|at| now < at))
+            .map(|p| p.behavior.clone());
+        if behavior.as_deref() == Some("keep_as_draft") {
+            let inv = self.invoices.get_mut(invoice).expect("exists");
+            inv.next_payment_attempt = None;
+            self.emit_invoice("invoice.created", invoice);
+            return true;
+        }
+        if self.invoices[invoice].status == "draft" {
+            self.finalize_invoice(invoice);
+        }
+        self.emit_invoice_issued(invoice);
+        let Some(behavior) = behavior else {
+            return self.collect(sub_id, invoice);
+        };
+        let inv = self.invoices.get_mut(invoice).expect("exists");
+        inv.next_payment_attempt = None;
+        if behavior == "void" {
+            inv.status = "void".into();
+            inv.voided_at = Some(now);
+            let used = inv.ending_balance.unwrap_or(inv.starting_balance) - inv.starting_balance;
+            let customer = inv.customer.clone();
+            if used != 0 {
+                let customer = self.customers.get_mut(&customer).expect("invoices have customers");
+                let before = customer.balance;
+                customer.balance -= used;
+                let rendered = customer.render();
+                self.emit("customer.updated", rendered, Some(json!({"balance": before})));
+            }
+            self.emit_invoice("invoice.voided", invoice);
+        } else {
+            inv.status = "uncollectible".into();
+            inv.marked_uncollectible_at = Some(now);
+            self.emit_invoice("invoice.marked_uncollectible", invoice);
+        }
+        true
+    }
+
+    /// Collects an open invoice of the subscription with its payment method (see
+    /// [`World::payment_card`]). Nothing due: paid at once. Paid: the subscription is active
+    /// again. Declined, or nothing to pay with: `invoice.payment_failed`, and a live
     /// subscription goes `past_due` with retries. Returns whether the invoice was paid.
     pub(super) fn collect(&mut self, sub_id: &str, invoice: &str) -> bool {
         let now = self.now();
         let sub = &self.subscriptions[sub_id];
         let live = sub.status != "canceled";
-        if self.invoices[invoice].amount_due == 0 || sub.card == Card::Succeeds {
+        if self.invoices[invoice].amount_due == 0 || self.payment_card(sub_id) == Some(Card::Succeeds) {
             self.mark_paid(invoice);
             if live {
                 let sub = self.subscriptions.get_mut(sub_id).expect("exists");

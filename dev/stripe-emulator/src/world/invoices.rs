@@ -1,7 +1,7 @@
-//! Invoices and invoice items: building them (cycle and usage lines, prorations, numbers from
-//! the customer's sequence, the customer's balance applied), and the money and date texts of
-//! their lines and hosted pages. Issuing and collecting them is in `invoice_collection`;
-//! reading and previewing them in `invoice_reads`.
+//! Invoices and invoice items: building them (cycle and usage lines, prorations, discounts,
+//! numbers from the customer's sequence, the customer's balance applied), and the money and
+//! date texts of their lines and hosted pages. Issuing and collecting them is in
+//! `invoice_collection`; reading and previewing them in `invoice_reads`.
 
 use super::*;
 
@@ -85,6 +85,7 @@ impl World {
                     proration: false,
                     invoice_item: None,
                     subscription_item: Some(item.id.clone()),
+                    discount_amounts: Vec::new(),
                 }
             })
             .collect()
@@ -122,6 +123,7 @@ impl World {
                     proration: false,
                     invoice_item: None,
                     subscription_item: Some(item.id.clone()),
+                    discount_amounts: Vec::new(),
                 })
             })
             .collect()
@@ -215,11 +217,24 @@ impl World {
         Some(id)
     }
 
-    /// An invoice of the subscription with `lines` and every pending invoice item it bills,
-    /// finalized at once: numbered from the customer's sequence, the customer's balance applied
-    /// (a credit pays what it can, a negative total adds to the credit). Emits nothing: see
-    /// [`World::emit_invoice_issued`].
+    /// An invoice of the subscription with `lines` and every pending invoice item it bills, its
+    /// discounts applied, finalized at once (see [`World::finalize_invoice`]). Emits nothing
+    /// itself (see [`World::emit_invoice_issued`]) but `customer.discount.deleted` for a
+    /// discount it used up.
     pub(super) fn new_invoice_with(
+        &mut self,
+        sub_id: &str,
+        billing_reason: &'static str,
+        lines: Vec<InvoiceLine>,
+        period: (i64, i64),
+    ) -> String {
+        let id = self.draft_invoice_with(sub_id, billing_reason, lines, period);
+        self.finalize_invoice(&id);
+        id
+    }
+
+    /// [`World::new_invoice_with`] left a draft: no number, no balance applied yet.
+    pub(super) fn draft_invoice_with(
         &mut self,
         sub_id: &str,
         billing_reason: &'static str,
@@ -241,49 +256,69 @@ impl World {
                 proration: item.proration,
                 invoice_item: Some(item.id.clone()),
                 subscription_item: item.subscription_item.clone(),
+                discount_amounts: Vec::new(),
             });
         }
+        let (discounts, discount_amounts) = self.discount_lines(sub_id, &mut lines);
         let now = self.now();
         let sub = &self.subscriptions[sub_id];
-        let currency = sub.currency.clone();
-        let total: i64 = lines.iter().map(|l| l.amount).sum();
-        let customer = self.customers.get_mut(&sub.customer).expect("subscriptions have customers");
-        let starting_balance = customer.balance;
-        let after = total + starting_balance;
-        let (amount_due, ending_balance) = (after.max(0), after.min(0));
-        customer.balance = ending_balance;
-        let number = format!("{}-{:04}", customer.invoice_prefix, customer.next_invoice_sequence);
-        customer.next_invoice_sequence += 1;
-        let base = &self.settings.public_url;
+        let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
+        let total = subtotal - discount_amounts.iter().map(|(_, a)| a).sum::<i64>();
         let invoice = Invoice {
             id: id.clone(),
             customer: sub.customer.clone(),
             subscription: Some(sub_id.to_owned()),
-            status: "open".into(),
+            status: "draft".into(),
             billing_reason,
-            currency,
+            currency: sub.currency.clone(),
+            subtotal,
             total,
-            starting_balance,
-            ending_balance: Some(ending_balance),
-            amount_due,
+            discounts,
+            discount_amounts,
+            starting_balance: 0,
+            ending_balance: None,
+            amount_due: total.max(0),
             amount_paid: 0,
             attempt_count: 0,
             period_start: period.0,
             period_end: period.1,
             created: now,
-            finalized_at: Some(now),
+            finalized_at: None,
             paid_at: None,
-            next_payment_attempt: Some(now),
+            voided_at: None,
+            marked_uncollectible_at: None,
+            next_payment_attempt: None,
             lines,
             subscription_metadata: sub.metadata.clone(),
-            number: Some(number),
-            hosted_invoice_url: Some(format!("{base}/invoices/{id}")),
-            invoice_pdf: Some(format!("{base}/invoices/{id}/pdf")),
+            number: None,
+            hosted_invoice_url: None,
+            invoice_pdf: None,
         };
         self.invoices.insert(id.clone(), invoice);
         self.track(&id);
         self.subscriptions.get_mut(sub_id).expect("exists").latest_invoice = Some(id.clone());
         id
+    }
+
+    /// Finalizes a draft: numbered from the customer's sequence, the customer's balance applied
+    /// (a credit pays what it can, a negative total adds to the credit), `open`.
+    pub(super) fn finalize_invoice(&mut self, id: &str) {
+        let now = self.now();
+        let base = self.settings.public_url.clone();
+        let invoice = self.invoices.get_mut(id).expect("exists");
+        let customer = self.customers.get_mut(&invoice.customer).expect("invoices have customers");
+        let after = invoice.total + customer.balance;
+        invoice.starting_balance = customer.balance;
+        invoice.amount_due = after.max(0);
+        invoice.ending_balance = Some(after.min(0));
+        customer.balance = after.min(0);
+        invoice.number = Some(format!("{}-{:04}", customer.invoice_prefix, customer.next_invoice_sequence));
+        customer.next_invoice_sequence += 1;
+        invoice.status = "open".into();
+        invoice.finalized_at = Some(now);
+        invoice.next_payment_attempt = Some(now);
+        invoice.hosted_invoice_url = Some(format!("{base}/invoices/{id}"));
+        invoice.invoice_pdf = Some(format!("{base}/invoices/{id}/pdf"));
     }
 }
 

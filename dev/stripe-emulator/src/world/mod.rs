@@ -8,17 +8,22 @@ mod catalog;
 mod checkout;
 mod checkout_payment;
 mod clock;
+mod coupons;
 mod customers;
+mod discounts;
 mod entitlements;
 mod events;
 mod invoice_collection;
 mod invoice_reads;
 pub mod invoices;
 mod meters;
+mod pause;
+mod payment_methods;
 mod payments;
 mod portal;
 mod schedule_params;
 mod schedules;
+mod subscription_items;
 mod subscription_lifecycle;
 mod subscriptions;
 
@@ -170,7 +175,10 @@ pub struct World {
     pub invoices: BTreeMap<String, Invoice>,
     pub invoice_items: BTreeMap<String, InvoiceItem>,
     pub schedules: BTreeMap<String, SubscriptionSchedule>,
+    pub coupons: BTreeMap<String, Coupon>,
     pub promotion_codes: BTreeMap<String, PromotionCode>,
+    pub discounts: BTreeMap<String, Discount>,
+    pub payment_methods: BTreeMap<String, PaymentMethod>,
     pub charges: BTreeMap<String, Charge>,
     pub refunds: BTreeMap<String, Refund>,
     pub disputes: BTreeMap<String, Dispute>,
@@ -215,7 +223,10 @@ impl World {
             invoices: BTreeMap::new(),
             invoice_items: BTreeMap::new(),
             schedules: BTreeMap::new(),
+            coupons: BTreeMap::new(),
             promotion_codes: BTreeMap::new(),
+            discounts: BTreeMap::new(),
+            payment_methods: BTreeMap::new(),
             charges: BTreeMap::new(),
             refunds: BTreeMap::new(),
             disputes: BTreeMap::new(),
@@ -246,18 +257,7 @@ impl World {
 
     fn seed(&mut self, catalog: &Catalog) {
         let now = self.now();
-        for (code, percent_off) in [("FREE100", 100), ("HALF50", 50)] {
-            let id = new_id("promo");
-            self.promotion_codes.insert(
-                id.clone(),
-                PromotionCode {
-                    id,
-                    code: code.into(),
-                    coupon: new_id("coupon"),
-                    percent_off,
-                },
-            );
-        }
+        self.seed_promotion_codes(now);
         let mut feature_ids: BTreeMap<String, String> = BTreeMap::new();
         for plan in catalog.plans() {
             for key in &plan.features {

@@ -243,7 +243,7 @@ impl World {
             }
         }
         let invoice = if changed {
-            self.reprice(sub_id, &current, proration, now)
+            self.reprice(sub_id, &current, proration, now, false)
         } else {
             None
         };

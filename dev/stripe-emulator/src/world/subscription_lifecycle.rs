@@ -1,6 +1,6 @@
-//! A subscription's lifecycle after it starts: canceled (now, with prorations and a final
-//! invoice, or at the end of its schedule), paused and resumed, with the
-//! `cancellation_details` a cancellation records.
+//! A subscription's end: canceled now (with prorations and a final invoice) or at the end of
+//! its schedule, with the `cancellation_details` a cancellation records. Pausing and resuming
+//! are in `pause`.
 
 use super::*;
 use crate::params::one_of;
@@ -119,48 +119,6 @@ impl World {
             self.emit_invoice_issued(&invoice);
             self.collect(id, &invoice);
         }
-    }
-
-    pub fn pause_subscription(&mut self, id: &str) -> Result<Value, StripeError> {
-        let current = self.subscription_of(id, "id")?;
-        if !matches!(current.status.as_str(), "active" | "trialing" | "past_due") {
-            return Err(StripeError::state(format!(
-                "Only active subscriptions can be paused; this one is `{}`.",
-                current.status
-            )));
-        }
-        let before = current.render(&self.prices);
-        let customer = current.customer.clone();
-        self.subscriptions.get_mut(id).expect("checked").status = "paused".into();
-        let rendered = self.render_subscription(id);
-        self.emit("customer.subscription.paused", rendered, None);
-        self.emit_updated(id, &before);
-        self.refresh_entitlements(&customer);
-        Ok(self.render_subscription(id))
-    }
-
-    pub fn resume_subscription(&mut self, id: &str) -> Result<Value, StripeError> {
-        let current = self.subscription_of(id, "id")?;
-        if current.status != "paused" {
-            return Err(StripeError::state(format!(
-                "Only paused subscriptions can be resumed; this one is `{}`.",
-                current.status
-            )));
-        }
-        let before = current.render(&self.prices);
-        let customer = current.customer.clone();
-        let now = self.now();
-        let sub = self.subscriptions.get_mut(id).expect("checked");
-        let period = sub.period_end - sub.period_start;
-        sub.status = "active".into();
-        sub.period_start = now;
-        sub.period_end = now + period.max(DAY);
-        sub.billing_cycle_anchor = now;
-        let rendered = self.render_subscription(id);
-        self.emit("customer.subscription.resumed", rendered, None);
-        self.emit_updated(id, &before);
-        self.refresh_entitlements(&customer);
-        Ok(self.render_subscription(id))
     }
 
     /// Ends a subscription now: status `canceled`, `customer.subscription.deleted`. A schedule

@@ -1,7 +1,9 @@
-//! Subscriptions: retrieve, list, and update (items with prorations, cancellation settings);
-//! the change of items is billed here. Ending, pausing and resuming are in
-//! `subscription_lifecycle`.
+//! Subscriptions: retrieve, list, and update (items with prorations, cancellation settings,
+//! discounts, `pause_collection`, `billing_cycle_anchor=now`); the change is billed here. The
+//! items of a change are read in `subscription_items`; ending in `subscription_lifecycle`;
+//! paused collection and resuming in `pause`.
 
+use super::coupons::merge_metadata;
 use super::subscription_lifecycle::CancellationDetails;
 use super::*;
 use crate::params::one_of;
@@ -49,134 +51,6 @@ impl World {
         Ok(list("/v1/subscriptions", data, has_more))
     }
 
-    /// The items a request's `items[i][id|price|quantity|deleted]` leave on `current`:
-    /// existing items updated or deleted by id, new ones added. Validated as Stripe does: at
-    /// least one item, recurring prices of one currency and one interval, no price twice.
-    pub(super) fn next_items(&self, current: &Subscription, params: &Params) -> Result<Vec<SubscriptionItem>, StripeError> {
-        let mut next = current.items.clone();
-        let now = self.now();
-        for i in 0..params.array_len("items") {
-            let at = |key: &str| format!("items.{i}.{key}");
-            let shown = |key: &str| format!("items[{i}][{key}]");
-            if let Some(Value::Object(map)) = params.value(&format!("items.{i}"))
-                && let Some(unknown) = map.keys().find(|k| {
-                    !matches!(
-                        k.as_str(),
-                        "id" | "price" | "plan" | "quantity" | "deleted" | "metadata" | "clear_usage" | "tax_rates" | "discounts"
-                    )
-                })
-            {
-                return Err(StripeError::unknown_param(&shown(unknown)));
-            }
-            let price = params.str(&at("price"))?.or(params.str(&at("plan"))?);
-            if let Some(price_id) = price {
-                let found = self
-                    .prices
-                    .get(price_id)
-                    .ok_or_else(|| StripeError::no_such_ref("price", price_id, &shown("price")))?;
-                if found.interval.is_none() {
-                    return Err(StripeError::invalid(shown("price"), "The price specified is not recurring."));
-                }
-                if !found.active {
-                    return Err(StripeError::invalid(
-                        shown("price"),
-                        format!("The price specified is inactive. This field only accepts active prices: {price_id}"),
-                    ));
-                }
-            }
-            let quantity = params.u64(&at("quantity"))?;
-            let deleted = params.bool(&at("deleted"))?.unwrap_or(false);
-            let index = match params.str(&at("id"))? {
-                Some(item_id) => {
-                    let index = next
-                        .iter()
-                        .position(|it| it.id == item_id)
-                        .ok_or_else(|| StripeError::no_such_ref("subscription_item", item_id, &shown("id")))?;
-                    if deleted {
-                        next.remove(index);
-                        continue;
-                    }
-                    if let Some(price) = price
-                        && next[index].price != price
-                    {
-                        // With billing_mode=classic, usage before a price change is not billed.
-                        next[index].price = price.to_owned();
-                        next[index].usage_from = now;
-                    }
-                    index
-                }
-                None if deleted => return Err(StripeError::missing_param(&shown("id"))),
-                None => {
-                    let price = price.ok_or_else(|| StripeError::missing_param(&shown("price")))?;
-                    next.push(SubscriptionItem {
-                        id: new_id("si"),
-                        price: price.to_owned(),
-                        quantity: 1,
-                        created: now,
-                        usage_from: now,
-                    });
-                    next.len() - 1
-                }
-            };
-            // A metered price has no quantity; a licensed one at least 1 (1 when it was metered).
-            if self.prices.get(&next[index].price).is_some_and(Price::metered) {
-                if quantity.is_some() {
-                    return Err(StripeError::invalid(
-                        shown("quantity"),
-                        "You cannot set the quantity for metered plans.",
-                    ));
-                }
-                next[index].quantity = 0;
-            } else {
-                if quantity == Some(0) {
-                    return Err(StripeError::invalid(shown("quantity"), "Quantity must be at least 1."));
-                }
-                match quantity {
-                    Some(q) => next[index].quantity = q,
-                    None if next[index].quantity == 0 => next[index].quantity = 1,
-                    None => {}
-                }
-            }
-        }
-        self.check_items(&next, &current.currency, "items")?;
-        Ok(next)
-    }
-
-    /// At least one item, one currency, one interval, no price twice.
-    pub(super) fn check_items(&self, items: &[SubscriptionItem], currency: &str, param: &str) -> Result<(), StripeError> {
-        if items.is_empty() {
-            return Err(StripeError::invalid(param, "A subscription must have at least one active item."));
-        }
-        let first = &self.prices[&items[0].price];
-        for item in items {
-            let price = &self.prices[&item.price];
-            if price.amount_in(currency).is_none() {
-                return Err(StripeError::invalid(
-                    param,
-                    format!(
-                        "The price `{}` is not available in {currency}, the subscription's currency: add it to the price's `currency_options`.",
-                        price.id
-                    ),
-                ));
-            }
-            if price.interval != first.interval {
-                return Err(StripeError::invalid(
-                    param,
-                    "All prices on a subscription must have the same `recurring.interval` and `recurring.interval_count`.",
-                ));
-            }
-        }
-        for (i, item) in items.iter().enumerate() {
-            if items[..i].iter().any(|other| other.price == item.price) {
-                return Err(StripeError::invalid(
-                    param,
-                    format!("Cannot add multiple subscription items with the same price: {}", item.price),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     pub fn update_subscription(&mut self, id: &str, params: &Params) -> Result<Value, StripeError> {
         params.allow(&[
             "cancel_at_period_end",
@@ -187,6 +61,9 @@ impl World {
             "proration_date",
             "metadata",
             "payment_behavior",
+            "discounts",
+            "pause_collection",
+            "billing_cycle_anchor",
         ])?;
         let current = self.subscription_of(id, "id")?.clone();
         let now = self.now();
@@ -254,6 +131,17 @@ impl World {
         } else {
             None
         };
+        let discounts = self.parse_discounts(&current, params)?;
+        let pause = self.parse_pause_collection(params)?;
+        let reset_anchor = match one_of(params, "billing_cycle_anchor", &["now", "unchanged"])? {
+            Some("now") if current.status == "trialing" => {
+                return Err(StripeError::invalid(
+                    "billing_cycle_anchor",
+                    "To reset the billing cycle anchor of a trialing subscription, end its trial with `trial_end=now`.",
+                ));
+            }
+            anchor => anchor == Some("now"),
+        };
 
         // Validated: from here on the request succeeds (or, with error_if_incomplete and a
         // declined payment, is rolled back whole).
@@ -279,13 +167,10 @@ impl World {
         }
         details.apply(&mut next);
         if let Some(metadata) = metadata {
-            for (key, value) in metadata {
-                if value.is_empty() {
-                    next.metadata.remove(&key);
-                } else {
-                    next.metadata.insert(key, value);
-                }
-            }
+            merge_metadata(&mut next.metadata, metadata);
+        }
+        if let Some(pause) = pause {
+            next.pause_collection = pause;
         }
         let items_changed = current
             .items
@@ -294,25 +179,35 @@ impl World {
             .ne(items.iter().map(|i| (&i.id, &i.price, i.quantity)));
         next.items = items;
         self.subscriptions.insert(id.to_owned(), next);
-        let invoice = if items_changed {
-            self.reprice(id, &current, proration, proration_date.unwrap_or(now))
+        if let Some(discounts) = discounts {
+            self.set_discounts(id, discounts);
+        }
+        let invoice = if items_changed || reset_anchor {
+            self.reprice(id, &current, proration, proration_date.unwrap_or(now), reset_anchor)
         } else {
             None
         };
         let paid = self.finish_change(id, &before, invoice);
         if !paid && let Some(snapshot) = snapshot {
+            let error = if self.payment_card(id).is_none() {
+                no_payment_method()
+            } else {
+                StripeError::card_declined("generic_decline")
+            };
             *self = snapshot;
-            return Err(StripeError::card_declined("generic_decline"));
+            return Err(error);
         }
         Ok(self.render_subscription(id))
     }
 
     /// Bills a change of items made on the subscription (`old` is the subscription before it):
     /// proration invoice items for the rest of the period (a credit for the old price ×
-    /// quantity, a charge for the new) unless `proration` is `none`; a new billing interval
-    /// restarts the period now and invoices at once; `always_invoice` invoices the prorations
-    /// at once. Nothing is prorated during a trial. Returns the invoice made now, if any.
-    pub(super) fn reprice(&mut self, id: &str, old: &Subscription, proration: &str, at: i64) -> Option<String> {
+    /// quantity, a charge for the new) unless `proration` is `none`; a new billing interval or
+    /// `reset_anchor` (`billing_cycle_anchor=now`) restarts the period now and invoices a whole
+    /// one at once (with a credit for the unused time unless `none`); `always_invoice` invoices
+    /// the prorations at once. Nothing is prorated during a trial. Returns the invoice made now
+    /// (a draft, issued by [`World::finish_change`]), if any.
+    pub(super) fn reprice(&mut self, id: &str, old: &Subscription, proration: &str, at: i64, reset_anchor: bool) -> Option<String> {
         let sub = self.subscriptions[id].clone();
         if matches!(sub.status.as_str(), "trialing" | "canceled") {
             return None;
@@ -320,7 +215,7 @@ impl World {
         let now = self.now();
         let (start, end) = (old.period_start, old.period_end);
         let interval_of = |items: &[SubscriptionItem]| items.first().and_then(|i| self.prices.get(&i.price)).and_then(|p| p.interval);
-        if interval_of(&old.items) != interval_of(&sub.items) {
+        if reset_anchor || interval_of(&old.items) != interval_of(&sub.items) {
             if proration != "none" {
                 for item in &old.items {
                     self.proration_item(id, &item.id, &item.price, item.quantity, true, at, start, end);
@@ -336,7 +231,7 @@ impl World {
             s.period_end = now + period;
             s.billing_cycle_anchor = now;
             let lines = self.cycle_lines(id, now, now + period, 0);
-            return Some(self.new_invoice_with(id, "subscription_update", lines, (now, now)));
+            return Some(self.draft_invoice_with(id, "subscription_update", lines, (now, now)));
         }
         if proration == "none" {
             return None;
@@ -354,21 +249,21 @@ impl World {
             }
         }
         if proration == "always_invoice" && !self.pending_items_of(id).is_empty() {
-            return Some(self.new_invoice_with(id, "subscription_update", Vec::new(), (now, now)));
+            return Some(self.draft_invoice_with(id, "subscription_update", Vec::new(), (now, now)));
         }
         None
     }
 
     /// Ends a change: `customer.subscription.updated`, then the invoice made by it (issued and
-    /// collected, with a second `customer.subscription.updated` when collection moved the
-    /// status), then the entitlements. Returns whether the invoice, if any, was paid.
+    /// collected, or not while collection is paused, with a second
+    /// `customer.subscription.updated` when collection moved the status), then the
+    /// entitlements. Returns whether the invoice, if any, was paid (or needed no payment).
     pub(super) fn finish_change(&mut self, id: &str, before: &Value, invoice: Option<String>) -> bool {
         self.emit_updated(id, before);
         let mut paid = true;
         if let Some(invoice) = invoice {
-            self.emit_invoice_issued(&invoice);
             let before_collection = self.render_subscription(id);
-            paid = self.collect(id, &invoice);
+            paid = self.issue(id, &invoice);
             self.emit_updated(id, &before_collection);
         }
         let customer = self.subscriptions[id].customer.clone();
@@ -389,15 +284,15 @@ impl World {
         let ids = self.newest_first(self.subscriptions.values().filter(|s| s.customer == customer).map(|s| &s.id));
         ids.iter().map(|id| &self.subscriptions[id]).collect()
     }
+}
 
-    /// Pays the next renewals of `customer`'s subscriptions with `card` from now on.
-    pub fn set_card(&mut self, subscription: &str, card: Card) -> Result<(), StripeError> {
-        let sub = self
-            .subscriptions
-            .get_mut(subscription)
-            .ok_or_else(|| StripeError::no_such_ref("subscription", subscription, "subscription"))?;
-        sub.card = card;
-        Ok(())
+/// Stripe's answer when a payment is needed and nothing can pay it.
+pub(super) fn no_payment_method() -> StripeError {
+    StripeError {
+        code: Some("resource_missing"),
+        ..StripeError::state(
+            "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
+        )
     }
 }
 
