@@ -174,7 +174,7 @@ pub fn money(o: &Observation, h: &History) -> Vec<String> {
                 invoice.id, invoice.discounts
             ));
         }
-        if invoice.discounted * 100 > invoice.subtotal * MAX_PERCENT_OFF + 100 {
+        if invoice.discounted > 0 && invoice.discounted * 100 > invoice.subtotal.max(0) * MAX_PERCENT_OFF + 100 {
             out.push(format!(
                 "invoice {} takes {} off {}: more than any one code gives ({MAX_PERCENT_OFF} %)",
                 invoice.id, invoice.discounted, invoice.subtotal

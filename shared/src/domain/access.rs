@@ -45,13 +45,17 @@
 //!
 //! | situation | features | limits | plan / status (the "headline") | [`Access::reason`] |
 //! |---|---|---|---|---|
-//! | some subscription grants, Stripe entitlements stored | the entitlements summary's lookup keys | catalog plans of the granting subscriptions | best granting subscription | its reason |
+//! | some subscription grants, Stripe entitlements stored, no live subscription withheld | the entitlements summary's lookup keys | catalog plans of the granting subscriptions | best granting subscription | its reason |
 //! | some subscription grants, no entitlements stored | union of the catalog plans of the granting subscriptions | same | best granting subscription | its reason |
 //! | subscriptions, none grants | the free plan's (none without one) | the free plan's | most recent subscription | its deny reason |
 //! | no subscription | the free plan's (none without one) | the free plan's | free plan id (or none) / `none` | `free_plan` (`no_subscription` without one) |
 //!
 //! - Several granting subscriptions combine: union of features, the highest value per limit name.
 //!   The subscription quantity does not scale limits.
+//! - A subscription Stripe keeps live (`active`, `trialing`, `past_due`) that grants nothing
+//!   here (collection paused, an unpaid period, a grace run out, a period ended) still has its
+//!   features in Stripe's summary: with one, the summary is set aside for the granting plans'
+//!   catalog features.
 //! - A stored entitlements summary never grants on its own: when no subscription grants (all
 //!   canceled, say) it is ignored, so a stale summary cannot keep access alive.
 //! - One-time purchases (records with interval `one_time`) always contribute their catalog
@@ -467,8 +471,19 @@ fn decide_paid(catalog: &Catalog, items: &UserItems, now: i64, policy: &AccessPo
                 .collect::<BTreeSet<String>>()
         };
         let mut features = catalog_features(&once);
+        // Stripe's summary lists the features of every subscription Stripe keeps live: one
+        // that is live there but grants nothing here (paused, an unpaid period, a grace run
+        // out, a period ended) would widen it. Then the granting plans' own features decide.
+        let withheld_live = judged.iter().any(|j| {
+            !j.reason.grants()
+                && matches!(
+                    j.sub.status,
+                    SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue
+                )
+        });
+        let summary = items.entitlements.as_ref().filter(|_| !withheld_live);
         if !recurring.is_empty() {
-            match &items.entitlements {
+            match summary {
                 Some(entitlements) => features.extend(entitlements.features.iter().cloned()),
                 None => features.extend(catalog_features(&recurring)),
             }

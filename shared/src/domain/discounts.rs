@@ -12,6 +12,33 @@
 use serde::Serialize;
 use serde_json::Value;
 
+/// `USER#<sub>` / `PROMO#<promotion code id>`: a customer redeemed this code through
+/// `POST /subscription/discount` (once per customer: a `once` code Stripe removed after its
+/// invoice cannot be applied again next period).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Redemption {
+    pub pk: String,
+    pub sk: String,
+    pub promotion_code: String,
+    pub subscription_id: String,
+    pub redeemed_at: i64,
+}
+
+impl Redemption {
+    pub fn new(partition: &str, promotion_code: &str, subscription_id: &str, now: i64) -> Self {
+        Self {
+            pk: partition.to_owned(),
+            sk: format!("{REDEMPTION_PREFIX}{promotion_code}"),
+            promotion_code: promotion_code.to_owned(),
+            subscription_id: subscription_id.to_owned(),
+            redeemed_at: now,
+        }
+    }
+}
+
+/// Sort key prefix of [`Redemption`]s.
+pub const REDEMPTION_PREFIX: &str = "PROMO#";
+
 /// The metadata key naming the promotion code this service applied.
 pub const PROMOTION_CODE_METADATA: &str = "promotion_code";
 /// The longest code looked up (Stripe's codes are at most 500 characters).
@@ -70,6 +97,8 @@ pub enum Unusable {
     OtherCustomer,
     #[error("this promotion code is for first purchases only")]
     FirstTimeOnly,
+    #[error("this promotion code was redeemed by this customer before")]
+    Redeemed,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

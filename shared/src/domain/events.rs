@@ -9,7 +9,7 @@
 //! | detail-type | made when |
 //! |---|---|
 //! | `subscription.created` | a subscription is stored for the first time |
-//! | `subscription.updated` | its plan, interval, quantity, status or cancellation changed |
+//! | `subscription.updated` | its plan, interval, quantity, status, cancellation or paused collection changed |
 //! | `subscription.canceled` | its status became `canceled` (or `incomplete_expired`: never paid) |
 //! | `entitlements.changed` | the user's effective feature set changed (the publisher decides it from the stored state, see [`AccessCheck`]) |
 //! | `payment.succeeded`, `payment.failed`, `payment.action_required` | `invoice.paid`, `invoice.payment_failed`, `invoice.payment_action_required` applied |
@@ -320,7 +320,7 @@ fn subscription_data(record: &SubscriptionRecord) -> SubscriptionData {
     }
 }
 
-/// What of `plan`, `interval`, `quantity`, `status`, `cancellation` differs.
+/// What of `plan`, `interval`, `quantity`, `status`, `cancellation`, `pause` differs.
 fn changes(before: &SubscriptionRecord, after: &SubscriptionRecord) -> Vec<&'static str> {
     let mut changed = Vec::new();
     if before.plan != after.plan {
@@ -337,6 +337,10 @@ fn changes(before: &SubscriptionRecord, after: &SubscriptionRecord) -> Vec<&'sta
     }
     if (before.cancel_at_period_end, before.cancel_at) != (after.cancel_at_period_end, after.cancel_at) {
         changed.push("cancellation");
+    }
+    // Paused collection, or a period it left unpaid: both move what the subscription grants.
+    if (&before.pause, before.uncollected_period) != (&after.pause, after.uncollected_period) {
+        changed.push("pause");
     }
     changed
 }

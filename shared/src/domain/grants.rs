@@ -184,6 +184,11 @@ pub fn merge(
             if slot.is_none() {
                 granted.insert(feature.to_owned());
             }
+            // The user's own plan meters it: a grant must not raise what they are billed.
+            if let Some(allowance) = slot.take_if(|a| a.metered()) {
+                usage.insert(feature.to_owned(), allowance);
+                continue;
+            }
             combine(&mut slot, quota, None);
             if let Some(allowance) = slot {
                 usage.insert(feature.to_owned(), allowance);

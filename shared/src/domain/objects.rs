@@ -212,6 +212,9 @@ impl SubscriptionSnapshot {
             crate::domain::pause::track(self.pause.as_ref(), self.current_period_start, previous, since);
         let past_due_since = (self.status == SubscriptionStatus::PastDue).then(|| match previous {
             Some(prev) if prev.status == SubscriptionStatus::PastDue => prev.past_due_since.unwrap_or(since),
+            // A paused subscription resumed and not paid: its grace ran out long ago (a resume
+            // must not buy a grace period with a card that declines).
+            Some(prev) if prev.status == SubscriptionStatus::Paused => 0,
             _ => since,
         });
         SubscriptionRecord {

@@ -62,8 +62,14 @@ pub fn track(
     // A period that starts in the very second the pause was first seen began while paused
     // unless it was already the stored period (it was paid before the pause).
     let stored_start = previous.and_then(|p| p.current_period_start);
+    // A pause first seen together with a new period (webhooks late or out of order, a repair
+    // by reconcile): when it began is unknown, so the new period counts as begun while paused.
+    let first_seen_with_renewal =
+        previous.is_some_and(|p| p.paused_since.is_none()) && stored_start.is_some() && stored_start != current_period_start;
     let began_paused = match (paused_since, current_period_start) {
-        (Some(since), Some(start)) if start > since || (start == since && stored_start != Some(start)) => Some(start),
+        (Some(since), Some(start)) if start > since || (start == since && stored_start != Some(start)) || first_seen_with_renewal => {
+            Some(start)
+        }
         _ => None,
     };
     let carried = previous

@@ -44,11 +44,12 @@ pub fn caller_arn(req: &Request) -> Result<String, IamError> {
     if authorizer.jwt.is_some() || !authorizer.fields.is_empty() {
         return Err(IamError::NotIam);
     }
-    let arn = authorizer
-        .iam
-        .as_ref()
-        .and_then(|iam| iam.user_arn.as_deref())
-        .ok_or(IamError::NotIam)?;
+    let iam = authorizer.iam.as_ref().ok_or(IamError::NotIam)?;
+    // A Cognito identity pool's end users sign with IAM credentials too: never support staff.
+    if iam.cognito_identity.is_some() {
+        return Err(IamError::NotIam);
+    }
+    let arn = iam.user_arn.as_deref().ok_or(IamError::NotIam)?;
     let valid = arn.starts_with("arn:") && arn.len() <= MAX_ARN_LEN && !arn.chars().any(char::is_control);
     if !valid {
         return Err(IamError::NotIam);

@@ -222,7 +222,7 @@ impl<'a> Support<'a> {
         let before = format!("grant {feature} until {}", existing.until);
         let outbox = self.checks(user, &items, now, None);
         let audit = self.audit(caller, user, "support.grant_removed", (before, "none".into()), now);
-        let removed = ctx.store.delete_grant(user, feature, &audit, &outbox).await?;
+        let removed = ctx.store.delete_grant(existing, &audit, &outbox).await?;
         tracing::info!(user, feature, removed, caller = %caller.arn, "support grant removed");
         Ok(removed)
     }

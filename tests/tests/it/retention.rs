@@ -67,10 +67,19 @@ async fn subscription_in_stripe(stack: &Stack, id: &str) -> Value {
     ).await
 }
 
+/// A paid plan that bills no metered usage (a metered one cannot be paused: its renewal bills
+/// the period's usage, which a paused renewal would void).
+const PAUSABLE_CATALOG: &str = r#"{"plans": [
+    {"id": "free", "name": "Free", "free": true, "features": ["projects"]},
+    {"id": "basic", "name": "Basic",
+     "prices": {"month": {"lookup_key": "basic_monthly", "amount": 1500, "currency": "usd"}},
+     "features": ["projects", "exports", "api_access"]}
+]}"#;
+
 #[tokio::test]
 async fn a_pause_withholds_paid_access_and_a_resume_within_the_paid_period_restores_it() {
-    let stack = Stack::shared_clock("ret-pause", None, |_| {}).await;
-    let id = stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
+    let stack = Stack::shared_clock("ret-pause", Some(PAUSABLE_CATALOG), |_| {}).await;
+    let id = stack.subscribed_to(json!({"plan": "basic", "interval": "month"})).await;
     deliver_since(&stack, 0).await;
     assert_eq!(allowed(&stack, "api_access").await["allowed"], true);
 
@@ -99,8 +108,8 @@ async fn a_pause_withholds_paid_access_and_a_resume_within_the_paid_period_resto
 
 #[tokio::test]
 async fn a_period_begun_while_paused_is_never_free_even_after_the_pause_lifts_by_itself() {
-    let stack = Stack::shared_clock("ret-unpaid", None, |_| {}).await;
-    let id = stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
+    let stack = Stack::shared_clock("ret-unpaid", Some(PAUSABLE_CATALOG), |_| {}).await;
+    let id = stack.subscribed_to(json!({"plan": "basic", "interval": "month"})).await;
     deliver_since(&stack, 0).await;
     let now = stack.state.clock.now();
     let (status, paused) = call(&stack, "subscription-pause.json", json!({"resumes_at": now + 35 * 86_400})).await;
@@ -145,8 +154,8 @@ async fn a_period_begun_while_paused_is_never_free_even_after_the_pause_lifts_by
 
 #[tokio::test]
 async fn a_declined_card_on_resume_keeps_the_pause_and_access_withheld() {
-    let stack = Stack::shared_clock("ret-declined", None, |_| {}).await;
-    let id = stack.subscribed_to(json!({"plan": "pro", "interval": "month"})).await;
+    let stack = Stack::shared_clock("ret-declined", Some(PAUSABLE_CATALOG), |_| {}).await;
+    let id = stack.subscribed_to(json!({"plan": "basic", "interval": "month"})).await;
     deliver_since(&stack, 0).await;
     assert_eq!(call(&stack, "subscription-pause.json", json!({})).await.0, 200);
     advance(&stack, 31).await;
@@ -176,6 +185,9 @@ async fn pause_requests_are_validated_before_anything_is_asked_of_stripe() {
     }
     let (status, problem) = call(&stack, "subscription-pause.json", json!({"resumes": 1})).await;
     assert_eq!((status, problem["type"].as_str()), (400, Some("/errors/unknown-field")));
+    // Pro bills metered usage at its renewal: a paused renewal would void it.
+    let (status, problem) = call(&stack, "subscription-pause.json", json!({})).await;
+    assert_eq!((status, problem["type"].as_str()), (409, Some("/errors/not-pausable")), "{problem}");
     // Set to end: resume it first.
     assert_eq!(call(&stack, "subscription-cancel.json", json!({})).await.0, 200);
     let (status, problem) = call(&stack, "subscription-pause.json", json!({})).await;
@@ -363,4 +375,34 @@ fn a_pause_behavior_that_would_charge_twice_and_a_paid_paused_plan_are_refused_a
     assert_eq!(err.var, "PAUSED_ACCESS", "pro has prices");
     let config = billing::Config::from_lookup(env(&[("PAUSED_ACCESS", "free")]), needs).unwrap();
     assert!(billing::config::rules::check_paused_access(&config.access, &catalog).is_ok());
+}
+
+#[tokio::test]
+async fn a_once_code_used_up_by_its_invoice_cannot_be_applied_again_next_period() {
+    let stack = Stack::shared_clock("ret-once", Some(PAUSABLE_CATALOG), |_| {}).await;
+    let id = stack.subscribed_to(json!({"plan": "basic", "interval": "month"})).await;
+    deliver_since(&stack, 0).await;
+    promotion_code(&stack, "ONCE50", "percent_off=50, duration=\"once\"", "").await;
+    let (status, applied) = call(&stack, "subscription-discount.json", json!({"promotion_code": "ONCE50"})).await;
+    assert_eq!((status, applied["applied"].clone()), (200, json!(true)), "{applied}");
+    // The renewal takes 50 % off, and Stripe removes the used-up discount.
+    advance(&stack, 31).await;
+    assert_eq!(subscription_in_stripe(&stack, &id).await["discounts"], json!([]));
+    let (status, problem) = call(&stack, "subscription-discount.json", json!({"promotion_code": "ONCE50"})).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (400, Some("/errors/invalid-promotion-code")),
+        "{problem}"
+    );
+    let totals = stripe_python(
+        &stack,
+        &format!("out([[i.subtotal, i.total] for i in stripe.Invoice.list(subscription={id:?}, limit=10).data])"),
+    )
+    .await;
+    assert_eq!(totals[0], json!([1500, 750]), "the renewal, newest first: {totals}");
+    assert_eq!(
+        totals.as_array().unwrap().iter().filter(|t| t[1] == 750).count(),
+        1,
+        "half off once: {totals}"
+    );
 }

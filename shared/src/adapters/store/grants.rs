@@ -1,10 +1,11 @@
-//! Support grants ([`crate::domain::grants`]) and the audit rows support reads back. A grant
-//! and its audit row (and its domain events) are one transaction.
+//! Support grants ([`crate::domain::grants`]) and the audit rows support reads back (a grant
+//! and its audit row and access checks are one transaction), and the promotion codes a
+//! customer redeemed ([`crate::domain::discounts::Redemption`]).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::*;
-use crate::domain::grants::{GrantRecord, grant_key};
+use crate::domain::grants::GrantRecord;
 
 /// How many audit rows support's lookup shows.
 pub const AUDIT_ROWS: usize = 50;
@@ -23,21 +24,12 @@ impl Store {
         }
     }
 
-    /// Removes the grant of `feature` from `user_id` with its audit row and domain events, in
-    /// one transaction. `false`: there was none.
-    pub async fn delete_grant(
-        &self,
-        user_id: &str,
-        feature: &str,
-        audit: &AuditRecord,
-        outbox: &[OutboxRecord],
-    ) -> Result<bool, StoreError> {
+    /// Removes `grant` (as read) with its audit row and access check, in one transaction.
+    /// `false`: it changed or went meanwhile.
+    pub async fn delete_grant(&self, grant: &GrantRecord, audit: &AuditRecord, outbox: &[OutboxRecord]) -> Result<bool, StoreError> {
+        // Only the grant that was read: a grant made again meanwhile stays.
         let mut items = vec![
-            self.delete(
-                &keys::user(user_id),
-                &grant_key(feature),
-                Condition::Equal("feature", feature.to_owned()),
-            )?,
+            self.delete(&grant.pk, &grant.sk, Condition::EqualNumber("granted_at", grant.granted_at))?,
             self.put(audit, Condition::None)?,
         ];
         for record in outbox {
@@ -61,5 +53,18 @@ impl Store {
             .await
             .map_err(backend("query"))?;
         page.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    /// Records that a customer redeems `redemption`'s code, only if they never did. `false`:
+    /// they did.
+    pub async fn claim_redemption(&self, redemption: &crate::domain::discounts::Redemption) -> Result<bool, StoreError> {
+        Ok(self.transact(vec![self.put(redemption, Condition::Absent)?]).await?.is_none())
+    }
+
+    /// Forgets a redemption whose code Stripe did not apply.
+    pub async fn release_redemption(&self, redemption: &crate::domain::discounts::Redemption) -> Result<(), StoreError> {
+        self.transact(vec![self.delete(&redemption.pk, &redemption.sk, Condition::None)?])
+            .await?;
+        Ok(())
     }
 }

@@ -60,7 +60,9 @@ pub async fn now(
         .as_deref()
         .and_then(|price| state.catalog.find_price(Some(price), None))
         .is_some_and(|(plan, _)| crate::domain::plans::has_per_seat(plan));
-    let prorate = state.config.subscription.cancel_prorate && target.current.status != "past_due" && !per_seat;
+    // Nor for a period whose collection is paused, or that began while it was.
+    let uncollected = target.current.pause.is_some() || crate::domain::pause::uncollected(&target.record);
+    let prorate = state.config.subscription.cancel_prorate && target.current.status != "past_due" && !per_seat && !uncollected;
     match stripe
         .cancel_subscription_now(subscription, prorate, true, feedback, &keys.step("cancel"))
         .await

@@ -64,8 +64,8 @@ pub enum SubscriptionError {
     #[error("metered usage could not all be reported before the cancel")]
     UsageNotReported,
     /// Only an active or trialing subscription can be paused.
-    #[error("this subscription is `{status}` and cannot be paused")]
-    NotPausable { status: String },
+    #[error("this subscription cannot be paused: {reason}")]
+    NotPausable { reason: String },
     /// A paused subscription resumes by charging a card, and none is on file.
     #[error("add a payment method in the billing portal (POST /portal) before resuming")]
     PaymentMethodRequired,

@@ -134,7 +134,13 @@ pub(super) async fn resume_claimed(
     if collection
         && let Err(err) = step(
             stripe
-                .resume_collection(target.id(), unpaid.is_some(), &keys.step("collect"))
+                // Per ten minutes: a declined card fixed since may be charged again without a new
+                // client key (a resume that was paid leaves nothing to resume).
+                .resume_collection(
+                    target.id(),
+                    unpaid.is_some(),
+                    &keys.step(&format!("collect-{}", state.clock.now() / 600)),
+                )
                 .await
                 .map_err(SubscriptionError::from),
             claim.key,
@@ -178,7 +184,8 @@ pub(super) async fn change_claimed(
     if same && !claim.retry() {
         return Err(SubscriptionError::NoChange);
     }
-    if target.current.status == "past_due" && request.when == When::Now {
+    let uncollected = target.current.pause.is_some() || crate::domain::pause::uncollected(&target.record);
+    if (target.current.status == "past_due" || uncollected) && request.when == When::Now {
         // The period is not paid: an upgrade would hand out more for it, a downgrade would
         // credit time that was never paid for. A change at the period end bills nothing now.
         return Err(SubscriptionError::PastDue);

@@ -96,10 +96,21 @@ impl Subscriptions<'_> {
         match current.status {
             SubscriptionStatus::Active | SubscriptionStatus::Trialing => {}
             SubscriptionStatus::PastDue => return Err(SubscriptionError::PastDue),
-            ref other => return Err(SubscriptionError::NotPausable { status: other.to_string() }),
+            ref other => {
+                return Err(SubscriptionError::NotPausable {
+                    reason: format!("it is `{other}`"),
+                });
+            }
         }
         if target.ending() {
             return Err(SubscriptionError::CancelPending);
+        }
+        if !current.other_items.is_empty() {
+            // The renewal bills the period's metered usage in arrears, and a paused renewal is
+            // voided: the usage would never be billed.
+            return Err(SubscriptionError::NotPausable {
+                reason: "it bills metered usage at its renewal, which a paused renewal would void".into(),
+            });
         }
         let behavior = self.config.subscription.pause_behavior;
         let same = current
@@ -173,6 +184,13 @@ impl Subscriptions<'_> {
         if discounts.count > 0 {
             return Err(SubscriptionError::DiscountExists);
         }
+        // Once per customer (Stripe removes a `once` code after its invoice; it must not come
+        // back next period).
+        let partition = crate::domain::records::keys::user(user);
+        let redemption = crate::domain::discounts::Redemption::new(&partition, &promotion.id, target.id(), self.clock.now());
+        if !claim.retry() && !self.store.claim_redemption(&redemption).await? {
+            return Err(invalid_code(Unusable::Redeemed));
+        }
         let engine = self.sync()?;
         let observed = engine.observe(user, target.id()).await?;
         let keys = Keys::new("discount", user, &target, client_key, &observed, &promotion.id);
@@ -186,7 +204,14 @@ impl Subscriptions<'_> {
                 }
                 other => SubscriptionError::from(other),
             });
-        step(result, claim.key)?;
+        if let Err(err) = step(result, claim.key) {
+            // Refused by Stripe (or unknown): the code may be tried again. An unknown outcome
+            // that did apply shows as the discount on the next try (idempotent).
+            if let Err(release) = self.store.release_redemption(&redemption).await {
+                tracing::warn!(error = %crate::adapters::cause_chain(&release), "a refused redemption stays recorded");
+            }
+            return Err(err);
+        }
         let now = target::record(&engine, stripe, observed, target.id(), false).await?;
         tracing::info!(user = %user, subscription = %target.id(), promotion_code = %promotion.id, "promotion code applied");
         Ok(Discounted {
