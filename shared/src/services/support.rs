@@ -277,20 +277,22 @@ impl<'a> Support<'a> {
             &customer,
             check.version,
             0,
-            detail.clone(),
+            detail,
             now,
         )];
         if let Some(until) = until {
-            // Deferred checks are released `past_due_grace` after their time (the grace
-            // mechanism's): placed that much earlier, this one comes due at `until`.
+            // A check of its own (its event has its own id, and comes after the grant's), due
+            // at `until`. Deferred checks are released `past_due_grace` after their time (the
+            // grace mechanism's): placed that much earlier, this one comes due at `until`.
+            let ends = AccessCheck {
+                id: format!("{}-ends", check.id),
+                version: Version::of_payload(until).get() | micros(),
+                occurred_at: until,
+                ..check.clone()
+            };
             let grace = i64::try_from(ctx.config.access.past_due_grace.as_secs()).unwrap_or(0);
-            out.push(OutboxRecord::later(
-                &format!("{}/ends", check.id),
-                &customer,
-                until.saturating_sub(grace),
-                detail,
-                now,
-            ));
+            let detail = serde_json::to_string(&ends).unwrap_or_default();
+            out.push(OutboxRecord::later(&ends.id, &customer, until.saturating_sub(grace), detail, now));
         }
         out
     }
