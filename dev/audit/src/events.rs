@@ -105,7 +105,10 @@ pub fn check(rules: &Rules, o: &Observation, published: &[(String, Value)]) -> V
             out.push(format!("{kind} {id} names user {}", detail["user_id"]));
         }
         let customer = detail["customer_id"].as_str().unwrap_or_default();
-        let own = o.customer.as_deref() == Some(customer) || (kind == "usage.threshold" && customer.is_empty());
+        // A free-plan user's threshold, or a support grant's change before any customer: none.
+        let customerless =
+            matches!(kind.as_str(), "usage.threshold" | "entitlements.changed") && customer.is_empty() && o.customer.is_none();
+        let own = o.customer.as_deref() == Some(customer) || customerless;
         if !own {
             out.push(format!("{kind} {id} names customer {customer:?}, not {:?}", o.customer));
         }

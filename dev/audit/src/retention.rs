@@ -33,9 +33,12 @@ const CODES: [(&str, bool); 5] = [
 /// Features support may grant in the audit.
 const GRANTABLE: [&str; 3] = ["exports", "api_access", "priority_support"];
 
+/// Form fields of a Stripe request.
+type Form<'a> = &'a [(&'a str, &'a str)];
+
 /// Makes the run's coupons and promotion codes (once; an existing code is kept).
 pub async fn offer_codes(client: &Client, seed: u64) -> Result<()> {
-    let offers: [(&str, &[(&str, &str)], &[(&str, &str)]); 4] = [
+    let offers: [(&str, Form<'_>, Form<'_>); 4] = [
         ("AUDIT20", &[("percent_off", "20"), ("duration", "forever")], &[]),
         ("AUDIT50", &[("percent_off", "50"), ("duration", "once")], &[]),
         (

@@ -28,6 +28,7 @@ pub mod custom_amount;
 pub mod discounts;
 pub mod event;
 pub mod events;
+pub mod grant_records;
 pub mod grants;
 pub mod ids;
 pub mod invoices;

@@ -63,6 +63,9 @@ pub struct SubscriptionSnapshot {
     pub trial_end_without_card: Option<String>,
     /// Whether it names a default payment method.
     pub has_payment_method: bool,
+    /// `billing_cycle_anchor`: equal to the period start when the period was restarted (a
+    /// resume charging a new period at once), not renewed.
+    pub billing_cycle_anchor: Option<i64>,
 }
 
 /// One item of a subscription, as the rules read it.
@@ -184,6 +187,7 @@ impl SubscriptionSnapshot {
             }),
             trial_end_without_card: wire.trial_settings.and_then(|t| t.end_behavior?.missing_payment_method),
             has_payment_method: wire.default_payment_method.is_some(),
+            billing_cycle_anchor: wire.billing_cycle_anchor,
         })
     }
 }
@@ -209,7 +213,7 @@ impl SubscriptionSnapshot {
         });
         let since = since.min(now);
         let (paused_since, uncollected_period) =
-            crate::domain::pause::track(self.pause.as_ref(), self.current_period_start, previous, since);
+            crate::domain::pause::track(self.pause.as_ref(), self.current_period_start, self.restarted(), previous, since);
         let past_due_since = (self.status == SubscriptionStatus::PastDue).then(|| match previous {
             Some(prev) if prev.status == SubscriptionStatus::PastDue => prev.past_due_since.unwrap_or(since),
             // A paused subscription resumed and not paid: its grace ran out long ago (a resume
@@ -245,6 +249,14 @@ impl SubscriptionSnapshot {
             version,
             updated_at: now,
         }
+    }
+}
+
+impl SubscriptionSnapshot {
+    /// Whether the current period was restarted (its start is the billing cycle anchor: a
+    /// resume or a reset charged at once), rather than renewed.
+    pub fn restarted(&self) -> bool {
+        self.billing_cycle_anchor.is_some() && self.billing_cycle_anchor == self.current_period_start
     }
 }
 

@@ -16,18 +16,9 @@
 //! Without these rules a customer could pause on the last day of a paid period and resume the
 //! next day, keeping a whole unpaid period.
 
-use serde::{Deserialize, Serialize};
-
 use crate::domain::records::SubscriptionRecord;
 
-/// Stripe's `pause_collection` of a subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PauseCollection {
-    /// `void`, `keep_as_draft` or `mark_uncollectible`.
-    pub behavior: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resumes_at: Option<i64>,
-}
+pub use crate::domain::status::PauseCollection;
 
 /// The pause behaviours Stripe knows (`PAUSE_BEHAVIOR`).
 pub const PAUSE_BEHAVIORS: [&str; 3] = ["void", "keep_as_draft", "mark_uncollectible"];
@@ -55,6 +46,7 @@ pub fn uncollected(sub: &SubscriptionRecord) -> bool {
 pub fn track(
     pause: Option<&PauseCollection>,
     current_period_start: Option<i64>,
+    restarted: bool,
     previous: Option<&SubscriptionRecord>,
     seen_at: i64,
 ) -> (Option<i64>, Option<i64>) {
@@ -76,7 +68,9 @@ pub fn track(
         .and_then(|p| p.uncollected_period)
         .filter(|start| Some(*start) == current_period_start);
     // A pause lifted within the same second as a renewal still leaves that period unpaid.
+    // (Not a period restarted at the lift: the resume charged it at once.)
     let lifted_now = pause.is_none()
+        && !restarted
         && previous
             .and_then(|p| p.paused_since)
             .zip(current_period_start)
@@ -132,30 +126,38 @@ mod tests {
     #[test]
     fn a_period_that_began_while_paused_stays_uncollected_after_the_pause_lifts() {
         // Paused at 150 in the period that started at 100: that period was paid.
-        let (since, uncollected) = track(Some(&pause(None)), Some(100), None, 150);
+        let (since, uncollected) = track(Some(&pause(None)), Some(100), false, None, 150);
         assert_eq!((since, uncollected), (Some(150), None));
         // Renewal at 200 while paused: the new period is unpaid.
         let mut record = record(Some(100));
         record.paused_since = since;
-        let (since, uncollected) = track(Some(&pause(None)), Some(200), Some(&record), 210);
+        let (since, uncollected) = track(Some(&pause(None)), Some(200), false, Some(&record), 210);
         assert_eq!((since, uncollected), (Some(150), Some(200)));
         // The pause lifts (resumes_at, the Dashboard): the period starting at 200 stays unpaid.
         record.current_period_start = Some(200);
         record.uncollected_period = uncollected;
-        let (since, uncollected) = track(None, Some(200), Some(&record), 220);
+        let (since, uncollected) = track(None, Some(200), false, Some(&record), 220);
         assert_eq!((since, uncollected), (None, Some(200)));
         // The next period (paid renewal, or a resume that starts a new period) grants again.
         record.paused_since = None;
         record.uncollected_period = Some(200);
-        assert_eq!(track(None, Some(300), Some(&record), 300), (None, None));
+        assert_eq!(track(None, Some(300), false, Some(&record), 300), (None, None));
     }
 
     #[test]
     fn a_pause_in_the_second_the_paid_period_began_leaves_that_period_paid() {
         let record = record(Some(100));
-        assert_eq!(track(Some(&pause(None)), Some(100), Some(&record), 100), (Some(100), None));
+        assert_eq!(track(Some(&pause(None)), Some(100), false, Some(&record), 100), (Some(100), None));
         // Seen first while paused, with nothing stored: fail closed.
-        assert_eq!(track(Some(&pause(None)), Some(100), None, 100), (Some(100), Some(100)));
+        assert_eq!(track(Some(&pause(None)), Some(100), false, None, 100), (Some(100), Some(100)));
+    }
+
+    #[test]
+    fn a_period_restarted_at_the_lift_was_charged_at_once() {
+        let mut record = record(Some(100));
+        record.paused_since = Some(150);
+        record.uncollected_period = None;
+        assert_eq!(track(None, Some(300), true, Some(&record), 300), (None, None));
     }
 
     #[test]
@@ -163,6 +165,6 @@ mod tests {
         let mut record = record(Some(100));
         record.paused_since = Some(150);
         // The webhook of the renewal was missed; the next read shows the pause gone and a new period.
-        assert_eq!(track(None, Some(200), Some(&record), 230), (None, Some(200)));
+        assert_eq!(track(None, Some(200), false, Some(&record), 230), (None, Some(200)));
     }
 }

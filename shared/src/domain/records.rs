@@ -20,7 +20,7 @@
 //! | `OUTBOX#PARKED` | as above | an [`OutboxRecord`] that EventBridge kept refusing, kept for review |
 //! | `OUTBOX#LATER` | `<past_due_since>#<id>` | an access check due when a `past_due` grace period ends (the publisher adds the grace) |
 //! | `NOTIFIED#<domain event id>` | `EMAIL` | the email of a domain event was sent (TTL) |
-//! | `USER#<sub>` | `GRANT#<feature>` | [`crate::domain::grants::GrantRecord`]: a feature given by support until a time (TTL after) |
+//! | `USER#<sub>` | `GRANT#<feature>` | [`crate::domain::grant_records::GrantRecord`]: a feature given by support until a time (TTL after) |
 //! | `USER#<sub>` | `ACCESS` | [`AccessSnapshot`]: the effective feature set last published in `entitlements.changed` |
 //!
 //! The sparse index [`REPORT_INDEX`] (hash key `report`) holds only the counters with metered
@@ -260,7 +260,7 @@ pub struct SubscriptionRecord {
     pub past_due_since: Option<i64>,
     /// Stripe's `pause_collection` ([`crate::domain::pause`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pause: Option<crate::domain::pause::PauseCollection>,
+    pub pause: Option<crate::domain::status::PauseCollection>,
     /// When collection was first seen paused (kept while it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_since: Option<i64>,
@@ -532,7 +532,7 @@ pub struct UserItems {
     /// The user's seats in organizations.
     pub seats: Vec<crate::domain::seat_records::SeatRecord>,
     /// Support grants ([`crate::domain::grants`]), ended ones included until DynamoDB deletes them.
-    pub grants: Vec<crate::domain::grants::GrantRecord>,
+    pub grants: Vec<crate::domain::grant_records::GrantRecord>,
 }
 
 /// `USER#<sub>` / `USAGE#<period end>#<feature>`: the units a user used of one counter in one

@@ -139,6 +139,15 @@ impl<'de> Deserialize<'de> for SubscriptionStatus {
     }
 }
 
+/// Stripe's `pause_collection` of a subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseCollection {
+    /// `void`, `keep_as_draft` or `mark_uncollectible`.
+    pub behavior: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumes_at: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

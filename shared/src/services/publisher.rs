@@ -201,6 +201,14 @@ impl<'a> Publisher<'a> {
             return Ok(None);
         };
         let items = self.store.user_items_consistent(&check.user_id).await?;
+        // A check queued before the user had a customer (a support grant to a free-plan user)
+        // names the customer they have when it is published.
+        let mut check = check;
+        if check.customer_id.is_empty()
+            && let Some(link) = &items.customer
+        {
+            check.customer_id = link.customer_id.clone();
+        }
         let now = self.clock.now();
         let access = decide(self.catalog, &items, now, self.policy);
         let before = match &items.access {

@@ -73,6 +73,9 @@ const PAUSABLE_CATALOG: &str = r#"{"plans": [
     {"id": "free", "name": "Free", "free": true, "features": ["projects"]},
     {"id": "basic", "name": "Basic",
      "prices": {"month": {"lookup_key": "basic_monthly", "amount": 1500, "currency": "usd"}},
+     "features": ["projects", "exports", "api_access"]},
+    {"id": "tried", "name": "Tried", "trial_days": 14,
+     "prices": {"month": {"lookup_key": "tried_monthly", "amount": 2000, "currency": "usd"}},
      "features": ["projects", "exports", "api_access"]}
 ]}"#;
 
@@ -405,4 +408,38 @@ async fn a_once_code_used_up_by_its_invoice_cannot_be_applied_again_next_period(
         1,
         "half off once: {totals}"
     );
+}
+
+#[tokio::test]
+async fn a_trial_paused_ends_into_an_unpaid_period_that_the_resume_charges() {
+    let stack = Stack::shared_clock("ret-trial-paused", Some(PAUSABLE_CATALOG), |_| {}).await;
+    let id = stack.subscribed_to(json!({"plan": "tried", "interval": "month"})).await;
+    deliver_since(&stack, 0).await;
+    assert_eq!(allowed(&stack, "api_access").await["reason"], "trialing");
+    assert_eq!(call(&stack, "subscription-pause.json", json!({})).await.0, 200);
+    // The trial ends while paused: Stripe makes it active and voids the invoice (the clock must
+    // not see the trial end again and again).
+    tokio::time::timeout(std::time::Duration::from_secs(60), advance(&stack, 15))
+        .await
+        .expect("the trial end is applied once");
+    let in_stripe = subscription_in_stripe(&stack, &id).await;
+    assert_eq!(in_stripe["status"], "active", "{in_stripe}");
+    let statuses = stripe_python(
+        &stack,
+        &format!("out([i.status for i in stripe.Invoice.list(subscription={id:?}, limit=10).data])"),
+    )
+    .await;
+    assert_eq!(statuses[0], "void", "{statuses}");
+    assert_eq!(
+        allowed(&stack, "api_access").await["allowed"],
+        false,
+        "the period after the trial was not paid"
+    );
+    let from = stack.emulator.shared.world.lock().await.events.len();
+    let (status, resumed) = call(&stack, "subscription-resume.json", json!({})).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["subscription"]["unpaid_period"], false, "{resumed}");
+    deliver_since(&stack, from).await;
+    let decision = allowed(&stack, "api_access").await;
+    assert_eq!(decision["allowed"], true, "{decision} {resumed}");
 }

@@ -125,6 +125,12 @@ impl World {
                 let period = price.and_then(|p| self.prices.get(&p)).map_or(30 * DAY, Price::period_seconds);
                 let sub = self.subscriptions.get_mut(id).expect("due");
                 let usage_off = if sub.status == "trialing" { 100 } else { 0 };
+                // The trial is over whatever its invoice comes to: collected (active, or
+                // past_due when it fails), or not collected while collection is paused (active,
+                // the invoice voided), never trialing again (the trial end would be due again).
+                if sub.status == "trialing" {
+                    sub.status = "active".into();
+                }
                 let (old_start, old_end) = (sub.period_start, sub.period_end);
                 let mut end = old_end + period;
                 // A cancel_at inside the new period shortens it (billed pro rata).

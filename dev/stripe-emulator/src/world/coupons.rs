@@ -2,7 +2,7 @@
 //! `promotion_code.*` events), and the two codes seeded for the hosted Checkout page. Applying
 //! them (discounts) is in `discounts`.
 
-use super::subscriptions::changed_fields;
+use super::subscriptions::{changed_fields, merge_metadata};
 use super::*;
 use crate::ids::code;
 use crate::params::one_of;
@@ -14,17 +14,6 @@ fn already_exists(param: &str, message: impl Into<String>) -> StripeError {
     StripeError {
         code: Some("resource_already_exists"),
         ..StripeError::invalid(param, message)
-    }
-}
-
-/// `metadata` merged into `into` as Stripe merges it (an empty value removes the key).
-pub(super) fn merge_metadata(into: &mut Metadata, metadata: Metadata) {
-    for (key, value) in metadata {
-        if value.is_empty() {
-            into.remove(&key);
-        } else {
-            into.insert(key, value);
-        }
     }
 }
 

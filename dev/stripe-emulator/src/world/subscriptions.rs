@@ -3,7 +3,6 @@
 //! items of a change are read in `subscription_items`; ending in `subscription_lifecycle`;
 //! paused collection and resuming in `pause`.
 
-use super::coupons::merge_metadata;
 use super::subscription_lifecycle::CancellationDetails;
 use super::*;
 use crate::params::one_of;
@@ -293,6 +292,17 @@ pub(super) fn no_payment_method() -> StripeError {
         ..StripeError::state(
             "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
         )
+    }
+}
+
+/// `metadata` merged into `into` as Stripe merges it (an empty value removes the key).
+pub(super) fn merge_metadata(into: &mut Metadata, metadata: Metadata) {
+    for (key, value) in metadata {
+        if value.is_empty() {
+            into.remove(&key);
+        } else {
+            into.insert(key, value);
+        }
     }
 }
 

@@ -42,6 +42,8 @@ pub(crate) struct Subscription {
     #[serde(deserialize_with = "loose")]
     pub(crate) pause_collection: Option<PauseCollection>,
     #[serde(deserialize_with = "loose")]
+    pub(crate) billing_cycle_anchor: Option<i64>,
+    #[serde(deserialize_with = "loose")]
     pub(crate) trial_settings: Option<TrialSettings>,
 }
 

@@ -101,6 +101,7 @@ pub(super) async fn resume_claimed(
     let (_, unpaid) = crate::domain::pause::track(
         current.pause.as_ref(),
         current.current_period_start,
+        current.restarted(),
         Some(&target.record),
         state.clock.now(),
     );
