@@ -105,9 +105,12 @@ pub fn check(rules: &Rules, o: &Observation, published: &[(String, Value)]) -> V
             out.push(format!("{kind} {id} names user {}", detail["user_id"]));
         }
         let customer = detail["customer_id"].as_str().unwrap_or_default();
-        // A free-plan user's threshold, or a support grant's change before any customer: none.
-        let customerless =
-            matches!(kind.as_str(), "usage.threshold" | "entitlements.changed") && customer.is_empty() && o.customer.is_none();
+        // A free-plan user's threshold, or a support grant's change made before the user had a
+        // customer: none.
+        let before_customer = o
+            .customer_since
+            .is_none_or(|since| detail["occurred_at"].as_i64().is_some_and(|at| at <= since));
+        let customerless = matches!(kind.as_str(), "usage.threshold" | "entitlements.changed") && customer.is_empty() && before_customer;
         let own = o.customer.as_deref() == Some(customer) || customerless;
         if !own {
             out.push(format!("{kind} {id} names customer {customer:?}, not {:?}", o.customer));

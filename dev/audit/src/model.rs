@@ -155,6 +155,8 @@ pub struct Observation {
     /// The shared clock's time.
     pub at: i64,
     pub customer: Option<String>,
+    /// When the table linked the customer.
+    pub customer_since: Option<i64>,
     pub subscriptions: Vec<StripeSub>,
     pub purchases: Vec<Purchase>,
     pub pending: Vec<PendingItem>,

@@ -126,6 +126,7 @@ pub async fn observe(client: &Client, prices: &Prices, user: &str, customer: Opt
         user: user.to_owned(),
         at,
         customer: customer.clone(),
+        customer_since: items.customer.as_ref().map(|c| c.created_at),
         ..Observation::default()
     };
     let mut held = Vec::new();
