@@ -256,7 +256,10 @@ impl SubscriptionSnapshot {
     /// Whether the current period was restarted (its start is the billing cycle anchor: a
     /// resume or a reset charged at once), rather than renewed.
     pub fn restarted(&self) -> bool {
-        self.billing_cycle_anchor.is_some() && self.billing_cycle_anchor == self.current_period_start
+        // A trial's end anchors the cycle too: the first paid period after a trial is a renewal.
+        self.billing_cycle_anchor.is_some()
+            && self.billing_cycle_anchor == self.current_period_start
+            && self.trial_end != self.current_period_start
     }
 }
 
@@ -625,6 +628,22 @@ mod tests {
         assert!(fully_refunded(false, 1000, 1000));
         assert!(!fully_refunded(false, 1000, 999));
         assert!(!fully_refunded(false, 0, 0), "nothing charged, nothing refunded");
+    }
+
+    #[test]
+    fn a_period_anchored_at_a_trial_end_is_a_renewal_not_a_restart() {
+        let sub = |anchor: i64, trial_end: Option<i64>| {
+            parse_subscription(&json!({
+                "object": "subscription", "id": "sub_r", "customer": "cus_r", "status": "active",
+                "billing_cycle_anchor": anchor, "trial_end": trial_end,
+                "items": {"data": [{"id": "si_r", "current_period_start": 500, "current_period_end": 900, "price": {"id": "price_r"}}]}
+            }))
+            .unwrap()
+        };
+        assert!(sub(500, None).restarted(), "a resume anchored the cycle at the period start");
+        assert!(sub(500, Some(100)).restarted(), "a trial long over");
+        assert!(!sub(500, Some(500)).restarted(), "the first period after the trial");
+        assert!(!sub(100, None).restarted(), "a renewal");
     }
 
     #[test]

@@ -121,6 +121,13 @@ impl Subscriptions<'_> {
             return changed(self, user, &target).await;
         }
         let engine = self.sync()?;
+        if current.current_period_start != target.record.current_period_start {
+            // The stored period is stale (a renewal's webhook not applied yet): Stripe's state
+            // is stored first, so the pause is judged against the period it really pauses (a
+            // paid renewal must not look begun while paused).
+            let observed = engine.observe(user, target.id()).await?;
+            target::record(&engine, stripe, observed, target.id(), false).await?;
+        }
         let observed = engine.observe(user, target.id()).await?;
         let keys = Keys::new("pause", user, &target, client_key, &observed, &fingerprint("pause", request));
         let released = step(target::release_schedule(stripe, &target, &keys).await, claim.key)?.unwrap_or(true);
@@ -172,7 +179,11 @@ impl Subscriptions<'_> {
             .await?
             .ok_or(SubscriptionError::NotFound)?;
         if discounts.promotion_codes.contains(&promotion.id) {
-            // Applied before (this request's retry, or the same code again): nothing to do.
+            // Applied before (this request's retry, or the same code again): nothing to do but
+            // make sure the redemption is recorded (a first attempt may have lost it).
+            let partition = crate::domain::records::keys::user(user);
+            let redemption = crate::domain::discounts::Redemption::new(&partition, &promotion.id, target.id(), self.clock.now());
+            self.store.claim_redemption(&redemption).await?;
             let subscription = changed(self, user, &target).await?;
             return Ok(Discounted {
                 subscription,
@@ -205,9 +216,11 @@ impl Subscriptions<'_> {
                 other => SubscriptionError::from(other),
             });
         if let Err(err) = step(result, claim.key) {
-            // Refused by Stripe (or unknown): the code may be tried again. An unknown outcome
-            // that did apply shows as the discount on the next try (idempotent).
-            if let Err(release) = self.store.release_redemption(&redemption).await {
+            // Refused by Stripe: the code may be tried again. An unknown outcome (Stripe down,
+            // a timeout) keeps the record: the code may have been applied.
+            if matches!(err, SubscriptionError::Invalid(_))
+                && let Err(release) = self.store.release_redemption(&redemption).await
+            {
                 tracing::warn!(error = %crate::adapters::cause_chain(&release), "a refused redemption stays recorded");
             }
             return Err(err);
