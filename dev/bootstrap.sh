@@ -5,6 +5,7 @@
 #   - checkov (template security checks, dev/lint-template.sh) in a venv of its own inside it,
 #     <venv>/checkov/, pinned below: checkov pins boto3 exactly, to another version than
 #     aws-sam-cli's, so the two cannot share one venv.
+#   - with `--browser`, Debian's chromium (apt-get, as root or through sudo), for the browser tests.
 # Prints the venv path on its last line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,5 +33,21 @@ if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_pin" ]; then
   "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
   "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "$checkov_pin" >&2
   echo "$checkov_pin" > "$checkov_stamp"
+fi
+# `--browser`: Debian's chromium for the browser tests (dev/console-check.sh), which Playwright's
+# Python package drives through `executable_path` (Playwright's own browser download needs the
+# internet).
+if [ "${1:-}" = "--browser" ] && ! command -v chromium > /dev/null; then
+  echo "bootstrap: installing Debian's chromium (browser tests)" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo > /dev/null; then
+    as_root=(sudo)
+  else
+    echo "bootstrap: the browser tests need Debian's chromium; install it as root: apt-get install chromium" >&2
+    exit 1
+  fi
+  "${as_root[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-liberation >&2
 fi
 echo "$venv"

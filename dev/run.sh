@@ -2,7 +2,8 @@
 # Runs the whole system locally: moto (DynamoDB) on 127.0.0.1:8000, the table, the Stripe
 # emulator on 127.0.0.1:12111 (delivering signed webhooks to the local webhook function), and
 # `cargo lambda watch` on 127.0.0.1:9000 serving the DESIGN.md routes as plain paths, the event
-# bus `billing-events` on moto, and the scheduled functions on their schedule (the events
+# bus `billing-events` on moto, the console on http://127.0.0.1:9001/ (dev/console), and the
+# scheduled functions on their schedule (the events
 # publisher every 2 seconds, the usage reporter every minute, reconcile every 15 minutes, through
 # `cargo lambda invoke` against the watch server).
 # Ctrl-C stops everything this script started.
@@ -37,7 +38,7 @@ else
   wait_for_port "$dynamo_host" "$dynamo_port" 30 "moto server"
 fi
 
-cargo build --quiet -p devtool -p stripe-emulator
+cargo build --quiet -p devtool -p stripe-emulator -p console
 cargo run --quiet -p devtool -- create-table
 cargo run --quiet -p devtool -- create-bus
 
@@ -54,6 +55,7 @@ wait_for_port "$emulator_host" "$emulator_port" 60 "Stripe emulator"
 cat <<INFO
 
 stripe-lambda local stack
+  console (open it)         http://127.0.0.1:9001/   log: .dev/console.log
   API (cargo lambda watch)  http://127.0.0.1:9000   e.g. curl http://127.0.0.1:9000/plans
   DynamoDB (moto server)    $DYNAMODB_ENDPOINT  table $TABLE_NAME   log: .dev/moto.log
   Stripe emulator           http://$STRIPE_EMULATOR_ADDR  webhooks → $STRIPE_EMULATOR_WEBHOOK_URLS   log: .dev/stripe-emulator.log
@@ -67,6 +69,10 @@ Ctrl-C stops everything started here.
 INFO
 
 cargo lambda watch -A 127.0.0.1 -P 9000 --env-file "$root/dev/local.env" &
+pids+=($!)
+# The console: the page, and its server (tokens, usage through the trusted path, the clock, the
+# live feed), calling the functions through the watch server.
+cargo run --quiet -p console -- --addr "127.0.0.1:9001" --api http://127.0.0.1:9000 > "$state_dir/console.log" 2>&1 &
 pids+=($!)
 
 # What the table's stream and EventBridge Scheduler do in AWS: every SECONDS FUNCTION, through

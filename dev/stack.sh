@@ -3,7 +3,8 @@
 # `cargo lambda watch`, which serves every function, all on free loopback ports, and stopped
 # when the script exits.
 #
-#   start_stack <work dir> [KEY=VALUE …]   extra settings for every process of the stack
+#   start_stack <work dir> [KEY=VALUE …]   extra settings for every process of the stack (each
+#                                          replaces the dev/local.env default of its KEY)
 #
 # Sets STACK_API, STACK_STRIPE, STACK_DYNAMODB and STACK_TABLE (moto also serves the stack's
 # event bus and SES); logs go to <work dir>.
@@ -43,8 +44,12 @@ start_stack() {
   STACK_STRIPE="http://127.0.0.1:$stripe_port"
   STACK_DYNAMODB="http://127.0.0.1:$dynamo_port"
 
-  # The environment of every process of this stack: the local defaults with this stack's ports.
-  grep -vE '^(TABLE_NAME|DYNAMODB_ENDPOINT|EVENTBRIDGE_ENDPOINT|SES_ENDPOINT|STRIPE_API_BASE|STRIPE_EMULATOR_ADDR|STRIPE_EMULATOR_WEBHOOK_URLS|RUST_LOG)=' "$root/dev/local.env" \
+  # The environment of every process of this stack: the local defaults with this stack's ports,
+  # and the caller's settings instead of the defaults they name.
+  local replaced="TABLE_NAME|DYNAMODB_ENDPOINT|EVENTBRIDGE_ENDPOINT|SES_ENDPOINT|STRIPE_API_BASE|STRIPE_EMULATOR_ADDR|STRIPE_EMULATOR_WEBHOOK_URLS|RUST_LOG"
+  local setting
+  for setting in "$@"; do replaced="$replaced|${setting%%=*}"; done
+  grep -vE "^($replaced)=" "$root/dev/local.env" \
     | grep -vE '^\s*(#|$)' > "$stack_work/stack.env"
   cat >> "$stack_work/stack.env" <<ENV
 TABLE_NAME=$STACK_TABLE
@@ -56,7 +61,6 @@ STRIPE_EMULATOR_ADDR=127.0.0.1:$stripe_port
 STRIPE_EMULATOR_WEBHOOK_URLS=$STACK_API/webhook
 RUST_LOG=warn
 ENV
-  local setting
   for setting in "$@"; do echo "$setting" >> "$stack_work/stack.env"; done
   set -a; source "$stack_work/stack.env"; set +a
 
