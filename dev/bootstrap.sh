@@ -41,13 +41,13 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium > /dev/null; then
   echo "bootstrap: installing Debian's chromium (browser tests)" >&2
   if [ "$(id -u)" -eq 0 ]; then
     as_root=()
-  elif command -v sudo > /dev/null; then
+  elif command -v sudo > /dev/null && command -v apt-get > /dev/null; then
     as_root=(sudo)
   else
-    echo "bootstrap: the browser tests need Debian's chromium; install it as root: apt-get install chromium" >&2
+    echo "bootstrap: the browser tests (dev/console-check.sh) need chromium at /usr/bin/chromium or on PATH: on Debian, apt-get install chromium as root" >&2
     exit 1
   fi
-  "${as_root[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-liberation >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >&2
 fi
 echo "$venv"

@@ -19,9 +19,15 @@ mkdir -p "$state_dir"
 # (POST /_emulator/clock/advance) moves renewals, trial ends and grace periods for both.
 export STRIPE_EMULATOR_CLOCK_FILE="$state_dir/clock" LOCAL_CLOCK_FILE="$state_dir/clock"
 pids=()
+console_pid=""
 cleanup() {
   trap - INT TERM EXIT
   echo
+  # The console first, while moto still answers: it removes its rule and queue from the bus.
+  if [ -n "$console_pid" ]; then
+    kill "$console_pid" 2>/dev/null || true
+    wait "$console_pid" 2>/dev/null || true
+  fi
   echo "stopping: ${pids[*]:-nothing}"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -72,8 +78,13 @@ cargo lambda watch -A 127.0.0.1 -P 9000 --env-file "$root/dev/local.env" &
 pids+=($!)
 # The console: the page, and its server (tokens, usage through the trusted path, the clock, the
 # live feed), calling the functions through the watch server.
-cargo run --quiet -p console -- --addr "127.0.0.1:9001" --api http://127.0.0.1:9000 > "$state_dir/console.log" 2>&1 &
-pids+=($!)
+if port_in_use 127.0.0.1 9001; then
+  echo "console: something already listens on 127.0.0.1:9001; not starting the console" >&2
+else
+  cargo run --quiet -p console -- --addr "127.0.0.1:9001" --api http://127.0.0.1:9000 > "$state_dir/console.log" 2>&1 &
+  console_pid=$!
+  wait_for_port 127.0.0.1 9001 60 "console (log: .dev/console.log)" && echo "console: open http://127.0.0.1:9001/"
+fi
 
 # What the table's stream and EventBridge Scheduler do in AWS: every SECONDS FUNCTION, through
 # `cargo lambda invoke` against the watch server, logged to .dev/FUNCTION.log.

@@ -111,16 +111,21 @@ async fn usage(State(console): State<Arc<Console>>, headers: HeaderMap, body: ax
     }
 }
 
-async fn record(console: &Console, headers: &HeaderMap, body: &[u8]) -> Result<Value, Problem> {
+/// The caller the page's bearer token names.
+pub async fn caller(console: &Console, headers: &HeaderMap) -> Result<billing::edge::identity::Identity, Problem> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Problem::unauthorized("Sign in first."))?;
-    let caller = console
+    console
         .verifier
         .verify_bearer(bearer)
         .await
-        .map_err(|err| Problem::unauthorized(format!("{err}: sign in again.")))?;
+        .map_err(|err| Problem::unauthorized(format!("{err}: sign in again.")))
+}
+
+async fn record(console: &Console, headers: &HeaderMap, body: &[u8]) -> Result<Value, Problem> {
+    let caller = caller(console, headers).await?;
     let request: RecordUsage = parse(body)?;
     // What a team's backend sends: the billable the signed-in caller acts for.
     let mut payload = json!({

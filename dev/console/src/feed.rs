@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use billing::adapters::bus::Bus;
 use billing::testkit::consumer::Consumer;
 use serde::Deserialize;
@@ -53,21 +55,26 @@ impl Feed {
 pub struct Since {
     #[serde(default)]
     after: u64,
-    /// Only the events of this billable (`user_id` of the domain event: a user, or `org:<id>`),
-    /// or of a member in this organization.
-    user: Option<String>,
-    org: Option<String>,
 }
 
-/// `GET /console/events?after=N&user=U&org=O` → `{"last", "events": [{"seq", "detail_type",
-/// "time", "detail"}], "trouble"}`, oldest first.
-pub async fn list(State(console): State<Arc<Console>>, Query(since): Query<Since>) -> Json<Value> {
+/// `GET /console/events?after=N` with the page's bearer token → `{"last", "events": [{"seq",
+/// "detail_type", "time", "detail"}], "trouble"}`, oldest first: the events of the caller the
+/// token names (see [`concerns`]).
+pub async fn list(State(console): State<Arc<Console>>, headers: HeaderMap, Query(since): Query<Since>) -> Response {
+    let caller = match crate::actions::caller(&console, &headers).await {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
+    // An organization's own billing events (amounts of its invoices) only for its admins, as
+    // the API shows its invoices to admins only.
+    let org = caller.org_id().filter(|_| caller.may_manage());
+    let member_of = caller.org_id();
     let state = console.feed.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let events: Vec<Value> = state
         .events
         .iter()
         .filter(|(seq, _)| *seq > since.after)
-        .filter(|(_, event)| concerns(&event["detail"], since.user.as_deref(), since.org.as_deref()))
+        .filter(|(_, event)| concerns(&event["detail"], &caller.user_id, member_of, org))
         .map(|(seq, event)| {
             json!({
                 "seq": seq,
@@ -77,21 +84,17 @@ pub async fn list(State(console): State<Arc<Console>>, Query(since): Query<Since
             })
         })
         .collect();
-    Json(json!({ "last": state.last, "events": events, "trouble": state.trouble }))
+    Json(json!({ "last": state.last, "events": events, "trouble": state.trouble })).into_response()
 }
 
-/// Whether a domain event is about this user (or their organization): its `user_id` is the
-/// user or `org:<org>`, or its `org_id` is the organization.
-fn concerns(detail: &Value, user: Option<&str>, org: Option<&str>) -> bool {
+/// Whether a domain event is for this caller: about the user themselves (their own billing, or
+/// them as a member of the organization they act for), or, for an organization's admin
+/// (`org_billing`), about the organization's billing.
+fn concerns(detail: &Value, user: &str, member_of: Option<&str>, org_billing: Option<&str>) -> bool {
     let about = detail["user_id"].as_str();
     let in_org = detail["org_id"].as_str();
-    match (user, org) {
-        (None, None) => true,
-        (user, org) => {
-            user.is_some_and(|u| about == Some(u))
-                || org.is_some_and(|o| in_org == Some(o) || about == Some(&billing::domain::billable::org(o)))
-        }
-    }
+    let own = about == Some(user) && (in_org.is_none() || in_org == member_of);
+    own || org_billing.is_some_and(|o| about == Some(&billing::domain::billable::org(o)))
 }
 
 /// Attaches the consumer (retrying until the bus exists), then polls it until `stop`.
@@ -145,17 +148,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_feed_keeps_a_users_and_their_organizations_events() {
+    fn the_feed_shows_a_caller_their_own_events_and_admins_their_organizations() {
         let mine = json!({"user_id": "ada", "org_id": null});
         let org = json!({"user_id": "org:acme", "org_id": "acme"});
-        let member = json!({"user_id": "bob", "org_id": "acme"});
+        let my_seat = json!({"user_id": "ada", "org_id": "acme"});
+        let other_member = json!({"user_id": "bob", "org_id": "acme"});
         let other = json!({"user_id": "eve", "org_id": null});
-        assert!(concerns(&mine, Some("ada"), None));
-        assert!(!concerns(&other, Some("ada"), None));
-        assert!(!concerns(&org, Some("ada"), None));
-        assert!(concerns(&org, Some("ada"), Some("acme")));
-        assert!(concerns(&member, Some("ada"), Some("acme")));
-        assert!(concerns(&other, None, None));
+        let elsewhere = json!({"user_id": "ada", "org_id": "globex"});
+        // Alone.
+        assert!(concerns(&mine, "ada", None, None));
+        assert!(!concerns(&other, "ada", None, None));
+        assert!(!concerns(&org, "ada", None, None));
+        assert!(!concerns(&my_seat, "ada", None, None));
+        // A member of acme: their own events there, not the organization's billing.
+        assert!(concerns(&my_seat, "ada", Some("acme"), None));
+        assert!(!concerns(&org, "ada", Some("acme"), None));
+        assert!(!concerns(&other_member, "ada", Some("acme"), None));
+        assert!(!concerns(&elsewhere, "ada", Some("acme"), None));
+        // An admin of acme: also the organization's billing.
+        assert!(concerns(&org, "ada", Some("acme"), Some("acme")));
+        assert!(!concerns(&other, "ada", Some("acme"), Some("acme")));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Only the console's own page may use the console: the console mints tokens for anyone and
 //! moves the clock, so a request must name a loopback host (no DNS rebinding: a foreign name
-//! that resolves to 127.0.0.1 is refused), a request the browser marks with an `Origin` must come
-//! from that host, and a `POST` carries JSON (a foreign page's form cannot send it without a
-//! preflight, which the console never answers).
+//! that resolves to 127.0.0.1 is refused), a request with an `Origin` must come from that host,
+//! and anything but a GET or HEAD must carry the page's own `Origin` (browsers always send it)
+//! and JSON (a foreign page's form can send neither).
 
 use axum::extract::Request;
 use axum::http::{Method, header};
@@ -21,23 +21,30 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     }
 }
 
+/// The host name of a `Host` header, without its port (`[::1]:9001` → `[::1]`).
+fn host_name(host: &str) -> &str {
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(host, |(address, _port)| &host[..address.len() + 2]),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    }
+}
+
 fn check(request: &Request) -> Result<(), Problem> {
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    let name = host.rsplit_once(':').map_or(host, |(name, _port)| name);
-    if !LOOPBACK_HOSTS.contains(&name) {
+    if !LOOPBACK_HOSTS.contains(&host_name(host)) {
         return Err(Problem::forbidden(
             "Open the console at http://127.0.0.1:<port>/: it answers loopback hosts only.",
         ));
     }
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        if origin != format!("http://{host}") {
-            return Err(Problem::forbidden("Only the console's own page may call it."));
-        }
+    let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let reads = [Method::GET, Method::HEAD].contains(request.method());
+    let own_page = origin == Some(format!("http://{host}").as_str());
+    if !own_page && (origin.is_some() || !reads) {
+        return Err(Problem::forbidden("Only the console's own page may call it."));
     }
     let json = request
         .headers()
@@ -48,12 +55,7 @@ fn check(request: &Request) -> Result<(), Problem> {
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
         });
-    let reads = [Method::GET, Method::HEAD].contains(request.method());
-    let has_body = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|len| len.as_bytes() != b"0");
-    if !reads && has_body && !json {
+    if !reads && !json {
         return Err(Problem::unsupported("Send JSON (content-type: application/json)."));
     }
     Ok(())
@@ -63,6 +65,7 @@ fn check(request: &Request) -> Result<(), Problem> {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::http::StatusCode;
 
     fn request(method: Method, headers: &[(&str, &str)]) -> Request {
         let mut builder = axum::http::Request::builder().method(method).uri("/console/clock");
@@ -72,33 +75,41 @@ mod tests {
         builder.body(Body::empty()).unwrap()
     }
 
-    #[test]
-    fn the_page_itself_passes() {
-        let host = ("host", "127.0.0.1:9001");
-        assert!(check(&request(Method::GET, &[host])).is_ok());
-        assert!(check(&request(Method::GET, &[("host", "localhost:9001")])).is_ok());
-        let post = [
-            host,
-            ("origin", "http://127.0.0.1:9001"),
-            ("content-type", "application/json"),
-            ("content-length", "12"),
-        ];
-        assert!(check(&request(Method::POST, &post)).is_ok());
+    fn status(method: Method, headers: &[(&str, &str)]) -> Option<StatusCode> {
+        check(&request(method, headers)).err().map(|p| p.status)
     }
 
     #[test]
-    fn foreign_hosts_origins_and_forms_are_refused() {
-        let rebound = check(&request(Method::GET, &[("host", "evil.example:9001")])).unwrap_err();
-        assert_eq!(rebound.status, axum::http::StatusCode::FORBIDDEN);
+    fn the_page_itself_passes() {
+        let host = ("host", "127.0.0.1:9001");
+        assert_eq!(status(Method::GET, &[host]), None);
+        assert_eq!(status(Method::GET, &[("host", "localhost:9001")]), None);
+        assert_eq!(status(Method::GET, &[("host", "[::1]:9001")]), None);
+        assert_eq!(status(Method::GET, &[("host", "[::1]")]), None);
+        let post = [host, ("origin", "http://127.0.0.1:9001"), ("content-type", "application/json")];
+        assert_eq!(status(Method::POST, &post), None);
+    }
+
+    #[test]
+    fn foreign_hosts_and_origins_are_refused() {
+        let forbidden = Some(StatusCode::FORBIDDEN);
+        assert_eq!(status(Method::GET, &[("host", "evil.example:9001")]), forbidden);
+        assert_eq!(status(Method::GET, &[("host", "[::2]:9001")]), forbidden);
         let foreign = [("host", "127.0.0.1:9001"), ("origin", "https://evil.example")];
-        assert_eq!(
-            check(&request(Method::GET, &foreign)).unwrap_err().status,
-            axum::http::StatusCode::FORBIDDEN
-        );
-        let form = [("host", "127.0.0.1:9001"), ("content-type", "text/plain"), ("content-length", "12")];
-        assert_eq!(
-            check(&request(Method::POST, &form)).unwrap_err().status,
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
+        assert_eq!(status(Method::GET, &foreign), forbidden);
+        assert_eq!(status(Method::OPTIONS, &foreign), forbidden);
+    }
+
+    #[test]
+    fn changes_need_the_pages_origin_and_json() {
+        // Without an Origin (not the page): refused, whatever the body.
+        let bare = [("host", "127.0.0.1:9001"), ("content-type", "application/json")];
+        assert_eq!(status(Method::POST, &bare), Some(StatusCode::FORBIDDEN));
+        // A form, or a body without a length: JSON only.
+        let own = ("origin", "http://127.0.0.1:9001");
+        let form = [("host", "127.0.0.1:9001"), own, ("content-type", "text/plain")];
+        assert_eq!(status(Method::POST, &form), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        let chunked = [("host", "127.0.0.1:9001"), own, ("transfer-encoding", "chunked")];
+        assert_eq!(status(Method::POST, &chunked), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
 }

@@ -4,8 +4,8 @@
 // frontend would (`/api/…` is passed to `cargo lambda watch`), with a token the console's
 // server mints.
 import {
-  call, clearProblem, day, el, loadSession, money, newKey, notice, ProblemError, replace, saveSession, showProblem, when,
-  words,
+  call, clearProblem, day, el, keyFor, loadSession, money, notice, ProblemError, replace, safeUrl, saveSession, settleKey,
+  showProblem, when, words,
 } from "./lib.js";
 
 const $ = (id) => document.getElementById(id);
@@ -23,26 +23,58 @@ const state = {
   feedAfter: 0,
   refreshing: null,
   again: false,
+  minting: null,
+  previews: 0,
 };
 
 // ---- session -------------------------------------------------------------------------------
 
-async function token() {
+/** The session's token, minted again (once, however many calls wait) when it is about to expire. */
+async function token(renew = false) {
   const session = state.session;
-  if (!session) throw new Error("not signed in");
-  if (session.expires_at - Date.now() < 120_000) {
-    const fresh = await call("/console/token", {
+  if (!session) throw new ProblemError({ title: "Sign in first", detail: "Enter a user id and press Sign in." });
+  if (renew || session.expires_at - Date.now() < 120_000) {
+    state.minting ??= call("/console/token", {
       method: "POST",
       body: { user_id: session.user_id, email: session.email, org_id: session.org_id, role: session.role },
+    }).then((fresh) => {
+      Object.assign(session, { token: fresh.token, expires_at: Date.now() + fresh.expires_in * 1000 });
+      saveSession(session);
+    }).finally(() => {
+      state.minting = null;
     });
-    Object.assign(session, { token: fresh.token, expires_at: Date.now() + fresh.expires_in * 1000 });
-    saveSession(session);
+    await state.minting;
   }
   return session.token;
 }
 
+/** The HTTP API with the session's token; a 401 mints a new token and tries once more. */
 async function api(path, options = {}) {
-  return call(`/api${path}`, { ...options, token: await token() });
+  try {
+    return await call(`/api${path}`, { ...options, token: await token() });
+  } catch (error) {
+    if (error?.problem?.status !== 401 || !state.session) throw error;
+    return call(`/api${path}`, { ...options, token: await token(true) });
+  }
+}
+
+/** A POST that changes something in Stripe, under the action's idempotency key (see keyFor). */
+async function keyed(action, path, body) {
+  const idempotencyKey = keyFor(action, body);
+  try {
+    const answer = await api(path, { method: "POST", body, idempotencyKey });
+    settleKey(action);
+    return answer;
+  } catch (error) {
+    settleKey(action, error);
+    throw error;
+  }
+}
+
+function follow(url) {
+  const safe = safeUrl(url);
+  if (!safe) throw new ProblemError({ title: "Unexpected link", detail: "The API answered a link that is not http(s)." });
+  location.assign(safe);
 }
 
 async function signIn(event) {
@@ -62,7 +94,10 @@ async function signIn(event) {
   delete state.session.expires_in;
   saveSession(state.session);
   state.feedAfter = 0;
+  state.managed = null;
+  state.managedShape = "";
   replace($("feed"));
+  discardChange();
   showSignedIn();
   notice(`Signed in as ${minted.user_id}.`);
   await refreshAll();
@@ -71,6 +106,9 @@ async function signIn(event) {
 function signOut() {
   saveSession(null);
   state.session = null;
+  state.feedAfter = 0;
+  replace($("feed"));
+  discardChange();
   state.managed = null;
   state.managedShape = "";
   showSignedIn();
@@ -135,7 +173,8 @@ function planCard(plan) {
       oneTime ? null : el("label", {}, "Interval ", interval),
       el("label", {}, "Currency ", currency),
       seats,
-      el("button", { type: "submit" }, `${oneTime ? "Buy" : "Subscribe to"} ${plan.name}`));
+      oneTime ? el("p", { class: "small" }, "One payment, no renewal.") : null,
+      el("button", { type: "submit" }, `Subscribe to ${plan.name}`));
   }
   return el("article", { class: "card", "aria-labelledby": headingId },
     el("h3", { id: headingId }, plan.name),
@@ -160,12 +199,11 @@ async function loadPlans() {
   options($("change-plan"), subscribable.map((p) => [p.id, p.name]), state.managed?.plan);
   const usage = [...new Set(state.plans.flatMap((p) => Object.keys(p.usage || {})))];
   options($("usage-feature"), usage.map((f) => [f, f]), usage[0]);
+  state.managedShape = "";
 }
 
 async function subscribe(plan, form) {
-  if (!state.session) {
-    throw new ProblemError({ title: "Sign in first", detail: "Enter a user id and press Sign in, then subscribe." });
-  }
+  await token();
   const data = new FormData(form);
   const body = {
     plan: plan.id,
@@ -175,9 +213,9 @@ async function subscribe(plan, form) {
   };
   if (plan.mode !== "one_time") body.interval = data.get("interval");
   if (data.get("quantity") && Number(data.get("quantity")) !== 1) body.quantity = Number(data.get("quantity"));
-  const session = await api("/checkout", { method: "POST", body, idempotencyKey: newKey("checkout") });
+  const session = await keyed("checkout", "/checkout", body);
   notice(`Opening the hosted Checkout page for ${plan.name}…`);
-  location.assign(session.url);
+  follow(session.url);
 }
 
 async function returnFromCheckout() {
@@ -225,7 +263,9 @@ function subscriptionCard(sub) {
 }
 
 async function loadSubscription() {
+  const session = state.session;
   const { subscriptions } = await api("/subscription");
+  if (session !== state.session) return;
   replace($("subscriptions"), subscriptions.length
     ? subscriptions.map(subscriptionCard)
     : el("p", {}, "No subscription: the free plan applies."));
@@ -235,7 +275,10 @@ async function loadSubscription() {
   if (!managed) return;
   $("resume").hidden = !(managed.cancel_at_period_end || managed.cancel_at || managed.scheduled_change
     || managed.pause_collection || managed.unpaid_period);
-  const shape = [managed.id, managed.plan, managed.interval, managed.quantity].join("/");
+  // A change of plan, seats, status or period (the clock moved) resets the form and drops a
+  // preview made for what no longer is.
+  const shape = [managed.id, managed.plan, managed.interval, managed.quantity, managed.status, managed.current_period_end,
+    state.plans.length].join("/");
   if (shape !== state.managedShape) {
     state.managedShape = shape;
     $("change-plan").value = managed.plan;
@@ -253,6 +296,7 @@ function fillChangeIntervals(chosen) {
 }
 
 async function loadEntitlements() {
+  const session = state.session;
   const summary = await api("/entitlements");
   $("entitlements-summary").textContent = `Plan ${planName(summary.plan)}, ${words(summary.status)}`
     + (summary.current_period_end ? `, period ends ${day(summary.current_period_end)}` : "")
@@ -260,6 +304,7 @@ async function loadEntitlements() {
     + (summary.org_id ? `, in organization ${summary.org_id}` : "");
   const features = [...new Set([...state.features, ...(summary.features || [])])];
   const checks = await Promise.all(features.map((f) => api(`/entitlements/${encodeURIComponent(f)}`)));
+  if (session !== state.session) return;
   replace($("entitlements"), checks.map((c) => el("tr", {},
     el("th", { scope: "row" }, c.feature),
     el("td", { class: c.allowed ? "yes" : "no" }, c.allowed ? "Allowed" : "Not allowed"),
@@ -268,7 +313,9 @@ async function loadEntitlements() {
 }
 
 async function loadUsage() {
+  const session = state.session;
   const usage = await api("/usage");
+  if (session !== state.session) return;
   $("usage-period").textContent = `This period: ${day(usage.period_start)} to ${day(usage.period_end)}`;
   replace($("usage"), Object.entries(usage.features || {}).map(([feature, u]) => el("tr", {},
     el("th", { scope: "row" }, feature),
@@ -283,7 +330,9 @@ async function loadInvoices() {
     replace($("invoices"), el("tr", {}, el("td", { colspan: 6 }, "Only the organization's admins see its invoices.")));
     return;
   }
+  const session = state.session;
   const { invoices } = await api("/invoices?limit=10");
+  if (session !== state.session) return;
   replace($("invoices"), invoices.length
     ? invoices.map((i) => el("tr", {},
       el("td", {}, i.number || i.id),
@@ -291,13 +340,16 @@ async function loadInvoices() {
       el("td", {}, money(i.amount_due, i.currency)),
       el("td", {}, money(i.amount_paid, i.currency)),
       el("td", {}, day(i.created)),
-      el("td", {}, i.hosted_invoice_url
-        ? el("a", { href: i.hosted_invoice_url, target: "_blank", rel: "noopener" }, `View invoice ${i.number || i.id}`)
+      el("td", {}, safeUrl(i.hosted_invoice_url)
+        ? el("a", { href: safeUrl(i.hosted_invoice_url), target: "_blank", rel: "noopener" }, `View invoice ${i.number || i.id}`)
         : "—")))
     : el("tr", {}, el("td", { colspan: 6 }, "No invoices yet.")));
 }
 
-/** Every view, once; a call made while one runs runs once more after it. */
+/**
+ * Every view, once; a call made while one runs runs once more after it. A failure is shown
+ * unless another problem is (an action's own stays on screen).
+ */
 async function refreshAll() {
   if (!state.session) return;
   if (state.refreshing) {
@@ -309,7 +361,7 @@ async function refreshAll() {
       state.again = false;
       const results = await Promise.allSettled([loadSubscription(), loadEntitlements(), loadUsage(), loadInvoices()]);
       const failed = results.find((r) => r.status === "rejected");
-      if (failed) showProblem(failed.reason);
+      if (failed && $("problem").hidden) showProblem(failed.reason);
     } while (state.again && state.session);
   })();
   try {
@@ -323,21 +375,33 @@ async function refreshAll() {
 
 function changeRequest() {
   const managed = state.managed;
+  const when = $("change-when").value;
   return {
     subscription: managed.id,
     plan: $("change-plan").value,
     interval: $("change-interval").value,
     quantity: Number($("change-quantity").value),
-    when: $("change-when").value,
+    when,
+    // Said, not left to the deployment's CHANGE_PRORATION: what the preview shows is what is made.
+    ...(when === "now" ? { proration: "create_prorations" } : {}),
   };
 }
 
 async function previewChange() {
   const request = changeRequest();
+  discardChange();
+  const asked = ++state.previews;
   const preview = await api("/subscription/change", { method: "POST", body: { ...request, preview: true } });
-  state.pendingChange = { request, key: newKey("change") };
-  $("preview-summary").textContent = `Next invoice: ${money(preview.amount_due, preview.currency)}`
-    + `, due ${when(preview.next_payment_at)}; proration in it: ${money(preview.proration, preview.currency)}.`;
+  // An answer for a form the user changed meanwhile (or a newer preview) is dropped.
+  if (asked !== state.previews || JSON.stringify(request) !== JSON.stringify(changeRequest())) return;
+  state.pendingChange = { request };
+  const target = `${planName(request.plan)}, ${request.interval}ly, ${request.quantity} seat(s), `
+    + (request.when === "now" ? "now" : "at the period end");
+  const proration = preview.proration < 0
+    ? `a credit of ${money(-preview.proration, preview.currency)} for the unused time`
+    : `${money(preview.proration, preview.currency)} of proration`;
+  $("preview-summary").textContent = `${target}: the next invoice is ${money(preview.amount_due, preview.currency)}`
+    + `, due ${when(preview.next_payment_at)}, with ${proration} in it.`;
   replace($("preview-lines"), (preview.lines || []).map((line) => el("tr", {},
     el("td", {}, line.description || line.price || "line"),
     el("td", {}, money(line.amount, preview.currency)),
@@ -346,6 +410,7 @@ async function previewChange() {
 }
 
 function discardChange() {
+  state.previews += 1;
   state.pendingChange = null;
   $("preview").hidden = true;
 }
@@ -353,7 +418,7 @@ function discardChange() {
 async function confirmChange() {
   const pending = state.pendingChange;
   if (!pending) return;
-  const { subscription } = await api("/subscription/change", { method: "POST", body: pending.request, idempotencyKey: pending.key });
+  const { subscription } = await keyed("change", "/subscription/change", pending.request);
   discardChange();
   notice(pending.request.when === "now"
     ? `Changed to ${planName(subscription.plan)} (${subscription.interval}ly, ${subscription.quantity} seat(s)).`
@@ -363,23 +428,21 @@ async function confirmChange() {
 
 async function cancel(event) {
   const atPeriodEnd = $("cancel-when").value === "period_end";
-  await api("/subscription/cancel", {
-    method: "POST", body: { subscription: state.managed.id, at_period_end: atPeriodEnd }, idempotencyKey: newKey("cancel"),
-  });
+  await keyed("cancel", "/subscription/cancel", { subscription: state.managed.id, at_period_end: atPeriodEnd });
   notice(atPeriodEnd ? "Your subscription will end at the period end." : "Your subscription is canceled.");
   event.target.reset();
   await refreshAll();
 }
 
 async function resume() {
-  await api("/subscription/resume", { method: "POST", body: { subscription: state.managed.id }, idempotencyKey: newKey("resume") });
+  await keyed("resume", "/subscription/resume", { subscription: state.managed.id });
   notice("Resumed.");
   await refreshAll();
 }
 
 async function openPortal() {
   const portal = await api("/portal", { method: "POST", body: { return_url: `${location.origin}/` } });
-  location.assign(portal.url);
+  follow(portal.url);
 }
 
 async function recordUsage() {
@@ -419,10 +482,17 @@ function feedItem(event) {
 }
 
 async function pollFeed() {
-  if (!state.session) return;
-  const params = new URLSearchParams({ after: state.feedAfter, user: state.session.user_id });
-  if (state.session.org_id) params.set("org", state.session.org_id);
-  const feed = await call(`/console/events?${params}`);
+  const session = state.session;
+  if (!session) return;
+  // The console's server picks the signed-in caller's events by the token.
+  const feed = await call(`/console/events?after=${state.feedAfter}`, { token: await token() });
+  if (session !== state.session) return;
+  if (feed.last < state.feedAfter) {
+    // The console restarted: its events are numbered from 1 again.
+    state.feedAfter = 0;
+    replace($("feed"));
+    return;
+  }
   $("feed-trouble").hidden = !feed.trouble;
   $("feed-trouble").textContent = feed.trouble || "";
   state.feedAfter = feed.last;
@@ -484,7 +554,9 @@ async function start() {
   // server builds on its first call) holds up nothing else.
   every(FEED_MS, pollFeed);
   every(REFRESH_MS, async () => {
-    if (document.visibilityState === "visible") await Promise.all([showClock(), refreshAll()]);
+    if (document.visibilityState !== "visible") return;
+    if (!state.plans.length) await loadPlans();
+    await Promise.all([showClock(), refreshAll()]);
   });
   await act(null, showClock);
   await act(null, loadPlans);

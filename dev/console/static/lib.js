@@ -69,18 +69,56 @@ export async function call(path, { method = "GET", body, token, idempotencyKey }
   });
 }
 
-/** A fresh idempotency key for one user action (a retry of the same click reuses it). */
-export function newKey(prefix) {
+const pendingKeys = new Map();
+
+/**
+ * The idempotency key of an action on `body`: the same key again while the same action has not
+ * been answered (a retry after a timeout or a 5xx repeats nothing), a fresh one once it has.
+ * Call `settleKey(action)` when the answer is known.
+ */
+export function keyFor(action, body) {
+  const shape = JSON.stringify(body);
+  const pending = pendingKeys.get(action);
+  if (pending && pending.shape === shape) return pending.key;
   const random = crypto.getRandomValues(new Uint32Array(2));
-  return `console-${prefix}-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
+  const key = `console-${action}-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
+  pendingKeys.set(action, { shape, key });
+  return key;
 }
 
-/** Money in a currency's minor unit, e.g. (2900, "usd") → "$29.00", (500, "jpy") → "¥500". */
+/** Forgets an action's key once Stripe's answer is known (a success, or a refusal: 4xx). */
+export function settleKey(action, error) {
+  const status = error?.problem?.status;
+  if (!error || (status >= 400 && status < 500)) pendingKeys.delete(action);
+}
+
+/** Stripe's currencies without minor units, and with three decimals (as the backend's lists). */
+const ZERO_DECIMAL = ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
+const THREE_DECIMAL = ["bhd", "jod", "kwd", "omr", "tnd"];
+
+/**
+ * Money in a currency's minor unit as Stripe counts it, e.g. (2900, "usd") → "$29.00",
+ * (500, "jpy") → "¥500", (-450, "eur") → "-€4.50". Stripe's decimals, not the browser's (ISK
+ * is two-decimal in Stripe's API).
+ */
 export function money(amount, currency) {
   if (amount === null || amount === undefined || !currency) return "—";
-  const format = new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() });
-  const digits = format.resolvedOptions().maximumFractionDigits;
+  const code = currency.toLowerCase();
+  const digits = ZERO_DECIMAL.includes(code) ? 0 : THREE_DECIMAL.includes(code) ? 3 : 2;
+  const format = new Intl.NumberFormat("en-US", {
+    style: "currency", currency: code.toUpperCase(), minimumFractionDigits: digits, maximumFractionDigits: digits,
+  });
   return format.format(amount / 10 ** digits);
+}
+
+/** A link the page may follow: http(s) only. */
+export function safeUrl(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Unix seconds as "2026-12-20 18:00 UTC" (the emulator's clock is the one that matters). */
