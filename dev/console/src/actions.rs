@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Console;
 use crate::problem::Problem;
+use crate::state::Console;
 
 /// How long a console token lasts (as `./dev/token.sh`'s).
 const TOKEN_SECONDS: u64 = 3600;
@@ -111,21 +111,8 @@ async fn usage(State(console): State<Arc<Console>>, headers: HeaderMap, body: ax
     }
 }
 
-/// The caller the page's bearer token names.
-pub async fn caller(console: &Console, headers: &HeaderMap) -> Result<billing::edge::identity::Identity, Problem> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Problem::unauthorized("Sign in first."))?;
-    console
-        .verifier
-        .verify_bearer(bearer)
-        .await
-        .map_err(|err| Problem::unauthorized(format!("{err}: sign in again.")))
-}
-
 async fn record(console: &Console, headers: &HeaderMap, body: &[u8]) -> Result<Value, Problem> {
-    let caller = caller(console, headers).await?;
+    let caller = crate::caller::caller(console, headers).await?;
     let request: RecordUsage = parse(body)?;
     // What a team's backend sends: the billable the signed-in caller acts for.
     let mut payload = json!({

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::Console;
 use crate::problem::Problem;
+use crate::state::Console;
 
 /// The most the console moves the clock in one step.
 const MAX_DAYS: i64 = 400;

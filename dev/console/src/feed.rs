@@ -1,10 +1,9 @@
 //! The live feed: domain events as they arrive on the local bus. A rule and an SQS queue on the
 //! bus (as a team's consumer attaches one, `billing::testkit::consumer`), polled while the
-//! console runs and removed when it stops; the last [`KEEP`] events are kept for the page, which
+//! console runs and removed when it stops; the last events are kept ([`crate::kept`]) for the page, which
 //! asks for those after the last one it saw.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -16,40 +15,7 @@ use billing::testkit::consumer::Consumer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Console;
-
-/// Events kept for the page.
-const KEEP: usize = 500;
-
-#[derive(Default)]
-pub struct Feed {
-    state: Mutex<Kept>,
-}
-
-#[derive(Default)]
-struct Kept {
-    /// The sequence number of the last event kept (the first is 1).
-    last: u64,
-    events: VecDeque<(u64, Value)>,
-    /// Why there is no feed, while there is none.
-    trouble: Option<String>,
-}
-
-impl Feed {
-    fn push(&self, event: Value) {
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.last += 1;
-        let seq = state.last;
-        state.events.push_back((seq, event));
-        if state.events.len() > KEEP {
-            state.events.pop_front();
-        }
-    }
-
-    fn trouble(&self, trouble: Option<String>) {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).trouble = trouble;
-    }
-}
+use crate::state::Console;
 
 #[derive(Debug, Deserialize)]
 pub struct Since {
@@ -61,7 +27,7 @@ pub struct Since {
 /// "detail_type", "time", "detail"}], "trouble"}`, oldest first: the events of the caller the
 /// token names (see [`concerns`]).
 pub async fn list(State(console): State<Arc<Console>>, headers: HeaderMap, Query(since): Query<Since>) -> Response {
-    let caller = match crate::actions::caller(&console, &headers).await {
+    let caller = match crate::caller::caller(&console, &headers).await {
         Ok(caller) => caller,
         Err(problem) => return problem.into_response(),
     };
@@ -69,7 +35,7 @@ pub async fn list(State(console): State<Arc<Console>>, headers: HeaderMap, Query
     // the API shows its invoices to admins only.
     let org = caller.org_id().filter(|_| caller.may_manage());
     let member_of = caller.org_id();
-    let state = console.feed.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let state = console.feed.read();
     let events: Vec<Value> = state
         .events
         .iter()
@@ -168,17 +134,5 @@ mod tests {
         // An admin of acme: also the organization's billing.
         assert!(concerns(&org, "ada", Some("acme"), Some("acme")));
         assert!(!concerns(&other, "ada", Some("acme"), Some("acme")));
-    }
-
-    #[test]
-    fn the_feed_keeps_the_last_events_in_order() {
-        let feed = Feed::default();
-        for n in 0..(KEEP + 3) {
-            feed.push(json!({ "n": n }));
-        }
-        let state = feed.state.lock().unwrap();
-        assert_eq!(state.last, (KEEP + 3) as u64);
-        assert_eq!(state.events.len(), KEEP);
-        assert_eq!(state.events.front().map(|(seq, _)| *seq), Some(4));
     }
 }

@@ -23,12 +23,17 @@ use billing::config::{Config, Needs};
 use clap::Parser;
 
 mod actions;
+mod caller;
 mod clock;
 mod feed;
 mod guard;
+mod kept;
 mod pages;
 mod problem;
 mod proxy;
+mod state;
+
+use state::Console;
 
 /// The local console: the whole product in a browser, against the local stack.
 #[derive(Debug, Parser)]
@@ -43,19 +48,6 @@ struct Cli {
     /// The page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
     static_dir: PathBuf,
-}
-
-/// What every route shares.
-pub struct Console {
-    pub config: Config,
-    pub verifier: billing::edge::identity::IdentityVerifier,
-    pub http: reqwest::Client,
-    /// The HTTP API's base, without a trailing `/`.
-    pub api: String,
-    /// The Stripe emulator's base, without a trailing `/`.
-    pub stripe: String,
-    pub static_dir: PathBuf,
-    pub feed: feed::Feed,
 }
 
 #[tokio::main]
@@ -102,7 +94,7 @@ async fn main() -> ExitCode {
         }
     };
     let console = Arc::new(Console {
-        feed: feed::Feed::default(),
+        feed: kept::Feed::default(),
         config,
         verifier,
         http,

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::Console;
+use crate::state::Console;
 
 /// Path, file and content type of everything the page loads.
 const FILES: [(&str, &str, &str); 6] = [

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
-use crate::Console;
 use crate::problem::Problem;
+use crate::state::Console;
 
 /// Request headers passed to the API.
 const FORWARDED: [&str; 3] = ["authorization", "content-type", "idempotency-key"];
