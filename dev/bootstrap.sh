@@ -6,7 +6,10 @@
 #     <venv>/checkov/, pinned below: checkov pins boto3 exactly, to another version than
 #     aws-sam-cli's, so the two cannot share one venv.
 #   - with `--browser`, Debian's chromium (apt-get, as root or through sudo), for the browser tests.
-# Prints the venv path on its last line.
+#   - with `--node`, Stripe's official Node SDK for dev/sdk-check.sh, pinned in dev/sdk/package.json
+#     and dev/sdk/package-lock.json, installed with `npm ci` into <venv>/node/node_modules (needs
+#     Node.js 20+ and npm on PATH).
+# Options combine (`--browser --node`). Prints the venv path on its last line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${STRIPE_LAMBDA_VENV:-$root/.venv}"
@@ -16,6 +19,15 @@ want="$(sha256sum "$req" | cut -d' ' -f1)"
 checkov_pin="checkov==3.3.30"
 checkov_venv="$venv/checkov"
 checkov_stamp="$checkov_venv/.pin"
+browser=false
+node=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=true ;;
+    --node) node=true ;;
+    *) echo "bootstrap: unknown option $arg (known: --browser, --node)" >&2; exit 2 ;;
+  esac
+done
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating venv at $venv" >&2
@@ -37,7 +49,7 @@ fi
 # `--browser`: Debian's chromium for the browser tests (dev/console-check.sh), which Playwright's
 # Python package drives through `executable_path` (Playwright's own browser download needs the
 # internet).
-if [ "${1:-}" = "--browser" ] && ! command -v chromium > /dev/null; then
+if [ "$browser" = true ] && ! command -v chromium > /dev/null; then
   echo "bootstrap: installing Debian's chromium (browser tests)" >&2
   if [ "$(id -u)" -eq 0 ]; then
     as_root=()
@@ -49,5 +61,24 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium > /dev/null; then
   fi
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >&2
+fi
+# `--node`: stripe-node for dev/sdk/stripe_node_check.cjs, exactly as package-lock.json pins it
+# (`npm ci`), in <venv>/node/ (the check finds it through STRIPE_NODE_MODULES), reinstalled only
+# when package.json or the lock changes.
+if [ "$node" = true ]; then
+  node_dir="$venv/node"
+  node_stamp="$node_dir/.lock.sha256"
+  node_want="$(cat "$root/dev/sdk/package.json" "$root/dev/sdk/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ] || [ ! -f "$node_dir/node_modules/stripe/package.json" ]; then
+    if ! command -v npm > /dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2> /dev/null; then
+      echo "bootstrap: the Node SDK check (dev/sdk-check.sh) needs Node.js 20 or newer and npm on PATH" >&2
+      exit 1
+    fi
+    echo "bootstrap: installing Stripe's Node SDK (dev/sdk/package-lock.json) into $node_dir" >&2
+    mkdir -p "$node_dir"
+    cp "$root/dev/sdk/package.json" "$root/dev/sdk/package-lock.json" "$node_dir/"
+    npm ci --prefix "$node_dir" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+    echo "$node_want" > "$node_stamp"
+  fi
 fi
 echo "$venv"

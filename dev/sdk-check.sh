@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Drives a private Stripe emulator with Stripe's official Python SDK (stripe-python, pinned in
-# dev/requirements.txt): starts the emulator on a free loopback port, runs
-# dev/sdk/stripe_python_check.py against it, and stops the emulator. Exits non-zero on any
-# failed check.
+# Drives a private Stripe emulator with Stripe's official SDKs: starts the emulator on a free
+# loopback port, runs dev/sdk/stripe_python_check.py (stripe-python, pinned in
+# dev/requirements.txt) and then dev/sdk/stripe_node_check.cjs (stripe-node, pinned in
+# dev/sdk/package.json and package-lock.json, installed by `dev/bootstrap.sh --node` into
+# <venv>/node/; needs Node.js 20+ and npm) against it, and stops the emulator. Both checks always
+# run; exits non-zero if either failed, after printing the emulator's log tail.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 activate_venv
+"$root/dev/bootstrap.sh" --node > /dev/null
 
 work="$(mktemp -d)"
 emulator_pid=""
@@ -31,9 +34,14 @@ STRIPE_EMULATOR_ADDR="127.0.0.1:$port" STRIPE_EMULATOR_WEBHOOK_URLS="" RUST_LOG=
 emulator_pid=$!
 wait_for_port 127.0.0.1 "$port" 60 "Stripe emulator"
 
+failed=()
 echo "sdk-check: running stripe-python against http://127.0.0.1:$port"
-if ! python3 dev/sdk/stripe_python_check.py "http://127.0.0.1:$port"; then
-  echo "sdk-check: failed; emulator log:"
+python3 dev/sdk/stripe_python_check.py "http://127.0.0.1:$port" || failed+=(stripe-python)
+echo "sdk-check: running stripe-node against http://127.0.0.1:$port"
+STRIPE_NODE_MODULES="$STRIPE_LAMBDA_VENV/node/node_modules" \
+  node dev/sdk/stripe_node_check.cjs "http://127.0.0.1:$port" || failed+=(stripe-node)
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "sdk-check: failed (${failed[*]}); emulator log:"
   tail -n 40 "$work/emulator.log"
   exit 1
 fi

@@ -3,7 +3,7 @@
 # tests/ (which start their own moto server and Stripe emulators on free loopback ports), and
 # the end-to-end tests through `cargo lambda watch` (dev/e2e.sh), the console in a real browser
 # (dev/console-check.sh: headless chromium through Playwright), the emulator driven by
-# Stripe's official Python SDK (dev/sdk-check.sh), and a short fixed-seed billing audit
+# Stripe's official Python and Node SDKs (dev/sdk-check.sh), and a short fixed-seed billing audit
 # (dev/audit.sh: random customer histories checked against the money invariants).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -4,7 +4,9 @@ comes back: subscription updates with prorations, invoice previews and lists, su
 schedules carried out by the emulator's clock, cancellation with prorate/invoice_now, billing
 meters (meter events, a repeated identifier, event summaries, metered usage on the renewal),
 coupons and promotion codes applied to a subscription as discounts, pause_collection, a
-Checkout trial without a card, and Stripe's errors. Exits non-zero on the first failure.
+Checkout trial without a card, and Stripe's errors; and, from stripe_python_dropin.py, `expand`,
+subscriptions created by API with test payment methods, and test clocks. Exits non-zero on the
+first failure.
 
 Usage: stripe_python_check.py [BASE_URL]   (default: $STRIPE_API_BASE, then http://127.0.0.1:12111)
 
@@ -22,22 +24,11 @@ import urllib.request
 
 import stripe
 
+from sdk_checks import CheckFailed, check, equal, expect_error, item, price
+import stripe_python_dropin as dropin
+
 DAY = 86_400
 CARD = "4242424242424242"
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition, what):
-    if not condition:
-        raise CheckFailed(what)
-
-
-def equal(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
 
 
 class Emulator:
@@ -65,12 +56,6 @@ class Emulator:
         return self.control("POST", f"/_emulator/checkout/sessions/{session_id}/pay", {"card": CARD})
 
 
-def price(lookup_key):
-    prices = stripe.Price.list(lookup_keys=[lookup_key])
-    equal(len(prices.data), 1, f"one price for {lookup_key}")
-    return prices.data[0]
-
-
 def subscribe(emulator, lookup_key, quantity, email):
     session = stripe.checkout.Session.create(
         mode="subscription",
@@ -83,25 +68,6 @@ def subscribe(emulator, lookup_key, quantity, email):
     session = stripe.checkout.Session.retrieve(session.id)
     equal(session.status, "complete", "the paid session")
     return stripe.Subscription.retrieve(session.subscription)
-
-
-def item(sub):
-    return sub["items"]["data"][0]
-
-
-def expect_error(call, what, status=400, param=None, code=None, contains=None, kind=stripe.InvalidRequestError):
-    try:
-        call()
-    except kind as err:
-        equal(err.http_status, status, f"{what}: status")
-        if param is not None:
-            equal(err.param, param, f"{what}: param")
-        if code is not None:
-            equal(err.code, code, f"{what}: code")
-        if contains is not None:
-            check(contains in str(err.user_message), f"{what}: {contains!r} in {err.user_message!r}")
-        return err
-    raise CheckFailed(f"{what}: no {kind.__name__} raised")
 
 
 def event_count():
@@ -519,6 +485,9 @@ def main():
         ("meters, meter events, summaries, usage billing", lambda: check_meters(emulator)),
         ("coupons, promotion codes, discounts, pause_collection", lambda: check_coupons_promotion_codes_and_discounts(emulator)),
         ("a Checkout trial without a card", lambda: check_trial_without_card(emulator)),
+        ("expand: nested, in lists, line_items, errors", lambda: dropin.check_expand(emulator)),
+        ("subscriptions by API with test payment methods", lambda: dropin.check_subscriptions_by_api(emulator)),
+        ("test clocks", lambda: dropin.check_test_clocks(emulator)),
     ]:
         try:
             result = step()

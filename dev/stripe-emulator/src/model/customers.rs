@@ -22,6 +22,8 @@ pub struct Customer {
     pub address: Option<Value>,
     /// `invoice_settings.default_payment_method`: pays subscriptions that have none of their own.
     pub default_payment_method: Option<String>,
+    /// The test clock (`clock_…`) its objects live on, fixed at creation.
+    pub test_clock: Option<String>,
 }
 
 impl Customer {
@@ -35,7 +37,7 @@ impl Customer {
             "email": self.email, "invoice_prefix": self.invoice_prefix,
             "invoice_settings": {"custom_fields": null, "default_payment_method": self.default_payment_method, "footer": null, "rendering_options": null},
             "livemode": false, "metadata": self.metadata, "name": self.name, "next_invoice_sequence": self.next_invoice_sequence, "phone": null,
-            "preferred_locales": [], "shipping": null, "tax_exempt": "none", "test_clock": null
+            "preferred_locales": [], "shipping": null, "tax_exempt": "none", "test_clock": self.test_clock
         })
     }
 }

@@ -16,6 +16,7 @@ mod payments;
 mod portal;
 mod schedules;
 mod subscriptions;
+mod test_clocks;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,7 @@ pub use payments::{Card, CardOutcome, Charge, Dispute, PaymentMethod, Refund, cl
 pub use portal::PortalSession;
 pub use schedules::{SchedulePhase, SubscriptionSchedule};
 pub use subscriptions::{CANCELLATION_FEEDBACK, PAUSE_BEHAVIORS, PauseCollection, Subscription, SubscriptionItem};
+pub use test_clocks::{TEST_CLOCK_LIFETIME, TestClock};
 
 /// The API version async-stripe 1.0.0-rc.10 pins and sends.
 pub const API_VERSION: &str = "2026-09-30.endive";

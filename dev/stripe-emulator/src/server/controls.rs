@@ -179,7 +179,7 @@ pub(super) async fn emulator_close_dispute(State(shared): State<Arc<Shared>>, Pa
 
 pub(super) async fn emulator_pause(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let mut world = shared.world.lock().await;
-    let result = world.pause_subscription(&id);
+    let result = on_clock(&mut world, &["subscriptions", &id], |world| world.pause_subscription(&id));
     json_result(&shared, &mut world, result)
 }
 
@@ -195,7 +195,9 @@ pub(super) async fn emulator_card(State(shared): State<Arc<Shared>>, Path(id): P
         }
     };
     let mut world = shared.world.lock().await;
-    let result = world.set_card(&id, &number, card).and_then(|()| world.subscription(&id));
+    let result = on_clock(&mut world, &["subscriptions", &id], |world| {
+        world.set_card(&id, &number, card).and_then(|()| world.subscription(&id))
+    });
     json_result(&shared, &mut world, result)
 }
 
@@ -207,8 +209,17 @@ pub(super) async fn emulator_customer_card(State(shared): State<Arc<Shared>>, Pa
         .and_then(|r| r.card)
         .unwrap_or_default();
     let mut world = shared.world.lock().await;
-    let result = world.add_customer_card(&id, &number);
+    let result = on_clock(&mut world, &["customers", &id], |world| world.add_customer_card(&id, &number));
     json_result(&shared, &mut world, result)
+}
+
+/// Runs a control on the test clock of the object `path` names (as the `/v1` dispatcher would).
+fn on_clock<T>(world: &mut World, path: &[&str], f: impl FnOnce(&mut World) -> T) -> T {
+    let clock = world.request_clock(path, &crate::params::Params::empty());
+    world.set_scope(clock);
+    let result = f(world);
+    world.set_scope(None);
+    result
 }
 
 #[derive(Deserialize)]

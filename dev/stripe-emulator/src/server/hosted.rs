@@ -105,6 +105,9 @@ pub(super) async fn portal_page_action(
     let Some(session) = world.portal_sessions.get(&id).cloned() else {
         return (StatusCode::NOT_FOUND, Html("<h1>No such portal session</h1>")).into_response();
     };
+    // On the customer's test clock, if any, as the API would be.
+    let clock = world.request_clock(&["customers", &session.customer], &Params::empty());
+    world.set_scope(clock);
     let owned = world
         .subscriptions
         .get(&form.subscription)
@@ -131,6 +134,7 @@ pub(super) async fn portal_page_action(
             Params::parse(body.as_bytes()).and_then(|p| world.update_subscription(&form.subscription, &p))
         }
     };
+    world.set_scope(None);
     let notice = match &result {
         Ok(_) => "Saved.".to_owned(),
         Err(err) => err.message.clone(),

@@ -110,6 +110,9 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
     let path = uri.path().trim_start_matches("/v1").trim_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').collect();
     let mut world = shared.world.lock().await;
+    // A request about a customer on a test clock runs on the clock's time.
+    let clock = world.request_clock(&segments, &params);
+    world.set_scope(clock);
     let result = match (method.as_str(), segments.as_slice()) {
         ("POST", ["customers"]) => world.create_customer(&params),
         ("GET", ["customers"]) => world.list_customers(&params),
@@ -126,9 +129,11 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("POST", ["checkout", "sessions"]) => world.create_checkout_session(&params),
         ("GET", ["checkout", "sessions"]) => world.list_sessions(&params),
         ("GET", ["checkout", "sessions", id]) => world.session(id),
+        ("GET", ["checkout", "sessions", id, "line_items"]) => world.session_line_items(id, &params),
         ("POST", ["checkout", "sessions", id, "expire"]) => world.expire_session(id),
         ("POST", ["billing_portal", "sessions"]) => world.create_portal_session(&params),
         ("GET", ["subscriptions"]) => world.list_subscriptions(&params),
+        ("POST", ["subscriptions"]) => world.create_subscription(&params),
         ("GET", ["subscriptions", id]) => world.subscription(id).map(|s| world.expand_discounts(s, &params)),
         ("POST", ["subscriptions", id]) => world.update_subscription(id, &params).map(|s| world.expand_discounts(s, &params)),
         ("DELETE", ["subscriptions", id]) => world.cancel_subscription_with(id, &params),
@@ -142,6 +147,8 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["promotion_codes", id]) => world.promotion_code(id, &params),
         ("POST", ["promotion_codes", id]) => world.update_promotion_code(id, &params),
         ("GET", ["payment_methods", id]) => world.payment_method(id),
+        ("POST", ["payment_methods", id, "attach"]) => world.attach_payment_method(id, &params),
+        ("POST", ["payment_methods", id, "detach"]) => world.detach_payment_method(id),
         ("GET", ["invoices"]) => world.list_invoices(&params),
         ("POST", ["invoices", "create_preview"]) => world.create_preview(&params),
         ("GET", ["invoices", id]) => world.invoice(id),
@@ -171,8 +178,16 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["entitlements", "active_entitlements"]) => world.list_active_entitlements(&params),
         ("GET", ["events"]) => world.list_events(&params),
         ("GET", ["events", id]) => world.event(id),
+        ("POST", ["test_helpers", "test_clocks"]) => world.create_test_clock(&params),
+        ("GET", ["test_helpers", "test_clocks"]) => world.list_test_clocks(&params),
+        ("GET", ["test_helpers", "test_clocks", id]) => world.test_clock(id),
+        ("DELETE", ["test_helpers", "test_clocks", id]) => world.delete_test_clock(id),
+        ("POST", ["test_helpers", "test_clocks", id, "advance"]) => world.advance_test_clock(id, &params),
         _ => Err(StripeError::unknown_route(method.as_str(), &format!("/v1/{path}"))),
     };
+    // `expand[]` on every answer, as Stripe applies it.
+    let result = result.and_then(|value| world.expand(value, &params));
+    world.set_scope(None);
     json_result(&shared, &mut world, result)
 }
 

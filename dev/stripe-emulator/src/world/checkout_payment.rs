@@ -16,7 +16,19 @@ impl World {
     /// `no_payment_required`. An empty `card_number` pays without a card when the session has
     /// `payment_method_collection=if_required` and nothing is due now (a trial, or a total of
     /// zero): the subscription then has no payment method.
+    ///
+    /// Runs on the test clock of the session's customer, if any (the subscription starts at its
+    /// time).
     pub fn pay_session_with(&mut self, id: &str, card_number: &str, promotion_code: Option<&str>) -> Result<String, StripeError> {
+        let clock = self
+            .sessions
+            .get(id)
+            .and_then(|s| s.customer.as_deref())
+            .and_then(|c| self.clock_of(c));
+        self.with_scope(clock, |world| world.pay_session_in_scope(id, card_number, promotion_code))
+    }
+
+    fn pay_session_in_scope(&mut self, id: &str, card_number: &str, promotion_code: Option<&str>) -> Result<String, StripeError> {
         let session = self
             .sessions
             .get(id)

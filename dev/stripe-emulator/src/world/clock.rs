@@ -14,28 +14,41 @@ impl World {
             return Err(StripeError::invalid("seconds", "Advance by 0 to 5 years."));
         }
         let target = self.now() + seconds;
-        while let Some((at, _, id, action)) = self.next_due(target) {
-            self.offset += (at - self.now()).max(0);
+        self.run_due(target, |world, at| {
+            world.offset += (at - world.now()).max(0);
             // The functions see each step's time before its events reach them.
-            self.write_clock_file();
-            self.apply(&id, action);
-        }
+            world.write_clock_file();
+        });
         self.offset += (target - self.now()).max(0);
         self.write_clock_file();
         Ok(self.now())
     }
 
-    /// The earliest due action: (time, rank, object id, action); schedules rank first.
+    /// Applies every action due by `target` in time order, `step` first moving the time to
+    /// each one's instant (the global offset, or a test clock's `frozen_time`).
+    pub(super) fn run_due(&mut self, target: i64, mut step: impl FnMut(&mut Self, i64)) {
+        while let Some((at, _, id, action)) = self.next_due(target) {
+            step(self, at);
+            self.apply(&id, action);
+        }
+    }
+
+    /// The earliest due action: (time, rank, object id, action); schedules rank first. Only the
+    /// objects of customers on the test clock in scope (none: of customers on no test clock).
     fn next_due(&self, target: i64) -> Option<(i64, u8, String, Due)> {
         let mut candidates: Vec<(i64, u8, String, Due)> = Vec::new();
-        for schedule in self.schedules.values().filter(|s| s.status == "active") {
+        for schedule in self
+            .schedules
+            .values()
+            .filter(|s| s.status == "active" && self.in_scope(&s.customer))
+        {
             if let Some(phase) = schedule.phases.get(schedule.current)
                 && phase.end_date <= target
             {
                 candidates.push((phase.end_date, 0, schedule.id.clone(), Due::Phase));
             }
         }
-        for sub in self.subscriptions.values() {
+        for sub in self.subscriptions.values().filter(|s| self.in_scope(&s.customer)) {
             // Collection resumes before a renewal of the same instant, so that one is collected.
             if let Some(at) = sub.pause_collection.as_ref().and_then(|p| p.resumes_at)
                 && at <= target

@@ -4,17 +4,20 @@ use super::*;
 
 impl World {
     pub fn create_customer(&mut self, params: &Params) -> Result<Value, StripeError> {
-        params.allow(&["email", "name", "metadata", "description", "phone"])?;
+        params.allow(&["email", "name", "metadata", "description", "phone", "test_clock"])?;
         let email = params.str("email")?.map(str::to_owned);
         if let Some(email) = &email
             && !email.contains('@')
         {
             return Err(StripeError::invalid("email", "Invalid email address."));
         }
-        let customer = self.new_customer(email, params.str("name")?.map(str::to_owned), params.metadata("metadata")?);
+        let clock = self.test_clock_param(params)?;
+        let (name, metadata) = (params.str("name")?.map(str::to_owned), params.metadata("metadata")?);
+        let customer = self.with_scope(clock, |world| world.new_customer(email, name, metadata));
         Ok(self.customers[&customer].render())
     }
 
+    /// A new customer, on the test clock in scope (if any).
     pub(super) fn new_customer(&mut self, email: Option<String>, name: Option<String>, metadata: Metadata) -> String {
         let id = new_id("cus");
         let customer = Customer {
@@ -29,6 +32,7 @@ impl World {
             next_invoice_sequence: 1,
             address: None,
             default_payment_method: None,
+            test_clock: self.scope.clone(),
         };
         self.emit("customer.created", customer.render(), None);
         self.customers.insert(id.clone(), customer);
@@ -48,23 +52,30 @@ impl World {
     }
 
     pub fn list_customers(&self, params: &Params) -> Result<Value, StripeError> {
-        params.allow(&["email", "limit", "starting_after", "created"])?;
+        params.allow(&["email", "limit", "starting_after", "created", "test_clock"])?;
         let email = params.str("email")?;
+        let clock = params.str("test_clock")?;
         let ids = self.newest_first(self.customers.keys());
         let items = ids
             .iter()
             .map(|id| &self.customers[id])
             .filter(|c| !c.deleted && (email.is_none() || c.email.as_deref() == email))
+            .filter(|c| clock.is_none() || c.test_clock.as_deref() == clock)
             .map(|c| (c.id.clone(), c.render()))
             .collect();
         let (data, has_more) = paginate(items, params.str("starting_after")?, params.limit()?)?;
         Ok(list("/v1/customers", data, has_more))
     }
 
-    /// `POST /v1/customers/{id}`: `address[…]`, `email`, `name`, `metadata`.
+    /// `POST /v1/customers/{id}`: `address[…]`, `email`, `name`, `metadata`,
+    /// `invoice_settings[default_payment_method]` (a payment method attached to the customer).
     pub fn update_customer(&mut self, id: &str, params: &Params) -> Result<Value, StripeError> {
-        params.allow(&["address", "email", "name", "metadata"])?;
+        params.allow(&["address", "email", "name", "metadata", "invoice_settings", "expand"])?;
         self.live_customer(id, "id")?;
+        let default_method = match params.str("invoice_settings.default_payment_method")? {
+            None => None,
+            Some(method) => Some(self.attached_method(method, id, "invoice_settings[default_payment_method]")?),
+        };
         let address = if params.value("address").is_some() {
             let field = |name: &str| {
                 params
@@ -104,6 +115,9 @@ impl World {
             customer.name = Some(name);
         }
         customer.metadata.extend(metadata);
+        if let Some(method) = default_method {
+            customer.default_payment_method = Some(method);
+        }
         let now = customer.render();
         let changed: serde_json::Map<String, Value> = previous
             .as_object()

@@ -13,6 +13,7 @@ mod customers;
 mod discounts;
 mod entitlements;
 mod events;
+mod expand;
 mod invoice_collection;
 mod invoice_reads;
 pub mod invoices;
@@ -23,9 +24,11 @@ mod payments;
 mod portal;
 mod schedule_params;
 mod schedules;
+mod subscription_create;
 mod subscription_items;
 mod subscription_lifecycle;
 mod subscriptions;
+mod test_clocks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -197,6 +200,10 @@ pub struct World {
     /// Creation order, for newest-first lists.
     seq: u64,
     order: HashMap<String, u64>,
+    pub test_clocks: BTreeMap<String, TestClock>,
+    /// The test clock the current request's objects live on (see `test_clocks`): while set,
+    /// [`World::now`] is its `frozen_time`.
+    scope: Option<String>,
 }
 
 fn real_now() -> i64 {
@@ -240,6 +247,8 @@ impl World {
             idempotency: HashMap::new(),
             seq: 0,
             order: HashMap::new(),
+            test_clocks: BTreeMap::new(),
+            scope: None,
         };
         world.seed(catalog);
         world.write_clock_file();
@@ -379,9 +388,13 @@ impl World {
         }
     }
 
-    /// The emulator clock (real time plus every advance).
+    /// The emulator clock (real time plus every advance), or the `frozen_time` of the test
+    /// clock in scope.
     pub fn now(&self) -> i64 {
-        real_now() + self.offset
+        match self.scope.as_ref().and_then(|id| self.test_clocks.get(id)) {
+            Some(clock) => clock.frozen_time,
+            None => real_now() + self.offset,
+        }
     }
 
     fn track(&mut self, id: &str) {

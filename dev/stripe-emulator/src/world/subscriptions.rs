@@ -63,6 +63,7 @@ impl World {
             "discounts",
             "pause_collection",
             "billing_cycle_anchor",
+            "default_payment_method",
         ])?;
         let current = self.subscription_of(id, "id")?.clone();
         let now = self.now();
@@ -132,6 +133,11 @@ impl World {
         };
         let discounts = self.parse_discounts(&current, params)?;
         let pause = self.parse_pause_collection(params)?;
+        let default_payment_method = match params.str("default_payment_method")? {
+            None => None,
+            Some("") => Some(None),
+            Some(method) => Some(Some(self.attached_method(method, &current.customer, "default_payment_method")?)),
+        };
         let reset_anchor = match one_of(params, "billing_cycle_anchor", &["now", "unchanged"])? {
             Some("now") if current.status == "trialing" => {
                 return Err(StripeError::invalid(
@@ -170,6 +176,9 @@ impl World {
         }
         if let Some(pause) = pause {
             next.pause_collection = pause;
+        }
+        if let Some(method) = default_payment_method {
+            next.default_payment_method = method;
         }
         let items_changed = current
             .items
