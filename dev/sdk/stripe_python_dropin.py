@@ -33,7 +33,11 @@ def check_expand(emulator):
     equal(line.price.product.object, "product", "four levels: the price's product")
     equal(full.customer.object, "customer", "customer expanded")
     equal(full.subscription.latest_invoice.object, "invoice", "nested: subscription.latest_invoice")
-    equal(full.subscription.latest_invoice.id, full.subscription.to_dict()["latest_invoice"]["id"], "the same invoice")
+    equal(
+        full.subscription.latest_invoice.id,
+        stripe.Subscription.retrieve(full.subscription.id).latest_invoice,
+        "the subscription's own latest invoice",
+    )
     listed = stripe.checkout.Session.list_line_items(session.id)
     equal([i.id for i in listed.data], [line.id], "GET /v1/checkout/sessions/{id}/line_items lists the same items")
     subs = stripe.Subscription.list(customer=full.customer.id, expand=["data.customer", "data.items.data.price"])
@@ -61,6 +65,37 @@ def check_expand(emulator):
         "five levels",
         code="property_expansion_max_depth",
     )
+    expect_error(
+        lambda: stripe.Subscription.retrieve(sub.id, expand=["latest_invoice.payment_intent"]),
+        "no payment_intent on invoices at this API version",
+        contains="This property cannot be expanded (payment_intent).",
+    )
+    expect_error(
+        lambda: stripe.Invoice.retrieve(sub.latest_invoice.id, expand=["confirmation_secret"]),
+        "an includable field whose objects are not emulated says so",
+        contains="not emulated",
+    )
+    before = len(stripe.Subscription.list(customer=full.customer.id).data)
+    expect_error(
+        lambda: stripe.Subscription.create(
+            customer=full.customer.id,
+            items=[{"price": pro.id}],
+            default_payment_method=full.subscription.default_payment_method,
+            expand=["nonsense"],
+        ),
+        "a create whose expansion is refused",
+        contains="(nonsense)",
+    )
+    equal(len(stripe.Subscription.list(customer=full.customer.id).data), before, "the refused create made nothing")
+    euro = stripe.checkout.Session.create(
+        mode="subscription",
+        currency="eur",
+        line_items=[{"price": pro.id, "quantity": 1}],
+        customer_email="euro@example.com",
+        success_url="http://localhost:3000/done",
+    )
+    euro_line = stripe.checkout.Session.list_line_items(euro.id).data[0]
+    equal((euro_line.currency, euro_line.amount_total), ("eur", euro.amount_total), "a line in the session's currency")
 
 
 def customer_with_card(email, method, **extra):
@@ -98,6 +133,13 @@ def check_subscriptions_by_api(emulator):
     other_card = stripe.PaymentMethod.attach("pm_card_mastercard", customer=customer.id)
     swapped = stripe.Subscription.modify(trial.id, default_payment_method=other_card.id)
     equal(swapped.default_payment_method, other_card.id, "a card swapped by update")
+    stripe.PaymentMethod.detach(other_card.id)
+    equal(stripe.Subscription.retrieve(trial.id).default_payment_method, None, "a detached card is no one's default")
+    expect_error(
+        lambda: stripe.PaymentMethod.attach(other_card.id, customer=customer.id),
+        "a detached card is never attached again",
+        contains="may not be used again",
+    )
 
     expect_error(
         lambda: stripe.PaymentMethod.attach("pm_card_chargeDeclined", customer=customer.id),
@@ -117,14 +159,46 @@ def check_subscriptions_by_api(emulator):
         kind=stripe.CardError,
     )
     equal(len(stripe.Subscription.list(customer=failing.id).data), 0, "nothing made by the refused request")
+    equal(len(stripe.Invoice.list(customer=failing.id).data), 0, "no invoice left by the refused request")
     incomplete = stripe.Subscription.create(customer=failing.id, items=[{"price": starter.id}], expand=["latest_invoice"])
     equal(incomplete.status, "incomplete", "allow_incomplete: the subscription waits for payment")
     equal(incomplete.latest_invoice.status, "open", "its invoice is open")
+    failed = stripe.Event.list(type="invoice.payment_failed", limit=10).data
+    check(any(e.data.object.id == incomplete.latest_invoice.id for e in failed), "invoice.payment_failed for it")
+    visa = stripe.PaymentMethod.attach("pm_card_visa", customer=failing.id)
+    expect_error(
+        lambda: stripe.Invoice.pay(incomplete.latest_invoice.id),
+        "paying again with the failing default",
+        status=402,
+        code="card_declined",
+        kind=stripe.CardError,
+    )
+    paid = stripe.Invoice.pay(incomplete.latest_invoice.id, payment_method=visa.id)
+    equal(paid.status, "paid", "paid with another card")
+    equal(stripe.Subscription.retrieve(incomplete.id).status, "active", "the incomplete subscription is active")
     pending = stripe.Subscription.create(
         customer=customer.id, items=[{"price": starter.id}], payment_behavior="default_incomplete"
     )
     equal(pending.status, "incomplete", "default_incomplete: not charged")
     stranger = stripe.Customer.create(email="stranger@example.com")
+    expect_error(
+        lambda: stripe.Subscription.create(customer=stranger.id, items=[{"price": starter.id}]),
+        "no payment method and something due",
+        contains="no attached payment source or default payment method",
+    )
+    expect_error(
+        lambda: stripe.Subscription.create(
+            customer=customer.id, items=[{"price": starter.id}], payment_behavior="pending_if_incomplete"
+        ),
+        "pending_if_incomplete is for updates",
+        param="payment_behavior",
+    )
+    expect_error(
+        lambda: stripe.Subscription.create(
+            customer=customer.id, items=[{"price": starter.id}, {"price": price("pro_year").id}]
+        ),
+        "one billing interval per subscription",
+    )
     expect_error(
         lambda: stripe.Subscription.create(customer=stranger.id, items=[{"price": starter.id}], default_payment_method=card.id),
         "another customer's payment method",

@@ -45,6 +45,8 @@ pub struct PaymentMethod {
     pub last4: String,
     pub customer: Option<String>,
     pub created: i64,
+    /// Detached from its customer: Stripe never lets it be used or attached again.
+    pub detached: bool,
 }
 
 impl PaymentMethod {
@@ -60,6 +62,7 @@ impl PaymentMethod {
             last4,
             customer,
             created,
+            detached: false,
         }
     }
 

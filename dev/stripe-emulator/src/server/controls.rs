@@ -58,6 +58,7 @@ pub(super) async fn emulator_advance(State(shared): State<Arc<Shared>>, body: By
         Err(_) => return StripeError::invalid("seconds", "Send JSON {\"seconds\": n} or {\"days\": n}.").into_response(),
     };
     let mut world = shared.world.lock().await;
+    world.set_scope(None);
     let seconds = request.seconds.saturating_add(request.days.saturating_mul(crate::model::DAY));
     let result = world.advance(seconds).map(|now| json!({"now": now}));
     json_result(&shared, &mut world, result)

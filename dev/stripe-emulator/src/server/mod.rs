@@ -109,7 +109,14 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
     };
     let path = uri.path().trim_start_matches("/v1").trim_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').collect();
+    // Expansions deeper than Stripe allows are refused before anything is done.
+    if let Err(err) = World::check_expand(&params) {
+        return err.into_response();
+    }
     let mut world = shared.world.lock().await;
+    // A change asked with expansions runs with a copy of the world kept, put back if an
+    // expansion is then refused: as in Stripe, a refused request changes nothing.
+    let before_change = (method != Method::GET && !params.strings("expand").is_empty()).then(|| world.clone());
     // A request about a customer on a test clock runs on the clock's time.
     let clock = world.request_clock(&segments, &params);
     world.set_scope(clock);
@@ -152,6 +159,7 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
         ("GET", ["invoices"]) => world.list_invoices(&params),
         ("POST", ["invoices", "create_preview"]) => world.create_preview(&params),
         ("GET", ["invoices", id]) => world.invoice(id),
+        ("POST", ["invoices", id, "pay"]) => world.pay_invoice(id, &params),
         ("GET", ["invoices", id, "lines"]) => world.invoice_lines(id, &params),
         ("GET", ["invoiceitems"]) => world.list_invoice_items(&params),
         ("GET", ["invoiceitems", id]) => world.invoice_item(id),
@@ -187,6 +195,11 @@ async fn v1(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body: B
     };
     // `expand[]` on every answer, as Stripe applies it.
     let result = result.and_then(|value| world.expand(value, &params));
+    if result.is_err()
+        && let Some(before) = before_change
+    {
+        *world = before;
+    }
     world.set_scope(None);
     json_result(&shared, &mut world, result)
 }

@@ -24,6 +24,38 @@ fn cannot(segment: &str, on_list: bool) -> StripeError {
     }
 }
 
+/// Fields Stripe includes when asked (left out of the object otherwise) whose objects this
+/// emulator does not model.
+const NOT_EMULATED: [&str; 7] = [
+    "confirmation_secret",
+    "payments",
+    "subscriptions",
+    "tax_ids",
+    "sources",
+    "cash_balance",
+    "pending_setup_intent",
+];
+
+/// A field Stripe would expand, but whose object the emulator does not have.
+fn not_emulated(segment: &str) -> StripeError {
+    StripeError {
+        code: None,
+        param: None,
+        ..StripeError::state(format!(
+            "This property cannot be expanded in the Stripe emulator ({segment}): its objects are not emulated."
+        ))
+    }
+}
+
+/// A field holding a string that names no object here: an id of an object the emulator does
+/// not model (`pi_…`), or not an id at all (`status`).
+fn unresolved(segment: &str, value: &str) -> StripeError {
+    let id_like = value
+        .split_once('_')
+        .is_some_and(|(prefix, rest)| !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) && !rest.is_empty());
+    if id_like { not_emulated(segment) } else { cannot(segment, false) }
+}
+
 fn too_deep(path: &str) -> StripeError {
     StripeError {
         code: Some("property_expansion_max_depth"),
@@ -34,18 +66,25 @@ fn too_deep(path: &str) -> StripeError {
 }
 
 impl World {
-    /// The answer `value` with the request's `expand[]` paths expanded.
-    pub fn expand(&self, mut value: Value, params: &Params) -> Result<Value, StripeError> {
-        let paths = params.strings("expand");
-        for path in &paths {
+    /// The request's `expand[]` paths, refused before anything is done when one is deeper than
+    /// Stripe allows or malformed.
+    pub fn check_expand(params: &Params) -> Result<(), StripeError> {
+        for path in params.strings("expand") {
             let segments: Vec<&str> = path.split('.').collect();
             if segments.len() > MAX_DEPTH {
-                return Err(too_deep(path));
+                return Err(too_deep(&path));
             }
             if segments.iter().any(|s| s.is_empty()) {
-                return Err(cannot(path, false));
+                return Err(cannot(&path, false));
             }
         }
+        Ok(())
+    }
+
+    /// The answer `value` with the request's `expand[]` paths expanded.
+    pub fn expand(&self, mut value: Value, params: &Params) -> Result<Value, StripeError> {
+        Self::check_expand(params)?;
+        let paths = params.strings("expand");
         for path in &paths {
             let segments: Vec<&str> = path.split('.').collect();
             self.expand_path(&mut value, &segments)?;
@@ -71,14 +110,20 @@ impl World {
             return Err(cannot(first, false));
         };
         if !object.contains_key(*first) {
-            let included = self.includable(&kind, object, first).ok_or_else(|| cannot(first, false))?;
+            let included = self.includable(&kind, object, first).ok_or_else(|| {
+                if NOT_EMULATED.contains(first) {
+                    not_emulated(first)
+                } else {
+                    cannot(first, false)
+                }
+            })?;
             object.insert((*first).to_owned(), included);
         }
         let field = object.get_mut(*first).expect("present");
         match field {
             Value::Null => Ok(()),
             Value::String(id) => {
-                let mut expanded = self.resolve(first, id).ok_or_else(|| cannot(first, false))?;
+                let mut expanded = self.resolve(first, id).ok_or_else(|| unresolved(first, id))?;
                 self.expand_path(&mut expanded, rest)?;
                 *field = expanded;
                 Ok(())
@@ -87,7 +132,7 @@ impl World {
             Value::Array(items) => {
                 for item in items.iter_mut() {
                     if let Value::String(id) = item {
-                        *item = self.resolve(first, id).ok_or_else(|| cannot(first, false))?;
+                        *item = self.resolve(first, id).ok_or_else(|| unresolved(first, id))?;
                     }
                     if item.is_object() {
                         self.expand_path(item, rest)?;
@@ -136,6 +181,11 @@ impl World {
                 let id = object.get("id")?.as_str()?;
                 self.session_line_items(id, &Params::empty()).ok()
             }
+            ("price", "currency_options") => {
+                let id = object.get("id")?.as_str()?;
+                let with = Params::from_value(json!({"expand": ["currency_options"]}));
+                self.price(id, &with).ok()?.get("currency_options").cloned()
+            }
             _ => None,
         }
     }
@@ -154,11 +204,17 @@ impl World {
             .enumerate()
             .map(|(n, line)| {
                 let price = self.price(&line.price, &none).unwrap_or(Value::Null);
-                let unit = price["currency_options"][&session.currency]["unit_amount"]
-                    .as_i64()
-                    .or_else(|| price["unit_amount"].as_i64())
-                    .unwrap_or(0);
+                let unit = self
+                    .prices
+                    .get(&line.price)
+                    .map_or(0, |p| p.currency_options.get(&session.currency).copied().unwrap_or(p.unit_amount));
                 let subtotal = unit * line.quantity as i64;
+                // A code entered on the page discounts the session; with one line, that line.
+                let discount = if session.line_items.len() == 1 {
+                    session.amount_discount
+                } else {
+                    0
+                };
                 let item_id = format!("li_{}{n}", session.id.trim_start_matches("cs_test_"));
                 let description = self
                     .products
@@ -166,8 +222,8 @@ impl World {
                     .map(|p| p.name.clone());
                 let quantity = (line.quantity > 0).then_some(line.quantity);
                 let item = json!({
-                    "id": item_id, "object": "item", "adjustable_quantity": null, "amount_discount": 0,
-                    "amount_subtotal": subtotal, "amount_tax": 0, "amount_total": subtotal, "currency": session.currency,
+                    "id": item_id, "object": "item", "adjustable_quantity": null, "amount_discount": discount,
+                    "amount_subtotal": subtotal, "amount_tax": 0, "amount_total": subtotal - discount, "currency": session.currency,
                     "description": description, "discounts": [], "metadata": {}, "price": price, "quantity": quantity, "taxes": []
                 });
                 (item_id, item)

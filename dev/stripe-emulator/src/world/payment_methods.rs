@@ -32,7 +32,11 @@ impl World {
             .default_payment_method
             .as_ref()
             .or_else(|| self.customers.get(&sub.customer)?.default_payment_method.as_ref())?;
-        self.payment_methods.get(method).map(|m| m.card)
+        // A detached card pays nothing.
+        self.payment_methods
+            .get(method)
+            .filter(|m| m.customer.as_deref() == Some(sub.customer.as_str()))
+            .map(|m| m.card)
     }
 
     /// Emulator control: the subscription's renewals are paid with a new payment method of the

@@ -40,6 +40,11 @@ impl World {
             .payment_methods
             .get_mut(id)
             .ok_or_else(|| StripeError::no_such("payment_method", id, "payment_method"))?;
+        if method.detached {
+            return Err(StripeError::state(
+                "This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.",
+            ));
+        }
         match &method.customer {
             Some(owner) if *owner == customer => {}
             Some(_) => {
@@ -56,19 +61,45 @@ impl World {
         self.payment_method(id)
     }
 
-    /// `POST /v1/payment_methods/{id}/detach`.
+    /// `POST /v1/payment_methods/{id}/detach`: it no longer pays anything; a customer's or a
+    /// subscription's default that named it is cleared (`customer.updated`,
+    /// `customer.subscription.updated`), as Stripe clears them.
     pub fn detach_payment_method(&mut self, id: &str) -> Result<Value, StripeError> {
         let method = self
             .payment_methods
             .get_mut(id)
             .ok_or_else(|| StripeError::no_such("payment_method", id, "payment_method"))?;
-        if method.customer.take().is_none() {
+        let Some(customer) = method.customer.take() else {
             return Err(StripeError::state(
                 "The payment method you provided is not attached to a customer so detachment is impossible.",
             ));
-        }
+        };
+        method.detached = true;
         let rendered = method.render();
         self.emit("payment_method.detached", rendered.clone(), None);
+        if let Some(c) = self.customers.get_mut(&customer)
+            && c.default_payment_method.as_deref() == Some(id)
+        {
+            let before = c.render();
+            c.default_payment_method = None;
+            let after = c.render();
+            self.emit(
+                "customer.updated",
+                after,
+                Some(json!({"invoice_settings": before["invoice_settings"]})),
+            );
+        }
+        let subs: Vec<String> = self
+            .subscriptions
+            .values()
+            .filter(|s| s.default_payment_method.as_deref() == Some(id))
+            .map(|s| s.id.clone())
+            .collect();
+        for sub in subs {
+            let before = self.render_subscription(&sub);
+            self.subscriptions.get_mut(&sub).expect("listed").default_payment_method = None;
+            self.emit_updated(&sub, &before);
+        }
         Ok(rendered)
     }
 
@@ -104,17 +135,16 @@ impl World {
         let customer = params.required_str("customer")?.to_owned();
         self.live_customer(&customer, "customer")?;
         let behavior = params.str("payment_behavior")?.unwrap_or("allow_incomplete").to_owned();
-        if ![
-            "allow_incomplete",
-            "default_incomplete",
-            "error_if_incomplete",
-            "pending_if_incomplete",
-        ]
-        .contains(&behavior.as_str())
-        {
+        if behavior == "pending_if_incomplete" {
             return Err(StripeError::invalid(
                 "payment_behavior",
-                "Invalid payment_behavior: must be one of allow_incomplete, default_incomplete, error_if_incomplete or pending_if_incomplete",
+                "The `pending_if_incomplete` payment behavior is only supported when updating a subscription.",
+            ));
+        }
+        if !["allow_incomplete", "default_incomplete", "error_if_incomplete"].contains(&behavior.as_str()) {
+            return Err(StripeError::invalid(
+                "payment_behavior",
+                "Invalid payment_behavior: must be one of allow_incomplete, default_incomplete or error_if_incomplete",
             ));
         }
         if let Some(proration) = params.str("proration_behavior")?
@@ -178,6 +208,9 @@ impl World {
                 usage_from: now,
             });
         }
+        let currency = currency.unwrap_or_else(|| "usd".into());
+        // Stripe's rules on the items: one billing interval, no price twice, one currency.
+        self.check_items(&items, &currency, "items")?;
         let trial_end = match (params.u64("trial_period_days")?, params.i64("trial_end")?) {
             (Some(days), _) if days > 730 => {
                 return Err(StripeError::invalid("trial_period_days", "Trial period days must be at most 730."));
@@ -202,7 +235,7 @@ impl World {
         let subscription = Subscription {
             id: sub_id.clone(),
             customer: customer.clone(),
-            currency: currency.unwrap_or_else(|| "usd".into()),
+            currency,
             status: if trial_end.is_some() { "trialing" } else { "incomplete" }.into(),
             items,
             cancel_at_period_end: false,
@@ -230,23 +263,32 @@ impl World {
             schedule: None,
         };
         let end = subscription.period_end;
+        // With error_if_incomplete a refused charge leaves nothing behind (invoice numbers and
+        // the customer's balance included): the world as it was is put back.
+        let snapshot = (behavior == "error_if_incomplete").then(|| self.clone());
         self.subscriptions.insert(sub_id.clone(), subscription);
         let lines = self.cycle_lines(&sub_id, now, end, if trial_end.is_some() { 100 } else { 0 });
         let invoice = self.new_invoice_with(&sub_id, "subscription_create", lines, (now, now));
-        let pays = self.invoices[&invoice].amount_due == 0 || card == Some(Card::Succeeds);
-        if !pays && behavior == "error_if_incomplete" {
-            // Nothing is kept: Stripe refuses the request with the card's error.
-            self.invoices.remove(&invoice);
-            self.subscriptions.remove(&sub_id);
-            return Err(match card {
-                None => StripeError::state(
-                    "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
-                ),
-                Some(_) => StripeError::card_declined("generic_decline"),
-            });
+        let free = self.invoices[&invoice].amount_due == 0;
+        if !free && card.is_none() && behavior != "default_incomplete" {
+            match snapshot {
+                Some(snapshot) => *self = snapshot,
+                None => {
+                    self.invoices.remove(&invoice);
+                    self.subscriptions.remove(&sub_id);
+                }
+            }
+            return Err(StripeError::state(
+                "This customer has no attached payment source or default payment method. Please consider adding a default payment method. For more information, visit https://stripe.com/docs/billing/subscriptions/payment-methods-setting#payment-method-priority.",
+            ));
+        }
+        let pays = free || (card == Some(Card::Succeeds) && behavior != "default_incomplete");
+        if !pays && let Some(snapshot) = snapshot {
+            *self = snapshot;
+            return Err(StripeError::card_declined("generic_decline"));
         }
         self.track(&sub_id);
-        if pays && behavior != "default_incomplete" {
+        if pays {
             self.mark_paid(&invoice);
             if trial_end.is_none() {
                 self.subscriptions.get_mut(&sub_id).expect("inserted").status = "active".into();
@@ -256,18 +298,82 @@ impl World {
             self.emit_invoice_issued(&invoice);
             self.emit_paid(&invoice);
         } else {
-            // The first invoice stays open: `incomplete` until it is paid (23 hours, then
-            // `incomplete_expired` in Stripe; this emulator leaves it incomplete).
+            // The first invoice stays open and the subscription `incomplete` until it is paid
+            // (`POST /v1/invoices/{id}/pay`); Stripe expires it after 23 hours, this emulator
+            // does not.
             let rendered = self.render_subscription(&sub_id);
             self.emit("customer.subscription.created", rendered, None);
             self.emit_invoice_issued(&invoice);
-            if behavior != "default_incomplete" {
-                let inv = self.invoices.get_mut(&invoice).expect("exists");
-                inv.attempt_count += 1;
+            if behavior == "allow_incomplete" {
+                self.invoices.get_mut(&invoice).expect("exists").attempt_count += 1;
                 self.emit_invoice("invoice.payment_failed", &invoice);
             }
         }
         self.refresh_entitlements(&customer);
         Ok(self.render_subscription(&sub_id))
+    }
+
+    /// `POST /v1/invoices/{id}/pay` (`payment_method`: one attached to the customer): an open
+    /// invoice charged with it, else with the subscription's or the customer's default. Paid:
+    /// an `incomplete` or `past_due` subscription becomes `active`. Declined: 402
+    /// `card_declined`, nothing changed.
+    pub fn pay_invoice(&mut self, id: &str, params: &Params) -> Result<Value, StripeError> {
+        params.allow(&["payment_method", "off_session", "expand"])?;
+        let invoice = self
+            .invoices
+            .get(id)
+            .ok_or_else(|| StripeError::no_such("invoice", id, "invoice"))?;
+        match invoice.status.as_str() {
+            "open" => {}
+            "paid" => return Err(StripeError::state("Invoice is already paid")),
+            status => {
+                return Err(StripeError::state(format!(
+                    "You can only pay an invoice whose status is `open`; this one is `{status}`."
+                )));
+            }
+        }
+        let (customer, sub) = (invoice.customer.clone(), invoice.subscription.clone());
+        let card = match params.str("payment_method")? {
+            Some(method) => {
+                let method = self.attached_method(method, &customer, "payment_method")?;
+                self.payment_methods.get(&method).map(|m| m.card)
+            }
+            None => match &sub {
+                Some(sub) => self.payment_card(sub),
+                None => self
+                    .customers
+                    .get(&customer)
+                    .and_then(|c| c.default_payment_method.as_ref())
+                    .and_then(|m| self.payment_methods.get(m))
+                    .filter(|m| m.customer.as_deref() == Some(customer.as_str()))
+                    .map(|m| m.card),
+            },
+        };
+        match card {
+            Some(Card::Succeeds) => {
+                self.mark_paid(id);
+                if let Some(sub) = &sub
+                    && matches!(
+                        self.subscriptions.get(sub).map(|s| s.status.as_str()),
+                        Some("incomplete" | "past_due")
+                    )
+                {
+                    let before = self.render_subscription(sub);
+                    let s = self.subscriptions.get_mut(sub).expect("checked");
+                    s.status = "active".into();
+                    s.failing_since = None;
+                    s.next_retry = None;
+                    self.emit_updated(sub, &before);
+                }
+                self.emit_paid(id);
+                self.refresh_entitlements(&customer);
+                self.invoice(id)
+            }
+            // Refused as a whole: the invoice stays as it was.
+            Some(_) => Err(StripeError::card_declined("generic_decline")),
+            None => Err(StripeError::state(
+                "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
+            )),
+        }
     }
 }

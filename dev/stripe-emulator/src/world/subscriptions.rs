@@ -21,7 +21,11 @@ impl World {
     }
 
     pub fn render_subscription(&self, id: &str) -> Value {
-        self.subscriptions[id].render(&self.prices)
+        let sub = &self.subscriptions[id];
+        let mut rendered = sub.render(&self.prices);
+        // The test clock of its customer, as Stripe shows it on the subscription.
+        rendered["test_clock"] = self.clock_of(&sub.customer).map_or(Value::Null, Value::from);
+        rendered
     }
 
     pub fn subscription(&self, id: &str) -> Result<Value, StripeError> {
@@ -133,10 +137,13 @@ impl World {
         };
         let discounts = self.parse_discounts(&current, params)?;
         let pause = self.parse_pause_collection(params)?;
-        let default_payment_method = match params.str("default_payment_method")? {
+        let default_payment_method = match params.value("default_payment_method") {
             None => None,
-            Some("") => Some(None),
-            Some(method) => Some(Some(self.attached_method(method, &current.customer, "default_payment_method")?)),
+            Some(Value::String(method)) if method.is_empty() => Some(None),
+            Some(_) => {
+                let method = params.required_str("default_payment_method")?;
+                Some(Some(self.attached_method(method, &current.customer, "default_payment_method")?))
+            }
         };
         let reset_anchor = match one_of(params, "billing_cycle_anchor", &["now", "unchanged"])? {
             Some("now") if current.status == "trialing" => {

@@ -177,6 +177,13 @@ impl World {
         self.customers.get(customer).and_then(|c| c.test_clock.as_deref()) == self.scope.as_deref()
     }
 
+    /// Moves a test clock's time forward to `at` (never back).
+    pub(super) fn set_frozen_time(&mut self, clock: &str, at: i64) {
+        if let Some(clock) = self.test_clocks.get_mut(clock) {
+            clock.frozen_time = clock.frozen_time.max(at);
+        }
+    }
+
     /// Puts the following operations on a test clock's time (`None`: the emulator's own).
     pub fn set_scope(&mut self, clock: Option<String>) {
         self.scope = clock.filter(|id| self.test_clocks.contains_key(id));
