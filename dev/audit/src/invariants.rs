@@ -174,10 +174,12 @@ pub fn money(o: &Observation, h: &History) -> Vec<String> {
                 invoice.id, invoice.discounts
             ));
         }
-        if invoice.discounted > 0 && invoice.discounted * 100 > invoice.subtotal.max(0) * MAX_PERCENT_OFF + 100 {
+        // Against the lines that charge: a final invoice may hold a proration credit beside
+        // the discounted usage, and its negative subtotal says nothing of the discount.
+        if invoice.discounted > 0 && invoice.discounted * 100 > invoice.charged.max(0) * MAX_PERCENT_OFF + 100 {
             out.push(format!(
-                "invoice {} takes {} off {}: more than any one code gives ({MAX_PERCENT_OFF} %)",
-                invoice.id, invoice.discounted, invoice.subtotal
+                "invoice {} takes {} off {} charged: more than any one code gives ({MAX_PERCENT_OFF} %)",
+                invoice.id, invoice.discounted, invoice.charged
             ));
         }
     }
@@ -687,6 +689,7 @@ mod tests {
         o.invoices = vec![Invoice {
             id: "in_1".into(),
             subtotal: 10_000,
+            charged: 10_000,
             discounted: 7_000,
             discounts: 2,
             ..Invoice::default()
@@ -698,5 +701,17 @@ mod tests {
         o.invoices[0].discounts = 1;
         o.invoices[0].discounted = 5_000;
         assert!(money(&o, &h).is_empty(), "one code, at most 50 %");
+        // A cancel's final invoice: 10 % off 102 of usage beside a proration credit of -1934.
+        o.invoices[0] = Invoice {
+            id: "in_2".into(),
+            subtotal: -1_832,
+            charged: 102,
+            discounted: 10,
+            discounts: 1,
+            ..Invoice::default()
+        };
+        assert!(money(&o, &h).is_empty(), "measured against what the invoice charges");
+        o.invoices[0].discounted = 80;
+        assert_eq!(money(&o, &h).len(), 1, "80 off 102 charged is past any code");
     }
 }

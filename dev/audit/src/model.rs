@@ -112,6 +112,9 @@ pub struct Invoice {
     /// Before discounts, and the discounts taken off it.
     pub subtotal: i64,
     pub discounted: i64,
+    /// What a discount can take from: the sum of its lines that charge (a credit line, such as
+    /// a cancel's proration, takes nothing off, and would make `subtotal` negative).
+    pub charged: i64,
     /// How many discounts applied to it.
     pub discounts: usize,
 }

@@ -165,6 +165,14 @@ pub async fn observe(client: &Client, prices: &Prices, user: &str, customer: Opt
                 status: i["status"].as_str().unwrap_or_default().to_owned(),
                 created: i["created"].as_i64().unwrap_or(0),
                 subtotal: i["subtotal"].as_i64().unwrap_or(0),
+                charged: i
+                    .pointer("/lines/data")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["amount"].as_i64())
+                    .filter(|amount| *amount > 0)
+                    .sum(),
                 discounted: i["total_discount_amounts"]
                     .as_array()
                     .into_iter()

@@ -84,6 +84,8 @@ pub struct Subscription {
     pub cancellation_feedback: Option<String>,
     /// The subscription schedule managing this subscription.
     pub schedule: Option<String>,
+    /// The test clock of its customer (`clock_…`), if any: it lives on that clock's time.
+    pub test_clock: Option<String>,
 }
 
 impl Subscription {
@@ -134,7 +136,7 @@ impl Subscription {
             "latest_invoice": self.latest_invoice, "livemode": false, "metadata": self.metadata, "next_pending_invoice_item_invoice": null,
             "on_behalf_of": null,
             "pause_collection": self.pause_collection.as_ref().map(|p| json!({"behavior": p.behavior, "resumes_at": p.resumes_at})), "pending_invoice_item_interval": null, "pending_setup_intent": null,
-            "pending_update": null, "schedule": self.schedule, "start_date": self.created, "status": self.status, "test_clock": null,
+            "pending_update": null, "schedule": self.schedule, "start_date": self.created, "status": self.status, "test_clock": self.test_clock,
             "transfer_data": null, "trial_end": self.trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": self.missing_payment_method}},
             "trial_start": self.trial_start
         })

@@ -131,6 +131,7 @@ impl World {
                 cancellation_comment: None,
                 cancellation_feedback: None,
                 schedule: None,
+                test_clock: self.clock_of(&customer),
             };
             self.subscriptions.insert(sub_id.clone(), subscription);
             self.track(&sub_id);

@@ -50,9 +50,8 @@ fn not_emulated(segment: &str) -> StripeError {
 /// A field holding a string that names no object here: an id of an object the emulator does
 /// not model (`pi_…`), or not an id at all (`status`).
 fn unresolved(segment: &str, value: &str) -> StripeError {
-    let id_like = value
-        .split_once('_')
-        .is_some_and(|(prefix, rest)| !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) && !rest.is_empty());
+    const UNMODELLED_IDS: [&str; 10] = ["pi_", "seti_", "txn_", "src_", "card_", "ba_", "tr_", "po_", "ca_", "acct_"];
+    let id_like = UNMODELLED_IDS.iter().any(|prefix| value.starts_with(prefix));
     if id_like { not_emulated(segment) } else { cannot(segment, false) }
 }
 

@@ -4,6 +4,7 @@
 //! `items`, `default_payment_method`, `trial_period_days`, `payment_behavior`,
 //! `proration_behavior` and `metadata`; the first invoice is charged at once.
 
+use super::subscriptions::no_payment_method;
 use super::*;
 
 /// Stripe's test payment methods and the test card each stands for.
@@ -261,29 +262,22 @@ impl World {
             cancellation_comment: None,
             cancellation_feedback: None,
             schedule: None,
+            test_clock: self.clock_of(&customer),
         };
         let end = subscription.period_end;
-        // With error_if_incomplete a refused charge leaves nothing behind (invoice numbers and
-        // the customer's balance included): the world as it was is put back.
-        let snapshot = (behavior == "error_if_incomplete").then(|| self.clone());
+        // A refused request leaves nothing behind (invoice numbers and the customer's balance
+        // included): the world as it was is put back.
+        let snapshot = self.clone();
         self.subscriptions.insert(sub_id.clone(), subscription);
         let lines = self.cycle_lines(&sub_id, now, end, if trial_end.is_some() { 100 } else { 0 });
         let invoice = self.new_invoice_with(&sub_id, "subscription_create", lines, (now, now));
         let free = self.invoices[&invoice].amount_due == 0;
         if !free && card.is_none() && behavior != "default_incomplete" {
-            match snapshot {
-                Some(snapshot) => *self = snapshot,
-                None => {
-                    self.invoices.remove(&invoice);
-                    self.subscriptions.remove(&sub_id);
-                }
-            }
-            return Err(StripeError::state(
-                "This customer has no attached payment source or default payment method. Please consider adding a default payment method. For more information, visit https://stripe.com/docs/billing/subscriptions/payment-methods-setting#payment-method-priority.",
-            ));
+            *self = snapshot;
+            return Err(no_payment_method());
         }
         let pays = free || (card == Some(Card::Succeeds) && behavior != "default_incomplete");
-        if !pays && let Some(snapshot) = snapshot {
+        if !pays && behavior == "error_if_incomplete" {
             *self = snapshot;
             return Err(StripeError::card_declined("generic_decline"));
         }
@@ -353,10 +347,9 @@ impl World {
             Some(Card::Succeeds) => {
                 self.mark_paid(id);
                 if let Some(sub) = &sub
-                    && matches!(
-                        self.subscriptions.get(sub).map(|s| s.status.as_str()),
-                        Some("incomplete" | "past_due")
-                    )
+                    && let Some(s) = self.subscriptions.get(sub)
+                    && s.latest_invoice.as_deref() == Some(id)
+                    && matches!(s.status.as_str(), "incomplete" | "past_due")
                 {
                     let before = self.render_subscription(sub);
                     let s = self.subscriptions.get_mut(sub).expect("checked");
@@ -371,9 +364,7 @@ impl World {
             }
             // Refused as a whole: the invoice stays as it was.
             Some(_) => Err(StripeError::card_declined("generic_decline")),
-            None => Err(StripeError::state(
-                "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
-            )),
+            None => Err(no_payment_method()),
         }
     }
 }
