@@ -330,13 +330,25 @@ impl<'a> Usage<'a> {
     async fn notify(&self, t: Threshold<'_>) {
         let Some(limit) = t.limit else { return };
         let now = self.clock.now();
+        let mut customer = t.entry.customer_id.clone();
         for threshold in thresholds_reached(t.used, limit) {
             if t.notified.contains(&threshold) {
                 continue;
             }
+            if customer.is_none() {
+                // An allowance read (and cached) before the user had a customer, a first
+                // checkout moments ago: the event names the customer they have now.
+                customer = match self.store.customer_link(t.user).await {
+                    Ok(link) => link.map(|l| l.customer_id),
+                    Err(err) => {
+                        tracing::warn!(error = %crate::adapters::cause_chain(&err), "usage.threshold: the customer link was not read; the next record retries");
+                        return;
+                    }
+                };
+            }
             let event = usage_threshold(&Reached {
                 user_id: t.user,
-                customer_id: t.entry.customer_id.as_deref(),
+                customer_id: customer.as_deref(),
                 plan: t.entry.plan.as_deref(),
                 subscription_id: t.entry.basis.as_deref(),
                 usage: UsageData {
