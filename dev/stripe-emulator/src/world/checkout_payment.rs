@@ -3,6 +3,7 @@
 //! subscription (with its payment method and discount) and its first invoice, or a one-time
 //! charge; then `checkout.session.completed`.
 
+use super::subscription_create::Start;
 use super::*;
 
 impl World {
@@ -86,53 +87,31 @@ impl World {
         if session.mode == "subscription" {
             let customer = customer.expect("subscription mode always has a customer");
             let trial_end = session.trial_period_days.map(|d| now + d as i64 * DAY);
-            let period = self
-                .prices
-                .get(&session.line_items[0].price)
-                .map_or(30 * DAY, Price::period_seconds);
             let sub_id = new_id("sub");
             let default_payment_method = card.map(|card| self.new_payment_method(card_number, card, &customer));
-            let subscription = Subscription {
-                id: sub_id.clone(),
-                customer: customer.clone(),
-                currency: session.currency.clone(),
-                status: if trial_end.is_some() { "trialing" } else { "active" }.into(),
-                items: session
-                    .line_items
-                    .iter()
-                    .map(|l| SubscriptionItem {
-                        id: new_id("si"),
-                        price: l.price.clone(),
-                        quantity: l.quantity,
-                        created: now,
-                        usage_from: now,
-                    })
-                    .collect(),
-                cancel_at_period_end: false,
-                cancel_at: None,
-                canceled_at: None,
-                ended_at: None,
-                period_start: now,
-                period_end: trial_end.unwrap_or(now + period),
-                billing_cycle_anchor: trial_end.unwrap_or(now),
-                trial_start: trial_end.map(|_| now),
-                trial_end,
-                metadata: session.subscription_metadata.clone(),
-                created: now,
-                latest_invoice: None,
-                default_payment_method,
-                discounts: Vec::new(),
-                pause_collection: None,
-                missing_payment_method: session.missing_payment_method.clone().unwrap_or_else(|| "create_invoice".into()),
-                failing_since: None,
-                next_retry: None,
-                trial_will_end_sent: false,
-                cancellation_reason: None,
-                cancellation_comment: None,
-                cancellation_feedback: None,
-                schedule: None,
-                test_clock: self.clock_of(&customer),
-            };
+            let subscription = self.fresh_subscription(
+                &sub_id,
+                Start {
+                    customer: customer.clone(),
+                    currency: session.currency.clone(),
+                    status: if trial_end.is_some() { "trialing" } else { "active" },
+                    items: session
+                        .line_items
+                        .iter()
+                        .map(|l| SubscriptionItem {
+                            id: new_id("si"),
+                            price: l.price.clone(),
+                            quantity: l.quantity,
+                            created: now,
+                            usage_from: now,
+                        })
+                        .collect(),
+                    trial_end,
+                    metadata: session.subscription_metadata.clone(),
+                    default_payment_method,
+                    missing_payment_method: session.missing_payment_method.clone().unwrap_or_else(|| "create_invoice".into()),
+                },
+            );
             self.subscriptions.insert(sub_id.clone(), subscription);
             self.track(&sub_id);
             if let Some(promo) = &promotion {

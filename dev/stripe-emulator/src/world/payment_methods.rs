@@ -28,14 +28,17 @@ impl World {
     /// customer's `invoice_settings.default_payment_method`'s; `None` when neither is set.
     pub(super) fn payment_card(&self, sub_id: &str) -> Option<Card> {
         let sub = self.subscriptions.get(sub_id)?;
-        let method = sub
-            .default_payment_method
-            .as_ref()
-            .or_else(|| self.customers.get(&sub.customer)?.default_payment_method.as_ref())?;
-        // A detached card pays nothing.
+        self.card_of(sub.default_payment_method.as_deref(), &sub.customer)
+    }
+
+    /// The card that pays for `customer`: `method` if given, else the customer's
+    /// `invoice_settings.default_payment_method`; only one attached to the customer (a detached
+    /// card pays nothing).
+    pub(super) fn card_of(&self, method: Option<&str>, customer: &str) -> Option<Card> {
+        let method = method.or_else(|| self.customers.get(customer)?.default_payment_method.as_deref())?;
         self.payment_methods
             .get(method)
-            .filter(|m| m.customer.as_deref() == Some(sub.customer.as_str()))
+            .filter(|m| m.customer.as_deref() == Some(customer))
             .map(|m| m.card)
     }
 

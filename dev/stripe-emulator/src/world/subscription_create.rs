@@ -18,7 +18,61 @@ const TEST_METHODS: [(&str, &str); 7] = [
     ("pm_card_chargeDeclinedLostCard", "4000000000009987"),
 ];
 
+/// What a new subscription starts from: Checkout's payment, or `POST /v1/subscriptions`.
+pub(super) struct Start {
+    pub customer: String,
+    pub currency: String,
+    pub status: &'static str,
+    pub items: Vec<SubscriptionItem>,
+    pub trial_end: Option<i64>,
+    pub metadata: Metadata,
+    pub default_payment_method: Option<String>,
+    pub missing_payment_method: String,
+}
+
 impl World {
+    /// A subscription starting now (on its customer's test clock, if any): its first period
+    /// runs to the trial's end, else one interval of its first price.
+    pub(super) fn fresh_subscription(&self, id: &str, start: Start) -> Subscription {
+        let now = self.now();
+        let period = start
+            .items
+            .first()
+            .and_then(|item| self.prices.get(&item.price))
+            .map_or(30 * DAY, Price::period_seconds);
+        Subscription {
+            id: id.to_owned(),
+            test_clock: self.clock_of(&start.customer),
+            customer: start.customer,
+            currency: start.currency,
+            status: start.status.into(),
+            items: start.items,
+            cancel_at_period_end: false,
+            cancel_at: None,
+            canceled_at: None,
+            ended_at: None,
+            period_start: now,
+            period_end: start.trial_end.unwrap_or(now + period),
+            billing_cycle_anchor: start.trial_end.unwrap_or(now),
+            trial_start: start.trial_end.map(|_| now),
+            trial_end: start.trial_end,
+            metadata: start.metadata,
+            created: now,
+            latest_invoice: None,
+            default_payment_method: start.default_payment_method,
+            discounts: Vec::new(),
+            pause_collection: None,
+            missing_payment_method: start.missing_payment_method,
+            failing_since: None,
+            next_retry: None,
+            trial_will_end_sent: false,
+            cancellation_reason: None,
+            cancellation_comment: None,
+            cancellation_feedback: None,
+            schedule: None,
+        }
+    }
+
     /// `POST /v1/payment_methods/{id}/attach` with `customer`. A test payment method
     /// (`pm_card_visa`) makes a new payment method of its card, attached; a declining one
     /// (`pm_card_chargeDeclined`) is refused as Stripe refuses it (`card_declined`); one of
@@ -226,44 +280,21 @@ impl World {
             }
             (None, Some(end)) => Some(end),
         };
-        let period = self.prices.get(&items[0].price).map_or(30 * DAY, Price::period_seconds);
-        let card = default_payment_method
-            .as_ref()
-            .or_else(|| self.customers.get(&customer)?.default_payment_method.as_ref())
-            .and_then(|m| self.payment_methods.get(m))
-            .map(|m| m.card);
+        let card = self.card_of(default_payment_method.as_deref(), &customer);
         let sub_id = new_id("sub");
-        let subscription = Subscription {
-            id: sub_id.clone(),
-            customer: customer.clone(),
-            currency,
-            status: if trial_end.is_some() { "trialing" } else { "incomplete" }.into(),
-            items,
-            cancel_at_period_end: false,
-            cancel_at: None,
-            canceled_at: None,
-            ended_at: None,
-            period_start: now,
-            period_end: trial_end.unwrap_or(now + period),
-            billing_cycle_anchor: trial_end.unwrap_or(now),
-            trial_start: trial_end.map(|_| now),
-            trial_end,
-            metadata: params.metadata("metadata")?,
-            created: now,
-            latest_invoice: None,
-            default_payment_method,
-            discounts: Vec::new(),
-            pause_collection: None,
-            missing_payment_method: "create_invoice".into(),
-            failing_since: None,
-            next_retry: None,
-            trial_will_end_sent: false,
-            cancellation_reason: None,
-            cancellation_comment: None,
-            cancellation_feedback: None,
-            schedule: None,
-            test_clock: self.clock_of(&customer),
-        };
+        let subscription = self.fresh_subscription(
+            &sub_id,
+            Start {
+                customer: customer.clone(),
+                currency,
+                status: if trial_end.is_some() { "trialing" } else { "incomplete" },
+                items,
+                trial_end,
+                metadata: params.metadata("metadata")?,
+                default_payment_method,
+                missing_payment_method: "create_invoice".into(),
+            },
+        );
         let end = subscription.period_end;
         // A refused request leaves nothing behind (invoice numbers and the customer's balance
         // included): the world as it was is put back.
@@ -330,17 +361,11 @@ impl World {
         let card = match params.str("payment_method")? {
             Some(method) => {
                 let method = self.attached_method(method, &customer, "payment_method")?;
-                self.payment_methods.get(&method).map(|m| m.card)
+                self.card_of(Some(&method), &customer)
             }
             None => match &sub {
                 Some(sub) => self.payment_card(sub),
-                None => self
-                    .customers
-                    .get(&customer)
-                    .and_then(|c| c.default_payment_method.as_ref())
-                    .and_then(|m| self.payment_methods.get(m))
-                    .filter(|m| m.customer.as_deref() == Some(customer.as_str()))
-                    .map(|m| m.card),
+                None => self.card_of(None, &customer),
             },
         };
         match card {
